@@ -1,0 +1,27 @@
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test test-unit bench install clean
+
+## Start the whole platform in one process with embedded defaults on http://127.0.0.1:8080
+run:
+	@scripts/bootstrap.sh run
+	$(PY) scripts/run_all.py
+
+## Install what is missing, start what is not running (an S3 server), run every test
+test:
+	@scripts/bootstrap.sh test
+	$(PY) scripts/run_tests.py
+
+## Fast unit tests only (no external services)
+test-unit:
+	@scripts/bootstrap.sh test
+	$(PY) -m pytest -q libs/common/tests/unit services/*/tests/unit
+
+## Benchmarks: printed ratios measured side by side in one run
+bench:
+	@scripts/bootstrap.sh bench
+	$(PY) scripts/run_bench.py
+
+clean:
+	rm -rf var .venv test-artifacts

@@ -1,0 +1,1 @@
+"""Shared foundations of the BeatPass upload platform's services."""

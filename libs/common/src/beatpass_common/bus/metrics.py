@@ -1,0 +1,31 @@
+"""Bus metrics, named per service (``beatpass_<service>_events_…``) as DESIGN.md asks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from prometheus_client import Counter, Histogram
+
+from ..metrics import HANDLER_BUCKETS
+
+
+@dataclass(frozen=True)
+class BusMetrics:
+    consumed: Counter
+    published: Counter
+    failed: Counter
+    dead_lettered: Counter
+    duration: Histogram
+
+
+@lru_cache
+def bus_metrics(service: str) -> BusMetrics:
+    p = f"beatpass_{service}"
+    return BusMetrics(
+        consumed=Counter(f"{p}_events_consumed_total", "Events handled successfully", ["type"]),
+        published=Counter(f"{p}_events_published_total", "Events published (confirmed by the broker)", ["type"]),
+        failed=Counter(f"{p}_events_failed_total", "Event handling failures", ["type", "outcome"]),
+        dead_lettered=Counter(f"{p}_dead_lettered_total", "Messages sent to the service's dead-letter queue"),
+        duration=Histogram(f"{p}_handler_duration_seconds", "Handler duration", ["type"], buckets=HANDLER_BUCKETS),
+    )

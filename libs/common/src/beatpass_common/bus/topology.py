@@ -1,0 +1,94 @@
+"""Exchanges and queues, in one table so every process declares the same topology.
+
+Each service declares all of it at start-up (declarations are idempotent), so no event is
+published into a queue that does not exist yet, whatever order the processes start in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kombu import Exchange, Queue, binding
+
+EVENTS = Exchange("beatpass.events", "topic", durable=True)
+# A message that waited out its retry delay comes back through here to its one queue only.
+RETRY = Exchange("beatpass.retry", "direct", durable=True)
+DEAD = Exchange("beatpass.dead", "direct", durable=True)
+
+# Broker-side redeliveries of an unacknowledged message (a consumer that died mid-message)
+# before the quorum queue dead-letters it. A constant: every declaration must agree.
+DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str  # "<service>.<purpose>"
+    event_types: tuple[str, ...]
+
+    @property
+    def service(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("upload.outcomes", ("track.ready", "track.rejected", "track.failed")),
+    QueueSpec("validation.tracks", ("track.submitted",)),
+    QueueSpec("waveform.tracks", ("track.validated",)),
+    QueueSpec("fingerprint.tracks", ("track.validated", "track.removed")),
+    QueueSpec(
+        "catalog.records",
+        (
+            "track.submitted", "collection.submitted", "track.validated", "track.rejected",
+            "waveform.generated", "fingerprint.completed", "step.failed",
+        ),
+    ),
+)
+
+
+def spec(name: str) -> QueueSpec:
+    for q in QUEUES:
+        if q.name == name:
+            return q
+    raise KeyError(name)
+
+
+def dead_queue_name(service: str) -> str:
+    return f"{service}.dead"
+
+
+def consumer_queue(q: QueueSpec) -> Queue:
+    return Queue(
+        q.name,
+        bindings=[binding(EVENTS, routing_key=t) for t in q.event_types] + [binding(RETRY, routing_key=q.name)],
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD.name,
+            "x-dead-letter-routing-key": dead_queue_name(q.service),
+        },
+    )
+
+
+def dead_queue(service: str) -> Queue:
+    name = dead_queue_name(service)
+    return Queue(name, DEAD, routing_key=name, durable=True, queue_arguments={"x-queue-type": "quorum"})
+
+
+def wait_queue(queue_name: str, delay_s: float) -> Queue:
+    """Holds a failed message for ``delay_s`` then dead-letters it back to ``queue_name``."""
+    ms = max(1, int(delay_s * 1000))
+    return Queue(
+        f"{queue_name}.wait.{ms}ms",
+        durable=True,
+        queue_arguments={
+            "x-message-ttl": ms,
+            "x-dead-letter-exchange": RETRY.name,
+            "x-dead-letter-routing-key": queue_name,
+        },
+    )
+
+
+def all_queues() -> list[Queue]:
+    services = sorted({q.service for q in QUEUES})
+    return [consumer_queue(q) for q in QUEUES] + [dead_queue(s) for s in services]

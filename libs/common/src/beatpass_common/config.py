@@ -1,0 +1,104 @@
+"""All settings, read once from ``BEATPASS_*`` environment variables.
+
+Embedded defaults keep ``make run`` self-contained (in-memory bus, SQLite, local objects under
+./var); pointing the URLs at RabbitMQ, PostgreSQL and MinIO changes nothing else.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "beatpass-dev-secret-do-not-use-in-production"
+
+# Health/metrics port per process when BEATPASS_HTTP_PORT is not set (the gateway serves its API on it).
+DEFAULT_PORTS = {"upload": 8080, "validation": 8081, "waveform": 8082, "fingerprint": 8083, "catalog": 8084}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEATPASS_", extra="ignore")
+
+    var_dir: Path = Path("./var")
+    bus_url: str = "memory://"
+    storage_url: str = ""  # empty: file://<var_dir>/objects
+    storage_region: str = "us-east-1"
+    upload_database_url: str = ""  # empty: sqlite:///<var_dir>/upload.db
+    fingerprint_database_url: str = ""
+    catalog_database_url: str = ""
+
+    jwt_secret: str = ""  # HS256; empty and no public key: the dev secret
+    jwt_public_key: str = ""  # RS256 PEM; takes precedence over the secret
+    jwt_audience: str = ""
+
+    http_port: int | None = None
+    http_host: str = "127.0.0.1"
+    catalog_url: str = "http://127.0.0.1:8084"  # the catalog's read API, for the gateway
+    public_url: str = ""  # how producers reach the gateway; empty: http://<host>:<port>
+    dev_mode: bool = False  # the upload page signs in a demo producer
+
+    uploads_bucket: str = "beatpass-uploads"
+    media_bucket: str = "beatpass-media"
+    exchange: str = "beatpass.events"
+
+    # bus behaviour
+    prefetch: int = 4
+    retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0])
+    delivery_limit: int = 5  # broker-side redeliveries of an unacked message before dead-lettering
+    handler_timeout_s: float = 600.0
+    outbox_poll_s: float = 0.5
+
+    # uploads
+    max_upload_bytes: int = 2 * 1024**3
+    upload_part_bytes: int = 8 * 1024 * 1024
+    upload_expiry_s: int = 24 * 3600
+    idempotency_ttl_s: int = 48 * 3600
+    upload_minutes_limit: int = 600
+
+    # audio and artwork rules
+    bpm_min: int = 60
+    bpm_max: int = 200
+    audio_min_s: float = 10.0
+    audio_max_s: float = 20 * 60.0
+    audio_max_bytes: int = 2 * 1024**3
+    sample_rate_min: int = 44_100
+    sample_rate_max: int = 192_000
+    silence_dbfs: float = -60.0
+    cover_min_px: int = 1000
+    cover_max_px: int = 6000
+    cover_max_bytes: int = 20 * 1024**2
+    cover_square_tolerance: float = 0.01
+
+    # waveform
+    waveform_samples_per_pixel: int = 256
+    waveform_bits: int = 8
+    waveform_png_width: int = 1800
+    waveform_png_height: int = 280
+    waveform_png_color: str = "#3b82f6"
+    waveform_png_background: str = "#ffffff"
+
+    # catalog deadlines
+    step_deadline_s: float = 600.0
+    redrive_limit: int = 3
+    reaper_interval_s: float = 30.0
+
+    def database_url(self, service: str) -> str:
+        url = getattr(self, f"{service}_database_url")
+        return url or f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
+
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.var_dir / 'objects').resolve()}"
+
+    def port_for(self, service: str) -> int:
+        return self.http_port if self.http_port is not None else DEFAULT_PORTS[service]
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        return not (self.jwt_secret or self.jwt_public_key)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,250 @@
+"""The event envelope and one data model per event type (docs/DESIGN.md, "Events").
+
+Events are validated when published and when consumed; anything that does not fit raises
+``MalformedEvent`` so the bus can dead-letter it with the reason instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+
+class MalformedEvent(ValueError):
+    """A message that is not a valid BeatPass event; the reason is the exception text."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ObjectRef(_Model):
+    bucket: str
+    key: str
+    size: int = Field(ge=0)
+    sha256: str | None = None
+    content_type: str | None = None
+
+
+class Problem(_Model):
+    """One thing a producer must fix (or be told about): stable code, field, exact sentence."""
+
+    code: str
+    field: str | None = None
+    message: str
+
+
+class TrackMetadata(_Model):
+    title: str
+    artists: list[str]
+    bpm: int
+    key: str
+    scale: str
+    licensing: str
+    description: str | None = None
+    genres: list[str] = []
+    tags: list[str] = []
+    mood: str | None = None
+
+
+class TrackSubmitted(_Model):
+    audio: ObjectRef
+    cover: ObjectRef
+    metadata: TrackMetadata
+    filename: str | None = None
+    declared_duration_s: float | None = None
+    replaces_track_id: str | None = None
+
+
+class CollectionSubmitted(_Model):
+    title: str
+    cover: ObjectRef
+    track_ids: list[str]
+
+
+class AudioFacts(_Model):
+    format: str
+    sample_rate: int
+    bit_depth: int
+    channels: int
+    duration_s: float
+    loudness_lufs: float | None = None
+    peak_dbfs: float | None = None
+    clipped_ratio: float | None = None
+    estimated_bpm: float | None = None
+    bpm_confidence: float | None = None
+    estimated_key: str | None = None
+    key_confidence: float | None = None
+    pcm_sha256: str | None = None
+
+
+class CoverFacts(_Model):
+    format: str
+    width: int
+    height: int
+    mode: str | None = None
+
+
+class TrackValidated(_Model):
+    source: ObjectRef  # the audio object the later steps read
+    audio: AudioFacts
+    cover: CoverFacts
+    cover_images: dict[str, ObjectRef] = {}  # e.g. {"large": 1000 px JPEG, "thumb": 300 px}
+    warnings: list[Problem] = []
+    replaces_track_id: str | None = None
+
+
+class TrackRejected(_Model):
+    errors: list[Problem]
+    step: str | None = None
+
+
+class WaveformGenerated(_Model):
+    json_ref: ObjectRef = Field(alias="json")
+    dat: ObjectRef
+    png: ObjectRef
+    samples_per_pixel: int
+    bits: int = 8
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class DuplicateMatch(_Model):
+    track_id: str
+    score: float
+    offset_s: float
+    kind: Literal["exact", "acoustic"]
+    decision: Literal["duplicate", "review"] = "duplicate"
+    coverage: float | None = None  # share of the new track that matches
+    matched_coverage: float | None = None  # share of the matched track that matches
+
+
+class FingerprintCompleted(_Model):
+    duration_s: float
+    duplicate: DuplicateMatch | None = None
+
+
+class TrackReady(_Model):
+    title: str
+    duration_s: float | None = None
+    collection_id: str | None = None
+
+
+class TrackFailed(_Model):
+    step: str
+    message: str
+
+
+class StepFailed(_Model):
+    step: str
+    error: str
+    attempts: int
+    source_event_id: str | None = None
+    source_type: str | None = None
+
+
+class TrackRemoved(_Model):
+    """A track left the catalog (rejected, replaced or deleted): indexes drop it."""
+
+    reason: str
+
+
+DATA_MODELS: dict[str, type[_Model]] = {
+    "track.submitted": TrackSubmitted,
+    "collection.submitted": CollectionSubmitted,
+    "track.validated": TrackValidated,
+    "track.rejected": TrackRejected,
+    "waveform.generated": WaveformGenerated,
+    "fingerprint.completed": FingerprintCompleted,
+    "track.ready": TrackReady,
+    "track.failed": TrackFailed,
+    "track.removed": TrackRemoved,
+    "step.failed": StepFailed,
+}
+
+
+class Event(_Model):
+    id: str
+    type: str
+    version: int = SCHEMA_VERSION
+    occurred_at: datetime
+    producer_id: str
+    track_id: str | None = None
+    collection_id: str | None = None
+    attempt: int = 0
+    data: dict[str, Any]
+
+    def payload(self) -> Any:
+        """The typed data model of this event."""
+        return DATA_MODELS[self.type].model_validate(self.data)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def new_event(
+    type: str,
+    data: BaseModel | dict,
+    *,
+    producer_id: str,
+    track_id: str | None = None,
+    collection_id: str | None = None,
+    attempt: int = 0,
+    id: str | None = None,
+    caused_by: Event | None = None,
+) -> Event:
+    """Build a validated event.
+
+    ``caused_by`` makes the id deterministic (uuid5 of the cause's id and this type), so a
+    stateless worker that handles a redelivered event publishes the same event again and
+    consumers can drop the repeat by id.
+    """
+    if type not in DATA_MODELS:
+        raise MalformedEvent(f"unknown event type {type!r}")
+    raw = data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
+    try:
+        DATA_MODELS[type].model_validate(raw)
+    except ValidationError as exc:
+        raise MalformedEvent(f"invalid {type} data: {exc}") from exc
+    if id is None:
+        id = str(uuid.uuid5(uuid.UUID(caused_by.id), type)) if caused_by else str(uuid.uuid4())
+    return Event(
+        id=id,
+        type=type,
+        occurred_at=datetime.now(timezone.utc),
+        producer_id=producer_id,
+        track_id=track_id,
+        collection_id=collection_id,
+        attempt=attempt,
+        data=raw,
+    )
+
+
+def parse_event(body: bytes | str | dict) -> Event:
+    """Decode and validate a message body, envelope and data; raise MalformedEvent otherwise."""
+    try:
+        raw = body if isinstance(body, dict) else json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedEvent(f"body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise MalformedEvent("body is not a JSON object")
+    try:
+        event = Event.model_validate(raw)
+    except ValidationError as exc:
+        raise MalformedEvent(f"invalid envelope: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from exc
+    if event.type not in DATA_MODELS:
+        raise MalformedEvent(f"unknown event type {event.type!r}")
+    if event.version != SCHEMA_VERSION:
+        raise MalformedEvent(f"unsupported version {event.version} of {event.type}")
+    try:
+        event.payload()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise MalformedEvent(f"invalid {event.type} data at {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+    return event

@@ -1,0 +1,86 @@
+"""Transactional outbox: events are stored with the state change that causes them and published
+after commit by a relay, so a crash can delay an event but never lose it or emit one for a change
+that was rolled back. Delivery stays at least once; consumers drop repeats by event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from .events import Event, parse_event
+
+log = logging.getLogger(__name__)
+
+
+def outbox_model(base) -> type:
+    """The outbox table on a service's own declarative base."""
+
+    class OutboxEvent(base):
+        __tablename__ = "outbox"
+        seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+        event_id: Mapped[str] = mapped_column(String(36), unique=True)
+        type: Mapped[str] = mapped_column(String(64))
+        body: Mapped[str] = mapped_column(Text)
+        created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+        published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+    return OutboxEvent
+
+
+class Outbox:
+    def __init__(self, model, factory: sessionmaker[Session], publish, poll_s: float = 0.5):
+        self.model = model
+        self.factory = factory
+        self._publish = publish
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, session: Session, event: Event) -> None:
+        """Stage ``event`` in the caller's transaction."""
+        session.add(self.model(event_id=event.id, type=event.type, body=event.model_dump_json(),
+                               created_at=datetime.now(timezone.utc), published_at=None))
+
+    def notify(self) -> None:
+        """Call after commit to publish without waiting for the next poll."""
+        self._wake.set()
+
+    def relay_once(self, limit: int = 100) -> int:
+        """Publish pending events in order; returns how many were published."""
+        sent = 0
+        with self.factory() as session, session.begin():
+            query = select(self.model).where(self.model.published_at.is_(None)).order_by(self.model.seq).limit(limit)
+            if session.bind.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)  # replicas share the work
+            for row in session.scalars(query):
+                self._publish(parse_event(row.body))
+                row.published_at = datetime.now(timezone.utc)
+                sent += 1
+        return sent
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.relay_once():
+                    pass
+            except Exception:  # noqa: BLE001 - broker or database down: keep the rows, try again
+                log.exception("outbox relay failed; will retry")
+                self._stop.wait(1.0)
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(10)

@@ -1,0 +1,105 @@
+"""The process side of a service: its bus consumers, background loops and HTTP server.
+
+A service package builds a ``Runtime`` (what to run) from settings; ``run`` starts one or more
+runtimes in this process and stops them cleanly on SIGTERM/SIGINT: the HTTP server stops
+accepting, consumers finish the message in hand and stop, loops end.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from .bus import Bus
+from .config import Settings
+from .http import instrument
+
+log = logging.getLogger(__name__)
+
+
+class Loop(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    name: str
+    settings: Settings
+    bus: Bus | None = None
+    app: Flask | None = None
+    loops: list[Loop] = field(default_factory=list)
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+    _server: object = None
+    _ready: bool = False
+
+    def readiness(self) -> dict[str, bool]:
+        checks = {"started": self._ready}
+        if self.bus is not None:
+            checks["bus"] = self.bus.ready() and self.bus.publisher.connected()
+        for name, check in self.checks.items():
+            try:
+                checks[name] = bool(check())
+            except Exception:  # noqa: BLE001 - a failing check means not ready
+                checks[name] = False
+        return checks
+
+    def wsgi(self) -> Flask:
+        if self.app is None:
+            self.app = Flask(f"beatpass_{self.name}")
+        if not getattr(self.app, "_beatpass_instrumented", False):
+            instrument(self.app, self.name, self.readiness)
+            self.app._beatpass_instrumented = True
+        return self.app
+
+    def start(self, *, serve_http: bool = True) -> None:
+        if self.bus is not None:
+            self.bus.start()
+        for loop in self.loops:
+            loop.start()
+        if serve_http:
+            port = self.settings.port_for(self.name)
+            self._server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True)
+            threading.Thread(target=self._server.serve_forever, name=f"http-{self.name}", daemon=True).start()
+            log.info("%s listening on http://%s:%d", self.name, self.settings.http_host, port)
+        if self.bus is not None:
+            self.bus.wait_ready(30)
+        self._ready = True
+
+    def stop(self) -> None:
+        self._ready = False
+        if self._server is not None:
+            self._server.shutdown()
+        if self.bus is not None:
+            self.bus.stop(self.settings.handler_timeout_s)
+        for loop in self.loops:
+            loop.stop()
+        for callback in self.on_stop:
+            callback()
+
+
+def run(runtimes: list[Runtime], *, on_started: Callable[[], None] | None = None) -> None:
+    """Start ``runtimes`` and block until SIGTERM or SIGINT, then drain and stop them."""
+    stopping = threading.Event()
+
+    def _signal(signum, _frame):
+        log.info("received signal %d: draining", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGINT, _signal)
+    for runtime in runtimes:
+        runtime.start()
+    if on_started:
+        on_started()
+    stopping.wait()
+    for runtime in reversed(runtimes):
+        runtime.stop()
+    log.info("stopped")

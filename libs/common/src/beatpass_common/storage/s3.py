@@ -1,0 +1,130 @@
+"""MinIO / S3 object storage through the ``minio`` SDK.
+
+Multipart uploads use the SDK's low-level calls (``_create_multipart_upload`` and friends)
+because the tus gateway keeps the upload id and part ETags in its own database, so any replica
+can add the next part; ``put_object`` would hide that state inside one process.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import urllib3
+from minio import Minio
+from minio.datatypes import Part
+from minio.error import S3Error
+
+from .base import HashingReader, ObjectInfo, ObjectNotFound, PutResult
+
+PART_SIZE = 16 * 1024 * 1024
+_MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NoSuchObject"}
+
+
+class _Response(io.RawIOBase):
+    """A urllib3 response as a closable stream that also releases the connection."""
+
+    def __init__(self, response):
+        self._r = response
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._r.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._r.close()
+            self._r.release_conn()
+        super().close()
+
+
+class S3Store:
+    def __init__(self, url: str, region: str = "us-east-1"):
+        parts = urlsplit(url)
+        self.client = Minio(
+            parts.hostname + (f":{parts.port}" if parts.port else ""),
+            access_key=unquote(parts.username or ""),
+            secret_key=unquote(parts.password or ""),
+            secure=parts.scheme == "https",
+            region=region,
+            http_client=urllib3.PoolManager(
+                maxsize=16,
+                timeout=urllib3.Timeout(connect=5, read=120),
+                retries=urllib3.Retry(total=3, backoff_factor=0.3, status_forcelist=[500, 502, 503, 504]),
+            ),
+        )
+
+    def ensure_bucket(self, bucket: str) -> None:
+        try:
+            if not self.client.bucket_exists(bucket):
+                self.client.make_bucket(bucket)
+        except S3Error as exc:
+            if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise
+
+    def put(self, bucket, key, stream, content_type="application/octet-stream") -> PutResult:
+        reader = HashingReader(stream)
+        self.client.put_object(bucket, key, reader, length=-1, part_size=PART_SIZE, content_type=content_type)
+        return PutResult(reader.size, reader.sha256)
+
+    def put_bytes(self, bucket, key, data, content_type="application/octet-stream") -> PutResult:
+        return self.put(bucket, key, io.BytesIO(data), content_type)
+
+    def open(self, bucket, key, offset=0, length=None) -> BinaryIO:
+        try:
+            response = self.client.get_object(bucket, key, offset=offset, length=length or 0)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise ObjectNotFound(f"{bucket}/{key}") from None
+            raise
+        return io.BufferedReader(_Response(response), 1024 * 1024)
+
+    def get_bytes(self, bucket, key, offset=0, length=None) -> bytes:
+        if length == 0:
+            return b""
+        with self.open(bucket, key, offset, length) as f:
+            return f.read()
+
+    def stat(self, bucket, key) -> ObjectInfo:
+        try:
+            obj = self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise ObjectNotFound(f"{bucket}/{key}") from None
+            raise
+        return ObjectInfo(bucket, key, obj.size, obj.etag, obj.content_type)
+
+    def exists(self, bucket, key) -> bool:
+        try:
+            self.stat(bucket, key)
+            return True
+        except ObjectNotFound:
+            return False
+
+    def delete(self, bucket, key) -> None:
+        try:
+            self.client.remove_object(bucket, key)
+        except S3Error as exc:
+            if exc.code not in _MISSING:
+                raise
+
+    def create_multipart(self, bucket, key, content_type="application/octet-stream") -> str:
+        return self.client._create_multipart_upload(bucket, key, {"Content-Type": content_type})
+
+    def upload_part(self, bucket, key, upload_id, part_number, data) -> str:
+        return self.client._upload_part(bucket, key, data, None, upload_id, part_number)
+
+    def complete_multipart(self, bucket, key, upload_id, parts) -> None:
+        self.client._complete_multipart_upload(bucket, key, upload_id, [Part(n, etag) for n, etag in sorted(parts)])
+
+    def abort_multipart(self, bucket, key, upload_id) -> None:
+        try:
+            self.client._abort_multipart_upload(bucket, key, upload_id)
+        except S3Error as exc:
+            if exc.code not in _MISSING:
+                raise
