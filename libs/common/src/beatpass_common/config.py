@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     # catalog deadlines
     step_deadline_s: float = 600.0
-    redrive_limit: int = 3
+    step_attempts: int = 3  # a stuck step is started this many times in all before it fails
     reaper_interval_s: float = 30.0
 
     def database_url(self, service: str) -> str:

@@ -195,7 +195,7 @@ def new_event(
     producer_id: str,
     track_id: str | None = None,
     collection_id: str | None = None,
-    attempt: int = 0,
+    attempt: int | None = None,
     id: str | None = None,
     caused_by: Event | None = None,
 ) -> Event:
@@ -203,8 +203,11 @@ def new_event(
 
     ``caused_by`` makes the id deterministic (uuid5 of the cause's id and this type), so a
     stateless worker that handles a redelivered event publishes the same event again and
-    consumers can drop the repeat by id.
+    consumers can drop the repeat by id. It also carries the cause's ``attempt`` (the track's
+    submission number) so results of an earlier submission are recognised as stale.
     """
+    if attempt is None:
+        attempt = caused_by.attempt if caused_by else 0
     if type not in DATA_MODELS:
         raise MalformedEvent(f"unknown event type {type!r}")
     raw = data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data

@@ -23,7 +23,7 @@ def outbox_model(base) -> type:
     class OutboxEvent(base):
         __tablename__ = "outbox"
         seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-        event_id: Mapped[str] = mapped_column(String(36), unique=True)
+        event_id: Mapped[str] = mapped_column(String(36), index=True)  # a re-drive re-sends an id
         type: Mapped[str] = mapped_column(String(64))
         body: Mapped[str] = mapped_column(Text)
         created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""BeatPass catalog service: assembles track and collection records from the pipeline's events."""

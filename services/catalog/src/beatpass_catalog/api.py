@@ -1,0 +1,164 @@
+"""The catalog's internal read API, used by the upload gateway (never exposed to the internet).
+
+Every route is scoped by producer: a track or collection of another producer answers 404, the
+same as an unknown id. Status streams (SSE) are woken by the event handlers, not by polling.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from flask import Flask, Response, abort, jsonify, request, stream_with_context
+from sqlalchemy import func, select
+
+from .disputes import DisputeError, open_dispute
+from .handlers import Deps
+from .models import Change, Collection, Track
+from .views import collection_view, media_refs, track_view
+
+STATUSES = {"processing", "ready", "rejected", "failed", "in_review"}
+FINAL = {"ready", "rejected", "failed"}
+
+
+class ChangeNotifier:
+    """Wakes waiting SSE streams when a handler commits a change."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    def notify(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, generation: int, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation != generation, timeout)
+            return self._generation
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+
+def _own(session, model, producer_id: str, id_: str):
+    row = session.get(model, id_)
+    if row is None or row.producer_id != producer_id:
+        abort(404)
+    return row
+
+
+def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0) -> Flask:
+    app = Flask("beatpass_catalog")
+    factory = deps.factory
+
+    @app.get("/internal/v1/producers/<producer_id>/tracks")
+    def list_tracks(producer_id):
+        status = request.args.get("status")
+        if status and status not in STATUSES:
+            return jsonify(error="unknown status"), 400
+        page = max(1, request.args.get("page", 1, type=int))
+        per_page = min(100, max(1, request.args.get("per_page", 20, type=int)))
+        with factory() as s:
+            query = select(Track).where(Track.producer_id == producer_id, Track.submitted.is_(True))
+            if status:
+                query = query.where(Track.status == status)
+            total = s.scalar(select(func.count()).select_from(query.subquery()))
+            rows = s.scalars(query.order_by(Track.created_at.desc(), Track.id)
+                             .offset((page - 1) * per_page).limit(per_page)).all()
+            return jsonify(items=[track_view(t) for t in rows], page=page, per_page=per_page, total=total)
+
+    @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>")
+    def get_track(producer_id, track_id):
+        with factory() as s:
+            return jsonify(track_view(_own(s, Track, producer_id, track_id)))
+
+    @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>/media/<name>")
+    def get_media_ref(producer_id, track_id, name):
+        with factory() as s:
+            ref = media_refs(_own(s, Track, producer_id, track_id)).get(name)
+        if ref is None:
+            abort(404)
+        return jsonify(ref)
+
+    @app.get("/internal/v1/producers/<producer_id>/collections/<collection_id>")
+    def get_collection(producer_id, collection_id):
+        with factory() as s:
+            collection = _own(s, Collection, producer_id, collection_id)
+            tracks = s.scalars(select(Track).where(Track.id.in_(collection.track_ids))).all()
+            return jsonify(collection_view(collection, tracks))
+
+    @app.post("/internal/v1/producers/<producer_id>/tracks/<track_id>/dispute")
+    def dispute(producer_id, track_id):
+        reason = (request.get_json(silent=True) or {}).get("reason")
+        try:
+            with factory() as s, s.begin():
+                track = _own(s, Track, producer_id, track_id)
+                open_dispute(s, deps, track, reason)
+                view = track_view(track)
+        except DisputeError as exc:
+            return jsonify(errors=[{"field": exc.field, "code": exc.code, "message": exc.message}]), exc.status
+        deps.on_change()
+        return jsonify(view), 202
+
+    def _stream(producer_id: str, subject: str, subject_id: str, snapshot):
+        last_seq = request.headers.get("Last-Event-ID", type=int)
+
+        def generate():
+            seq = last_seq
+            if seq is None:  # a new stream starts with the current state
+                body, seq = snapshot()
+                yield f"id: {seq}\nevent: status\ndata: {json.dumps(body)}\n\n"
+            started = time.monotonic()
+            generation = notifier.generation
+            while time.monotonic() - started < stream_max_s:
+                with factory() as s:
+                    changes = s.scalars(select(Change).where(
+                        Change.subject == subject, Change.subject_id == subject_id, Change.seq > seq,
+                        Change.producer_id == producer_id).order_by(Change.seq)).all()
+                for change in changes:
+                    seq = change.seq
+                    yield f"id: {seq}\nevent: status\ndata: {json.dumps(change.body)}\n\n"
+                before = generation
+                # Woken by this replica's handlers; the timeout also catches other replicas' changes.
+                generation = notifier.wait(generation, heartbeat_s)
+                if generation == before:
+                    yield ": keep-alive\n\n"
+
+        return Response(stream_with_context(generate()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def _latest_seq(s, subject_id: str) -> int:
+        return s.scalar(select(func.coalesce(func.max(Change.seq), 0)).where(Change.subject_id == subject_id))
+
+    @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>/events")
+    def track_events(producer_id, track_id):
+        with factory() as s:
+            _own(s, Track, producer_id, track_id)
+
+        def snapshot():
+            with factory() as s:
+                track = s.get(Track, track_id)
+                return ({"track_id": track.id, "status": track.status, "version": track.version,
+                         "steps": {st.name: st.state for st in track.steps},
+                         "collection_id": track.collection_id}, _latest_seq(s, track_id))
+
+        return _stream(producer_id, "track", track_id, snapshot)
+
+    @app.get("/internal/v1/producers/<producer_id>/collections/<collection_id>/events")
+    def collection_events(producer_id, collection_id):
+        with factory() as s:
+            _own(s, Collection, producer_id, collection_id)
+
+        def snapshot():
+            with factory() as s:
+                c = s.get(Collection, collection_id)
+                return ({"collection_id": c.id, "status": c.status, "version": c.version},
+                        _latest_seq(s, collection_id))
+
+        return _stream(producer_id, "collection", collection_id, snapshot)
+
+    return app

@@ -1,0 +1,170 @@
+"""Event handlers: each applies one event to the records in one transaction, exactly once.
+
+The event id is recorded with the change, so a redelivered event is a no-op; events the catalog
+publishes go through the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from beatpass_common.config import Settings
+from beatpass_common.events import Event
+from beatpass_common.outbox import Outbox
+
+from .models import Collection, ProcessedEvent, Track
+from .records import Records, failed_message, now
+
+
+@dataclass
+class Deps:
+    factory: sessionmaker[Session]
+    outbox: Outbox
+    settings: Settings
+    on_change: Callable[[], None] = field(default=lambda: None)  # wakes SSE streams
+
+
+def _apply(event: Event, deps: Deps, apply: Callable[[Records, Event], None]) -> None:
+    try:
+        with deps.factory() as session, session.begin():
+            if session.get(ProcessedEvent, event.id) is not None:
+                return
+            session.add(ProcessedEvent(event_id=event.id, processed_at=now()))
+            records = Records(session, deps.outbox, deps.settings)
+            apply(records, event)
+            records.refresh_collections()
+    except IntegrityError:
+        # A concurrent delivery of the same event won the race and applied it.
+        with deps.factory() as session:
+            if session.get(ProcessedEvent, event.id) is None:
+                raise
+        return
+    deps.outbox.notify()
+    deps.on_change()
+
+
+def _track_submitted(r: Records, event: Event) -> None:
+    track = r.track(event)
+    if r.stale(track, event) or (track.submitted and event.attempt == track.submission):
+        return  # an earlier submission, or this one redelivered under another id
+    r.submit(track, event)
+
+
+def _collection_submitted(r: Records, event: Event) -> None:
+    data = event.payload()
+    if r.s.get(Collection, event.collection_id) is not None:
+        return
+    t = now()
+    collection = Collection(id=event.collection_id, producer_id=event.producer_id, title=data.title,
+                            cover={"upload": data.cover.model_dump(mode="json")}, track_ids=list(data.track_ids),
+                            status="processing", version=0, created_at=t, updated_at=t)
+    r.s.add(collection)
+    r.s.flush()
+    r.aggregate(collection)
+
+
+def _track_validated(r: Records, event: Event) -> None:
+    track = r.track(event)
+    if r.stale(track, event):
+        return
+    data = event.payload()
+    track.facts = data.audio.model_dump(mode="json")
+    track.cover = {**(track.cover or {}), "facts": data.cover.model_dump(mode="json"),
+                   "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()}}
+    track.warnings = [w.model_dump(mode="json") for w in data.warnings]
+    track.validated_event = event.model_dump_json()
+    r.finish_step(track, "validation")
+    if track.status in {"processing", "in_review"}:
+        r.start_step(track, "waveform")
+        r.start_step(track, "fingerprint")
+    r.settle(track, event)
+
+
+def _track_rejected(r: Records, event: Event) -> None:
+    track = r.track(event)
+    if r.stale(track, event) or track.status == "rejected":
+        return
+    data = event.payload()
+    if data.step in (None, "validation"):
+        r.finish_step(track, "validation")
+    r.reject(track, [e.model_dump(mode="json") for e in data.errors], publish=False, cause=event)
+    r.settle(track, event)
+
+
+def _waveform_generated(r: Records, event: Event) -> None:
+    track = r.track(event)
+    if r.stale(track, event):
+        return
+    data = event.payload()
+    track.waveform = data.model_dump(mode="json", by_alias=True)
+    r.finish_step(track, "waveform")
+    r.settle(track, event)
+
+
+def _fingerprint_completed(r: Records, event: Event) -> None:
+    track = r.track(event)
+    if r.stale(track, event):
+        return
+    data = event.payload()
+    r.finish_step(track, "fingerprint")
+    dup = data.duplicate
+    if dup is None or track.status not in {"processing"}:
+        track.duplicate = dup.model_dump(mode="json") if dup else None
+        r.settle(track, event)
+        return
+    matched = r.s.get(Track, dup.track_id)
+    own = matched is not None and matched.producer_id == track.producer_id
+    track.duplicate = {**dup.model_dump(mode="json"), "title": matched.title if own else None, "own": own}
+    if dup.decision == "review":
+        track.status = "in_review"
+    else:
+        r.reject(track, [duplicate_problem(matched.title if own else None)], publish=True, cause=event)
+    r.settle(track, event)
+
+
+def duplicate_problem(own_title: str | None) -> dict:
+    if own_title:
+        message = (f"This audio matches your track “{own_title}”. If this is a new version, "
+                   "replace the audio on that track instead.")
+    else:
+        message = ("This audio matches a track already on BeatPass. If you believe this is a mistake, "
+                   "open a dispute.")
+    return {"code": "DUPLICATE_AUDIO", "field": "audio", "message": message}
+
+
+def _step_failed(r: Records, event: Event) -> None:
+    data = event.payload()
+    if event.track_id is None:
+        return
+    track = r.track(event)
+    if r.stale(track, event):
+        return
+    step = data.step if data.step in {"validation", "waveform", "fingerprint"} else _step_of(data.source_type)
+    if step is None or track.step(step).state == "done":
+        return
+    r.fail(track, step, failed_message(step, data.attempts), event)
+    r.settle(track, event)
+
+
+def _step_of(event_type: str | None) -> str | None:
+    return {"track.submitted": "validation"}.get(event_type or "")
+
+
+HANDLERS: dict[str, Callable[[Records, Event], None]] = {
+    "track.submitted": _track_submitted,
+    "collection.submitted": _collection_submitted,
+    "track.validated": _track_validated,
+    "track.rejected": _track_rejected,
+    "waveform.generated": _waveform_generated,
+    "fingerprint.completed": _fingerprint_completed,
+    "step.failed": _step_failed,
+}
+
+
+def handle(event: Event, *, deps: Deps) -> None:
+    _apply(event, deps, HANDLERS[event.type])
+

@@ -1,0 +1,187 @@
+"""Track and collection lifecycle rules, applied inside a transaction by the handlers and reaper.
+
+Events for one track arrive on one queue but may come twice, late or out of order (retries park
+messages in wait queues), so every rule here is written to be order-independent: a result for a
+track not yet submitted creates a placeholder that the submission fills in; a result of an earlier
+submission (lower ``attempt``) is stale and ignored; readiness is re-checked after every change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from beatpass_common.config import Settings
+from beatpass_common.events import Event, new_event
+from beatpass_common.outbox import Outbox
+
+from .models import STEPS, Change, Collection, Step, Track
+
+FINAL = {"ready", "rejected", "failed"}
+STEP_LABEL = {"validation": "validation", "waveform": "waveform", "fingerprint": "fingerprint"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def failed_message(step: str, attempts: int) -> str:
+    return (f"Processing failed at the {STEP_LABEL[step]} step after {attempts} attempts. "
+            "Nothing was lost; retry this item.")
+
+
+class Records:
+    """The catalog's rules over one session; stages events in the outbox, changes for SSE."""
+
+    def __init__(self, session: Session, outbox: Outbox, settings: Settings):
+        self.s = session
+        self.outbox = outbox
+        self.settings = settings
+        self.touched_collections: set[str] = set()
+
+    # ---- tracks ---------------------------------------------------------------------------
+
+    def track(self, event: Event, *, lock: bool = True) -> Track:
+        """The event's track, created as a placeholder if its submission has not arrived yet."""
+        query = select(Track).where(Track.id == event.track_id)
+        if lock:
+            query = query.with_for_update()
+        track = self.s.scalars(query).first()
+        if track is None:
+            t = now()
+            track = Track(id=event.track_id, producer_id=event.producer_id, collection_id=event.collection_id,
+                          submission=event.attempt, submitted=False, status="processing", meta={}, errors=[],
+                          warnings=[], version=0, created_at=t, updated_at=t)
+            track.steps = [Step(name=n, position=i, state="pending", attempts=0) for i, n in enumerate(STEPS)]
+            self.s.add(track)
+            self.s.flush()
+        return track
+
+    def stale(self, track: Track, event: Event) -> bool:
+        return event.attempt < track.submission
+
+    def start_step(self, track: Track, name: str) -> None:
+        step = track.step(name)
+        if step.state in {"done", "failed"}:
+            return
+        t = now()
+        step.state = "running"
+        step.attempts = max(step.attempts, 1)
+        step.started_at = step.started_at or t
+        step.deadline_at = t + timedelta(seconds=self.settings.step_deadline_s)
+
+    def finish_step(self, track: Track, name: str, state: str = "done", error: str | None = None) -> None:
+        step = track.step(name)
+        step.state = state
+        step.error = error
+        step.attempts = max(step.attempts, 1)
+        step.finished_at = now()
+        step.deadline_at = None
+
+    def submit(self, track: Track, event: Event) -> None:
+        """A (re)submission: reset the track to processing with this submission's data."""
+        data = event.payload()
+        resubmit = track.submitted and event.attempt > track.submission
+        track.submission = event.attempt
+        track.submitted = True
+        track.collection_id = event.collection_id or track.collection_id
+        track.title = data.metadata.title
+        track.meta = data.metadata.model_dump(mode="json")
+        track.audio = data.audio.model_dump(mode="json")
+        track.cover = {"upload": data.cover.model_dump(mode="json")}
+        track.replaces_track_id = data.replaces_track_id
+        track.submitted_event = event.model_dump_json()
+        if resubmit:
+            track.status = "processing"
+            track.errors, track.warnings = [], []
+            track.facts = track.waveform = track.duplicate = track.dispute = None
+            track.validated_event = None
+            track.ready_published = False
+            for step in track.steps:
+                step.state, step.attempts, step.error = "pending", 0, None
+                step.started_at = step.finished_at = step.deadline_at = None
+        if track.step("validation").state == "pending":
+            self.start_step(track, "validation")
+        self.settle(track)
+
+    def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
+        track.status = "rejected"
+        track.errors = errors
+        track.ready_published = False
+        for step in track.steps:
+            if step.state in {"pending", "running"}:
+                step.deadline_at = None
+        if publish:
+            self.emit("track.rejected", track, {"errors": errors, "step": "fingerprint"}, cause)
+        self.emit("track.removed", track, {"reason": "rejected"}, cause)
+
+    def fail(self, track: Track, step: str, message: str, cause: Event | None) -> None:
+        self.finish_step(track, step, "failed", message)
+        if track.status in {"processing", "in_review"}:
+            track.status = "failed"
+            track.errors = [{"code": "PROCESSING_FAILED", "field": None, "message": message}]
+            self.emit("track.failed", track, {"step": step, "message": message}, cause)
+        for other in track.steps:
+            if other.state == "running":
+                other.deadline_at = None
+
+    def settle(self, track: Track, cause: Event | None = None) -> None:
+        """Become ready once every step is done and nothing blocks; record the change."""
+        if (track.status == "processing" and track.submitted
+                and all(s.state == "done" for s in track.steps) and not track.ready_published):
+            track.status = "ready"
+            track.ready_published = True
+            self.emit("track.ready", track, {"title": track.title,
+                                             "duration_s": (track.facts or {}).get("duration_s"),
+                                             "collection_id": track.collection_id}, cause)
+        track.version += 1
+        track.updated_at = now()
+        self.record_change("track", track.id, track.producer_id, {
+            "track_id": track.id, "status": track.status, "version": track.version,
+            "steps": {s.name: s.state for s in track.steps}, "collection_id": track.collection_id,
+        })
+        if track.collection_id:
+            self.touched_collections.add(track.collection_id)
+
+    def emit(self, type_: str, track: Track, data: dict, cause: Event | None) -> None:
+        event = new_event(type_, data, producer_id=track.producer_id, track_id=track.id,
+                          collection_id=track.collection_id, attempt=track.submission,
+                          caused_by=cause if cause is not None and cause.type != type_ else None)
+        self.outbox.add(self.s, event)
+
+    def record_change(self, subject: str, subject_id: str, producer_id: str, body: dict) -> None:
+        self.s.add(Change(producer_id=producer_id, subject=subject, subject_id=subject_id, body=body,
+                          created_at=now()))
+
+    # ---- collections ----------------------------------------------------------------------
+
+    def refresh_collections(self) -> None:
+        for cid in sorted(self.touched_collections):
+            collection = self.s.scalars(select(Collection).where(Collection.id == cid).with_for_update()).first()
+            if collection is None:
+                continue  # its tracks arrived first; collection.submitted will aggregate
+            self.aggregate(collection)
+        self.touched_collections.clear()
+
+    def aggregate(self, collection: Collection) -> None:
+        statuses = [t.status for t in self.s.scalars(select(Track).where(Track.id.in_(collection.track_ids)))]
+        missing = len(collection.track_ids) - len(statuses)
+        status = collection_status(statuses, missing)
+        if status != collection.status or collection.version == 0:
+            collection.status = status
+            collection.version += 1
+            collection.updated_at = now()
+            self.record_change("collection", collection.id, collection.producer_id, {
+                "collection_id": collection.id, "status": status, "version": collection.version})
+
+
+def collection_status(item_statuses: list[str], missing: int = 0) -> str:
+    if missing or any(s in {"processing", "in_review"} for s in item_statuses):
+        return "processing"
+    if all(s == "ready" for s in item_statuses):
+        return "ready"
+    if all(s in {"rejected", "failed"} for s in item_statuses):
+        return "rejected"
+    return "partial"

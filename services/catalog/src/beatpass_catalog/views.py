@@ -1,0 +1,73 @@
+"""How records look to the gateway (and so to producers): plain JSON documents."""
+
+from __future__ import annotations
+
+from .models import Collection, Track
+
+
+def _ts(value):
+    return value.isoformat() if value else None
+
+
+def media_refs(track: Track) -> dict[str, dict]:
+    """Derived objects a producer may fetch through the gateway, by public name."""
+    refs = {f"waveform.{fmt}": track.waveform[fmt] for fmt in ("json", "dat", "png") if fmt in (track.waveform or {})}
+    for size, ref in ((track.cover or {}).get("images") or {}).items():
+        refs[f"cover-{size}.jpg"] = ref
+    return refs
+
+
+def _link(track: Track, name: str) -> str:
+    return f"/api/v1/tracks/{track.id}/media/{name}"
+
+
+def track_view(track: Track) -> dict:
+    refs = media_refs(track)
+    waveform = None
+    if track.waveform:
+        waveform = {"samples_per_pixel": track.waveform.get("samples_per_pixel"), "bits": track.waveform.get("bits"),
+                    **{fmt: _link(track, f"waveform.{fmt}") for fmt in ("json", "dat", "png")
+                       if f"waveform.{fmt}" in refs}}
+    cover = {name[len("cover-"):-len(".jpg")]: _link(track, name) for name in refs if name.startswith("cover-")}
+    duplicate = None
+    if track.duplicate:
+        d = track.duplicate
+        # Another producer's match is described without its title or owner.
+        duplicate = {"kind": d.get("kind"), "score": d.get("score"), "offset_s": d.get("offset_s"),
+                     "decision": d.get("decision"), "own": bool(d.get("own")),
+                     "track_id": d.get("track_id") if d.get("own") else None, "title": d.get("title")}
+    return {
+        "id": track.id,
+        "status": track.status,
+        "collection_id": track.collection_id,
+        "title": track.title,
+        "metadata": track.meta,
+        "submission": track.submission,
+        "steps": {s.name: {"state": s.state, "attempts": s.attempts, "error": s.error,
+                           "started_at": _ts(s.started_at), "finished_at": _ts(s.finished_at),
+                           "deadline_at": _ts(s.deadline_at)} for s in track.steps},
+        "errors": track.errors or [],
+        "warnings": track.warnings or [],
+        "facts": track.facts,
+        "cover": cover,
+        "waveform": waveform,
+        "duplicate": duplicate,
+        "dispute": track.dispute,
+        "created_at": _ts(track.created_at),
+        "updated_at": _ts(track.updated_at),
+        "version": track.version,
+    }
+
+
+def collection_view(collection: Collection, tracks: list[Track]) -> dict:
+    by_id = {t.id: t for t in tracks}
+    return {
+        "id": collection.id,
+        "title": collection.title,
+        "status": collection.status,
+        "version": collection.version,
+        "items": [track_view(by_id[tid]) if tid in by_id else {"id": tid, "status": "processing"}
+                  for tid in collection.track_ids],
+        "created_at": _ts(collection.created_at),
+        "updated_at": _ts(collection.updated_at),
+    }
