@@ -1,0 +1,1 @@
+"""BeatPass waveform service: audiowaveform-compatible peaks (JSON, .dat) and PNG previews."""

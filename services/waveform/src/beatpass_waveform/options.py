@@ -1,0 +1,49 @@
+"""What the service draws: the common waveform_* settings plus two options of this service's own.
+
+Pixels-per-second mode and split channels are not in the shared Settings, so they are read here
+from BEATPASS_WAVEFORM_PIXELS_PER_SECOND and BEATPASS_WAVEFORM_SPLIT_CHANNELS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from beatpass_common.config import Settings
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _OwnSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEATPASS_WAVEFORM_", extra="ignore")
+
+    pixels_per_second: int | None = None  # set: overrides samples_per_pixel (sample_rate // this)
+    split_channels: bool = False
+
+
+@dataclass(frozen=True)
+class WaveformOptions:
+    samples_per_pixel: int = 256
+    pixels_per_second: int | None = None
+    split_channels: bool = False
+    bits: int = 8
+    png_width: int = 1800
+    png_height: int = 280
+    png_color: str = "#3b82f6"
+    png_background: str = "#ffffff"
+
+    def __post_init__(self):
+        if self.bits not in (8, 16):
+            raise ValueError(f"waveform bits must be 8 or 16, got {self.bits}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WaveformOptions:
+        own = _OwnSettings()
+        return cls(
+            samples_per_pixel=settings.waveform_samples_per_pixel,
+            pixels_per_second=own.pixels_per_second,
+            split_channels=own.split_channels,
+            bits=settings.waveform_bits,
+            png_width=settings.waveform_png_width,
+            png_height=settings.waveform_png_height,
+            png_color=settings.waveform_png_color,
+            png_background=settings.waveform_png_background,
+        )
