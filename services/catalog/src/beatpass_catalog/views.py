@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timezone
+
 from .models import Collection, Track
 
 
 def _ts(value):
-    return value.isoformat() if value else None
+    if value is None:
+        return None
+    # SQLite hands back naive datetimes; all of ours are UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def media_refs(track: Track) -> dict[str, dict]:

@@ -1,0 +1,1 @@
+"""BeatPass upload gateway: producer auth, tus uploads, saves, upload minutes, reads."""

@@ -1,0 +1,294 @@
+"""The JSON API under /api/v1: saves, retries, disputes, the producer's own reads, /me.
+
+Reads come from the catalog; the gateway only ever asks for the authenticated producer's
+records, so another producer's id answers 404 exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from beatpass_common.db import transaction
+from beatpass_common.http import problem
+from beatpass_common.storage import ObjectNotFound
+
+from . import idempotency, quota
+from .access import current_producer, minutes_limit
+from .catalog_client import CatalogUnavailable
+from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX, FieldError, messages
+from .models import Submission
+from .saving import SAVES, SaveRejected
+
+bp = Blueprint("api", __name__)
+
+
+def _gw():
+    return current_app.extensions["beatpass"]
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise SaveRejected([FieldError("body", "BODY_INVALID", "The request body must be a JSON object.")], 400)
+    return body
+
+
+def _rejected(exc: SaveRejected, kind: str) -> Response:
+    codes = {e.code for e in exc.errors}
+    SAVES.labels(kind, sorted(codes)[0] if len(codes) == 1 else "INVALID_FIELDS").inc()
+    title = "The track cannot be saved yet." if kind == "track" else "The collection cannot be saved yet."
+    return problem(exc.status, title, [e.as_dict() for e in exc.errors])
+
+
+def _idempotent(route: str, kind: str, work):
+    """Run ``work(session) -> (status, body)`` once per Idempotency-Key (when given)."""
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=True)
+    try:
+        body = _json_body()
+    except SaveRejected as exc:
+        return _rejected(exc, kind)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        try:
+            replay = idempotency.begin(gw.factory, producer.id, key, route, idempotency.request_hash(route, body))
+        except idempotency.KeyConflict as exc:
+            return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}])
+        if replay is not None:
+            response = jsonify(replay.body)
+            response.status_code = replay.status
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+    try:
+        status, result = work(producer, body)
+    except BaseException as exc:
+        # Only a save that happened is remembered: after a refusal (fields, minutes) or a fault,
+        # the same key may try again once the producer has fixed things.
+        if key is not None:
+            idempotency.abandon(gw.factory, producer.id, key)
+        if isinstance(exc, SaveRejected):
+            return _rejected(exc, kind)
+        raise
+    gw.outbox.notify()
+    SAVES.labels(kind, "accepted").inc()
+    return jsonify(result), status
+
+
+def _commit(producer, key: str | None, stage):
+    """Run ``stage(session)`` and store the idempotent response in the same transaction."""
+    gw = _gw()
+    with transaction(gw.factory) as s:
+        result = stage(s)
+        if key is not None:
+            idempotency.finish(s, producer.id, key, 202, result)
+    return 202, result
+
+
+@bp.post("/api/v1/tracks")
+def save_track():
+    gw = _gw()
+    key = request.headers.get("Idempotency-Key")
+
+    def work(producer, body):
+        checked = gw.saver.check_track(producer.id, body)
+        if checked.errors:
+            raise SaveRejected(checked.errors)
+        limit = minutes_limit(producer, gw.settings)
+        return _commit(producer, key, lambda s: gw.saver.save_track(s, producer.id, limit, checked))
+
+    return _idempotent("POST /api/v1/tracks", "track", work)
+
+
+@bp.post("/api/v1/collections")
+def save_collection():
+    gw = _gw()
+    key = request.headers.get("Idempotency-Key")
+
+    def work(producer, body):
+        errors, checked, cover = gw.saver.check_collection(producer.id, body)
+        if errors:
+            raise SaveRejected(errors)
+        limit = minutes_limit(producer, gw.settings)
+        return _commit(producer, key, lambda s: gw.saver.save_collection(s, producer.id, limit, body, checked, cover))
+
+    return _idempotent("POST /api/v1/collections", "collection", work)
+
+
+def _retry(producer, body, track_id: str, collection_id: str | None):
+    gw = _gw()
+    status, track = gw.catalog.get(producer.id, f"tracks/{track_id}")
+    if status == 404 or track is None or (collection_id is not None and track.get("collection_id") != collection_id):
+        raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
+    if track["status"] not in {"rejected", "failed"}:
+        raise SaveRejected([FieldError("track", "NOT_RETRYABLE",
+                                       "Only a rejected or failed item can be retried.")], 409)
+    with gw.factory() as s:
+        base = s.get(Submission, track_id)
+    if base is None or base.producer_id != producer.id:
+        raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
+    checked = gw.saver.check_track(producer.id, body, track_id=track_id, base=base)
+    checked.attempt = max(base.attempt, track.get("submission", 0)) + 1
+    if checked.errors:
+        raise SaveRejected(checked.errors)
+    limit = minutes_limit(producer, gw.settings)
+    key = request.headers.get("Idempotency-Key")
+    return _commit(producer, key, lambda s: gw.saver.retry_track(s, producer.id, limit, checked, base.collection_id))
+
+
+@bp.post("/api/v1/collections/<collection_id>/tracks/<track_id>/retry")
+def retry_collection_item(collection_id, track_id):
+    return _idempotent(f"POST /api/v1/collections/{collection_id}/tracks/{track_id}/retry", "track",
+                       lambda producer, body: _retry(producer, body, track_id, collection_id))
+
+
+@bp.post("/api/v1/tracks/<track_id>/retry")
+def retry_track(track_id):
+    return _idempotent(f"POST /api/v1/tracks/{track_id}/retry", "track",
+                       lambda producer, body: _retry(producer, body, track_id, None))
+
+
+def _relay(status: int, body):
+    if status == 404:
+        return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
+    return jsonify(body), status
+
+
+@bp.get("/api/v1/tracks")
+def list_tracks():
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    params = {k: request.args[k] for k in ("status", "page", "per_page") if k in request.args}
+    return _relay(*gw.catalog.get(producer.id, "tracks", params))
+
+
+@bp.get("/api/v1/tracks/<track_id>")
+def get_track(track_id):
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    return _relay(*gw.catalog.get(producer.id, f"tracks/{track_id}"))
+
+
+@bp.get("/api/v1/collections/<collection_id>")
+def get_collection(collection_id):
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    return _relay(*gw.catalog.get(producer.id, f"collections/{collection_id}"))
+
+
+@bp.post("/api/v1/tracks/<track_id>/dispute")
+def dispute(track_id):
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=True)
+    body = request.get_json(silent=True) or {}
+    status, result = gw.catalog.post(producer.id, f"tracks/{track_id}/dispute", {"reason": body.get("reason")})
+    if status == 404:
+        return _relay(404, None)
+    if status >= 400:
+        return problem(status, "The dispute cannot be opened.", result.get("errors"))
+    return jsonify(result), status
+
+
+@bp.get("/api/v1/tracks/<track_id>/media/<name>")
+def media(track_id, name):
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    status, ref = gw.catalog.get(producer.id, f"tracks/{track_id}/media/{name}")
+    if status != 200:
+        return _relay(404, None)
+    try:
+        stream = gw.store.open(ref["bucket"], ref["key"])
+    except ObjectNotFound:
+        return _relay(404, None)
+    types = {".json": "application/json", ".dat": "application/octet-stream", ".png": "image/png",
+             ".jpg": "image/jpeg"}
+    content_type = next((v for k, v in types.items() if name.endswith(k)), "application/octet-stream")
+
+    def chunks():
+        with stream:
+            while data := stream.read(256 * 1024):
+                yield data
+
+    return Response(chunks(), content_type=content_type, headers={"Cache-Control": "private, max-age=300"})
+
+
+def _events(subject: str, id_: str):
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    upstream = gw.catalog.stream(producer.id, f"{subject}/{id_}/events", request.headers.get("Last-Event-ID"))
+    if upstream.status_code != 200:
+        upstream.close()
+        return _relay(404, None)
+
+    def relay():
+        with upstream:
+            yield from upstream.iter_content(chunk_size=None)
+
+    return Response(stream_with_context(relay()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.get("/api/v1/tracks/<track_id>/events")
+def track_events(track_id):
+    return _events("tracks", track_id)
+
+
+@bp.get("/api/v1/collections/<collection_id>/events")
+def collection_events(collection_id):
+    return _events("collections", collection_id)
+
+
+@bp.get("/api/v1/me")
+def me():
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    limit = minutes_limit(producer, gw.settings)
+    with gw.factory() as s:
+        used_s = quota.used_seconds(s, producer.id)
+    return jsonify(producer_id=producer.id, approved=producer.approved, upload_minutes={
+        "limit": limit, "used": round(used_s / 60, 2), "remaining": round(max(0.0, limit * 60 - used_s) / 60, 2)})
+
+
+@bp.get("/api/v1/rules")
+def rules():
+    """The save rules and their sentences, so the upload page checks exactly like the API."""
+    gw = _gw()
+    s = gw.settings
+    return jsonify(messages=messages(s), keys=KEYS, scales=SCALES, licensing=LICENSING, bpm={"min": s.bpm_min,
+                   "max": s.bpm_max}, title_max=TITLE_MAX, artists_max=ARTISTS_MAX, genres_max=GENRES_MAX,
+                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes)
+
+
+def register_errors(app) -> None:
+    from .access import AccessDenied
+
+    @app.errorhandler(AccessDenied)
+    def _denied(exc: AccessDenied):
+        headers = {"WWW-Authenticate": 'Bearer realm="beatpass"'} if exc.status == 401 else {}
+        return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}],
+                       headers=headers)
+
+    @app.errorhandler(CatalogUnavailable)
+    def _catalog_down(exc):
+        message = "Track status is temporarily unavailable. Your uploads are safe; try again shortly."
+        return problem(503, message, [{"field": None, "code": "CATALOG_UNAVAILABLE", "message": message}],
+                       headers={"Retry-After": "5"})
+
+    @app.errorhandler(SaveRejected)
+    def _save_rejected(exc: SaveRejected):
+        return _rejected(exc, "track")
+
+    @app.errorhandler(404)
+    def _not_found(exc):
+        if request.path.startswith("/api/"):
+            return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
+        return exc
+
+    @app.errorhandler(405)
+    def _method(exc):
+        return problem(405, "Method not allowed.", [{"field": None, "code": "METHOD_NOT_ALLOWED",
+                                                     "message": "Method not allowed."}])
+
+    @app.errorhandler(500)
+    def _server_error(exc):
+        message = "Something went wrong on our side. Nothing was saved; try again."
+        return problem(500, message, [{"field": None, "code": "INTERNAL_ERROR", "message": message}])

@@ -1,0 +1,52 @@
+"""Reads from the catalog's internal API, always on behalf of one producer."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import requests
+
+
+def _json(r: requests.Response):
+    return r.json() if r.headers.get("Content-Type", "").startswith("application/json") else None
+
+
+class CatalogUnavailable(Exception):
+    pass
+
+
+class CatalogClient:
+    def __init__(self, base_url: str, timeout: float = 10.0):
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def _url(self, producer_id: str, path: str) -> str:
+        return f"{self.base}/internal/v1/producers/{quote(producer_id, safe='')}/{path}"
+
+    def get(self, producer_id: str, path: str, params: dict | None = None) -> tuple[int, dict | None]:
+        try:
+            r = self.http.get(self._url(producer_id, path), params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise CatalogUnavailable(str(exc)) from exc
+        if r.status_code >= 500:
+            raise CatalogUnavailable(f"catalog answered {r.status_code}")
+        return r.status_code, _json(r)
+
+    def post(self, producer_id: str, path: str, body: dict) -> tuple[int, dict | None]:
+        try:
+            r = self.http.post(self._url(producer_id, path), json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise CatalogUnavailable(str(exc)) from exc
+        if r.status_code >= 500:
+            raise CatalogUnavailable(f"catalog answered {r.status_code}")
+        return r.status_code, _json(r)
+
+    def stream(self, producer_id: str, path: str, last_event_id: str | None):
+        """The catalog's SSE response, to be relayed chunk by chunk."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        try:
+            r = requests.get(self._url(producer_id, path), headers=headers, stream=True, timeout=(5, 60))
+        except requests.RequestException as exc:
+            raise CatalogUnavailable(str(exc)) from exc
+        return r

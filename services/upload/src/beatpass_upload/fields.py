@@ -1,0 +1,163 @@
+"""The required-field rules for saving a track (BeatPass's rules, DESIGN.md), with the exact
+sentences a producer reads. The upload page shows the same sentences (served by /api/v1/rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from beatpass_common.config import Settings
+
+KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+SCALES = ("major", "minor")
+LICENSING = ("non_exclusive", "exclusive", "free_download")
+TITLE_MAX = 100
+ARTISTS_MAX = 5
+NAME_MAX = 100
+GENRES_MAX = 3
+TAGS_MAX = 10
+TAG_MAX = 40
+DESCRIPTION_MAX = 2000
+MOOD_MAX = 50
+
+
+def messages(settings: Settings) -> dict[str, str]:
+    return {
+        "AUDIO_REQUIRED": "Audio is required.",
+        "COVER_REQUIRED": "Cover art is required.",
+        "TITLE_REQUIRED": "Title is required.",
+        "TITLE_TOO_LONG": f"Title must be {TITLE_MAX} characters or fewer.",
+        "ARTISTS_REQUIRED": "Add at least one artist.",
+        "ARTISTS_TOO_MANY": f"Add no more than {ARTISTS_MAX} artists.",
+        "ARTIST_INVALID": f"Each artist name must be 1 to {NAME_MAX} characters.",
+        "BPM_REQUIRED": "BPM is required.",
+        "BPM_INVALID": f"BPM must be a whole number between {settings.bpm_min} and {settings.bpm_max}.",
+        "KEY_REQUIRED": "Key is required.",
+        "KEY_INVALID": f"Key must be one of {', '.join(KEYS)}.",
+        "SCALE_REQUIRED": "Scale is required.",
+        "SCALE_INVALID": "Scale must be major or minor.",
+        "LICENSING_REQUIRED": "Licensing is required.",
+        "LICENSING_INVALID": "Licensing must be non_exclusive, exclusive or free_download.",
+        "GENRES_TOO_MANY": f"Choose no more than {GENRES_MAX} genres.",
+        "TAGS_TOO_MANY": f"Add no more than {TAGS_MAX} tags.",
+        "TAG_INVALID": f"Each tag must be 1 to {TAG_MAX} characters.",
+        "DESCRIPTION_TOO_LONG": f"Description must be {DESCRIPTION_MAX} characters or fewer.",
+        "MOOD_INVALID": f"Mood must be {MOOD_MAX} characters or fewer.",
+        "COLLECTION_TITLE_REQUIRED": "Collection title is required.",
+        "COLLECTION_COVER_REQUIRED": "Album cover art is required.",
+        "COLLECTION_TRACKS_REQUIRED": "Add at least one track to the collection.",
+    }
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def _str_list(value) -> list | None:
+    if isinstance(value, str):  # "a, b" from a simple form
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return [v.strip() for v in value]
+
+
+def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uploads_required: bool = True,
+                       cover_default: bool = False) -> tuple[list[FieldError], dict]:
+    """Every problem with ``body`` (one entry per problem) and the cleaned metadata."""
+    msg = messages(settings)
+    errors: list[FieldError] = []
+
+    def err(field, code):
+        errors.append(FieldError(prefix + field, code, msg[code]))
+
+    if uploads_required and _blank(body.get("audio_upload_id")):
+        err("audio", "AUDIO_REQUIRED")
+    if uploads_required and not cover_default and _blank(body.get("cover_upload_id")):
+        err("cover", "COVER_REQUIRED")
+
+    clean: dict = {}
+    title = body.get("title")
+    if _blank(title) or not isinstance(title, str):
+        err("title", "TITLE_REQUIRED")
+    elif len(title.strip()) > TITLE_MAX:
+        err("title", "TITLE_TOO_LONG")
+    else:
+        clean["title"] = title.strip()
+
+    artists = _str_list(body.get("artists"))
+    if not artists:
+        err("artists", "ARTISTS_REQUIRED")
+    elif len(artists) > ARTISTS_MAX:
+        err("artists", "ARTISTS_TOO_MANY")
+    elif any(not a or len(a) > NAME_MAX for a in artists):
+        err("artists", "ARTIST_INVALID")
+    else:
+        clean["artists"] = artists
+
+    bpm = body.get("bpm")
+    if _blank(bpm):
+        err("bpm", "BPM_REQUIRED")
+    else:
+        number = _whole_number(bpm)
+        if number is None or not settings.bpm_min <= number <= settings.bpm_max:
+            err("bpm", "BPM_INVALID")
+        else:
+            clean["bpm"] = number
+
+    for field, allowed, required, invalid in (("key", KEYS, "KEY_REQUIRED", "KEY_INVALID"),
+                                              ("scale", SCALES, "SCALE_REQUIRED", "SCALE_INVALID"),
+                                              ("licensing", LICENSING, "LICENSING_REQUIRED", "LICENSING_INVALID")):
+        value = body.get(field)
+        if _blank(value):
+            err(field, required)
+        elif value not in allowed:
+            err(field, invalid)
+        else:
+            clean[field] = value
+
+    description = body.get("description")
+    if not _blank(description):
+        if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
+            err("description", "DESCRIPTION_TOO_LONG")
+        else:
+            clean["description"] = description.strip()
+    genres = _str_list(body.get("genres") or [])
+    if genres is None or len(genres) > GENRES_MAX:
+        err("genres", "GENRES_TOO_MANY")
+    else:
+        clean["genres"] = [g for g in genres if g]
+    tags = _str_list(body.get("tags") or [])
+    if tags is None or len(tags) > TAGS_MAX:
+        err("tags", "TAGS_TOO_MANY")
+    elif any(not t or len(t) > TAG_MAX for t in tags):
+        err("tags", "TAG_INVALID")
+    else:
+        clean["tags"] = tags
+    mood = body.get("mood")
+    if not _blank(mood):
+        if not isinstance(mood, str) or len(mood) > MOOD_MAX:
+            err("mood", "MOOD_INVALID")
+        else:
+            clean["mood"] = mood.strip()
+    return errors, clean
+
+
+def _whole_number(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None

@@ -1,0 +1,4 @@
+from beatpass_common.migrations import run_env
+from beatpass_upload.models import Base
+
+run_env(Base.metadata)

@@ -1,0 +1,152 @@
+"""The OpenAPI 3.1 document of the public API, built from the request models and the routes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from pydantic import BaseModel, Field
+
+from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX
+
+bp = Blueprint("openapi", __name__)
+
+
+class TrackFields(BaseModel):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    artists: list[str] = Field(min_length=1, max_length=ARTISTS_MAX)
+    bpm: int = Field(ge=60, le=200)
+    key: str = Field(json_schema_extra={"enum": list(KEYS)})
+    scale: str = Field(json_schema_extra={"enum": list(SCALES)})
+    licensing: str = Field(json_schema_extra={"enum": list(LICENSING)})
+    description: str | None = None
+    genres: list[str] = Field(default_factory=list, max_length=GENRES_MAX)
+    tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
+    mood: str | None = None
+
+
+class TrackSave(TrackFields):
+    audio_upload_id: str
+    cover_upload_id: str
+    replaces_track_id: str | None = None
+
+
+class CollectionTrack(TrackFields):
+    audio_upload_id: str
+    cover_upload_id: str | None = Field(None, description="defaults to the album cover")
+
+
+class CollectionSave(BaseModel):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    cover_upload_id: str
+    tracks: list[CollectionTrack] = Field(min_length=1)
+
+
+class Retry(BaseModel):
+    """Anything given replaces the previous submission's value."""
+
+    audio_upload_id: str | None = None
+    cover_upload_id: str | None = None
+    title: str | None = None
+    artists: list[str] | None = None
+    bpm: int | None = None
+    key: str | None = None
+    scale: str | None = None
+    licensing: str | None = None
+
+
+class Dispute(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+PROBLEM = {"description": "problem document", "content": {"application/problem+json": {"schema": {
+    "$ref": "#/components/schemas/Problem"}}}}
+AUTH_ERRORS = {"401": PROBLEM, "403": PROBLEM}
+TUS = {"Tus-Resumable": {"in": "header", "name": "Tus-Resumable", "required": True,
+                          "schema": {"type": "string", "enum": ["1.0.0"]}}}
+ID = lambda name: {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}  # noqa: E731
+
+
+def _json_body(model: type[BaseModel]) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
+
+
+def document() -> dict:
+    models = [TrackSave, CollectionSave, CollectionTrack, Retry, Dispute]
+    schemas = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas["Problem"] = {"type": "object", "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": ["string", "null"]}, "code": {"type": "string"}, "message": {"type": "string"}}}}}}
+    idem = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}
+    ok = lambda d: {"description": d, "content": {"application/json": {"schema": {"type": "object"}}}}  # noqa: E731
+    paths = {
+        "/api/v1/uploads": {
+            "options": {"summary": "tus capabilities", "responses": {"204": {"description": "capabilities"}}},
+            "post": {"summary": "create a tus upload (creation, creation-with-upload)", "parameters": [
+                TUS["Tus-Resumable"], {"in": "header", "name": "Upload-Length", "required": True,
+                                        "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"201": {"description": "created"}, "413": {"description": "too large"}, **AUTH_ERRORS}},
+        },
+        "/api/v1/uploads/{upload_id}": {
+            "head": {"summary": "upload offset", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
+                     "responses": {"200": {"description": "offset"}, "404": {"description": "unknown"}}},
+            "patch": {"summary": "append bytes", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
+                      "responses": {"204": {"description": "appended"}, "409": {"description": "offset mismatch"},
+                                    "460": {"description": "checksum mismatch"}, **AUTH_ERRORS}},
+            "delete": {"summary": "terminate", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
+                       "responses": {"204": {"description": "terminated"}, **AUTH_ERRORS}},
+        },
+        "/api/v1/tracks": {
+            "post": {"summary": "save a track", "parameters": [idem], "requestBody": _json_body(TrackSave),
+                     "responses": {"202": ok("accepted"), "422": PROBLEM, "409": PROBLEM, **AUTH_ERRORS}},
+            "get": {"summary": "the producer's tracks", "parameters": [
+                {"in": "query", "name": "status", "schema": {"type": "string", "enum": [
+                    "processing", "ready", "rejected", "failed", "in_review"]}},
+                {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1}},
+                {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                "responses": {"200": ok("tracks"), "401": PROBLEM}},
+        },
+        "/api/v1/tracks/{track_id}": {"get": {"summary": "one track", "parameters": [ID("track_id")],
+                                              "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}}},
+        "/api/v1/tracks/{track_id}/events": {"get": {"summary": "status changes (SSE)", "parameters": [ID("track_id")],
+                                                     "responses": {"200": {"description": "text/event-stream"},
+                                                                   "404": PROBLEM}}},
+        "/api/v1/tracks/{track_id}/retry": {"post": {"summary": "re-submit a rejected or failed track",
+                                                     "parameters": [ID("track_id"), idem],
+                                                     "requestBody": _json_body(Retry),
+                                                     "responses": {"202": ok("accepted"), "404": PROBLEM,
+                                                                   "409": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
+        "/api/v1/tracks/{track_id}/dispute": {"post": {"summary": "dispute a duplicate match",
+                                                       "parameters": [ID("track_id")], "requestBody": _json_body(Dispute),
+                                                       "responses": {"202": ok("in review"), "404": PROBLEM,
+                                                                     "409": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
+        "/api/v1/collections": {"post": {"summary": "save a collection", "parameters": [idem],
+                                         "requestBody": _json_body(CollectionSave),
+                                         "responses": {"202": ok("accepted"), "422": PROBLEM, **AUTH_ERRORS}}},
+        "/api/v1/collections/{collection_id}": {"get": {"summary": "a collection with its items",
+                                                        "parameters": [ID("collection_id")],
+                                                        "responses": {"200": ok("collection"), "404": PROBLEM}}},
+        "/api/v1/collections/{collection_id}/tracks/{track_id}/retry": {"post": {
+            "summary": "re-submit one failed or rejected item", "parameters": [ID("collection_id"), ID("track_id"), idem],
+            "requestBody": _json_body(Retry),
+            "responses": {"202": ok("accepted"), "404": PROBLEM, "409": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
+        "/api/v1/me": {"get": {"summary": "producer, approval and upload minutes",
+                               "responses": {"200": ok("me"), "401": PROBLEM}}},
+        "/api/v1/rules": {"get": {"summary": "save rules and messages", "responses": {"200": ok("rules")}}},
+    }
+    registered = {rule.rule for rule in current_app.url_map.iter_rules()}
+    missing = [p for p in paths if p.replace("{", "<").replace("}", ">") not in registered]
+    if missing:  # the document must describe routes that exist
+        raise RuntimeError(f"OpenAPI paths without routes: {missing}")
+    return {"openapi": "3.1.0", "info": {"title": "BeatPass upload API", "version": "1"},
+            "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                                              "bearerFormat": "JWT"}}},
+            "security": [{"bearer": []}], "paths": paths}
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi():
+    return jsonify(document())

@@ -1,0 +1,27 @@
+"""The producer upload page at /backstage/upload (static assets bundled at build time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template_string, send_from_directory
+
+from beatpass_common.auth import mint_dev_token
+
+STATIC = Path(__file__).with_name("static")
+TEMPLATE = Path(__file__).with_name("templates") / "upload.html"
+
+bp = Blueprint("page", __name__)
+
+
+@bp.get("/backstage/upload")
+def upload_page():
+    gw = current_app.extensions["beatpass"]
+    # In dev mode the page signs in a demo approved producer, so nobody copies tokens around.
+    dev_token = mint_dev_token(gw.settings, "demo-producer") if gw.settings.dev_mode else ""
+    return render_template_string(TEMPLATE.read_text(), dev_token=dev_token)
+
+
+@bp.get("/backstage/static/<path:name>")
+def static_asset(name):
+    return send_from_directory(STATIC, name, max_age=300)

@@ -1,0 +1,221 @@
+"""Saving tracks and collections: check everything, then commit it all at once.
+
+A save checks every field and upload first and answers with one entry per problem. Then one
+transaction reserves upload minutes, marks the uploads used, records the submission and stages the
+events in the outbox: either all of that happens or none of it (a collection is all-or-nothing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from prometheus_client import Counter
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from beatpass_common.config import Settings
+from beatpass_common.events import ObjectRef, TrackMetadata, new_event
+from beatpass_common.outbox import Outbox
+from beatpass_common.storage import ObjectStore
+
+from . import quota
+from .fields import FieldError, check_track_fields, messages
+from .models import CollectionRecord, Submission, Upload
+from .wavheader import read_wav_header, sniff_image
+
+SAVES = Counter("beatpass_upload_saves_total", "Saves by kind and outcome code", ["kind", "code"])
+
+
+class SaveRejected(Exception):
+    """422 (or ``status``) with one entry per problem."""
+
+    def __init__(self, errors: list[FieldError], status: int = 422):
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors, self.status = errors, status
+
+
+@dataclass
+class CheckedTrack:
+    track_id: str
+    fields: dict
+    audio: Upload
+    cover: Upload
+    duration_s: float
+    filename: str | None
+    replaces_track_id: str | None = None
+    attempt: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+
+
+class Saver:
+    def __init__(self, factory: sessionmaker[Session], store: ObjectStore, outbox: Outbox, settings: Settings):
+        self.factory = factory
+        self.store = store
+        self.outbox = outbox
+        self.settings = settings
+        self.msg = messages(settings)
+
+    # ---- checks ----------------------------------------------------------------------------
+
+    def _upload(self, producer_id: str, upload_id, field_: str, errors: list[FieldError],
+                allow_track: str | None = None) -> Upload | None:
+        with self.factory() as s:
+            upload = s.get(Upload, upload_id) if isinstance(upload_id, str) else None
+        label = "audio" if field_.endswith("audio") else "cover art"
+        if upload is None or upload.producer_id != producer_id or upload.status in {"terminated", "expired"}:
+            errors.append(FieldError(field_, "UPLOAD_NOT_FOUND",
+                                     f"The {label} upload was not found. Upload the file again."))
+            return None
+        if upload.status != "complete":
+            errors.append(FieldError(field_, "UPLOAD_INCOMPLETE",
+                                     f"The {label} upload is not finished yet ({upload.offset} of {upload.length} "
+                                     "bytes received)."))
+            return None
+        if upload.track_id and upload.track_id != allow_track and field_.endswith("audio"):
+            errors.append(FieldError(field_, "UPLOAD_ALREADY_SAVED",
+                                     "This audio upload is already saved as a track."))
+            return None
+        return upload
+
+    def _read(self, upload: Upload):
+        return lambda offset, length: self.store.get_bytes(upload.bucket, upload.key, offset, length)
+
+    def check_track(self, producer_id: str, body: dict, prefix: str = "", *, default_cover: str | None = None,
+                    track_id: str | None = None, base: Submission | None = None) -> CheckedTrack:
+        """All problems of one track; ``base`` is the previous submission when retrying."""
+        if base is not None:
+            body = {**base.fields, "audio_upload_id": base.audio_upload_id, "cover_upload_id": base.cover_upload_id,
+                    **{k: v for k, v in body.items() if v is not None}}
+        errors, clean = check_track_fields(body, self.settings, prefix, cover_default=default_cover is not None)
+        track_id = track_id or str(uuid.uuid4())
+        audio = cover = None
+        duration = 0.0
+        if isinstance(body.get("audio_upload_id"), str) and body["audio_upload_id"]:
+            audio = self._upload(producer_id, body["audio_upload_id"], prefix + "audio", errors, allow_track=track_id)
+        cover_id = body.get("cover_upload_id") or default_cover
+        if isinstance(cover_id, str) and cover_id:
+            cover = self._upload(producer_id, cover_id, prefix + "cover", errors)
+        if audio is not None:
+            header = read_wav_header(self._read(audio), audio.length)
+            if header is None:
+                errors.append(FieldError(prefix + "audio", "AUDIO_NOT_WAV",
+                                         "This file is not WAV audio. BeatPass accepts WAV audio only."))
+            else:
+                duration = header.duration_s
+        if cover is not None and sniff_image(self._read(cover)(0, 16)) is None:
+            errors.append(FieldError(prefix + "cover", "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image."))
+        return CheckedTrack(track_id=track_id, fields=clean, audio=audio, cover=cover, duration_s=duration,
+                            filename=(audio.meta or {}).get("filename") if audio else None, errors=errors,
+                            replaces_track_id=body.get("replaces_track_id") if isinstance(
+                                body.get("replaces_track_id"), str) else None)
+
+    # ---- commit ----------------------------------------------------------------------------
+
+    def _ref(self, upload: Upload) -> ObjectRef:
+        return ObjectRef(bucket=upload.bucket, key=upload.key, size=upload.length,
+                         content_type=(upload.meta or {}).get("filetype"))
+
+    def _quota_error(self, exc: quota.QuotaExceeded, track_s: float, field_: str = "audio") -> SaveRejected:
+        return SaveRejected([FieldError(field_, "UPLOAD_MINUTES_EXCEEDED",
+                                        quota.exceeded_message(track_s, exc.remaining_s))])
+
+    def _stage_track(self, s: Session, producer_id: str, t: CheckedTrack, collection_id: str | None) -> None:
+        now = datetime.now(timezone.utc)
+        claimed = s.execute(update(Upload).where(Upload.id == t.audio.id, Upload.status == "complete",
+                                                 (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id))
+                            .values(track_id=t.track_id)).rowcount
+        if not claimed:  # another save took this upload between our check and now
+            raise SaveRejected([FieldError("audio", "UPLOAD_ALREADY_SAVED",
+                                           "This audio upload is already saved as a track.")], 409)
+        submission = s.get(Submission, t.track_id)
+        if submission is None:
+            submission = Submission(track_id=t.track_id, producer_id=producer_id, created_at=now)
+            s.add(submission)
+        submission.collection_id = collection_id
+        submission.attempt = t.attempt
+        submission.audio_upload_id = t.audio.id
+        submission.cover_upload_id = t.cover.id
+        submission.fields = t.fields
+        submission.duration_s = t.duration_s
+        event = new_event("track.submitted", {
+            "audio": self._ref(t.audio).model_dump(mode="json"),
+            "cover": self._ref(t.cover).model_dump(mode="json"),
+            "metadata": TrackMetadata(**t.fields).model_dump(mode="json"),
+            "filename": t.filename, "declared_duration_s": round(t.duration_s, 3),
+            "replaces_track_id": t.replaces_track_id,
+        }, producer_id=producer_id, track_id=t.track_id, collection_id=collection_id, attempt=t.attempt)
+        self.outbox.add(s, event)
+
+    def save_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack) -> dict:
+        if t.errors:
+            raise SaveRejected(t.errors)
+        try:
+            quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
+        except quota.QuotaExceeded as exc:
+            raise self._quota_error(exc, t.duration_s) from None
+        self._stage_track(s, producer_id, t, None)
+        return {"track_id": t.track_id, "status": "processing", "links": {
+            "self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
+
+    def check_collection(self, producer_id: str, body: dict) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
+        errors: list[FieldError] = []
+        title = body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            errors.append(FieldError("title", "COLLECTION_TITLE_REQUIRED", self.msg["COLLECTION_TITLE_REQUIRED"]))
+        elif len(title.strip()) > 100:
+            errors.append(FieldError("title", "TITLE_TOO_LONG", self.msg["TITLE_TOO_LONG"]))
+        cover = None
+        if not isinstance(body.get("cover_upload_id"), str) or not body["cover_upload_id"]:
+            errors.append(FieldError("cover", "COLLECTION_COVER_REQUIRED", self.msg["COLLECTION_COVER_REQUIRED"]))
+        else:
+            cover = self._upload(producer_id, body["cover_upload_id"], "cover", errors)
+            if cover is not None and sniff_image(self._read(cover)(0, 16)) is None:
+                errors.append(FieldError("cover", "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image."))
+        items = body.get("tracks")
+        checked: list[CheckedTrack] = []
+        if not isinstance(items, list) or not items:
+            errors.append(FieldError("tracks", "COLLECTION_TRACKS_REQUIRED", self.msg["COLLECTION_TRACKS_REQUIRED"]))
+        else:
+            seen_audio: set[str] = set()
+            for i, item in enumerate(items[:50]):
+                item = item if isinstance(item, dict) else {}
+                t = self.check_track(producer_id, item, f"tracks[{i}].", default_cover=body.get("cover_upload_id"))
+                if t.audio is not None and t.audio.id in seen_audio:
+                    t.errors.append(FieldError(f"tracks[{i}].audio", "UPLOAD_ALREADY_SAVED",
+                                               "This audio upload is used by another track of this collection."))
+                if t.audio is not None:
+                    seen_audio.add(t.audio.id)
+                errors.extend(t.errors)
+                checked.append(t)
+        return errors, checked, cover
+
+    def save_collection(self, s: Session, producer_id: str, limit_minutes: int, body: dict,
+                        checked: list[CheckedTrack], cover: Upload) -> dict:
+        collection_id = str(uuid.uuid4())
+        try:
+            quota.reserve(s, producer_id, limit_minutes, [(t.track_id, 0, t.duration_s) for t in checked])
+        except quota.QuotaExceeded as exc:
+            raise self._quota_error(exc, sum(t.duration_s for t in checked), "tracks") from None
+        for t in checked:
+            self._stage_track(s, producer_id, t, collection_id)
+        s.add(CollectionRecord(id=collection_id, producer_id=producer_id, title=body["title"].strip(),
+                               cover_upload_id=cover.id, created_at=datetime.now(timezone.utc)))
+        self.outbox.add(s, new_event("collection.submitted", {
+            "title": body["title"].strip(), "cover": self._ref(cover).model_dump(mode="json"),
+            "track_ids": [t.track_id for t in checked]}, producer_id=producer_id, collection_id=collection_id))
+        return {"collection_id": collection_id, "status": "processing", "track_ids": [t.track_id for t in checked],
+                "links": {"self": f"/api/v1/collections/{collection_id}"}}
+
+    def retry_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack,
+                    collection_id: str | None) -> dict:
+        if t.errors:
+            raise SaveRejected(t.errors)
+        try:
+            quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
+        except quota.QuotaExceeded as exc:
+            raise self._quota_error(exc, t.duration_s) from None
+        self._stage_track(s, producer_id, t, collection_id)
+        return {"track_id": t.track_id, "status": "processing", "submission": t.attempt,
+                "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}

@@ -1,0 +1,109 @@
+"""Wires the gateway: database, storage, outbox, catalog client, the Flask app, bus and loops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from flask import Flask, request
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from beatpass_common.bus import Bus
+from beatpass_common.config import Settings
+from beatpass_common.db import make_engine, migrate, session_factory
+from beatpass_common.outbox import Outbox
+from beatpass_common.runner import Runtime
+from beatpass_common.storage import ObjectStore, open_store
+
+from . import idempotency, page, tus
+from .api import bp as api_bp
+from .api import register_errors
+from .catalog_client import CatalogClient
+from .handlers import handle_outcome
+from .models import OutboxEvent
+from .openapi import bp as openapi_bp
+from .saving import Saver
+from .uploads import Uploads
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    factory: sessionmaker[Session]
+    store: ObjectStore
+    outbox: Outbox
+    uploads: Uploads
+    saver: Saver
+    catalog: CatalogClient
+
+    def public_base(self) -> str:
+        return self.settings.public_url.rstrip("/") if self.settings.public_url else request.host_url.rstrip("/")
+
+
+def build_gateway(settings: Settings, publish, store: ObjectStore | None = None) -> Gateway:
+    url = settings.database_url("upload")
+    migrate(url, MIGRATIONS)
+    factory = session_factory(make_engine(url))
+    store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
+    store.ensure_bucket(settings.uploads_bucket)
+    outbox = Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s)
+    return Gateway(settings=settings, factory=factory, store=store, outbox=outbox,
+                   uploads=Uploads(factory, store, settings), saver=Saver(factory, store, outbox, settings),
+                   catalog=CatalogClient(settings.catalog_url))
+
+
+def create_app(gw: Gateway) -> Flask:
+    app = Flask("beatpass_upload", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = None  # tus bodies are streamed and bounded by Upload-Length
+    app.extensions["beatpass"] = gw
+    for blueprint in (tus.bp, api_bp, openapi_bp, page.bp):
+        app.register_blueprint(blueprint)
+    register_errors(app)
+    return app
+
+
+class Housekeeping:
+    """Expires abandoned uploads and old idempotency keys."""
+
+    def __init__(self, gw: Gateway, interval_s: float = 60.0):
+        self.gw, self.interval_s = gw, interval_s
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.gw.uploads.sweep_expired()
+                idempotency.purge(self.gw.factory, self.gw.settings.idempotency_ttl_s)
+            except Exception:  # noqa: BLE001 - storage or database hiccup: next pass
+                log.exception("housekeeping pass failed")
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name="housekeeping", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def build(settings: Settings, *, store: ObjectStore | None = None, consume: bool = True) -> Runtime:
+    """The gateway process. With ``consume=False`` (extra gunicorn workers) it only serves HTTP."""
+    bus = Bus(settings, "upload")
+    gw = build_gateway(settings, bus.publish, store)
+    if consume:
+        bus.subscribe("upload.outcomes", {t: partial(handle_outcome, factory=gw.factory)
+                                          for t in ("track.ready", "track.rejected", "track.failed")})
+
+    def db_ok() -> bool:
+        with gw.factory() as s:
+            return s.execute(text("SELECT 1")).scalar() == 1
+
+    runtime = Runtime("upload", settings, bus=bus, app=create_app(gw),
+                      loops=[gw.outbox, Housekeeping(gw)], checks={"database": db_ok})
+    runtime.gateway = gw
+    return runtime

@@ -1,0 +1,151 @@
+"""tus 1.0.0 over /api/v1/uploads: core, creation, creation-with-upload, termination, checksum
+(sha1, sha256) and expiration. Protocol details live here; upload state lives in uploads.py."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import ClientDisconnected
+
+from .access import current_producer
+from .uploads import Checksum, UploadError, _aware, encode_metadata, parse_metadata
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
+OCTET = "application/offset+octet-stream"
+
+bp = Blueprint("tus", __name__)
+
+
+class _Body:
+    """The request body as a stream; a client that disconnects looks like a short read."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stream.read(n)
+        except ClientDisconnected:
+            raise ConnectionError("client disconnected") from None
+
+
+def _gw():
+    return current_app.extensions["beatpass"]
+
+
+def _headers(**extra) -> dict:
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **extra}
+
+
+def _tus_error(exc: UploadError) -> Response:
+    return Response(exc.message + "\n", status=exc.status, mimetype="text/plain",
+                    headers=_headers(**exc.headers))
+
+
+def _check_version() -> Response | None:
+    if request.headers.get("Tus-Resumable") != TUS_VERSION:
+        return Response("Tus-Resumable 1.0.0 is required.\n", status=412, mimetype="text/plain",
+                        headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION})
+    return None
+
+
+def _expires(upload) -> dict:
+    if upload.status != "active":
+        return {}
+    return {"Upload-Expires": format_datetime(_aware(upload.expires_at), usegmt=True)}
+
+
+def _int_header(name: str) -> int | None:
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise UploadError(400, "HEADER_INVALID", f"{name} must be a whole number.")
+    return int(value)
+
+
+@bp.route("/api/v1/uploads", methods=["OPTIONS"])
+@bp.route("/api/v1/uploads/<upload_id>", methods=["OPTIONS"])
+def options(upload_id=None):
+    gw = _gw()
+    return Response(status=204, headers={
+        "Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
+        "Tus-Max-Size": str(gw.settings.max_upload_bytes), "Tus-Checksum-Algorithm": "sha1,sha256"})
+
+
+@bp.post("/api/v1/uploads")
+def create():
+    if (bad := _check_version()) is not None:
+        return bad
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=True)
+    try:
+        if request.headers.get("Upload-Defer-Length"):
+            raise UploadError(400, "DEFER_LENGTH_UNSUPPORTED", "Upload-Length is required.")
+        length = _int_header("Upload-Length")
+        if length is None:
+            raise UploadError(400, "LENGTH_REQUIRED", "Upload-Length is required.")
+        meta = parse_metadata(request.headers.get("Upload-Metadata"))
+        has_body = (request.content_length or 0) > 0
+        if has_body and request.content_type != OCTET:
+            raise UploadError(415, "CONTENT_TYPE", f"Content-Type must be {OCTET}.")
+        checksum = Checksum.parse(request.headers.get("Upload-Checksum")) if has_body else None
+        upload = gw.uploads.create(producer.id, length, meta)
+        if has_body:
+            upload = gw.uploads.append(producer.id, upload.id, 0, _Body(request.stream), checksum)
+    except UploadError as exc:
+        return _tus_error(exc)
+    location = f"{gw.public_base()}/api/v1/uploads/{upload.id}"
+    return Response(status=201, headers=_headers(Location=location, **{"Upload-Offset": str(upload.offset)},
+                                                 **_expires(upload)))
+
+
+@bp.route("/api/v1/uploads/<upload_id>", methods=["HEAD"])
+def head(upload_id):
+    if (bad := _check_version()) is not None:
+        return bad
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    try:
+        upload = gw.uploads.get(producer.id, upload_id)
+    except UploadError as exc:
+        return Response(status=exc.status, headers=_headers())
+    headers = _headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)},
+                       **_expires(upload))
+    if upload.meta:
+        headers["Upload-Metadata"] = encode_metadata(upload.meta)
+    return Response(status=200, headers=headers)
+
+
+@bp.patch("/api/v1/uploads/<upload_id>")
+def patch(upload_id):
+    if (bad := _check_version()) is not None:
+        return bad
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=True)
+    try:
+        if request.content_type != OCTET:
+            raise UploadError(415, "CONTENT_TYPE", f"Content-Type must be {OCTET}.")
+        offset = _int_header("Upload-Offset")
+        if offset is None:
+            raise UploadError(400, "OFFSET_REQUIRED", "Upload-Offset is required.")
+        checksum = Checksum.parse(request.headers.get("Upload-Checksum"))
+        upload = gw.uploads.append(producer.id, upload_id, offset, _Body(request.stream), checksum)
+    except UploadError as exc:
+        return _tus_error(exc)
+    return Response(status=204, headers=_headers(**{"Upload-Offset": str(upload.offset)}, **_expires(upload)))
+
+
+@bp.delete("/api/v1/uploads/<upload_id>")
+def terminate(upload_id):
+    if (bad := _check_version()) is not None:
+        return bad
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=True)
+    try:
+        gw.uploads.terminate(producer.id, upload_id)
+    except UploadError as exc:
+        return _tus_error(exc)
+    return Response(status=204, headers=_headers())

@@ -1,0 +1,280 @@
+"""Resumable uploads: tus state in the database, bytes in an S3 multipart upload.
+
+Bytes go straight into multipart parts of ``upload_part_bytes``; what is left below one part at
+the end of a PATCH is parked in a ``.tail`` object until the next PATCH, so the gateway holds at
+most one part in memory and any replica can continue the upload. A PATCH takes a lease on the
+upload row first; a second PATCH racing on the same upload is refused with 423.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import BinaryIO
+
+from prometheus_client import Counter
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from beatpass_common.config import Settings
+from beatpass_common.storage import ObjectStore
+
+from .models import Upload
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1024 * 1024
+LEASE = timedelta(minutes=10)
+CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
+
+BYTES_RECEIVED = Counter("beatpass_upload_bytes_received_total", "Upload bytes received and stored")
+UPLOADS = Counter("beatpass_upload_uploads_total", "Upload lifecycle", ["outcome"])
+
+
+class UploadError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite gives back naive datetimes; everything here is UTC.
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+@dataclass
+class Checksum:
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def parse(cls, header: str | None) -> Checksum | None:
+        if not header:
+            return None
+        algorithm, _, value = header.strip().partition(" ")
+        if algorithm not in CHECKSUMS:
+            raise UploadError(400, "CHECKSUM_ALGORITHM_UNSUPPORTED",
+                              f"Checksum algorithm {algorithm!r} is not supported; use sha1 or sha256.")
+        try:
+            return cls(algorithm, base64.b64decode(value.strip(), validate=True))
+        except ValueError:
+            raise UploadError(400, "CHECKSUM_INVALID", "Upload-Checksum is not valid base64.") from None
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, value = pair.partition(" ")
+        try:
+            meta[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
+        except ValueError:
+            raise UploadError(400, "METADATA_INVALID", "Upload-Metadata values must be base64.") from None
+    return meta
+
+
+def encode_metadata(meta: dict[str, str]) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k for k, v in meta.items())
+
+
+class Uploads:
+    def __init__(self, factory: sessionmaker[Session], store: ObjectStore, settings: Settings):
+        self.factory = factory
+        self.store = store
+        self.settings = settings
+
+    # ---- creation and lookup ----------------------------------------------------------------
+
+    def create(self, producer_id: str, length: int, meta: dict[str, str]) -> Upload:
+        if length < 0:
+            raise UploadError(400, "LENGTH_INVALID", "Upload-Length must be a whole number of bytes.")
+        if length > self.settings.max_upload_bytes:
+            raise UploadError(413, "UPLOAD_TOO_LARGE",
+                              f"This file is larger than the {self.settings.max_upload_bytes // 1024**2} MiB limit.")
+        upload_id = uuid.uuid4().hex
+        key = f"producers/{producer_id}/uploads/{upload_id}"
+        t = now()
+        upload = Upload(id=upload_id, producer_id=producer_id, length=length, offset=0, meta=meta,
+                        bucket=self.settings.uploads_bucket, key=key, parts=[], tail_size=0, status="active",
+                        created_at=t, expires_at=t + timedelta(seconds=self.settings.upload_expiry_s))
+        if length > 0:
+            upload.multipart_id = self.store.create_multipart(upload.bucket, key, meta.get("filetype")
+                                                              or "application/octet-stream")
+        with self.factory() as s, s.begin():
+            s.add(upload)
+        if length == 0:
+            self.store.put_bytes(upload.bucket, key, b"")
+            self._mark_complete(upload_id)
+            upload.status = "complete"
+        UPLOADS.labels("created").inc()
+        return upload
+
+    def get(self, producer_id: str, upload_id: str) -> Upload:
+        """The caller's upload; another producer's answers exactly like an unknown id."""
+        with self.factory() as s:
+            upload = s.get(Upload, upload_id)
+        if upload is None or upload.producer_id != producer_id:
+            raise UploadError(404, "UPLOAD_NOT_FOUND", "Upload not found.")
+        if upload.status in {"terminated", "expired"}:
+            raise UploadError(410, "UPLOAD_GONE", "This upload has expired or was cancelled; upload the file again.")
+        return upload
+
+    # ---- appending ---------------------------------------------------------------------------
+
+    def append(self, producer_id: str, upload_id: str, offset: int, body: BinaryIO,
+               checksum: Checksum | None) -> Upload:
+        upload = self.get(producer_id, upload_id)
+        token = self._lease(upload)
+        try:
+            upload = self.get(producer_id, upload_id)  # fresh state under the lease
+            if upload.status == "complete" or offset != upload.offset:
+                raise UploadError(409, "OFFSET_MISMATCH",
+                                  f"Upload-Offset {offset} does not match the server's offset {upload.offset}.",
+                                  {"Upload-Offset": str(upload.offset)})
+            if _aware(upload.expires_at) < now():
+                raise UploadError(410, "UPLOAD_GONE", "This upload has expired; upload the file again.")
+            if checksum is not None:
+                with tempfile.SpooledTemporaryFile(max_size=self.settings.upload_part_bytes) as spool:
+                    self._spool_and_verify(body, spool, checksum, upload.length - upload.offset)
+                    spool.seek(0)
+                    return self._write(upload, spool, token)
+            return self._write(upload, body, token)
+        finally:
+            self._release(upload_id, token)
+
+    def _spool_and_verify(self, body: BinaryIO, spool, checksum: Checksum, room: int) -> None:
+        digest = CHECKSUMS[checksum.algorithm]()
+        size = 0
+        while chunk := body.read(READ_CHUNK):
+            size += len(chunk)
+            if size > room:
+                raise UploadError(413, "UPLOAD_OVERFLOW", "More bytes were sent than the upload's declared length.")
+            digest.update(chunk)
+            spool.write(chunk)
+        if digest.digest() != checksum.digest:
+            raise UploadError(460, "CHECKSUM_MISMATCH", "The data does not match its checksum; nothing was written.")
+
+    def _write(self, upload: Upload, body: BinaryIO, token: str) -> Upload:
+        part_size = self.settings.upload_part_bytes
+        buffer = bytearray()
+        if upload.tail_size:
+            buffer += self.store.get_bytes(upload.bucket, self._tail_key(upload))
+        parts = [list(p) for p in upload.parts]
+        room = upload.length - upload.offset
+        received = 0
+        try:
+            while True:
+                chunk = body.read(min(READ_CHUNK, room - received + 1) or 1)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if received > room:
+                    raise UploadError(413, "UPLOAD_OVERFLOW", "More bytes were sent than the upload's declared length.")
+                buffer += chunk
+                while len(buffer) >= part_size:
+                    parts.append(self._put_part(upload, len(parts) + 1, bytes(buffer[:part_size])))
+                    del buffer[:part_size]
+                    # Checkpoint: everything in parts is durable, the rest of the buffer is not yet.
+                    self._save_progress(upload.id, token, offset=upload.offset + received - len(buffer),
+                                        parts=parts, tail_size=0)
+        except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
+            log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
+        offset = upload.offset + received
+        BYTES_RECEIVED.inc(received)
+        if offset == upload.length:
+            if buffer or not parts:
+                parts.append(self._put_part(upload, len(parts) + 1, bytes(buffer)))
+            self.store.complete_multipart(upload.bucket, upload.key, upload.multipart_id, [tuple(p) for p in parts])
+            if upload.tail_size:
+                self.store.delete(upload.bucket, self._tail_key(upload))
+            self._save_progress(upload.id, token, offset=offset, parts=parts, tail_size=0)
+            self._mark_complete(upload.id)
+            UPLOADS.labels("finished").inc()
+        else:
+            if buffer:
+                self.store.put_bytes(upload.bucket, self._tail_key(upload), bytes(buffer))
+            elif upload.tail_size:
+                self.store.delete(upload.bucket, self._tail_key(upload))
+            self._save_progress(upload.id, token, offset=offset, parts=parts, tail_size=len(buffer))
+        with self.factory() as s:
+            return s.get(Upload, upload.id)
+
+    def _put_part(self, upload: Upload, number: int, data: bytes) -> list:
+        return [number, self.store.upload_part(upload.bucket, upload.key, upload.multipart_id, number, data)]
+
+    @staticmethod
+    def _tail_key(upload: Upload) -> str:
+        return f"{upload.key}.tail"
+
+    def _save_progress(self, upload_id: str, token: str, *, offset: int, parts: list, tail_size: int) -> None:
+        """Record a consistent state: offset = bytes in parts + bytes in the tail object."""
+        with self.factory() as s, s.begin():
+            s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                      .values(offset=offset, parts=parts, tail_size=tail_size))
+
+    def _mark_complete(self, upload_id: str) -> None:
+        with self.factory() as s, s.begin():
+            s.execute(update(Upload).where(Upload.id == upload_id)
+                      .values(status="complete", completed_at=now(), multipart_id=None))
+
+    # ---- the lease that serialises PATCHes on one upload -------------------------------------
+
+    def _lease(self, upload: Upload) -> str:
+        token = uuid.uuid4().hex
+        t = now()
+        with self.factory() as s, s.begin():
+            taken = s.execute(update(Upload).where(
+                Upload.id == upload.id, or_(Upload.locked_until.is_(None), Upload.locked_until < t))
+                .values(locked_until=t + LEASE, lock_token=token)).rowcount
+        if not taken:
+            raise UploadError(423, "UPLOAD_LOCKED", "Another request is writing to this upload; try again shortly.")
+        return token
+
+    def _release(self, upload_id: str, token: str) -> None:
+        with self.factory() as s, s.begin():
+            s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                      .values(locked_until=None, lock_token=None))
+
+    # ---- termination and expiry --------------------------------------------------------------
+
+    def terminate(self, producer_id: str, upload_id: str) -> None:
+        upload = self.get(producer_id, upload_id)
+        if upload.track_id:
+            raise UploadError(409, "UPLOAD_IN_USE", "This upload is saved as a track and cannot be deleted.")
+        token = self._lease(upload)
+        self._discard(upload)
+        with self.factory() as s, s.begin():
+            s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                      .values(status="terminated", locked_until=None, lock_token=None, multipart_id=None))
+        UPLOADS.labels("terminated").inc()
+
+    def _discard(self, upload: Upload) -> None:
+        if upload.multipart_id:
+            self.store.abort_multipart(upload.bucket, upload.key, upload.multipart_id)
+        self.store.delete(upload.bucket, self._tail_key(upload))
+        self.store.delete(upload.bucket, upload.key)
+
+    def sweep_expired(self, limit: int = 100) -> int:
+        """Abort unfinished uploads past Upload-Expires and free their storage."""
+        with self.factory() as s:
+            expired = s.scalars(select(Upload).where(Upload.status == "active", Upload.expires_at < now(),
+                                                     or_(Upload.locked_until.is_(None), Upload.locked_until < now()))
+                                .limit(limit)).all()
+        for upload in expired:
+            self._discard(upload)
+            with self.factory() as s, s.begin():
+                s.execute(update(Upload).where(Upload.id == upload.id, Upload.status == "active")
+                          .values(status="expired", multipart_id=None))
+            UPLOADS.labels("expired").inc()
+        return len(expired)
