@@ -1,0 +1,1 @@
+"""BeatPass fingerprint service: Chromaprint fingerprints and the duplicate index."""

@@ -1,0 +1,14 @@
+from beatpass_common.config import get_settings
+from beatpass_common.logs import setup_logging
+from beatpass_common.runner import run
+
+from .service import build
+
+
+def main() -> None:
+    setup_logging("fingerprint")
+    run([build(get_settings())])
+
+
+if __name__ == "__main__":
+    main()

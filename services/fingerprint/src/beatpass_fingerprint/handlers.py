@@ -1,0 +1,80 @@
+"""Bus handlers: fingerprint validated tracks against the index; drop removed tracks from it."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from beatpass_common.config import Settings
+from beatpass_common.db import transaction
+from beatpass_common.events import Event, FingerprintCompleted, new_event
+from beatpass_common.outbox import Outbox
+from beatpass_common.storage import ObjectStore
+
+from . import index
+from .chroma import analyse
+from .search import find_duplicate
+
+log = logging.getLogger(__name__)
+
+
+def handle_track_validated(event: Event, *, store: ObjectStore, session_factory: sessionmaker[Session],
+                           outbox: Outbox, settings: Settings) -> None:
+    data = event.payload()
+    if event.track_id is None:
+        raise ValueError("track.validated without a track id")
+    source = f"{data.source.bucket}/{data.source.key}"
+    with transaction(session_factory) as session:
+        if _republish(session, outbox, event, source):
+            outbox.notify()
+            return
+    # Decoding is the slow part: done before taking the index lock.
+    with store.open(data.source.bucket, data.source.key) as stream:
+        audio = analyse(stream)
+    exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
+    with transaction(session_factory) as session:
+        index.lock(session)
+        if _republish(session, outbox, event, source):  # a concurrent copy of this event won
+            outbox.notify()
+            return
+        index.remove(session, event.track_id)  # an earlier submission's audio
+        duplicate = find_duplicate(session, audio, exclude)
+        result = FingerprintCompleted(duration_s=round(audio.duration_s, 3), duplicate=duplicate)
+        # A duplicate is about to be rejected: it must not become something others match.
+        index.add(session, track_id=event.track_id, producer_id=event.producer_id, source=source, audio=audio,
+                  indexed=duplicate is None or duplicate.decision != "duplicate",
+                  result=result.model_dump(mode="json"))
+        _stage(session, outbox, event, result)
+    outbox.notify()
+    log.info("fingerprinted %s: %s", event.track_id,
+             f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct")
+
+
+def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session]) -> None:
+    if event.track_id is None:
+        return
+    with transaction(session_factory) as session:
+        index.lock(session)
+        if index.remove(session, event.track_id):
+            log.info("removed %s from the index (%s)", event.track_id, event.payload().reason)
+
+
+def _republish(session: Session, outbox: Outbox, event: Event, source: str) -> bool:
+    """Already fingerprinted this audio for this track: publish the stored result again."""
+    row = index.get(session, event.track_id)
+    if row is None or row.source != source:
+        return False
+    _stage(session, outbox, event, FingerprintCompleted.model_validate(row.result))
+    return True
+
+
+def _stage(session: Session, outbox: Outbox, cause: Event, result: FingerprintCompleted) -> None:
+    out = new_event("fingerprint.completed", result, producer_id=cause.producer_id, track_id=cause.track_id,
+                    collection_id=cause.collection_id, attempt=cause.attempt, caused_by=cause)
+    staged = session.scalar(select(outbox.model).where(outbox.model.event_id == out.id))
+    if staged is None:
+        outbox.add(session, out)
+    else:  # the same event id again: send it again, consumers drop it if they have it
+        staged.published_at = None

@@ -1,0 +1,76 @@
+"""The duplicate index in the service's database (PostgreSQL or SQLite)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.orm import Session
+
+from .chroma import AudioPrint, fingerprint_from_bytes
+from .keys import index_entries
+from .models import IndexEntry, TrackPrint
+
+_LOCK_KEY = 0x62706670  # "bpfp": one advisory lock for all writers of the index
+_CHUNK = 5000  # keys per IN (...) list; SQLite caps bound parameters
+
+
+def lock(session: Session) -> None:
+    """Serialise index writers for the rest of the transaction, so two copies of one track
+    processed at once see each other (SQLite already holds its write lock: BEGIN IMMEDIATE)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
+def get(session: Session, track_id: str) -> TrackPrint | None:
+    return session.scalar(select(TrackPrint).where(TrackPrint.track_id == track_id))
+
+
+def find_exact(session: Session, pcm_sha256: str, exclude: set[str]) -> TrackPrint | None:
+    query = select(TrackPrint).where(TrackPrint.pcm_sha256 == pcm_sha256, TrackPrint.indexed.is_(True),
+                                     TrackPrint.track_id.not_in(exclude)).order_by(TrackPrint.id).limit(1)
+    return session.scalar(query)
+
+
+def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarray:
+    """(key, print id, position) rows for ``keys``, without the excluded tracks."""
+    unique = np.unique(keys).tolist()
+    rows = []
+    for i in range(0, len(unique), _CHUNK):
+        query = select(IndexEntry.key, IndexEntry.print_id, IndexEntry.position).where(
+            IndexEntry.key.in_(unique[i:i + _CHUNK]))
+        rows.extend(session.execute(query).tuples())
+    result = np.array(rows, np.int64).reshape(-1, 3)
+    skip = session.scalars(select(TrackPrint.id).where(TrackPrint.track_id.in_(exclude))).all()
+    return result[~np.isin(result[:, 1], skip)] if skip else result
+
+
+def fingerprints(session: Session, print_ids: list[int]) -> dict[int, tuple[str, np.ndarray]]:
+    query = select(TrackPrint.id, TrackPrint.track_id, TrackPrint.fingerprint).where(TrackPrint.id.in_(print_ids))
+    return {pid: (track_id, fingerprint_from_bytes(fp)) for pid, track_id, fp in session.execute(query)}
+
+
+def add(session: Session, *, track_id: str, producer_id: str, source: str, audio: AudioPrint,
+        indexed: bool, result: dict) -> TrackPrint:
+    row = TrackPrint(track_id=track_id, producer_id=producer_id, source=source, pcm_sha256=audio.pcm_sha256,
+                     duration_s=audio.duration_s, fingerprint=audio.fingerprint_bytes(), indexed=indexed,
+                     result=result, created_at=datetime.now(timezone.utc))
+    session.add(row)
+    session.flush()
+    if indexed:
+        entries = index_entries(audio.fingerprint)
+        if entries:
+            session.execute(insert(IndexEntry), [{"print_id": row.id, "key": k, "position": p} for k, p in entries])
+    return row
+
+
+def remove(session: Session, track_id: str) -> bool:
+    """Drop a track's fingerprint and index rows; False when there was nothing to drop."""
+    row = get(session, track_id)
+    if row is None:
+        return False
+    session.execute(delete(IndexEntry).where(IndexEntry.print_id == row.id))  # SQLite may run without FKs
+    session.delete(row)
+    session.flush()
+    return True

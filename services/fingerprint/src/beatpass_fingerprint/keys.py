@@ -1,0 +1,38 @@
+"""Index keys: the top bits of sub-fingerprints, which survive re-encoding far more often than
+all 32 (about 3 in 4 after an MP3 round trip, 1 in 5 at the worst half-frame misalignment)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+KEY_BITS = 24
+STRIDE = 8  # index every 8th sub-fingerprint (~1 s); queries use every position, so any shift aligns
+
+
+def key_values(fingerprint: np.ndarray) -> np.ndarray:
+    return (fingerprint >> np.uint32(32 - KEY_BITS)).astype(np.int64)
+
+
+def informative(fingerprint: np.ndarray) -> np.ndarray:
+    """Positions worth indexing or querying: where the fingerprint changes. A value equal to its
+    predecessor is silence or a held sound, the same in countless tracks."""
+    keep = np.ones(len(fingerprint), bool)
+    keep[1:] = fingerprint[1:] != fingerprint[:-1]
+    return keep
+
+
+def index_entries(fingerprint: np.ndarray) -> list[tuple[int, int]]:
+    """(key, position) to store for a track: every STRIDE-th informative position, each key once
+    (its first occurrence), so a loop repeated through the track counts as one loop."""
+    keys = key_values(fingerprint)
+    positions = np.flatnonzero(informative(fingerprint))
+    positions = positions[positions % STRIDE == 0]
+    _, first = np.unique(keys[positions], return_index=True)
+    chosen = np.sort(positions[first])
+    return [(int(keys[p]), int(p)) for p in chosen]
+
+
+def query_entries(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, positions) of a query: every informative position."""
+    positions = np.flatnonzero(informative(fingerprint))
+    return key_values(fingerprint)[positions], positions

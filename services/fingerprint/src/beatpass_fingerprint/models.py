@@ -1,0 +1,43 @@
+"""The fingerprint service's tables: one fingerprint per track, the inverted index, the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from beatpass_common.outbox import outbox_model
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+OutboxEvent = outbox_model(Base)
+
+
+class TrackPrint(Base):
+    __tablename__ = "fingerprints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # small key for index rows
+    track_id: Mapped[str] = mapped_column(String(36), unique=True)
+    producer_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(1100))  # "bucket/key" fingerprinted; new audio, new print
+    pcm_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    duration_s: Mapped[float] = mapped_column(Float)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)  # raw Chromaprint, uint32 little-endian
+    indexed: Mapped[bool] = mapped_column(Boolean)  # False: judged a duplicate, kept out of the index
+    result: Mapped[dict] = mapped_column(JSON)  # the fingerprint.completed data, to republish as is
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IndexEntry(Base):
+    """Inverted index: a masked sub-fingerprint value -> where it occurs. One row per key per track."""
+
+    __tablename__ = "fingerprint_index"
+    print_id: Mapped[int] = mapped_column(ForeignKey("fingerprints.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+    # Covers the lookup, so PostgreSQL answers it from the index alone.
+    __table_args__ = (Index("ix_fingerprint_index_lookup", "key", "print_id", "position"),)
