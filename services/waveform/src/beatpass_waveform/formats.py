@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,11 +21,27 @@ _FLAG_8_BIT = 0x1
 
 
 def to_json(peaks: Peaks) -> bytes:
-    # Built by hand: compact, in audiowaveform's key order, and much faster than json.dumps on a list.
-    values = ",".join(map(str, peaks.data.reshape(-1).tolist()))
-    return (f'{{"version":2,"channels":{peaks.channels},"sample_rate":{peaks.sample_rate},'
+    """Compact, in audiowaveform's key order; the data array is spelled out by table lookup."""
+    head = (f'{{"version":2,"channels":{peaks.channels},"sample_rate":{peaks.sample_rate},'
             f'"samples_per_pixel":{peaks.samples_per_pixel},"bits":{peaks.bits},'
-            f'"length":{peaks.length},"data":[{values}]}}\n').encode()
+            f'"length":{peaks.length},"data":[').encode()
+    return head + _decimal_list(peaks.data.reshape(-1), peaks.bits) + b"]}\n"
+
+
+def _decimal_list(values: np.ndarray, bits: int) -> bytes:
+    """"v,v,...,v" for integer ``values``: a vectorised join, ~20x faster than str() per value."""
+    table, lowest = _decimal_table(bits)
+    rows = table[values.astype(np.int32) - lowest]
+    return rows[rows != 0].tobytes()[:-1]  # NUL pads fall out; drop the last comma
+
+
+@lru_cache(maxsize=2)
+def _decimal_table(bits: int) -> tuple[np.ndarray, int]:
+    """Row i holds the ASCII of ``lowest + i`` and a comma, NUL-padded to a fixed width."""
+    lowest = -(1 << (bits - 1))
+    width = len(str(lowest)) + 1
+    spelled = b"".join(f"{v},".encode().ljust(width, b"\0") for v in range(lowest, -lowest))
+    return np.frombuffer(spelled, np.uint8).reshape(-1, width), lowest
 
 
 def to_dat(peaks: Peaks) -> bytes:

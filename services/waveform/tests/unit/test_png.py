@@ -13,9 +13,11 @@ from beatpass_waveform.png import render_png
 BLUE, WHITE = "#3b82f6", "#ffffff"
 
 
-def image(peaks: Peaks, **options) -> Image.Image:
+def image(peaks: Peaks, mode: str = "RGB", **options) -> Image.Image:
     settings = dict(width=1800, height=280, color=BLUE, background=WHITE) | options
-    return Image.open(io.BytesIO(render_png(peaks, **settings)))
+    png = Image.open(io.BytesIO(render_png(peaks, **settings)))
+    assert png.format == "PNG" and png.mode == "P"  # a two-colour palette
+    return png.convert(mode)
 
 
 def peaks_of(pairs, bits: int = 16) -> Peaks:
@@ -24,17 +26,17 @@ def peaks_of(pairs, bits: int = 16) -> Peaks:
 
 def test_default_size_and_colours():
     img = image(peaks_of([[-16384, 16384]] * 5000))
-    assert img.size == (1800, 280) and img.mode == "RGB"
+    assert img.size == (1800, 280)
     assert img.getpixel((900, 140)) == (0x3B, 0x82, 0xF6)  # the bar crosses the middle
     assert img.getpixel((900, 2)) == (255, 255, 255)  # half scale leaves the top empty
 
 
 def test_configured_colours_with_transparency():
-    img = image(peaks_of([[-32768, 32767]] * 10, bits=16), color="#ff0000", background="#00000000",
+    img = image(peaks_of([[-32768, 32767]] * 10, bits=16), "RGBA", color="#ff0000", background="#00000000",
                 width=200, height=50)
-    assert img.size == (200, 50) and img.mode == "RGBA"
+    assert img.size == (200, 50)
     assert img.getpixel((100, 25)) == (255, 0, 0, 255)
-    silent = image(peaks_of([[0, 0]] * 10), background="#00000000", width=20, height=51)
+    silent = image(peaks_of([[0, 0]] * 10), "RGBA", background="#00000000", width=20, height=51)
     assert silent.getpixel((10, 0)) == (0, 0, 0, 0)
 
 
