@@ -1,0 +1,1 @@
+"""BeatPass validation service: WAV and cover-art checks, technical metadata."""

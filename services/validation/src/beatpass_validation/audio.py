@@ -1,0 +1,101 @@
+"""The audio check: from an object reference to AudioFacts or the problems a producer must fix.
+
+Order matters for cost: size from stat, then the first bytes (real format), then the chunk
+headers, then one streaming decode pass only when the header can be decoded within the rules'
+length, and last the tempo/key estimate only for audio that passed everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from beatpass_common.config import Settings
+from beatpass_common.events import AudioFacts, ObjectRef, Problem
+from beatpass_common.storage import ObjectNotFound, ObjectStore
+
+from . import musical, rules
+from .decode import decode
+from .deadline import Deadline
+from .sniff import RF64, WAV, id3_size, identify
+from .wav import WavError, WavHeader, parse_header
+
+HEAD_BYTES = 4096
+WINDOW_BYTES = 64 * 1024
+
+
+@dataclass
+class AudioResult:
+    facts: AudioFacts | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _RangeCache:
+    """Ranged reads of one object through a small window, so walking chunk headers costs a
+    handful of requests rather than one per chunk."""
+
+    def __init__(self, store: ObjectStore, ref: ObjectRef, size: int):
+        self._store, self._ref, self._size = store, ref, size
+        self._start, self._data = 0, b""
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        if offset >= self._size:
+            return b""
+        end = min(offset + length, self._size)
+        if offset < self._start or end > self._start + len(self._data):
+            fetch = min(max(length, WINDOW_BYTES), self._size - offset)
+            self._start, self._data = offset, self._store.get_bytes(self._ref.bucket, self._ref.key, offset, fetch)
+        return self._data[offset - self._start: end - self._start]
+
+
+def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline: Deadline) -> AudioResult:
+    try:
+        size = store.stat(ref.bucket, ref.key).size
+    except ObjectNotFound:
+        return AudioResult(problems=[rules.audio_missing()])
+    if size == 0:
+        return AudioResult(problems=[rules.audio_empty()])
+    if size > settings.audio_max_bytes:
+        return AudioResult(problems=[rules.audio_too_large(size, settings.audio_max_bytes)])
+    read_at = _RangeCache(store, ref, size)
+    head = read_at(0, HEAD_BYTES)
+    tag = id3_size(head)
+    kind = identify(head, read_at(tag, HEAD_BYTES) if tag else None)
+    if kind not in (WAV, RF64):
+        return AudioResult(problems=[rules.not_wav(kind)])
+    try:
+        header = parse_header(read_at, size)
+    except WavError as exc:
+        return AudioResult(problems=exc.problems)
+    problems = rules.format_problems(header, settings)
+    decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS
+    if not decodable or header.frames == 0 or header.duration_s > settings.audio_max_s:
+        return AudioResult(problems=problems)
+    return _decode_and_judge(store, ref, header, problems, settings, deadline)
+
+
+def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], settings: Settings,
+                      deadline: Deadline) -> AudioResult:
+    # Excerpts are only worth keeping when the track may pass.
+    windows = [] if problems else musical.windows(header.frames, header.sample_rate)
+    with store.open(ref.bucket, ref.key, header.data_offset, header.data_bytes) as stream:
+        stats = decode(stream, header, deadline=deadline, windows=windows)
+    if stats.short_read and not header.truncated:
+        problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))
+    if stats.nonfinite_at_s is not None:
+        problems.append(rules.corrupt_float(stats.nonfinite_at_s))
+    elif stats.peak_dbfs is None or stats.peak_dbfs < settings.silence_dbfs:
+        problems.append(rules.silent(stats.peak_dbfs, settings.silence_dbfs))
+    if problems:
+        return AudioResult(problems=problems)
+    est = musical.estimate(stats.excerpts, header.sample_rate, bpm_min=settings.bpm_min,
+                           bpm_max=settings.bpm_max, deadline=deadline)
+    facts = AudioFacts(
+        format=f"{header.container} {'PCM' if header.encoding == 'pcm' else 'float'}",
+        sample_rate=header.sample_rate, bit_depth=header.bits, channels=header.channels,
+        duration_s=round(header.duration_s, 6),
+        loudness_lufs=None if stats.loudness_lufs is None else round(stats.loudness_lufs, 2),
+        peak_dbfs=round(stats.peak_dbfs, 2), clipped_ratio=stats.clipped_ratio,
+        estimated_bpm=est.bpm, bpm_confidence=est.bpm_confidence,
+        estimated_key=est.key, key_confidence=est.key_confidence,
+    )
+    return AudioResult(facts=facts)

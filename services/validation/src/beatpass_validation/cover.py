@@ -1,0 +1,196 @@
+"""The cover-art check and its derivatives (1000 px JPEG and 300 px thumbnail).
+
+The image's structure is read by hand first (dimensions, where the picture data ends) so huge
+dimension claims are refused before Pillow allocates anything, and data hidden after the picture
+(polyglots) is found. Pillow then decodes with its decompression-bomb limit set to our own pixel
+limit, verifies the whole file, and the derivatives are re-encoded from the pixels only.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from beatpass_common.config import Settings
+from beatpass_common.events import CoverFacts, ObjectRef, Problem
+from beatpass_common.storage import ObjectNotFound, ObjectStore
+
+from . import rules
+from .deadline import Deadline
+from .sniff import JPEG, PNG, Kind, identify
+
+DERIVATIVES = {"large": 1000, "thumb": 300}
+JPEG_QUALITY = 88
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_STANDALONE = {0x01, *range(0xD0, 0xD9)}
+_MARKUP = (b"<script", b"<html", b"<?php", b"<svg", b"<iframe")
+
+
+class _Unreadable(Exception):
+    pass
+
+
+@dataclass
+class CoverResult:
+    facts: CoverFacts | None = None
+    problems: list[Problem] = field(default_factory=list)
+    derivatives: dict[str, bytes] = field(default_factory=dict)  # name -> JPEG bytes
+
+
+def derivative_keys(track_id: str | None = None, collection_id: str | None = None) -> dict[str, str]:
+    """Deterministic media keys, so a redelivery overwrites the same objects."""
+    prefix = f"tracks/{track_id}" if track_id else f"collections/{collection_id}"
+    return {name: f"{prefix}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
+
+
+def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline: Deadline) -> CoverResult:
+    try:
+        size = store.stat(ref.bucket, ref.key).size
+    except ObjectNotFound:
+        return CoverResult(problems=[rules.cover_missing()])
+    if size == 0:
+        return CoverResult(problems=[rules.cover_empty()])
+    if size > settings.cover_max_bytes:
+        return CoverResult(problems=[rules.cover_too_large(size, settings.cover_max_bytes)])
+    data = store.get_bytes(ref.bucket, ref.key)
+    deadline.check()
+    return judge_cover(data, settings)
+
+
+def judge_cover(data: bytes, settings: Settings) -> CoverResult:
+    kind = identify(data[:4096])
+    if kind not in (JPEG, PNG):
+        return CoverResult(problems=[rules.cover_format(kind)])
+    try:
+        (w, h), end = _png_layout(data) if kind is PNG else _jpeg_layout(data)
+    except _Unreadable:
+        return CoverResult(problems=[rules.cover_corrupt(kind)])
+    if hidden := _hidden_content(data, end):
+        return CoverResult(problems=[rules.cover_polyglot(kind, hidden)])
+    problems = []
+    if min(w, h) < settings.cover_min_px or max(w, h) > settings.cover_max_px:
+        problems.append(rules.cover_dimensions(w, h, settings))
+    if abs(w - h) > settings.cover_square_tolerance * max(w, h):
+        problems.append(rules.cover_not_square(w, h, settings))
+    if problems:
+        return CoverResult(problems=problems)
+    try:
+        image, mode = decode_guarded(data, (w, h), max_pixels=settings.cover_max_px ** 2)
+    except Image.DecompressionBombError:
+        return CoverResult(problems=[rules.cover_dimensions(w, h, settings)])
+    except _Unreadable:
+        return CoverResult(problems=[rules.cover_corrupt(kind)])
+    if (image.width > image.height) != (w > h):  # EXIF orientation turned it a quarter
+        w, h = h, w
+    facts = CoverFacts(format=kind.name.upper(), width=w, height=h, mode=mode)
+    return CoverResult(facts=facts, derivatives=_derivatives(image))
+
+
+def decode_guarded(data: bytes, size: tuple[int, int], *, max_pixels: int) -> tuple[Image.Image, str]:
+    """Fully decode with Pillow's bomb limit at ``max_pixels``: (RGB image with EXIF orientation
+    applied, the file's own colour mode)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # set before every decode: the limit is Pillow-global
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as probe:
+                probe.verify()  # PNG: every chunk CRC; JPEG: structure
+            image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
+            if image.size != size:
+                raise _Unreadable(f"Pillow reads {image.size}, the header says {size}")
+            if image.format in ("JPEG", "MPO"):
+                image.draft(image.mode, (max(DERIVATIVES.values()),) * 2)  # DCT-domain downscale: less memory
+            image.load()  # decodes everything: truncation anywhere raises here
+        except Image.DecompressionBombWarning as exc:
+            raise Image.DecompressionBombError(str(exc)) from exc
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+            raise _Unreadable(str(exc)) from exc
+    return _to_rgb(ImageOps.exif_transpose(image)), image.mode
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode.startswith("I"):  # 16/32-bit grey: scale, since convert("L") would clip
+        bits = 16 if image.mode.startswith("I;16") else 32
+        grey = (np.asarray(image).astype(np.float64) * (255 / (2**bits - 1))).clip(0, 255).astype(np.uint8)
+        image = Image.fromarray(grey, "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")  # keeps palette transparency
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")  # CMYK, L, 1, YCbCr and RGBA-on-white alike
+
+
+def _derivatives(image: Image.Image) -> dict[str, bytes]:
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    out = {}
+    for name, px in DERIVATIVES.items():
+        buf = io.BytesIO()
+        square.resize((px, px), Image.Resampling.LANCZOS).save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        out[name] = buf.getvalue()
+    return out
+
+
+def _png_layout(data: bytes) -> tuple[tuple[int, int], int]:
+    """(width, height) from IHDR and the offset just past IEND."""
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        raise _Unreadable("no IHDR")
+    w, h = struct.unpack(">II", data[16:24])
+    pos = 8
+    while pos + 12 <= len(data):
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        pos += 12 + length
+        if ctype == b"IEND":
+            if pos > len(data):
+                break
+            return (w, h), pos
+    raise _Unreadable("no IEND: the file is cut short")
+
+
+def _jpeg_layout(data: bytes) -> tuple[tuple[int, int], int]:
+    """(width, height) from the frame header and the offset just past EOI."""
+    pos, dims = 2, None
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise _Unreadable(f"no marker at {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if marker in _SOF and pos + 9 <= len(data):
+            h, w = struct.unpack(">HH", data[pos + 5:pos + 9])
+            dims = (w, h)
+        if marker == 0xDA:  # start of scan: entropy-coded data never holds FF D9, so the next one is EOI
+            eoi = data.find(b"\xff\xd9", pos + 2 + length)
+            if dims is None or eoi < 0 or 0 in dims:
+                break
+            return dims, eoi + 2
+        pos += 2 + length
+    raise _Unreadable("no frame header or no end of image: the file is cut short")
+
+
+def _hidden_content(data: bytes, end: int) -> str | None:
+    """What else the file holds besides the picture, in a producer's words; None when nothing."""
+    trailing = data[end:]
+    if trailing.strip(b"\x00") and not trailing.startswith(b"\xff\xd8\xff"):  # MPO: a second JPEG is fine
+        kind: Kind = identify(trailing[:4096])
+        return (f"{kind.phrase} after the picture" if kind.name != "unknown"
+                else f"{len(trailing):,} bytes of other data after the picture")
+    if b"%PDF-" in data[:1024]:  # PDF readers look for their header anywhere in the first kilobyte
+        return "a PDF document"
+    lowered = data.lower()
+    if any(marker in lowered for marker in _MARKUP):
+        return "web page code (HTML or script)"
+    return None

@@ -1,0 +1,113 @@
+"""Decode a WAV data chunk from a stream in fixed-size blocks and measure it on the way.
+
+Memory is one block (about 64k frames) plus the BPM/key excerpts, whatever the file's length.
+Every sample is looked at once: peak, clipped samples, non-finite floats, K-weighted energy
+(loudness.py), and the excerpt frames kept (mono, native rate) for tempo and key estimation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+
+from .deadline import Deadline
+from .loudness import LoudnessMeter
+from .wav import WavHeader
+
+TARGET_BLOCK_FRAMES = 65536
+
+
+@dataclass
+class SignalStats:
+    frames: int = 0  # frames actually decoded
+    samples: int = 0
+    peak: float = 0.0  # linear, 1.0 = full scale
+    clipped: int = 0  # samples at or beyond full scale
+    nonfinite_at_s: float | None = None  # where the first NaN/infinite float sample is
+    short_read: bool = False  # the stream ended before the data chunk did
+    loudness_lufs: float | None = None
+    excerpts: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def peak_dbfs(self) -> float | None:
+        return 20.0 * math.log10(self.peak) if self.peak > 0 else None
+
+    @property
+    def clipped_ratio(self) -> float:
+        return self.clipped / self.samples if self.samples else 0.0
+
+
+def _read_full(stream: BinaryIO, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray:
+    """``count`` samples from ``buf`` as int16/int32 (PCM, native scale) or float32."""
+    if encoding == "float":
+        return np.frombuffer(buf, "<f4", count)
+    if bits == 16:
+        return np.frombuffer(buf, "<i2", count)
+    if bits == 24:
+        # buf starts with one spare byte: read each sample's 3 bytes as the top of an int32 and
+        # shift down, which sign-extends in one pass.
+        return np.ndarray((count,), "<i4", buf, 0, (3,)) >> 8
+    return np.frombuffer(buf, "<i4", count)
+
+
+def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
+           windows: list[tuple[int, int]] = ()) -> SignalStats:
+    """Decode ``header.data_bytes`` from ``stream`` (positioned at the data); ``windows`` are
+    (start frame, frame count) ranges to keep as mono float32 excerpts."""
+    ch, bits, encoding = header.channels, header.bits, header.encoding
+    meter = LoudnessMeter(header.sample_rate, ch)
+    block_frames = meter.segment_frames * max(1, TARGET_BLOCK_FRAMES // meter.segment_frames)
+    scale = 1.0 if encoding == "float" else 2.0 ** -(bits - 1)
+    hi, lo = (1.0, -1.0) if encoding == "float" else (2 ** (bits - 1) - 1, -(2 ** (bits - 1)))
+    pad = 1 if bits == 24 and encoding == "pcm" else 0
+    buf = bytearray(pad + block_frames * header.block_align)
+    view = memoryview(buf)[pad:]
+    stats = SignalStats(excerpts=[np.zeros(n, np.float32) for _, n in windows])
+    remaining = header.frames
+    while remaining:
+        deadline.check()
+        want = min(block_frames, remaining)
+        got = _read_full(stream, view[: want * header.block_align]) // header.block_align
+        if got < want:
+            stats.short_read = True
+        if not got:
+            break
+        a = _samples(buf, got * ch, bits, encoding)
+        mx, mn = a.max(), a.min()
+        if encoding == "float" and not (math.isfinite(mx) and math.isfinite(mn)):
+            stats.nonfinite_at_s = stats.frames / header.sample_rate
+            break
+        stats.peak = max(stats.peak, float(max(mx, -mn)) * scale)
+        if mx >= hi or mn <= lo:
+            stats.clipped += int(np.count_nonzero(a >= hi) + np.count_nonzero(a <= lo))
+        frames = a.reshape(got, ch).astype(np.float32, copy=False)
+        meter.add(frames, scale)
+        _keep_excerpts(stats, windows, frames, scale)
+        stats.frames += got
+        stats.samples += got * ch
+        remaining -= got
+        if got < want:
+            break
+    stats.loudness_lufs = meter.integrated()
+    return stats
+
+
+def _keep_excerpts(stats: SignalStats, windows, frames: np.ndarray, scale: float) -> None:
+    first, last = stats.frames, stats.frames + len(frames)
+    for (start, length), out in zip(windows, stats.excerpts):
+        lo, hi = max(first, start), min(last, start + length)
+        if lo < hi:
+            out[lo - start: hi - start] = frames[lo - first: hi - first].mean(axis=1) * scale

@@ -1,0 +1,231 @@
+"""BeatPass's audio and artwork rules: stable codes and the exact sentences a producer reads.
+
+Every sentence says what was found and what is accepted. Codes never change once published
+(the catalog and the upload page key on them); wording may improve.
+"""
+
+from __future__ import annotations
+
+from beatpass_common.config import Settings
+from beatpass_common.events import Problem
+
+from .sniff import Kind
+
+AUDIO, COVER, BPM = "audio", "cover", "bpm"
+ACCEPTED_DEPTHS = {("pcm", 16), ("pcm", 24), ("pcm", 32), ("float", 32)}
+MAX_CHANNELS = 2
+ACCEPTED_AUDIO = "BeatPass accepts 16, 24 or 32-bit PCM or 32-bit float WAV audio."
+
+# WAVE format tags producers meet, for naming what a WAV file holds instead of PCM.
+ENCODING_NAMES = {
+    0x0002: "Microsoft ADPCM", 0x0006: "A-law", 0x0007: "µ-law", 0x0011: "IMA ADPCM", 0x0031: "GSM 6.10",
+    0x0050: "MPEG", 0x0055: "MP3", 0x00FF: "AAC", 0x0161: "WMA", 0x1610: "AAC", 0x2000: "AC-3",
+    0x2001: "DTS", 0xF1AC: "FLAC", 0xFFFE: "unrecognised extensible-format",
+}
+
+
+def _trim(x: float, places: int) -> str:
+    return f"{x:,.{places}f}".rstrip("0").rstrip(".")
+
+
+def duration(s: float) -> str:
+    if s < 60:
+        return f"{_trim(s, 2)} seconds"
+    minutes, seconds = divmod(round(s), 60)
+    text = f"{minutes} minute{'s' * (minutes != 1)}"
+    return text + (f" {seconds} second{'s' * (seconds != 1)}" if seconds else "")
+
+
+def size(n: int) -> str:
+    for unit, factor in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= factor:
+            return f"{_trim(n / factor, 1)} {unit}"
+    return f"{n:,} bytes"
+
+
+def khz(rate: int) -> str:
+    return f"{_trim(rate / 1000, 3)} kHz"
+
+
+# --- audio -------------------------------------------------------------------------------------
+
+def audio_missing() -> Problem:
+    return Problem(code="AUDIO_MISSING", field=AUDIO,
+                   message="The audio upload could not be found. Upload the WAV file again.")
+
+
+def audio_empty() -> Problem:
+    return Problem(code="AUDIO_EMPTY", field=AUDIO,
+                   message="The audio file is empty (0 bytes). BeatPass accepts WAV audio only.")
+
+
+def audio_too_large(n: int, limit: int) -> Problem:
+    return Problem(code="AUDIO_TOO_LARGE", field=AUDIO,
+                   message=f"The audio file is {size(n)}. BeatPass accepts audio files up to {size(limit)}.")
+
+
+def not_wav(kind: Kind) -> Problem:
+    if kind.name == "unknown":
+        found = "This file is not WAV audio and its format was not recognised."
+    else:
+        found = f"This file is {kind.phrase}, not WAV."
+    return Problem(code="AUDIO_NOT_WAV", field=AUDIO, message=f"{found} BeatPass accepts WAV audio only.")
+
+
+def bad_header(detail: str) -> Problem:
+    return Problem(code="AUDIO_BAD_HEADER", field=AUDIO,
+                   message=f"This WAV file's header is damaged: {detail}. Export the track again as a WAV file.")
+
+
+def missing_fmt() -> Problem:
+    return Problem(code="AUDIO_MISSING_FMT", field=AUDIO,
+                   message="This WAV file has no format (fmt) chunk, so its audio cannot be read. "
+                           "Export the track again as a WAV file.")
+
+
+def missing_data() -> Problem:
+    return Problem(code="AUDIO_MISSING_DATA", field=AUDIO,
+                   message="This WAV file has no audio (data) chunk. Export the track again as a WAV file.")
+
+
+def encoding(tag: int) -> Problem:
+    name = ENCODING_NAMES.get(tag, "non-PCM")
+    return Problem(code="AUDIO_ENCODING", field=AUDIO,
+                   message=f"This WAV file holds {name} audio (format tag 0x{tag:04X}), not PCM. {ACCEPTED_AUDIO}")
+
+
+def bit_depth(enc: str, bits: int) -> Problem:
+    found = f"{bits}-bit float" if enc == "float" else f"{bits}-bit PCM"
+    return Problem(code="AUDIO_BIT_DEPTH", field=AUDIO, message=f"This WAV file is {found}. {ACCEPTED_AUDIO}")
+
+
+def sample_rate(rate: int, lo: int, hi: int) -> Problem:
+    return Problem(code="AUDIO_SAMPLE_RATE", field=AUDIO,
+                   message=f"This file's sample rate is {khz(rate)}. BeatPass accepts {khz(lo)} to {khz(hi)}.")
+
+
+def channels(n: int) -> Problem:
+    return Problem(code="AUDIO_CHANNELS", field=AUDIO,
+                   message=f"This file has {n} channels. BeatPass accepts mono or stereo audio (1 or 2 channels).")
+
+
+def _length_rule(s: Settings) -> str:
+    return f"BeatPass accepts tracks from {duration(s.audio_min_s)} to {duration(s.audio_max_s)} long."
+
+
+def too_short(d: float, s: Settings) -> Problem:
+    return Problem(code="AUDIO_TOO_SHORT", field=AUDIO, message=f"This track is {duration(d)} long. {_length_rule(s)}")
+
+
+def too_long(d: float, s: Settings) -> Problem:
+    return Problem(code="AUDIO_TOO_LONG", field=AUDIO, message=f"This track is {duration(d)} long. {_length_rule(s)}")
+
+
+def truncated(declared_s: float, present_s: float) -> Problem:
+    return Problem(code="AUDIO_TRUNCATED", field=AUDIO,
+                   message=f"The audio is cut short: the WAV header promises {duration(declared_s)} of audio but "
+                           f"the file holds only {duration(present_s)}. Upload the complete file.")
+
+
+def corrupt_float(at_s: float) -> Problem:
+    return Problem(code="AUDIO_CORRUPT", field=AUDIO,
+                   message=f"This WAV file holds invalid float samples (not-a-number or infinite) at "
+                           f"{duration(at_s)}. Export the track again.")
+
+
+def silent(peak_dbfs: float | None, threshold: float) -> Problem:
+    found = "only digital silence" if peak_dbfs is None else f"no sound above {peak_dbfs:.1f} dBFS"
+    return Problem(code="AUDIO_SILENT", field=AUDIO,
+                   message=f"This track is silent: it holds {found}. "
+                           f"BeatPass accepts audio whose peak is above {threshold:g} dBFS.")
+
+
+def timeout(limit_s: float) -> Problem:
+    return Problem(code="VALIDATION_TIMEOUT", field=None,
+                   message=f"Checking this file took longer than the {limit_s:g}-second limit, so it was stopped. "
+                           "Export it again as a standard WAV file and upload it again.")
+
+
+def format_problems(h, s: Settings) -> list[Problem]:
+    """The rules a WavHeader can be judged on without decoding."""
+    out = []
+    if h.encoding is None:
+        out.append(encoding(h.format_tag))
+    elif (h.encoding, h.bits) not in ACCEPTED_DEPTHS:
+        out.append(bit_depth(h.encoding, h.bits))
+    if not s.sample_rate_min <= h.sample_rate <= s.sample_rate_max:
+        out.append(sample_rate(h.sample_rate, s.sample_rate_min, s.sample_rate_max))
+    if h.channels > MAX_CHANNELS:
+        out.append(channels(h.channels))
+    if h.truncated:
+        out.append(truncated(h.declared_duration_s, h.duration_s))
+    d = h.declared_duration_s if h.truncated else h.duration_s
+    if d < s.audio_min_s:
+        out.append(too_short(d, s))
+    elif d > s.audio_max_s:
+        out.append(too_long(d, s))
+    return out
+
+
+def bpm_mismatch(declared: int, estimated: float) -> Problem:
+    return Problem(code="BPM_MISMATCH", field=BPM,
+                   message=f"You entered {declared} BPM, but the audio sounds like about {estimated:.0f} BPM. "
+                           "Check the BPM before publishing.")
+
+
+def bpm_agrees(declared: int, estimated: float, tolerance: float = 0.04) -> bool:
+    """Half and double time count as agreeing: producers count either way."""
+    return any(abs(declared - estimated * m) <= max(2.0, tolerance * estimated * m) for m in (0.5, 1.0, 2.0))
+
+
+# --- cover -------------------------------------------------------------------------------------
+
+ACCEPTED_COVER = "BeatPass accepts JPEG or PNG cover art only."
+
+
+def cover_missing() -> Problem:
+    return Problem(code="COVER_MISSING", field=COVER,
+                   message="The cover art upload could not be found. Upload the image again.")
+
+
+def cover_empty() -> Problem:
+    return Problem(code="COVER_EMPTY", field=COVER, message=f"The cover art file is empty (0 bytes). {ACCEPTED_COVER}")
+
+
+def cover_too_large(n: int, limit: int) -> Problem:
+    return Problem(code="COVER_TOO_LARGE", field=COVER,
+                   message=f"The cover art file is {size(n)}. BeatPass accepts cover art files up to {size(limit)}.")
+
+
+def cover_format(kind: Kind) -> Problem:
+    found = ("This file is not a recognised image." if kind.name == "unknown"
+             else f"This file is {kind.phrase}, not JPEG or PNG.")
+    return Problem(code="COVER_NOT_JPEG_OR_PNG", field=COVER, message=f"{found} {ACCEPTED_COVER}")
+
+
+def cover_polyglot(kind: Kind, what: str) -> Problem:
+    return Problem(code="COVER_POLYGLOT", field=COVER,
+                   message=f"This image is {kind.phrase} that also contains {what}. "
+                           "BeatPass accepts plain JPEG or PNG images only; export the artwork again.")
+
+
+def cover_corrupt(kind: Kind) -> Problem:
+    return Problem(code="COVER_CORRUPT", field=COVER,
+                   message=f"This image could not be read: {kind.phrase} that is damaged or cut short. "
+                           "Export the artwork again.")
+
+
+def _cover_size_rule(s: Settings) -> str:
+    return (f"BeatPass accepts square cover art from {s.cover_min_px:,} × {s.cover_min_px:,} "
+            f"to {s.cover_max_px:,} × {s.cover_max_px:,} pixels.")
+
+
+def cover_dimensions(w: int, h: int, s: Settings) -> Problem:
+    return Problem(code="COVER_DIMENSIONS", field=COVER, message=f"This image is {w:,} × {h:,} pixels. {_cover_size_rule(s)}")
+
+
+def cover_not_square(w: int, h: int, s: Settings) -> Problem:
+    return Problem(code="COVER_NOT_SQUARE", field=COVER,
+                   message=f"This image is {w:,} × {h:,} pixels, which is not square. BeatPass accepts square "
+                           f"cover art (width and height within {_trim(s.cover_square_tolerance * 100, 2)} % "
+                           "of each other).")
