@@ -67,7 +67,8 @@ class Runtime:
         if serve_http:
             port = self.settings.port_for(self.name)
             self._server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True)
-            threading.Thread(target=self._server.serve_forever, name=f"http-{self.name}", daemon=True).start()
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                             name=f"http-{self.name}", daemon=True).start()
             log.info("%s listening on http://%s:%d", self.name, self.settings.http_host, port)
         if self.bus is not None:
             self.bus.wait_ready(30)

@@ -48,7 +48,9 @@ def now() -> datetime:
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite gives back naive datetimes; everything here is UTC.
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 @dataclass

@@ -1,0 +1,171 @@
+"""tus 1.0.0 against the gateway with real S3 and PostgreSQL, driven by tuspy and raw requests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import threading
+import time
+
+import pytest
+import requests
+from tusclient import client as tus
+
+from beatpass_common.storage import open_store
+
+pytestmark = pytest.mark.integration
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _object_sha(stack, upload_id: str) -> str:
+    store = open_store(stack.settings.storage_url)
+    upload = stack.gateway.uploads.get("producer-a", upload_id)
+    digest = hashlib.sha256()
+    with store.open(upload.bucket, upload.key) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_options_advertises_capabilities(stack):
+    r = requests.options(f"{stack.url}/api/v1/uploads")
+    assert r.status_code == 204
+    assert r.headers["Tus-Version"] == "1.0.0"
+    assert set(r.headers["Tus-Extension"].split(",")) == {
+        "creation", "creation-with-upload", "termination", "checksum", "expiration"}
+    assert r.headers["Tus-Max-Size"] == str(stack.settings.max_upload_bytes)
+    assert r.headers["Tus-Checksum-Algorithm"] == "sha1,sha256"
+
+
+def test_tuspy_upload_is_byte_identical_in_storage(stack):
+    data = os.urandom(13 * 1024 * 1024 + 123)  # several 5 MiB parts and a short last part
+    upload_id = stack.tus_upload(data, chunk_size=3 * 1024 * 1024)
+    assert _object_sha(stack, upload_id) == _sha(data)
+    head = requests.head(f"{stack.url}/api/v1/uploads/{upload_id}", headers={**TUS, **stack.headers()})
+    assert head.headers["Upload-Offset"] == str(len(data)) and "Upload-Expires" not in head.headers
+
+
+def test_interrupted_upload_resumes_from_server_offset_across_a_gateway_restart(real_settings, stack_factory):
+    data = os.urandom(12 * 1024 * 1024 + 7)
+    first = stack_factory(real_settings)
+    client = tus.TusClient(f"{first.url}/api/v1/uploads", headers=first.headers())
+    uploader = client.uploader(file_stream=io.BytesIO(data), chunk_size=4 * 1024 * 1024)
+    uploader.upload(stop_at=8 * 1024 * 1024)  # the connection "drops" after two chunks
+    url_path = uploader.url.split("/api/", 1)[1]
+    for runtime in first.runtimes:
+        runtime.stop()
+
+    first.runtimes.clear()
+
+    second = stack_factory(real_settings)  # a new gateway process state, same database and storage
+    client = tus.TusClient(f"{second.url}/api/v1/uploads", headers=second.headers())
+    resumed = client.uploader(file_stream=io.BytesIO(data), chunk_size=4 * 1024 * 1024,
+                              url=f"{second.url}/api/{url_path}")
+    assert resumed.get_offset() == 8 * 1024 * 1024
+    resumed.upload()
+    assert _object_sha(second, url_path.rsplit("/", 1)[1]) == _sha(data)
+
+
+def test_checksum_mismatch_answers_460_and_writes_nothing(stack):
+    h = {**TUS, **stack.headers()}
+    r = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "10"})
+    location = r.headers["Location"]
+    bad = base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
+    r = requests.patch(location, data=b"0123456789", headers={
+        **h, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Checksum": f"sha1 {bad}"})
+    assert r.status_code == 460
+    assert requests.head(location, headers=h).headers["Upload-Offset"] == "0"
+    good = base64.b64encode(hashlib.sha256(b"0123456789").digest()).decode()
+    r = requests.patch(location, data=b"0123456789", headers={
+        **h, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Checksum": f"sha256 {good}"})
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == "10"
+
+
+def test_tuspy_checksum_upload(stack):
+    data = os.urandom(300_000)
+    c = tus.TusClient(f"{stack.url}/api/v1/uploads", headers=stack.headers())
+    uploader = c.uploader(file_stream=io.BytesIO(data), chunk_size=100_000, upload_checksum=True)
+    uploader.upload()
+    assert _object_sha(stack, uploader.url.rsplit("/", 1)[1]) == _sha(data)
+
+
+def test_creation_with_upload(stack):
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    r = requests.post(f"{stack.url}/api/v1/uploads", data=b"abcdef",
+                      headers={**h, "Upload-Length": "10", "Upload-Metadata": "filename YS53YXY="})
+    assert r.status_code == 201 and r.headers["Upload-Offset"] == "6" and "Upload-Expires" in r.headers
+    head = requests.head(r.headers["Location"], headers=h)
+    assert head.headers["Upload-Metadata"] == "filename YS53YXY="
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({}, 412),  # no Tus-Resumable
+    ({**TUS, "Upload-Length": str(3 * 1024**3)}, 413),
+    ({**TUS}, 400),  # no Upload-Length
+])
+def test_creation_errors(stack, headers, status):
+    r = requests.post(f"{stack.url}/api/v1/uploads", headers={**stack.headers(), **headers})
+    assert r.status_code == status
+
+
+def test_patch_errors(stack):
+    h = {**TUS, **stack.headers()}
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "4"}).headers["Location"]
+    octet = {"Content-Type": "application/offset+octet-stream"}
+    assert requests.patch(location, data=b"ab", headers={**h, "Upload-Offset": "0",
+                                                         "Content-Type": "text/plain"}).status_code == 415
+    r = requests.patch(location, data=b"ab", headers={**h, **octet, "Upload-Offset": "1"})
+    assert r.status_code == 409 and r.headers["Upload-Offset"] == "0"
+    assert requests.patch(location, data=b"abcdef", headers={**h, **octet, "Upload-Offset": "0"}).status_code == 413
+    assert requests.head(location, headers=h).headers["Upload-Offset"] == "0"
+
+
+def test_racing_patch_is_refused_with_423(stack):
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "2000000"}).headers["Location"]
+    started = threading.Event()
+
+    def slow_body():
+        yield b"x" * 1000
+        started.set()
+        time.sleep(1.5)
+        yield b"y" * 1000
+
+    results = {}
+    t = threading.Thread(target=lambda: results.setdefault("slow", requests.patch(
+        location, data=slow_body(), headers={**h, "Upload-Offset": "0"})))
+    t.start()
+    assert started.wait(5)
+    time.sleep(0.3)
+    racing = requests.patch(location, data=b"z" * 10, headers={**h, "Upload-Offset": "0"})
+    t.join()
+    assert racing.status_code == 423
+    assert results["slow"].status_code == 204 and results["slow"].headers["Upload-Offset"] == "2000"
+
+
+def test_termination_frees_storage(stack):
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "100"}).headers["Location"]
+    requests.patch(location, data=b"a" * 40, headers={**h, "Upload-Offset": "0"})
+    upload = stack.gateway.uploads.get("producer-a", location.rsplit("/", 1)[1])
+    store = open_store(stack.settings.storage_url)
+    assert store.exists(upload.bucket, upload.key + ".tail")
+    assert requests.delete(location, headers=h).status_code == 204
+    assert not store.exists(upload.bucket, upload.key + ".tail")
+    assert requests.head(location, headers=h).status_code == 410
+    assert requests.patch(location, data=b"a", headers={**h, "Upload-Offset": "40"}).status_code == 410
+
+
+def test_expired_uploads_are_swept(stack):
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    stack.gateway.uploads.settings = stack.settings.model_copy(update={"upload_expiry_s": 0})
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "100"}).headers["Location"]
+    time.sleep(0.05)
+    assert stack.gateway.uploads.sweep_expired() >= 1
+    assert requests.head(location, headers=h).status_code == 410
