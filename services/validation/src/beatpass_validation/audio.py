@@ -76,9 +76,9 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline
 def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], settings: Settings,
                       deadline: Deadline) -> AudioResult:
     # Excerpts are only worth keeping when the track may pass.
-    windows = [] if problems else musical.windows(header.frames, header.sample_rate)
+    excerpts = [] if problems else musical.excerpts(header.frames, header.sample_rate)
     with store.open(ref.bucket, ref.key, header.data_offset, header.data_bytes) as stream:
-        stats = decode(stream, header, deadline=deadline, windows=windows)
+        stats = decode(stream, header, deadline=deadline, excerpts=excerpts)
     if stats.short_read and not header.truncated:
         problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))
     if stats.nonfinite_at_s is not None:
@@ -87,8 +87,7 @@ def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], se
         problems.append(rules.silent(stats.peak_dbfs, settings.silence_dbfs))
     if problems:
         return AudioResult(problems=problems)
-    est = musical.estimate(stats.excerpts, header.sample_rate, bpm_min=settings.bpm_min,
-                           bpm_max=settings.bpm_max, deadline=deadline)
+    est = musical.estimate(excerpts, bpm_min=settings.bpm_min, bpm_max=settings.bpm_max, deadline=deadline)
     facts = AudioFacts(
         format=f"{header.container} {'PCM' if header.encoding == 'pcm' else 'float'}",
         sample_rate=header.sample_rate, bit_depth=header.bits, channels=header.channels,

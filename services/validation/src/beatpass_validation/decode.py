@@ -2,19 +2,20 @@
 
 Memory is one block (about 64k frames) plus the BPM/key excerpts, whatever the file's length.
 Every sample is looked at once: peak, clipped samples, non-finite floats, K-weighted energy
-(loudness.py), and the excerpt frames kept (mono, native rate) for tempo and key estimation.
+(loudness.py), and the excerpts for tempo and key estimation (musical.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 
 from .deadline import Deadline
 from .loudness import LoudnessMeter
+from .musical import Excerpt
 from .wav import WavHeader
 
 TARGET_BLOCK_FRAMES = 65536
@@ -29,7 +30,6 @@ class SignalStats:
     nonfinite_at_s: float | None = None  # where the first NaN/infinite float sample is
     short_read: bool = False  # the stream ended before the data chunk did
     loudness_lufs: float | None = None
-    excerpts: list[np.ndarray] = field(default_factory=list)
 
     @property
     def peak_dbfs(self) -> float | None:
@@ -64,9 +64,8 @@ def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray
 
 
 def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
-           windows: list[tuple[int, int]] = ()) -> SignalStats:
-    """Decode ``header.data_bytes`` from ``stream`` (positioned at the data); ``windows`` are
-    (start frame, frame count) ranges to keep as mono float32 excerpts."""
+           excerpts: list[Excerpt] = ()) -> SignalStats:
+    """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``."""
     ch, bits, encoding = header.channels, header.bits, header.encoding
     meter = LoudnessMeter(header.sample_rate, ch)
     block_frames = meter.segment_frames * max(1, TARGET_BLOCK_FRAMES // meter.segment_frames)
@@ -75,7 +74,7 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
     pad = 1 if bits == 24 and encoding == "pcm" else 0
     buf = bytearray(pad + block_frames * header.block_align)
     view = memoryview(buf)[pad:]
-    stats = SignalStats(excerpts=[np.zeros(n, np.float32) for _, n in windows])
+    stats = SignalStats()
     remaining = header.frames
     while remaining:
         deadline.check()
@@ -95,7 +94,8 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
             stats.clipped += int(np.count_nonzero(a >= hi) + np.count_nonzero(a <= lo))
         frames = a.reshape(got, ch).astype(np.float32, copy=False)
         meter.add(frames, scale)
-        _keep_excerpts(stats, windows, frames, scale)
+        for excerpt in excerpts:
+            excerpt.feed(stats.frames, frames, scale)
         stats.frames += got
         stats.samples += got * ch
         remaining -= got
@@ -104,10 +104,3 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
     stats.loudness_lufs = meter.integrated()
     return stats
 
-
-def _keep_excerpts(stats: SignalStats, windows, frames: np.ndarray, scale: float) -> None:
-    first, last = stats.frames, stats.frames + len(frames)
-    for (start, length), out in zip(windows, stats.excerpts):
-        lo, hi = max(first, start), min(last, start + length)
-        if lo < hi:
-            out[lo - start: hi - start] = frames[lo - first: hi - first].mean(axis=1) * scale

@@ -1,22 +1,20 @@
 """Tempo and key estimates (librosa) from a few short excerpts, never the whole track.
 
-Up to three 20-second excerpts spread over the track are kept by decode.py (mono, native rate),
-resampled to 22.05 kHz here, and analysed together: bounded time and memory for any length.
+Up to three 20-second excerpts spread over the track are kept while decode.py streams the audio
+(mono, decimated to 22-44 kHz) and analysed together: bounded time and memory for any length.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import butter, sosfilt
 
 from .deadline import Deadline
 
-ANALYSIS_RATE = 22050
-HOP = 256  # 11.6 ms onset frames: tempo lags fine enough to tell 120 from 123 BPM
-TEMPOGRAM_FRAMES = 768  # about 8.9 s of autocorrelation
+ANALYSIS_RATE = 22050  # excerpts are decimated by a whole factor to between this and twice it
+HOP = 512
 EXCERPT_S = 20.0
 MAX_EXCERPTS = 3
 NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -33,61 +31,85 @@ class Estimate:
     key_confidence: float | None = None
 
 
-def windows(frames: int, rate: int) -> list[tuple[int, int]]:
-    """(start, length) frame ranges of the excerpts, centred in equal parts of the track."""
+class Excerpt:
+    """A mono, decimated copy of frames [start, start + length), filled as blocks stream past.
+
+    Decimation happens on the fly (stateful anti-alias filter, then every ``factor``-th sample)
+    so a 192 kHz excerpt never sits in memory at its native rate.
+    """
+
+    def __init__(self, start: int, length: int, rate: int):
+        self.start, self.length = start, length
+        self.factor = max(1, rate // ANALYSIS_RATE)
+        self.rate = rate / self.factor
+        self.samples = np.zeros(-(-length // self.factor), np.float32)
+        self._sos = butter(8, 0.8 / self.factor, output="sos") if self.factor > 1 else None
+        self._zi = None if self._sos is None else np.zeros((len(self._sos), 2))
+
+    def feed(self, first: int, frames: np.ndarray, scale: float) -> None:
+        """``frames`` (n, channels) begin at frame ``first`` of the track."""
+        lo, hi = max(first, self.start), min(first + len(frames), self.start + self.length)
+        if lo >= hi:
+            return
+        mono = frames[lo - first: hi - first].mean(axis=1, dtype=np.float32) * np.float32(scale)
+        if self._sos is not None:
+            mono, self._zi = sosfilt(self._sos, mono, zi=self._zi)
+        skip = -(lo - self.start) % self.factor  # keep the samples on the decimation grid
+        picked = mono[skip:: self.factor]
+        at = (lo - self.start + skip) // self.factor
+        self.samples[at: at + len(picked)] = picked
+
+
+def excerpts(frames: int, rate: int) -> list[Excerpt]:
+    """Up to three excerpts, centred in equal parts of the track."""
     length = min(frames, int(EXCERPT_S * rate))
     count = max(1, min(MAX_EXCERPTS, frames // max(1, length)))
-    return [(max(0, min(frames - length, int((i + 0.5) * frames / count) - length // 2)), length)
+    return [Excerpt(max(0, min(frames - length, int((i + 0.5) * frames / count) - length // 2)), length, rate)
             for i in range(count)]
 
 
-def _resample(x: np.ndarray, rate: int) -> np.ndarray:
-    g = math.gcd(ANALYSIS_RATE, rate)
-    return resample_poly(x, ANALYSIS_RATE // g, rate // g).astype(np.float32)
-
-
-def estimate(excerpts: list[np.ndarray], rate: int, *, bpm_min: float, bpm_max: float,
-             deadline: Deadline) -> Estimate:
+def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float, deadline: Deadline) -> Estimate:
     import librosa  # heavy import (numba); only workers that estimate pay for it
 
-    tempograms, chroma = [], np.zeros(12)
-    for excerpt in excerpts:
+    strength, columns, chroma, rate = None, 0, np.zeros(12), ANALYSIS_RATE
+    for part in parts:
         deadline.check()
-        y = _resample(excerpt, rate)
-        if len(y) < ANALYSIS_RATE * 2:
+        y, rate = part.samples, part.rate
+        if len(y) < rate * 2:
             continue
-        onset = librosa.onset.onset_strength(y=y, sr=ANALYSIS_RATE, hop_length=HOP)
-        tempograms.append(librosa.feature.tempogram(onset_envelope=onset, sr=ANALYSIS_RATE, hop_length=HOP,
-                                                     win_length=TEMPOGRAM_FRAMES))
-        chroma += librosa.feature.chroma_stft(y=y, sr=ANALYSIS_RATE, n_fft=4096, hop_length=2048).sum(axis=1)
-    if not tempograms:
+        onset = librosa.onset.onset_strength(y=y, sr=rate, hop_length=HOP)
+        tg = librosa.feature.tempogram(onset_envelope=onset, sr=rate, hop_length=HOP)
+        strength = tg.sum(axis=1) if strength is None else strength + tg.sum(axis=1)
+        columns += tg.shape[1]
+        chroma += librosa.feature.chroma_stft(y=y, sr=rate, n_fft=4096, hop_length=2048).sum(axis=1)
+    if strength is None:
         return Estimate()
-    bpm, bpm_conf = _tempo(np.concatenate(tempograms, axis=1), bpm_min, bpm_max)
+    bpm, bpm_conf = _tempo(strength / columns, rate, bpm_min, bpm_max)
     key, key_conf = _key(chroma)
     return Estimate(bpm, bpm_conf, key, key_conf)
 
 
-def _tempo(tg: np.ndarray, bpm_min: float, bpm_max: float) -> tuple[float | None, float | None]:
+def _tempo(strength: np.ndarray, rate: float, bpm_min: float, bpm_max: float) -> tuple[float | None, float | None]:
+    """Tempo from the mean tempogram; confidence is the autocorrelation at that tempo's lag (1 at
+    lag 0: how periodic the onsets are), read before folding the tempo into the accepted range."""
     import librosa
 
-    bpm = float(librosa.feature.tempo(tg=tg, sr=ANALYSIS_RATE, hop_length=HOP)[0])
+    bpm = float(librosa.feature.tempo(tg=strength[:, None], sr=rate, hop_length=HOP)[0])
     if not bpm > 0:
         return None, None
-    # Confidence: how periodic the onsets are at that tempo (the tempogram is an autocorrelation
-    # normalised to 1 at lag 0), read before folding into the accepted range.
-    strength = tg.mean(axis=1)
-    lag = int(round(60.0 * ANALYSIS_RATE / (HOP * bpm)))
-    confidence = float(np.clip(strength[lag], 0.0, 1.0))
-    if 1 <= lag < len(strength) - 1:  # parabolic peak interpolation between whole-frame lags
+    lag = int(round(60.0 * rate / (HOP * bpm)))
+    peak = strength[lag]
+    if 1 <= lag < len(strength) - 1:  # parabolic interpolation between whole-frame lags
         y0, y1, y2 = strength[lag - 1: lag + 2]
         curve = y0 - 2 * y1 + y2
         if curve < 0:
-            bpm = 60.0 * ANALYSIS_RATE / (HOP * (lag + 0.5 * (y0 - y2) / curve))
+            shift = 0.5 * (y0 - y2) / curve
+            bpm, peak = 60.0 * rate / (HOP * (lag + shift)), y1 - 0.25 * (y0 - y2) * shift
     while bpm < bpm_min and bpm * 2 <= bpm_max:
         bpm *= 2
     while bpm > bpm_max and bpm / 2 >= bpm_min:
         bpm /= 2
-    return round(bpm, 1), round(confidence, 3)
+    return round(bpm, 1), round(float(np.clip(peak, 0.0, 1.0)), 3)
 
 
 def _key(chroma: np.ndarray) -> tuple[str | None, float | None]:
