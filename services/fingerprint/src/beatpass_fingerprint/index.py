@@ -40,7 +40,7 @@ def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarra
     for i in range(0, len(unique), _CHUNK):
         query = select(IndexEntry.key, IndexEntry.print_id, IndexEntry.position).where(
             IndexEntry.key.in_(unique[i:i + _CHUNK]))
-        rows.extend(session.execute(query).tuples())
+        rows.extend(session.execute(query).all())
     result = np.array(rows, np.int64).reshape(-1, 3)
     skip = session.scalars(select(TrackPrint.id).where(TrackPrint.track_id.in_(exclude))).all()
     return result[~np.isin(result[:, 1], skip)] if skip else result

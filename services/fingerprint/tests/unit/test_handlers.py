@@ -1,0 +1,90 @@
+import threading
+
+import pytest
+from handler_env import Env
+
+from beatpass_common.storage import LocalStore
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def env(request, settings, tmp_path):
+    url = settings.database_url("fingerprint") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    env = Env(settings, LocalStore(str(tmp_path / "objects")), url)
+    yield env
+    env.close()
+
+
+def fingerprint(env, track_id, data, key=None, **kw):
+    env.validated(env.track_validated(track_id, env.upload(key or f"u/{track_id}", data), **kw))
+    (event,) = env.relay()
+    assert event.type == "fingerprint.completed" and event.track_id == track_id
+    return event.payload()
+
+
+def test_reupload_is_a_duplicate_and_stays_out_of_the_index(env, evalset):
+    first = fingerprint(env, "t1", evalset.originals["beat0"])
+    assert first.duplicate is None and first.duration_s == pytest.approx(60.0, abs=0.01)
+    assert env.index_rows("t1") > 0
+    mp3 = next(d for n, o, d in evalset.positives if n == "mp3_128k" and o == "beat0")
+    second = fingerprint(env, "t2", mp3, producer="p2")
+    assert second.duplicate.track_id == "t1" and second.duplicate.decision == "duplicate"
+    assert second.duplicate.kind == "acoustic" and second.duplicate.score > 0.9
+    assert env.printed("t2") is not None and env.index_rows("t2") == 0
+    same = fingerprint(env, "t3", evalset.originals["beat0"])
+    assert same.duplicate.kind == "exact" and same.duplicate.track_id == "t1"
+
+
+def test_redelivery_republishes_the_same_result_without_new_rows(env, evalset):
+    event = env.track_validated("t1", env.upload("u/t1", evalset.originals["beat1"]))
+    env.validated(event)
+    (first,) = env.relay()
+    rows = env.index_rows("t1")
+    env.validated(event)
+    (again,) = env.relay()
+    assert again.id == first.id and again.data == first.data
+    assert env.index_rows("t1") == rows
+    env.validated(env.track_validated("t1", event.payload().source))  # re-driven: a new cause id
+    (redriven,) = env.relay()
+    assert redriven.id != first.id and redriven.data == first.data
+
+
+def test_replaced_track_is_excluded_and_removal_leaves_the_index(env, evalset):
+    fingerprint(env, "old", evalset.originals["beat2"])
+    tagged = next(d for n, o, d in evalset.positives if n == "producer_tag" and o == "beat2")
+    assert fingerprint(env, "new", tagged, replaces="old").duplicate is None
+    env.removed(env.track_removed("old"))
+    env.removed(env.track_removed("old"))  # idempotent
+    assert env.printed("old") is None and env.index_rows("old") == 0
+    assert env.relay() == []
+    trimmed = next(d for n, o, d in evalset.positives if n == "trim_first_7s" and o == "beat2")
+    assert fingerprint(env, "third", trimmed).duplicate.track_id == "new"
+
+
+def test_new_audio_for_the_same_track_is_fingerprinted_again(env, evalset):
+    fingerprint(env, "t1", evalset.originals["beat0"])
+    fingerprint(env, "t1", evalset.originals["beat1"], key="u/t1-retry")  # a retry with a new upload
+    assert fingerprint(env, "t2", evalset.originals["beat1"]).duplicate.track_id == "t1"
+    assert fingerprint(env, "t3", evalset.originals["beat0"]).duplicate is None
+
+
+def test_two_identical_uploads_at_once_catch_each_other(env, evalset):
+    data = evalset.originals["beat3"]
+    events = [env.track_validated(t, env.upload(f"u/{t}", data)) for t in ("a", "b")]
+    errors = []
+
+    def run(event):
+        try:
+            env.validated(event)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    results = {e.track_id: e.payload().duplicate for e in env.relay()}
+    assert sorted(d is None for d in results.values()) == [False, True]
+    dup = next(d for d in results.values() if d)
+    assert dup.kind == "exact" and dup.track_id in results
