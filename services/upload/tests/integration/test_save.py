@@ -1,0 +1,168 @@
+"""Saving tracks and collections through the gateway on real PostgreSQL and S3."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from beatpass_common.testing.media import beat_wav, cover_bytes
+from beatpass_upload.models import IdempotencyKey, OutboxEvent, Submission
+
+pytestmark = pytest.mark.integration
+
+
+def _fields(**over):
+    return {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
+            "licensing": "non_exclusive", **over}
+
+
+@pytest.fixture
+def uploads(stack):
+    return {"audio": stack.tus_upload(beat_wav(12), filename="beat.wav"),
+            "cover": stack.tus_upload(cover_bytes(1000), filename="cover.jpg")}
+
+
+def _count(stack, model, *where):
+    with stack.gateway.factory() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_save_accepts_a_complete_track(stack, uploads):
+    r = stack.save({**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]})
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "processing"
+    assert _count(stack, OutboxEvent, OutboxEvent.type == "track.submitted") == 1
+    me = requests.get(f"{stack.url}/api/v1/me", headers=stack.headers()).json()
+    assert me["upload_minutes"] == {"limit": 600, "used": 0.2, "remaining": 599.8}
+
+
+def test_missing_fields_are_listed_one_by_one_with_exact_sentences(stack):
+    r = stack.save({"bpm": 59.5, "key": "H", "genres": ["a", "b", "c", "d"]})
+    assert r.status_code == 422 and r.headers["Content-Type"] == "application/problem+json"
+    errors = {e["field"]: (e["code"], e["message"]) for e in r.json()["errors"]}
+    assert errors == {
+        "audio": ("AUDIO_REQUIRED", "Audio is required."),
+        "cover": ("COVER_REQUIRED", "Cover art is required."),
+        "title": ("TITLE_REQUIRED", "Title is required."),
+        "artists": ("ARTISTS_REQUIRED", "Add at least one artist."),
+        "bpm": ("BPM_INVALID", "BPM must be a whole number between 60 and 200."),
+        "key": ("KEY_INVALID", "Key must be one of C, C#, D, D#, E, F, F#, G, G#, A, A#, B."),
+        "scale": ("SCALE_REQUIRED", "Scale is required."),
+        "licensing": ("LICENSING_REQUIRED", "Licensing is required."),
+        "genres": ("GENRES_TOO_MANY", "Choose no more than 3 genres."),
+    }
+    assert _count(stack, OutboxEvent) == 0
+
+
+def test_audio_must_look_like_wav_and_be_complete(stack, uploads):
+    mp3ish = stack.tus_upload(b"ID3\x04" + b"\x00" * 5000, filename="beat.wav")
+    r = stack.save({**_fields(), "audio_upload_id": mp3ish, "cover_upload_id": uploads["cover"]})
+    assert [(e["code"], e["message"]) for e in r.json()["errors"]] == [
+        ("AUDIO_NOT_WAV", "This file is not WAV audio. BeatPass accepts WAV audio only.")]
+    h = {"Tus-Resumable": "1.0.0", **stack.headers()}
+    partial = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "1000"}).headers["Location"]
+    r = stack.save({**_fields(), "audio_upload_id": partial.rsplit("/", 1)[1], "cover_upload_id": uploads["cover"]})
+    assert r.json()["errors"][0]["code"] == "UPLOAD_INCOMPLETE"
+    assert r.json()["errors"][0]["message"] == "The audio upload is not finished yet (0 of 1000 bytes received)."
+    r = stack.save({**_fields(), "audio_upload_id": "nope", "cover_upload_id": uploads["cover"]})
+    assert r.json()["errors"][0]["code"] == "UPLOAD_NOT_FOUND"
+
+
+def test_one_upload_saves_one_track(stack, uploads):
+    body = {**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]}
+    assert stack.save(body).status_code == 202
+    again = stack.save(body)
+    assert again.status_code == 422 and again.json()["errors"][0]["code"] == "UPLOAD_ALREADY_SAVED"
+    assert _count(stack, Submission) == 1
+
+
+def test_idempotency_key_replays_refuses_changes_and_in_flight(stack, uploads):
+    body = {**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]}
+    first = stack.save(body, **{"Idempotency-Key": "save-1"})
+    second = stack.save(body, **{"Idempotency-Key": "save-1"})
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json() and second.headers["Idempotent-Replayed"] == "true"
+    assert _count(stack, OutboxEvent, OutboxEvent.type == "track.submitted") == 1
+    changed = stack.save({**body, "title": "Other"}, **{"Idempotency-Key": "save-1"})
+    assert changed.status_code == 422 and changed.json()["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # The same key of another producer is another key.
+    other = stack.save(body, producer="producer-b", **{"Idempotency-Key": "save-1"})
+    assert other.status_code == 422 and other.json()["errors"][0]["code"] == "UPLOAD_NOT_FOUND"
+    # A request still in flight with this key.
+    from datetime import datetime, timezone
+
+    with stack.gateway.factory() as s, s.begin():
+        s.add(IdempotencyKey(producer_id="producer-a", key="busy", route="POST /api/v1/tracks",
+                             request_hash="x", state="in_flight", created_at=datetime.now(timezone.utc)))
+    busy = stack.save(body, **{"Idempotency-Key": "busy"})
+    assert busy.status_code == 422 or busy.status_code == 409
+    assert busy.json()["errors"][0]["code"] in {"IDEMPOTENCY_IN_FLIGHT", "IDEMPOTENCY_KEY_REUSED"}
+
+
+def test_in_flight_key_answers_409(stack, uploads):
+    body = {**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]}
+    from beatpass_upload import idempotency
+
+    route = "POST /api/v1/tracks"
+    assert idempotency.begin(stack.gateway.factory, "producer-a", "k", route, idempotency.request_hash(route, body)) is None
+    r = stack.save(body, **{"Idempotency-Key": "k"})
+    assert r.status_code == 409 and r.json()["errors"][0]["code"] == "IDEMPOTENCY_IN_FLIGHT"
+
+
+def test_concurrent_saves_never_overdraw_upload_minutes(stack):
+    """Ten 12-second tracks against a one-minute limit, saved at once: exactly five fit."""
+    audio = beat_wav(12)
+    cover = stack.tus_upload(cover_bytes(1000))
+    ids = [stack.tus_upload(audio) for _ in range(10)]
+    headers = stack.headers(minutes=1)
+    barrier = threading.Barrier(10)
+
+    def save(upload_id):
+        barrier.wait()
+        return requests.post(f"{stack.url}/api/v1/tracks", headers=headers, json={
+            **_fields(), "audio_upload_id": upload_id, "cover_upload_id": cover})
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(save, ids))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [202] * 5 + [422] * 5
+    refused = next(r for r in results if r.status_code == 422).json()["errors"][0]
+    assert refused["code"] == "UPLOAD_MINUTES_EXCEEDED"
+    assert refused["message"].startswith("This track is 0:12 long, but you have 0:00 of upload minutes left.")
+    me = requests.get(f"{stack.url}/api/v1/me", headers=headers).json()
+    assert me["upload_minutes"]["used"] == 1.0 and me["upload_minutes"]["remaining"] == 0.0
+
+
+def test_minutes_come_back_when_a_track_is_rejected(stack, uploads):
+    from beatpass_common.events import new_event
+    from beatpass_upload.handlers import handle_outcome
+
+    r = stack.save({**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]})
+    track_id = r.json()["track_id"]
+    event = new_event("track.rejected", {"errors": [{"code": "X", "message": "m"}]}, producer_id="producer-a",
+                      track_id=track_id)
+    handle_outcome(event, factory=stack.gateway.factory)
+    handle_outcome(event, factory=stack.gateway.factory)  # redelivered: released once
+    me = requests.get(f"{stack.url}/api/v1/me", headers=stack.headers()).json()
+    assert me["upload_minutes"]["used"] == 0.0
+
+
+def test_collection_is_all_or_nothing(stack, uploads):
+    second_audio = stack.tus_upload(beat_wav(12, seed=2))
+    body = {"title": "Tape One", "cover_upload_id": uploads["cover"], "tracks": [
+        {**_fields(), "audio_upload_id": uploads["audio"]},
+        {**_fields(title="B-side", bpm=300), "audio_upload_id": second_audio}]}
+    r = requests.post(f"{stack.url}/api/v1/collections", json=body, headers=stack.headers())
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"field": "tracks[1].bpm", "code": "BPM_INVALID",
+                                   "message": "BPM must be a whole number between 60 and 200."}]
+    assert _count(stack, OutboxEvent) == 0 and _count(stack, Submission) == 0
+    body["tracks"][1]["bpm"] = 90
+    r = requests.post(f"{stack.url}/api/v1/collections", json=body, headers=stack.headers())
+    assert r.status_code == 202 and len(r.json()["track_ids"]) == 2
+    assert _count(stack, OutboxEvent, OutboxEvent.type == "track.submitted") == 2
+    assert _count(stack, OutboxEvent, OutboxEvent.type == "collection.submitted") == 1
