@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BEATPASS_", extra="ignore")
 
     var_dir: Path = Path("./var")
-    bus_url: str = "memory://"
+    bus_url: str = "memory://localhost/"
     storage_url: str = ""  # empty: file://<var_dir>/objects
     storage_region: str = "us-east-1"
     upload_database_url: str = ""  # empty: sqlite:///<var_dir>/upload.db

@@ -165,7 +165,24 @@ def list_tracks():
 def get_track(track_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    return _relay(*gw.catalog.get(producer.id, f"tracks/{track_id}"))
+    status, body = gw.catalog.get(producer.id, f"tracks/{track_id}")
+    if status == 404:
+        # Saved a moment ago, not yet recorded by the catalog: it is processing, not missing.
+        with gw.factory() as s:
+            submission = s.get(Submission, track_id)
+        if submission is not None and submission.producer_id == producer.id:
+            return jsonify(_submitted_view(submission))
+    return _relay(status, body)
+
+
+def _submitted_view(sub: Submission) -> dict:
+    pending = {"state": "pending", "attempts": 0, "error": None, "started_at": None, "finished_at": None,
+               "deadline_at": None}
+    return {"id": sub.track_id, "status": "processing", "collection_id": sub.collection_id,
+            "title": sub.fields.get("title"), "metadata": sub.fields, "submission": sub.attempt,
+            "steps": {name: dict(pending) for name in ("validation", "waveform", "fingerprint")},
+            "errors": [], "warnings": [], "facts": None, "cover": {}, "waveform": None, "duplicate": None,
+            "dispute": None}
 
 
 @bp.get("/api/v1/collections/<collection_id>")
