@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
 from types import SimpleNamespace
 
 import numpy as np
@@ -113,6 +114,29 @@ def submitted(store, settings, audio: bytes | None, cover: bytes | None, *, bpm:
             bucket=settings.uploads_bucket, key=key, size=0)
     data = TrackSubmitted(audio=refs["audio"], cover=refs["cover"], metadata=METADATA.model_copy(update={"bpm": bpm}))
     return new_event("track.submitted", data, producer_id="p1", track_id=track_id)
+
+
+@pytest.fixture(scope="session")
+def encoded(tmp_path_factory):
+    """``encoded(ext, *sox_args)``: one second of music converted by a real encoder (lame for
+    mp3, sox for the rest), cached for the session."""
+    root = tmp_path_factory.mktemp("encoded")
+    source = root / "source.wav"
+    source.write_bytes(wav(music(1.0)))
+    cache: dict = {}
+
+    def make(ext: str, *args: str) -> bytes:
+        key = (ext, args)
+        if key not in cache:
+            out = root / f"out{len(cache)}.{ext}"
+            if ext == "mp3":
+                subprocess.run(["lame", "--quiet", *args, str(source), str(out)], check=True)
+            else:
+                subprocess.run(["sox", str(source), *args, str(out)], check=True)
+            cache[key] = out.read_bytes()
+        return cache[key]
+
+    return make
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Every sample is looked at once: peak, clipped samples, non-finite floats, K-weig
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -65,7 +66,11 @@ def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray
 
 def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
            excerpts: list[Excerpt] = ()) -> SignalStats:
-    """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``."""
+    """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``.
+
+    The K-weighting filter (the costliest step; scipy releases the GIL) runs in a helper thread
+    on block k while this thread reads and measures block k+1: at most two blocks in memory.
+    """
     ch, bits, encoding = header.channels, header.bits, header.encoding
     meter = LoudnessMeter(header.sample_rate, ch)
     block_frames = meter.segment_frames * max(1, TARGET_BLOCK_FRAMES // meter.segment_frames)
@@ -76,31 +81,35 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
     view = memoryview(buf)[pad:]
     stats = SignalStats()
     remaining = header.frames
-    while remaining:
-        deadline.check()
-        want = min(block_frames, remaining)
-        got = _read_full(stream, view[: want * header.block_align]) // header.block_align
-        if got < want:
-            stats.short_read = True
-        if not got:
-            break
-        a = _samples(buf, got * ch, bits, encoding)
-        mx, mn = a.max(), a.min()
-        if encoding == "float" and not (math.isfinite(mx) and math.isfinite(mn)):
-            stats.nonfinite_at_s = stats.frames / header.sample_rate
-            break
-        stats.peak = max(stats.peak, float(max(mx, -mn)) * scale)
-        if mx >= hi or mn <= lo:
-            stats.clipped += int(np.count_nonzero(a >= hi) + np.count_nonzero(a <= lo))
-        frames = a.reshape(got, ch).astype(np.float32, copy=False)
-        meter.add(frames, scale)
-        for excerpt in excerpts:
-            excerpt.feed(stats.frames, frames, scale)
-        stats.frames += got
-        stats.samples += got * ch
-        remaining -= got
-        if got < want:
-            break
+    with ThreadPoolExecutor(1, thread_name_prefix="loudness") as pool:
+        pending: Future | None = None
+        while remaining:
+            deadline.check()
+            want = min(block_frames, remaining)
+            got = _read_full(stream, view[: want * header.block_align]) // header.block_align
+            stats.short_read = got < want
+            if not got:
+                break
+            a = _samples(buf, got * ch, bits, encoding)
+            mx, mn = a.max(), a.min()
+            if encoding == "float" and not (math.isfinite(mx) and math.isfinite(mn)):
+                stats.nonfinite_at_s = stats.frames / header.sample_rate
+                break
+            stats.peak = max(stats.peak, float(max(mx, -mn)) * scale)
+            if mx >= hi or mn <= lo:
+                stats.clipped += int(np.count_nonzero(a >= hi) + np.count_nonzero(a <= lo))
+            planar = np.ascontiguousarray(a.reshape(got, ch).T, dtype=np.float32)  # a copy: buf is reused
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(meter.add, planar, scale)
+            for excerpt in excerpts:
+                excerpt.feed(stats.frames, planar, scale)
+            stats.frames += got
+            stats.samples += got * ch
+            remaining -= got
+            if stats.short_read:
+                break
+        if pending is not None:
+            pending.result()
     stats.loudness_lufs = meter.integrated()
     return stats
-

@@ -41,23 +41,23 @@ def k_weighting(rate: int) -> np.ndarray:
 
 
 class LoudnessMeter:
-    """Feed float32 frames (n, channels) with ``add``; read ``integrated()`` at the end."""
+    """Feed float32 planar blocks (channels, n) with ``add``; read ``integrated()`` at the end."""
 
     def __init__(self, rate: int, channels: int):
         self.segment_frames = max(1, round(rate * SEGMENT_S))
         self._sos = k_weighting(rate).astype(np.float32)  # float32 halves the filter's cost; error < 0.01 LU
-        self._zi = np.zeros((2, 2, channels), np.float32)
+        self._zi = np.zeros((2, channels, 2), np.float32)
         # BS.1770 weights: 1.0 for L, R, C; 1.41 for the surround pair.
         self._weights = np.array([1.0 if c < 3 else 1.41 for c in range(channels)])
         self._segments: list[np.ndarray] = []
 
-    def add(self, frames: np.ndarray, scale: float = 1.0) -> None:
-        """``frames`` * ``scale`` is the signal; blocks must hold whole segments except the last."""
-        y, self._zi = sosfilt(self._sos, frames, axis=0, zi=self._zi)
-        whole = len(y) // self.segment_frames
+    def add(self, planar: np.ndarray, scale: float = 1.0) -> None:
+        """``planar`` * ``scale`` is the signal; blocks must hold whole segments except the last."""
+        y, self._zi = sosfilt(self._sos, planar, axis=-1, zi=self._zi)
+        whole = y.shape[1] // self.segment_frames
         if whole:
-            seg = y[: whole * self.segment_frames].reshape(whole, self.segment_frames, -1)
-            energy = np.einsum("ijk,ijk->ik", seg, seg, dtype=np.float64, casting="unsafe")
+            seg = y[:, : whole * self.segment_frames].reshape(len(y), whole, self.segment_frames)
+            energy = np.einsum("ijk,ijk->ji", seg, seg).astype(np.float64)
             self._segments.append(energy * (scale * scale / self.segment_frames))
 
     def integrated(self) -> float | None:

@@ -46,12 +46,12 @@ class Excerpt:
         self._sos = butter(8, 0.8 / self.factor, output="sos") if self.factor > 1 else None
         self._zi = None if self._sos is None else np.zeros((len(self._sos), 2))
 
-    def feed(self, first: int, frames: np.ndarray, scale: float) -> None:
-        """``frames`` (n, channels) begin at frame ``first`` of the track."""
-        lo, hi = max(first, self.start), min(first + len(frames), self.start + self.length)
+    def feed(self, first: int, planar: np.ndarray, scale: float) -> None:
+        """``planar`` (channels, n) begins at frame ``first`` of the track."""
+        lo, hi = max(first, self.start), min(first + planar.shape[1], self.start + self.length)
         if lo >= hi:
             return
-        mono = frames[lo - first: hi - first].mean(axis=1, dtype=np.float32) * np.float32(scale)
+        mono = planar[:, lo - first: hi - first].mean(axis=0, dtype=np.float32) * np.float32(scale)
         if self._sos is not None:
             mono, self._zi = sosfilt(self._sos, mono, zi=self._zi)
         skip = -(lo - self.start) % self.factor  # keep the samples on the decimation grid
