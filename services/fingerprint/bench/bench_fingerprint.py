@@ -1,0 +1,212 @@
+"""Fingerprint benchmark (printed figures, not timed tests):
+
+1. fingerprinting throughput as a ratio to ``fpcalc -length 0`` on the same file, same run;
+2. precision / recall per transformation on the generated evaluation set;
+3. lookup latency p50/p95 with ``--tracks`` tracks indexed in PostgreSQL (synthetic fingerprints
+   for the load, real ones for the queries) and the index size per track.
+
+    .venv/bin/python services/fingerprint/bench/bench_fingerprint.py [--tracks 100000] [--eval-tracks 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the evaluation set
+
+import synth  # noqa: E402
+from conftest import build_evalset, wav_bytes  # noqa: E402
+
+from beatpass_common.db import make_engine, migrate, session_factory, transaction  # noqa: E402
+from beatpass_common.testing import infra  # noqa: E402
+from beatpass_fingerprint import index  # noqa: E402
+from beatpass_fingerprint.chroma import ITEM_S, analyse  # noqa: E402
+from beatpass_fingerprint.keys import index_entries  # noqa: E402
+from beatpass_fingerprint.search import find_duplicate  # noqa: E402
+from beatpass_fingerprint.service import MIGRATIONS  # noqa: E402
+
+
+def throughput(seconds: float, repeats: int = 3) -> None:
+    spec = synth.random_spec(7, duration_s=seconds)
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        f.write(wav_bytes(synth.render(spec), synth.SR))
+        f.flush()
+        ours, theirs = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            with open(f.name, "rb") as stream:
+                analyse(stream)
+            ours.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            # fpcalc exits 3 on the "End of file" decoder notice at the end of a WAV; the output is whole.
+            out = subprocess.run(["fpcalc", "-length", "0", "-raw", f.name], capture_output=True, text=True).stdout
+            assert "FINGERPRINT=" in out
+            theirs.append(time.perf_counter() - t)
+    o, p = min(ours), min(theirs)
+    print(f"\n## Throughput ({seconds:.0f} s stereo 44.1 kHz 16-bit WAV, best of {repeats})")
+    print(f"beatpass analyse (fingerprint + PCM sha256): {o:.3f} s = {seconds / o:.0f}x realtime")
+    print(f"fpcalc -length 0:                            {p:.3f} s = {seconds / p:.0f}x realtime")
+    print(f"ratio beatpass/fpcalc time: {o / p:.2f} (throughput {p / o:.2f}x fpcalc's)")
+
+
+def evaluation(ev, factory) -> list:
+    """Index the originals, query every positive and negative; returns the queries for latency."""
+    with transaction(factory) as session:
+        for name, data in ev.originals.items():
+            index.add(session, track_id=name, producer_id="bench", source=name, audio=ev.print(data),
+                      indexed=True, result={})
+    table = defaultdict(lambda: {"dup": 0, "right": 0, "review": 0, "n": 0})
+    queries = []
+    with transaction(factory) as session:
+        for label, original, data, positive in ([(n, o, d, True) for n, o, d in ev.positives]
+                                                + [(n, o, d, False) for n, o, d in ev.negatives]):
+            audio = ev.print(data)
+            queries.append((label, original, audio, positive))
+            found = find_duplicate(session, audio, set())
+            row = table[label]
+            row["n"] += 1
+            if found and found.decision == "duplicate":
+                row["dup"] += 1
+                row["right"] += found.track_id == original
+            elif found:
+                row["review"] += 1
+    print(f"\n## Evaluation ({len(ev.originals)} generated 60 s beats)")
+    print(f"{'case':18s} {'n':>3s} {'recall':>7s} {'precision':>9s} {'review':>6s}")
+    for label, r in table.items():
+        if any(q[0] == label and q[3] for q in queries):
+            precision = r["right"] / r["dup"] if r["dup"] else float("nan")
+            print(f"{label:18s} {r['n']:3d} {r['right'] / r['n']:7.2f} {precision:9.2f} {r['review']:6d}")
+        else:
+            print(f"{label:18s} {r['n']:3d}  rejected (false duplicates): {r['dup']}, review: {r['review']}")
+    return queries
+
+
+def synthetic_prints(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """Random walks: each sub-fingerprint a few bit flips from the previous one, as real ones drift."""
+    out = []
+    for _ in range(count):
+        n = int(rng.uniform(120, 240) / ITEM_S)  # 2-4 minute beats
+        flips = np.zeros(n, np.uint32)
+        for _ in range(4):
+            flips |= np.uint32(1) << rng.integers(0, 32, n).astype(np.uint32)
+        flips[0] = rng.integers(0, 2**32, dtype=np.uint32)
+        out.append(np.bitwise_xor.accumulate(flips))
+    return out
+
+
+def load(engine, n_tracks: int, batch: int = 2000) -> None:
+    """Bulk COPY with the index's constraints dropped, then rebuilt (as a restore would)."""
+    rng = np.random.default_rng(42)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE fingerprint_index DROP CONSTRAINT fingerprint_index_print_id_fkey")
+        conn.exec_driver_sql("ALTER TABLE fingerprint_index DROP CONSTRAINT fingerprint_index_pkey")
+        conn.exec_driver_sql("DROP INDEX ix_fingerprint_index_lookup")
+        start_id = conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1000 FROM fingerprints").scalar()
+    now = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for b in range(0, n_tracks, batch):
+            prints = synthetic_prints(rng, min(batch, n_tracks - b))
+            rows = []
+            with cur.copy("COPY fingerprints (id, track_id, producer_id, source, pcm_sha256, duration_s, "
+                          "fingerprint, indexed, result, created_at) FROM STDIN") as copy:
+                for i, fp in enumerate(prints):
+                    pid = start_id + b + i
+                    copy.write_row((pid, f"synthetic-{pid}", "bench", "synthetic", f"{pid:064x}", len(fp) * ITEM_S,
+                                    fp.astype("<u4").tobytes(), True, "{}", now))
+                    rows.extend(v for k, p in index_entries(fp) for v in (pid, k, p))
+            with cur.copy("COPY fingerprint_index (print_id, key, position) FROM STDIN") as copy:
+                copy.write(("%d\t%d\t%d\n" * (len(rows) // 3)) % tuple(rows))
+            raw.commit()
+            print(f"  loaded {b + len(prints)} tracks ({time.perf_counter() - t0:.0f} s)", flush=True)
+    finally:
+        raw.close()
+    t1 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE fingerprint_index ADD PRIMARY KEY (print_id, key)")
+        conn.exec_driver_sql("CREATE INDEX ix_fingerprint_index_lookup ON fingerprint_index (key, print_id, position)")
+        conn.exec_driver_sql("ALTER TABLE fingerprint_index ADD CONSTRAINT fingerprint_index_print_id_fkey "
+                             "FOREIGN KEY (print_id) REFERENCES fingerprints (id) ON DELETE CASCADE")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE fingerprint_index")
+        conn.exec_driver_sql("VACUUM ANALYZE fingerprints")
+    print(f"  load {t1 - t0:.0f} s, index build {time.perf_counter() - t1:.0f} s")
+
+
+def scale(ev, n_tracks: int, keep: bool) -> None:
+    admin, container = infra.postgres_admin_url()
+    name = f"beatpass_fp_bench_{infra.run_id()}"
+    url = infra.create_database(admin, name)
+    try:
+        migrate(url, MIGRATIONS)
+        engine = make_engine(url)
+        factory = session_factory(engine)
+        print(f"\n## Scale: PostgreSQL, {n_tracks} synthetic tracks + {len(ev.originals)} real ones")
+        queries = evaluation(ev, factory)
+        load(engine, n_tracks)
+        with engine.connect() as conn:
+            tracks, rows = conn.execute(text("SELECT (SELECT count(*) FROM fingerprints), "
+                                             "(SELECT count(*) FROM fingerprint_index)")).one()
+            sizes = conn.execute(text(
+                "SELECT pg_relation_size('fingerprint_index'), pg_relation_size('fingerprint_index_pkey'), "
+                "pg_relation_size('ix_fingerprint_index_lookup'), pg_total_relation_size('fingerprints')")).one()
+        heap, pkey, lookup, prints = sizes
+        print(f"index rows {rows} = {rows / tracks:.0f} per track; index table + indexes "
+              f"{(heap + pkey + lookup) / 2**20:.0f} MiB = {(heap + pkey + lookup) / tracks / 1024:.1f} KiB per track "
+              f"(heap {heap / tracks / 1024:.1f}, pkey {pkey / tracks / 1024:.1f}, lookup {lookup / tracks / 1024:.1f}); "
+              f"fingerprints table {prints / tracks / 1024:.1f} KiB per track")
+        latencies, wrong = [], 0
+        for repeat in range(2):  # the first pass warms the cache
+            for label, original, audio, positive in queries:
+                t = time.perf_counter()
+                with transaction(factory) as session:
+                    found = find_duplicate(session, audio, set())
+                if repeat:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                    dup = found is not None and found.decision == "duplicate"
+                    wrong += (dup and found.track_id != original) or dup != positive
+        latencies.sort()
+        p50, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
+        print(f"lookup (exact + candidates + verification) over {len(latencies)} real queries: "
+              f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {latencies[-1]:.1f} ms (goal p95 < 100 ms); "
+              f"decisions changed by the load: {wrong}")
+        engine.dispose()
+    finally:
+        if keep:
+            print(f"kept database {url}")
+        else:
+            infra.drop_database(admin, name)
+            if container is not None:
+                container.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=100_000, help="synthetic tracks to index in PostgreSQL")
+    parser.add_argument("--eval-tracks", type=int, default=8, help="generated beats in the evaluation set")
+    parser.add_argument("--throughput-seconds", type=float, default=180.0)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args()
+    throughput(args.throughput_seconds)
+    t = time.perf_counter()
+    ev = build_evalset(args.eval_tracks, seed0=100)
+    print(f"\n(evaluation set generated in {time.perf_counter() - t:.0f} s)")
+    scale(ev, args.tracks, args.keep)
+
+
+if __name__ == "__main__":
+    main()
