@@ -8,11 +8,14 @@ from typing import Callable
 from beatpass_common.config import Settings
 from beatpass_common.events import Event, ObjectRef, WaveformGenerated, new_event
 from beatpass_common.storage import ObjectStore
+from prometheus_client import Counter
 
 from .options import WaveformOptions
 from .outputs import generate
 
 log = logging.getLogger(__name__)
+
+OUTPUT_BYTES = Counter("beatpass_waveform_output_bytes_total", "Bytes of waveform files written", ["format"])
 
 
 def media_key(track_id: str, extension: str) -> str:
@@ -38,6 +41,7 @@ def handle_track_validated(event: Event, *, store: ObjectStore, publish: Callabl
     for output in outputs:
         key = media_key(event.track_id, output.extension)
         put = store.put_bytes(settings.media_bucket, key, output.body, output.content_type)
+        OUTPUT_BYTES.labels(output.extension).inc(put.size)
         refs[output.extension] = ObjectRef(bucket=settings.media_bucket, key=key, size=put.size,
                                            sha256=put.sha256, content_type=output.content_type)
     log.info("waveform drawn: %d samples per pixel, %d bytes of JSON", samples_per_pixel, refs["json"].size)

@@ -74,8 +74,8 @@ class PeakBuilder:
         self.samples_per_pixel = samples_per_pixel
         self._channels = channels
         self._mix = channels > 1 and not split_channels
-        self._mins: list[np.ndarray] = []
-        self._maxs: list[np.ndarray] = []
+        self._width = 1 if self._mix else channels  # output channels
+        self._pixels: list[np.ndarray] = []  # finished (k, width, 2) int16 pieces: 4 bytes per pixel and channel
         self._count = 0  # frames in the pixel still open
         self._lo = self._hi = None  # that pixel's running min and max
         # Reused between blocks: fresh megabyte temporaries cost page faults on every block.
@@ -95,14 +95,12 @@ class PeakBuilder:
         whole = (len(values) - start) // spp * spp
         if whole:
             blocks = values[start:start + whole]
-            if blocks.shape[1] == 1:  # reduce along a contiguous axis: much faster
+            if self._width == 1:  # reduce along a contiguous axis: much faster
                 flat = blocks[:, 0].reshape(-1, spp)
-                self._mins.append(flat.min(axis=1)[:, None])
-                self._maxs.append(flat.max(axis=1)[:, None])
+                self._emit(flat.min(axis=1)[:, None], flat.max(axis=1)[:, None])
             else:
-                blocks = blocks.reshape(-1, spp, blocks.shape[1])
-                self._mins.append(blocks.min(axis=1))
-                self._maxs.append(blocks.max(axis=1))
+                blocks = blocks.reshape(-1, spp, self._width)
+                self._emit(blocks.min(axis=1), blocks.max(axis=1))
         rest = values[start + whole:]
         if len(rest):
             self._lo, self._hi, self._count = rest.min(axis=0), rest.max(axis=0), len(rest)
@@ -110,14 +108,8 @@ class PeakBuilder:
     def finish(self) -> Peaks:
         if self._count:
             self._close_open_pixel()
-        width = 1 if self._mix or self._channels == 1 else self._channels
-        if self._mins:
-            data = np.stack([np.concatenate(self._mins), np.concatenate(self._maxs)], axis=-1)
-        else:
-            data = np.zeros((0, width, 2), np.int32)
-        if self._mix:
-            data = _trunc_div(data, self._channels)
-        return Peaks(self.sample_rate, self.samples_per_pixel, 16, data.astype(np.int16))
+        data = np.concatenate(self._pixels) if self._pixels else np.zeros((0, self._width, 2), np.int16)
+        return Peaks(self.sample_rate, self.samples_per_pixel, 16, data)
 
     def _combine(self, frames: np.ndarray) -> np.ndarray:
         """(n, output channels): the frames themselves, or their per-frame channel sums when mixing."""
@@ -133,9 +125,14 @@ class PeakBuilder:
         return total[:, None]
 
     def _close_open_pixel(self) -> None:
-        self._mins.append(self._lo[None, :])
-        self._maxs.append(self._hi[None, :])
+        self._emit(self._lo[None, :], self._hi[None, :])
         self._count = 0
+
+    def _emit(self, lows: np.ndarray, highs: np.ndarray) -> None:
+        pairs = np.stack([lows, highs], axis=-1)
+        if self._mix:  # sums become the mixed sample only now, per pixel (see the module docstring)
+            pairs = _trunc_div(pairs, self._channels)
+        self._pixels.append(pairs.astype(np.int16))
 
 
 def compute_peaks(stream: BinaryIO, *, samples_per_pixel: int | None = 256, pixels_per_second: int | None = None,
@@ -168,8 +165,8 @@ def _stereo_sums(frames: np.ndarray, scratch: np.ndarray) -> np.ndarray:
 
 
 def _trunc_div(values: np.ndarray, divisor: int) -> np.ndarray:
-    """Integer division rounding towards zero, as C does (numpy's // floors).
-
-    Through float64, which is exact for these magnitudes and faster than numpy's integer division.
-    """
-    return np.trunc(values / divisor).astype(np.int32)
+    """Integer division rounding towards zero, as C does: numpy's // floors, so negatives with a
+    remainder are moved up by one. Stays in the input's integer type to keep memory small."""
+    quotient = values // divisor
+    quotient += (values < 0) & (values % divisor != 0)
+    return quotient
