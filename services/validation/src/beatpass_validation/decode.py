@@ -95,7 +95,7 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
             if encoding == "float" and not (math.isfinite(mx) and math.isfinite(mn)):
                 stats.nonfinite_at_s = stats.frames / header.sample_rate
                 break
-            stats.peak = max(stats.peak, float(max(mx, -mn)) * scale)
+            stats.peak = max(stats.peak, max(float(mx), -float(mn)) * scale)
             if mx >= hi or mn <= lo:
                 stats.clipped += int(np.count_nonzero(a >= hi) + np.count_nonzero(a <= lo))
             planar = np.ascontiguousarray(a.reshape(got, ch).T, dtype=np.float32)  # a copy: buf is reused
