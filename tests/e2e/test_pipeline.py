@@ -1,0 +1,50 @@
+"""The whole platform, one OS process per service, on RabbitMQ + PostgreSQL + S3."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from beatpass_common.testing.media import beat_wav, cover_bytes
+
+pytestmark = pytest.mark.e2e
+
+FIELDS = {"artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor", "licensing": "non_exclusive"}
+
+
+def _save(platform, audio: bytes, title: str, producer: str = "producer-e2e") -> str:
+    body = {**FIELDS, "title": title, "audio_upload_id": platform.upload(audio, "beat.wav", producer),
+            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg", producer)}
+    r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(producer), timeout=30)
+    assert r.status_code == 202, r.text
+    return r.json()["track_id"]
+
+
+def test_upload_to_ready_then_the_same_audio_is_a_duplicate(platform):
+    audio = beat_wav(14, seed=11)
+    first = _save(platform, audio, "Night Drive")
+    track = platform.wait_track(first)
+    assert track["status"] == "ready", track
+    assert {k: v["state"] for k, v in track["steps"].items()} == {
+        "validation": "done", "waveform": "done", "fingerprint": "done"}
+    assert track["facts"]["sample_rate"] == 44100 and abs(track["facts"]["duration_s"] - 14) < 0.01
+    peaks = requests.get(platform.url + track["waveform"]["json"], headers=platform.headers(), timeout=10).json()
+    assert peaks["version"] == 2 and peaks["samples_per_pixel"] == 256 and peaks["length"] > 0
+    png = requests.get(platform.url + track["waveform"]["png"], headers=platform.headers(), timeout=10)
+    assert png.content.startswith(b"\x89PNG")
+
+    second = _save(platform, audio, "Night Drive (again)")
+    dup = platform.wait_track(second)
+    assert dup["status"] == "rejected"
+    assert dup["errors"] == [{"code": "DUPLICATE_AUDIO", "field": "audio", "message":
+                              "This audio matches your track “Night Drive”. If this is a new version, "
+                              "replace the audio on that track instead."}]
+
+    # Another producer's re-upload is caught too, without revealing whose track it matched.
+    third = _save(platform, audio, "Stolen", producer="someone-else")
+    other = platform.wait_track(third, producer="someone-else")
+    assert other["status"] == "rejected" and other["errors"][0]["code"] == "DUPLICATE_AUDIO"
+    assert "Night Drive" not in other["errors"][0]["message"] and other["duplicate"]["track_id"] is None
+
+    me = requests.get(f"{platform.url}/api/v1/me", headers=platform.headers(), timeout=10).json()
+    assert abs(me["upload_minutes"]["used"] - 14 / 60) < 0.01  # the rejected copy gave its minutes back
