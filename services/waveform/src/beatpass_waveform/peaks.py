@@ -82,6 +82,8 @@ class PeakBuilder:
         self._scratch = np.empty(0, np.int32)
 
     def add(self, frames: np.ndarray) -> None:
+        if not len(frames):
+            return
         values = self._combine(frames)
         spp, start = self.samples_per_pixel, 0
         if self._count:
@@ -132,7 +134,7 @@ class PeakBuilder:
         pairs = np.stack([lows, highs], axis=-1)
         if self._mix:  # sums become the mixed sample only now, per pixel (see the module docstring)
             pairs = _trunc_div(pairs, self._channels)
-        self._pixels.append(pairs.astype(np.int16))
+        self._pixels.append(pairs.astype(np.int16, copy=False))
 
 
 def compute_peaks(stream: BinaryIO, *, samples_per_pixel: int | None = 256, pixels_per_second: int | None = None,

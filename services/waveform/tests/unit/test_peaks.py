@@ -100,7 +100,7 @@ def test_zoom_below_two_samples_per_pixel_is_refused(spp, pps):
         resolve_samples_per_pixel(8, spp, pps)
 
 
-@pytest.mark.parametrize("sizes", [[10], [1, 3, 5, 1], [3, 3, 3, 1], [7, 3], [1] * 10])
+@pytest.mark.parametrize("sizes", [[10], [1, 3, 5, 1], [3, 0, 3, 3, 1], [7, 3], [1] * 10])
 @pytest.mark.parametrize("split", [False, True])
 def test_block_sizes_never_move_pixel_boundaries(sizes, split):
     builder = PeakBuilder(8, 2, 4, split_channels=split)
