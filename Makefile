@@ -11,7 +11,7 @@ run:
 ## Install what is missing, start what is not running (an S3 server), run every test
 test:
 	@scripts/bootstrap.sh test
-	$(PY) scripts/run_tests.py
+	$(PY) -m pytest -q
 
 ## Fast unit tests only (no external services)
 test-unit:
