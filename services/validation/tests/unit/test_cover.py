@@ -1,0 +1,191 @@
+"""The cover corpus: formats, polyglots, bombs, huge claims, broken files, conversions."""
+
+import io
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from beatpass_common.events import ObjectRef
+
+from beatpass_validation.cover import check_cover, decode_guarded, derivative_keys, judge_cover
+from beatpass_validation.deadline import Deadline
+
+
+def codes(result):
+    return [p.code for p in result.problems]
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def forged_png(w: int, h: int, rows: bytes = b"", bit_depth: int = 8, colour: int = 2) -> bytes:
+    """A PNG whose header claims w x h; ``rows`` is the raw (filtered) pixel data to compress."""
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows, 9))
+            + png_chunk(b"IEND", b""))
+
+
+def bomb_png(side: int) -> bytes:
+    """A real, complete 1-bit PNG of side x side zeros: a few KB that decode to side² pixels."""
+    row = b"\x00" * (1 + side // 8)
+    comp = zlib.compressobj(9)
+    data = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
+
+
+def jpeg_with_segment(jpeg: bytes, marker: int, body: bytes) -> bytes:
+    return jpeg[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def forged_jpeg_size(jpeg: bytes, w: int, h: int) -> bytes:
+    sof = jpeg.index(b"\xff\xc0")
+    return jpeg[:sof + 5] + struct.pack(">HH", h, w) + jpeg[sof + 9:]
+
+
+def zip_bytes() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("payload.txt", "hidden")
+    return buf.getvalue()
+
+
+def derivative(result, name="large") -> Image.Image:
+    return Image.open(io.BytesIO(result.derivatives[name]))
+
+
+# --- good images -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, mode, size", [
+    ("PNG", "RGB", (1200, 1200)), ("JPEG", "RGB", (1000, 1000)), ("PNG", "RGBA", (1000, 1000)),
+    ("PNG", "L", (1000, 1000)), ("JPEG", "L", (1000, 1000)), ("JPEG", "CMYK", (1000, 1000)),
+    ("PNG", "P", (1000, 1000)), ("PNG", "1", (1000, 1000)), ("PNG", "RGB", (1200, 1190)),
+])
+def test_good_covers_give_facts_and_derivatives(settings, gen, fmt, mode, size):
+    result = judge_cover(gen.image(size, mode, fmt), settings)
+    assert result.problems == []
+    assert (result.facts.format, result.facts.width, result.facts.height, result.facts.mode) == (fmt, *size, mode)
+    for name, px in (("large", 1000), ("thumb", 300)):
+        img = derivative(result, name)
+        assert (img.format, img.mode, img.size) == ("JPEG", "RGB", (px, px))
+    large = derivative(result)
+    if mode not in ("L", "1"):
+        left, right = large.getpixel((100, 500)), large.getpixel((900, 500))
+        assert left[2] > 150 and right[0] > 150  # blue left, red right: colours survive CMYK/palette
+
+
+def test_exif_orientation_is_applied(settings, gen):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90° clockwise to display
+    result = judge_cover(gen.image((1000, 1000), "RGB", "JPEG", exif=exif.tobytes()), settings)
+    large = derivative(result)
+    assert large.getpixel((500, 100))[2] > 150  # the blue left half is now on top
+    assert large.getpixel((500, 900))[0] > 150
+
+
+def test_transparency_is_composited_on_white(settings):
+    img = Image.new("RGBA", (1000, 1000), (0, 0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    assert derivative(judge_cover(buf.getvalue(), settings)).getpixel((500, 500)) == (255, 255, 255)
+
+
+def test_16_bit_grey_keeps_its_tones(settings):
+    img = Image.fromarray(np.full((1000, 1000), 32768, np.uint16))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    result = judge_cover(buf.getvalue(), settings)
+    assert result.facts.mode.startswith("I")
+    assert 120 <= derivative(result).getpixel((500, 500))[0] <= 135  # mid grey, not clipped to white
+
+
+def test_derivatives_are_deterministic(settings, gen):
+    data = gen.image((1500, 1500), "RGB", "JPEG")
+    assert judge_cover(data, settings).derivatives == judge_cover(data, settings).derivatives
+
+
+def test_derivative_keys():
+    assert derivative_keys(track_id="t1") == {"large": "tracks/t1/cover-1000.jpg", "thumb": "tracks/t1/cover-300.jpg"}
+    assert derivative_keys(collection_id="c1")["large"] == "collections/c1/cover-1000.jpg"
+
+
+# --- bad images ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, phrase", [
+    ("GIF", "a GIF image"), ("WEBP", "a WebP image"), ("BMP", "a BMP image"), ("TIFF", "a TIFF image"),
+])
+def test_other_image_formats_are_named(settings, gen, fmt, phrase):
+    result = judge_cover(gen.image((1000, 1000), "RGB", fmt), settings)
+    assert codes(result) == ["COVER_NOT_JPEG_OR_PNG"]
+    assert result.problems[0].message == f"This file is {phrase}, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only."
+
+
+def test_corpus_of_bad_covers(settings, gen):
+    jpeg = gen.image((1000, 1000), "RGB", "JPEG")
+    png = gen.image((1000, 1000), "RGB", "PNG")
+    rng = np.random.default_rng(11)
+    broken_crc = bytearray(png)
+    broken_crc[60] ^= 0xFF
+    cases = {
+        "SVG": (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="1000" height="1000"/>',
+                ["COVER_NOT_JPEG_OR_PNG"]),
+        "HEIC": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100, ["COVER_NOT_JPEG_OR_PNG"]),
+        "AVIF": (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00mif1avif" + b"\x00" * 100, ["COVER_NOT_JPEG_OR_PNG"]),
+        "PDF": (b"%PDF-1.4\n" + rng.bytes(500), ["COVER_NOT_JPEG_OR_PNG"]),
+        "random bytes": (rng.bytes(20_000), ["COVER_NOT_JPEG_OR_PNG"]),
+        "JPEG + ZIP": (jpeg + zip_bytes(), ["COVER_POLYGLOT"]),
+        "PNG + junk": (png + rng.bytes(300), ["COVER_POLYGLOT"]),
+        "JPEG with a script comment": (jpeg_with_segment(jpeg, 0xFE, b"<script>alert(1)</script>"), ["COVER_POLYGLOT"]),
+        "JPEG hiding a PDF header": (jpeg_with_segment(jpeg, 0xFE, b"%PDF-1.4 obj"), ["COVER_POLYGLOT"]),
+        "truncated PNG": (png[: len(png) // 2], ["COVER_CORRUPT"]),
+        "truncated JPEG": (jpeg[: len(jpeg) // 2], ["COVER_CORRUPT"]),
+        "PNG with a broken CRC": (bytes(broken_crc), ["COVER_CORRUPT"]),
+        "PNG header only": (png[:33], ["COVER_CORRUPT"]),
+        "too small": (gen.image((800, 800)), ["COVER_DIMENSIONS"]),
+        "not square": (gen.image((1200, 1000)), ["COVER_NOT_SQUARE"]),
+        "small and not square": (gen.image((900, 500)), ["COVER_DIMENSIONS", "COVER_NOT_SQUARE"]),
+        "PNG claiming 7000 px": (forged_png(7000, 7000), ["COVER_DIMENSIONS"]),
+        "PNG claiming 100000 px": (forged_png(100_000, 100_000), ["COVER_DIMENSIONS"]),
+        "JPEG claiming 65000 px": (forged_jpeg_size(jpeg, 65000, 65000), ["COVER_DIMENSIONS"]),
+        "PNG claiming 0 px": (forged_png(0, 0), ["COVER_DIMENSIONS"]),
+        "decompression bomb": (bomb_png(20_000), ["COVER_DIMENSIONS"]),
+        "PNG whose pixels do not match the header": (forged_png(1000, 1000, b"\x00" * 10), ["COVER_CORRUPT"]),
+    }
+    found = {name: codes(judge_cover(data, settings)) for name, (data, _) in cases.items()}
+    assert found == {name: expected for name, (_, expected) in cases.items()}
+
+
+def test_polyglot_message_names_what_is_hidden(settings, gen):
+    result = judge_cover(gen.image((1000, 1000), "RGB", "JPEG") + zip_bytes(), settings)
+    assert result.problems[0].message == (
+        "This image is a JPEG image that also contains a ZIP archive after the picture. "
+        "BeatPass accepts plain JPEG or PNG images only; export the artwork again.")
+
+
+def test_trailing_zero_padding_is_not_a_polyglot(settings, gen):
+    assert judge_cover(gen.image((1000, 1000), "RGB", "JPEG") + b"\x00" * 64, settings).problems == []
+
+
+def test_pillow_bomb_guard_is_set_before_decoding(gen):
+    png = gen.image((1200, 1200))
+    with pytest.raises(Image.DecompressionBombError):
+        decode_guarded(png, (1200, 1200), max_pixels=1_000_000)  # 1.44 M pixels: over the limit
+    with pytest.raises(Image.DecompressionBombError):
+        decode_guarded(png, (1200, 1200), max_pixels=500_000)  # over twice the limit: Pillow refuses to open
+    assert Image.MAX_IMAGE_PIXELS == 500_000
+
+
+def test_size_limits_and_missing_objects(store, settings, gen):
+    ref = gen.put(store, settings, "c.png", gen.image((1000, 1000)))
+    small = settings.model_copy(update={"cover_max_bytes": 1000})
+    assert codes(check_cover(store, ref, small, Deadline(10))) == ["COVER_TOO_LARGE"]
+    empty = gen.put(store, settings, "e.png", b"")
+    assert codes(check_cover(store, empty, settings, Deadline(10))) == ["COVER_EMPTY"]
+    missing = ObjectRef(bucket=settings.uploads_bucket, key="nope", size=1)
+    assert codes(check_cover(store, missing, settings, Deadline(10))) == ["COVER_MISSING"]
+    assert check_cover(store, ref, settings, Deadline(10)).problems == []
