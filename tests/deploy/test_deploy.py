@@ -466,6 +466,18 @@ def test_dashboard_parses_and_queries_known_metrics():
         assert topic in titles, f"no panel about {topic}"
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
+    cells: dict[tuple[int, int], str] = {}
+    for p in dash["panels"]:
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"panels overlap: {p['title']} and {cells[(x, y)]}"
+                cells[(x, y)] = p["title"]
+        if p["type"] != "row":
+            # the datasource variable lets one JSON work in compose (provisioned) and kube-prometheus-stack
+            assert p["datasource"]["uid"] == "${datasource}", p["title"]
+            assert all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"]), p["title"]
 
 
 def test_alerts_query_known_metrics():
