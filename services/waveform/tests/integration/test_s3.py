@@ -15,6 +15,7 @@ from beatpass_common.storage import open_store, sha256_of
 from beatpass_waveform.formats import read_dat, read_json
 from beatpass_waveform.handlers import handle_track_validated
 from beatpass_waveform.peaks import compute_peaks
+from beatpass_waveform.service import build
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def test_waveform_through_s3(s3_settings):
     settings = s3_settings
     store = open_store(settings.resolved_storage_url(), settings.storage_region)
     store.ensure_bucket(settings.uploads_bucket)
-    store.ensure_bucket(settings.media_bucket)
+    assert build(settings).name == "waveform"  # the service's own store, which creates the media bucket
 
     rng = np.random.default_rng(11)
     wav = io.BytesIO()
