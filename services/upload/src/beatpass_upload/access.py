@@ -16,10 +16,21 @@ class AccessDenied(Exception):
 
 PRODUCER_ACCESS_MESSAGE = "Upload access is only available to approved producers."
 
+# Browsers cannot put an Authorization header on EventSource or <img>, so these read-only routes
+# (and only these) also accept the token as ``?access_token=`` (RFC 6750 section 2.3).
+QUERY_TOKEN_ENDPOINTS = frozenset({"api.track_events", "api.collection_events", "api.media"})
+
+
+def _authorization() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None and request.endpoint in QUERY_TOKEN_ENDPOINTS and request.args.get("access_token"):
+        return f"Bearer {request.args['access_token']}"
+    return header
+
 
 def current_producer(settings: Settings, *, approved: bool) -> Producer:
     try:
-        producer = verify_token(bearer_token(request.headers.get("Authorization")), settings)
+        producer = verify_token(bearer_token(_authorization()), settings)
     except AuthError as exc:
         raise AccessDenied(401, exc.code, exc.message) from None
     if approved and not producer.approved:
