@@ -1,4 +1,4 @@
-"""Event handlers: plain functions of (event, dependencies), no broker, no globals."""
+"""Event handlers: plain functions of (event, dependencies), testable without a broker."""
 
 from __future__ import annotations
 

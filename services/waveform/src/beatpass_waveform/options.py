@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from beatpass_common.config import Settings
+from PIL import ImageColor
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .peaks import resolve_samples_per_pixel
 
 
 class _OwnSettings(BaseSettings):
@@ -31,8 +34,12 @@ class WaveformOptions:
     png_background: str = "#ffffff"
 
     def __post_init__(self):
+        # Bad configuration fails at start-up, not as a retried failure on every track.
         if self.bits not in (8, 16):
             raise ValueError(f"waveform bits must be 8 or 16, got {self.bits}")
+        ImageColor.getrgb(self.png_color)
+        ImageColor.getrgb(self.png_background)
+        resolve_samples_per_pixel(44_100, self.samples_per_pixel, self.pixels_per_second)  # lowest accepted rate
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WaveformOptions:
