@@ -219,6 +219,12 @@ SECRET_VARS = {"BEATPASS_BUS_URL", "BEATPASS_STORAGE_URL", "BEATPASS_JWT_SECRET"
                "BEATPASS_UPLOAD_DATABASE_URL", "BEATPASS_FINGERPRINT_DATABASE_URL", "BEATPASS_CATALOG_DATABASE_URL"}
 
 
+def test_operations_guide_names_real_settings():
+    mentioned = set(re.findall(r"\bBEATPASS_[A-Z0-9_]+[A-Z0-9]\b", OPERATIONS.read_text()))
+    unknown = [v for v in sorted(mentioned) if not _env_name_ok(v) and not re.fullmatch(r"BEATPASS_[A-Z]+_DATABASE_URL", v)]
+    assert not unknown, f"docs/operations.md mentions settings that do not exist: {unknown}"
+
+
 @overlays
 def test_secrets_are_references(overlay):
     for kind in ("Deployment", "Job"):
