@@ -90,8 +90,11 @@ def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float, deadline: 
 
 
 def _tempo(strength: np.ndarray, rate: float, bpm_min: float, bpm_max: float) -> tuple[float | None, float | None]:
-    """Tempo from the mean tempogram; confidence is the autocorrelation at that tempo's lag (1 at
-    lag 0: how periodic the onsets are), read before folding the tempo into the accepted range."""
+    """Tempo from the mean tempogram (an onset autocorrelation, 1 at lag 0).
+
+    Confidence is the peak's prominence over the median of the musical tempo range: noise
+    correlates about equally at every lag (prominence near 0), a steady beat stands out (near 1).
+    """
     import librosa
 
     bpm = float(librosa.feature.tempo(tg=strength[:, None], sr=rate, hop_length=HOP)[0])
@@ -105,11 +108,13 @@ def _tempo(strength: np.ndarray, rate: float, bpm_min: float, bpm_max: float) ->
         if curve < 0:
             shift = 0.5 * (y0 - y2) / curve
             bpm, peak = 60.0 * rate / (HOP * (lag + shift)), y1 - 0.25 * (y0 - y2) * shift
+    tempi = librosa.tempo_frequencies(len(strength), hop_length=HOP, sr=rate)
+    floor = float(np.median(strength[(tempi >= 30) & (tempi <= 300)]))
     while bpm < bpm_min and bpm * 2 <= bpm_max:
         bpm *= 2
     while bpm > bpm_max and bpm / 2 >= bpm_min:
         bpm /= 2
-    return round(bpm, 1), round(float(np.clip(peak, 0.0, 1.0)), 3)
+    return round(bpm, 1), round(float(np.clip(peak - floor, 0.0, 1.0)), 3)
 
 
 def _key(chroma: np.ndarray) -> tuple[str | None, float | None]:

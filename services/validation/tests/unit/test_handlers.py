@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from beatpass_common.events import Event, parse_event
+
+from beatpass_validation.handlers import handle_track_submitted
+
+
+@pytest.fixture
+def good(gen):
+    return gen.wav(gen.music(11.0), bits=24), gen.image((1200, 1200), "RGB", "JPEG")
+
+
+@pytest.fixture
+def run(store, settings):
+    def handle(event, **overrides) -> Event:
+        out: list[Event] = []
+        handle_track_submitted(event, store=store, publish=out.append, settings=settings.model_copy(update=overrides))
+        assert len(out) == 1
+        return parse_event(out[0].to_json())  # what consumers will see
+    return handle
+
+
+def test_valid_track(run, gen, store, settings, good):
+    event = gen.submitted(store, settings, *good)
+    out = run(event)
+    assert out.type == "track.validated"
+    assert (out.producer_id, out.track_id, out.collection_id) == ("p1", "t1", None)
+    data = out.payload()
+    assert data.source == event.payload().audio
+    assert (data.audio.format, data.audio.bit_depth, data.audio.duration_s) == ("WAV PCM", 24, 11.0)
+    assert (data.cover.format, data.cover.width) == ("JPEG", 1200)
+    assert data.warnings == []
+    assert {k: v.key for k, v in data.cover_images.items()} == {"large": "tracks/t1/cover-1000.jpg",
+                                                                "thumb": "tracks/t1/cover-300.jpg"}
+    for ref in data.cover_images.values():
+        assert ref.bucket == settings.media_bucket and ref.content_type == "image/jpeg"
+        assert store.stat(ref.bucket, ref.key).size == ref.size
+
+
+def test_redelivery_gives_the_same_event_and_objects(run, gen, store, settings, good):
+    event = gen.submitted(store, settings, *good)
+    first, second = run(event), run(event)
+    assert first.id == second.id
+    assert first.data == second.data  # same facts, same derivative hashes
+
+
+def test_audio_and_cover_problems_are_reported_together(run, gen, store, settings, encoded):
+    out = run(gen.submitted(store, settings, encoded("mp3"), gen.image((1600, 1200))))
+    assert out.type == "track.rejected"
+    errors = out.payload().errors
+    assert [(e.code, e.field) for e in errors] == [("AUDIO_NOT_WAV", "audio"), ("COVER_NOT_SQUARE", "cover")]
+    assert errors[0].message == "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only."
+    assert out.payload().step == "validation"
+    assert not store.exists(settings.media_bucket, "tracks/t1/cover-1000.jpg")  # nothing derived for a rejection
+
+
+def test_missing_uploads_are_a_rejection(run, gen, store, settings):
+    out = run(gen.submitted(store, settings, None, None))
+    assert [e.code for e in out.payload().errors] == ["AUDIO_MISSING", "COVER_MISSING"]
+
+
+@pytest.mark.parametrize("declared, warned", [(120, False), (60, False), (90, True)])
+def test_declared_bpm_far_from_the_estimate_is_only_a_warning(run, gen, store, settings, good, declared, warned):
+    out = run(gen.submitted(store, settings, *good, bpm=declared))
+    assert out.type == "track.validated"
+    assert [w.code for w in out.payload().warnings] == (["BPM_MISMATCH"] if warned else [])
+
+
+def test_no_warning_when_the_tempo_is_unclear(run, gen, store, settings):
+    noise = np.random.default_rng(2).uniform(-0.3, 0.3, (44100 * 11, 2))
+    out = run(gen.submitted(store, settings, gen.wav(noise), gen.image(), bpm=90))
+    assert out.type == "track.validated" and out.payload().warnings == []
+
+
+def test_a_step_that_runs_out_of_time_is_rejected_not_retried(run, gen, store, settings, good):
+    out = run(gen.submitted(store, settings, *good), handler_timeout_s=0.0)
+    assert [e.code for e in out.payload().errors] == ["VALIDATION_TIMEOUT"]
+
+
+def test_replaced_track_and_collection_are_carried(store, settings, gen, good):
+    event = gen.submitted(store, settings, *good)
+    event = event.model_copy(update={"collection_id": "c9",
+                                     "data": {**event.data, "replaces_track_id": "old1"}})
+    out: list[Event] = []
+    handle_track_submitted(event, store=store, publish=out.append, settings=settings)
+    assert out[0].collection_id == "c9" and out[0].payload().replaces_track_id == "old1"
+
+
+def test_storage_faults_raise_for_the_bus_to_retry(gen, store, settings, good):
+    event = gen.submitted(store, settings, *good)
+
+    class Flaky:
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def get_bytes(self, *args, **kwargs):
+            raise ConnectionError("storage unreachable")
+
+    published: list[Event] = []
+    with pytest.raises(ConnectionError):
+        handle_track_submitted(event, store=Flaky(), publish=published.append, settings=settings)
+    assert published == []
