@@ -1,0 +1,51 @@
+"""The wired service on the in-memory bus: submissions come back as validated or rejected events,
+bad input never as a retry or a dead letter."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kombu import Connection
+
+from beatpass_common.bus import topology
+from beatpass_common.events import parse_event
+
+from beatpass_validation.service import build
+
+
+@pytest.fixture
+def running(settings, store):
+    runtime = build(settings, store=store)
+    runtime.start(serve_http=False)
+    yield runtime
+    runtime.stop()
+
+
+def next_catalog_event(settings, track_id: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    with Connection(settings.bus_url) as conn:
+        queue = conn.SimpleQueue(topology.consumer_queue(topology.spec("catalog.records")))
+        while time.monotonic() < deadline:
+            try:
+                message = queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            message.ack()
+            event = parse_event(message.body)
+            if event.track_id == track_id and event.type in ("track.validated", "track.rejected", "step.failed"):
+                return event
+    raise AssertionError(f"no outcome for {track_id} on catalog.records")
+
+
+def test_submissions_come_back_validated_or_rejected(running, settings, store, gen):
+    assert (settings.var_dir / "objects" / settings.media_bucket).is_dir()
+    ok = gen.submitted(store, settings, gen.wav(gen.music(10.5)), gen.image(), track_id="svc-ok")
+    bad = gen.submitted(store, settings, b"\x00" * 1000, b"GIF89a" + b"\x00" * 100, track_id="svc-bad")
+    running.bus.publish(ok)
+    running.bus.publish(bad)
+    validated = next_catalog_event(settings, "svc-ok")
+    assert validated.type == "track.validated"
+    rejected = next_catalog_event(settings, "svc-bad")
+    assert rejected.type == "track.rejected"
+    assert [e.code for e in rejected.payload().errors] == ["AUDIO_NOT_WAV", "COVER_NOT_JPEG_OR_PNG"]
