@@ -493,6 +493,17 @@ def test_alerts_query_known_metrics():
         assert not unknown, f"{name} queries unknown metrics {unknown}"
 
 
+def test_known_metrics_are_exported_by_the_services():
+    """metric-names.txt (and so the dashboard and alerts) against the services' real /metrics."""
+    proc = run([sys.executable, str(Path(__file__).with_name("live_metrics.py"))], timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exported = set().union(*json.loads(proc.stdout).values())
+    ours = {n for n in known_metrics(for_alerts=True) if n.startswith("beatpass_")}
+    # histograms declare their base name; _bucket/_sum/_count samples appear once observed
+    missing = sorted(n for n in ours if n not in exported and re.sub(r"_(bucket|sum|count)$", "", n) not in exported)
+    assert not missing, f"listed in deploy/monitoring/metric-names.txt but not exported: {missing}"
+
+
 def test_grafana_dashboard_configmap_is_the_dashboard():
     cm = of_kind(OVERLAYS[0], "ConfigMap")["beatpass-grafana-dashboard"]
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
