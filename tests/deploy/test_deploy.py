@@ -4,7 +4,8 @@ Renders every kustomize overlay with kubectl, validates built-in kinds with kube
 (strict) and custom resources against the schemas vendored in deploy/schemas, runs checkov once
 per overlay, checks the platform's own rules (probes, non-root, grace periods, scaling on the
 real queues, secrets by reference, settings that exist), runs promtool on the alert rules and
-their unit tests, and checks that the dashboard and the alerts query only known metric names.
+their unit tests, and checks that the dashboard and the alerts query only known metric names,
+which the services (started in embedded mode by live_metrics.py) really export.
 Tools missing on the machine are installed by scripts/check_deploy.sh --install-only.
 """
 
