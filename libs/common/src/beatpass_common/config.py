@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # waveform
     waveform_samples_per_pixel: int = 256
     waveform_bits: int = 8
+    waveform_pixels_per_second: int | None = None  # set: overrides samples_per_pixel
+    waveform_split_channels: bool = False
     waveform_png_width: int = 1800
     waveform_png_height: int = 280
     waveform_png_color: str = "#3b82f6"

@@ -123,6 +123,7 @@ class DuplicateMatch(_Model):
     decision: Literal["duplicate", "review"] = "duplicate"
     coverage: float | None = None  # share of the new track that matches
     matched_coverage: float | None = None  # share of the matched track that matches
+    matched_ranges: list[tuple[float, float]] = []  # [start, end) seconds of the new track that match
 
 
 class FingerprintCompleted(_Model):

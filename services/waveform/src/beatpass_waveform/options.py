@@ -1,8 +1,4 @@
-"""What the service draws: the common waveform_* settings plus two options of this service's own.
-
-Pixels-per-second mode and split channels are not in the shared Settings, so they are read here
-from BEATPASS_WAVEFORM_PIXELS_PER_SECOND and BEATPASS_WAVEFORM_SPLIT_CHANNELS.
-"""
+"""What the service draws, from the waveform_* settings, checked once at start-up."""
 
 from __future__ import annotations
 
@@ -10,16 +6,8 @@ from dataclasses import dataclass
 
 from beatpass_common.config import Settings
 from PIL import ImageColor
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .peaks import resolve_samples_per_pixel
-
-
-class _OwnSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BEATPASS_WAVEFORM_", extra="ignore")
-
-    pixels_per_second: int | None = None  # set: overrides samples_per_pixel (sample_rate // this)
-    split_channels: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,11 +31,10 @@ class WaveformOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WaveformOptions:
-        own = _OwnSettings()
         return cls(
             samples_per_pixel=settings.waveform_samples_per_pixel,
-            pixels_per_second=own.pixels_per_second,
-            split_channels=own.split_channels,
+            pixels_per_second=settings.waveform_pixels_per_second,
+            split_channels=settings.waveform_split_channels,
             bits=settings.waveform_bits,
             png_width=settings.waveform_png_width,
             png_height=settings.waveform_png_height,

@@ -82,9 +82,8 @@ def test_16_bit_on_request(store, settings, wav):
     assert peaks == compute_peaks(io.BytesIO(wav), samples_per_pixel=512)
 
 
-def test_pixels_per_second_and_split_channels_from_the_environment(store, settings, wav, monkeypatch):
-    monkeypatch.setenv("BEATPASS_WAVEFORM_PIXELS_PER_SECOND", "100")
-    monkeypatch.setenv("BEATPASS_WAVEFORM_SPLIT_CHANNELS", "true")
+def test_pixels_per_second_and_split_channels_on_request(store, settings, wav):
+    settings = settings.model_copy(update={"waveform_pixels_per_second": 100, "waveform_split_channels": True})
     published = []
     handle_track_validated(validated(store, settings, wav), store=store, publish=published.append, settings=settings)
     data = published[0].payload()

@@ -1,4 +1,4 @@
-"""Options come from the shared settings plus this service's two variables, and bad ones fail early."""
+"""Options come from the shared settings, and bad ones fail early."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from beatpass_waveform.options import WaveformOptions
 
 
-def test_from_settings(settings, monkeypatch):
-    monkeypatch.setenv("BEATPASS_WAVEFORM_SPLIT_CHANNELS", "1")
-    settings = settings.model_copy(update={"waveform_bits": 16, "waveform_png_color": "#112233"})
+def test_from_settings(settings):
+    settings = settings.model_copy(update={"waveform_bits": 16, "waveform_png_color": "#112233",
+                                           "waveform_split_channels": True})
     options = WaveformOptions.from_settings(settings)
     assert (options.bits, options.png_color, options.split_channels) == (16, "#112233", True)
     assert (options.samples_per_pixel, options.pixels_per_second, options.png_width) == (256, None, 1800)

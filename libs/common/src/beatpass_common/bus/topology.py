@@ -34,7 +34,8 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("upload.outcomes", ("track.ready", "track.rejected", "track.failed")),
     QueueSpec("validation.tracks", ("track.submitted",)),
     QueueSpec("waveform.tracks", ("track.validated",)),
-    QueueSpec("fingerprint.tracks", ("track.validated", "track.removed")),
+    # track.ready: a duplicate accepted on dispute joins the fingerprint index.
+    QueueSpec("fingerprint.tracks", ("track.validated", "track.removed", "track.ready")),
     QueueSpec(
         "catalog.records",
         (
