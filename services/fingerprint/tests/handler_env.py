@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 
 from beatpass_common.config import Settings
 from beatpass_common.db import make_engine, migrate, session_factory, transaction
-from beatpass_common.events import AudioFacts, CoverFacts, Event, ObjectRef, TrackRemoved, TrackValidated, new_event
+from beatpass_common.events import (AudioFacts, CoverFacts, Event, ObjectRef, TrackReady, TrackRemoved, TrackValidated,
+                                    new_event)
 from beatpass_common.outbox import Outbox
-from beatpass_fingerprint.handlers import handle_track_removed, handle_track_validated
+from beatpass_fingerprint.handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from beatpass_fingerprint.models import IndexEntry, OutboxEvent, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
 
@@ -32,6 +33,7 @@ class Env:
         self.validated = partial(handle_track_validated, store=self.store, session_factory=self.factory,
                                  outbox=self.outbox, settings=self.settings)
         self.removed = partial(handle_track_removed, session_factory=self.factory)
+        self.ready = partial(handle_track_ready, session_factory=self.factory)
 
     def upload(self, key: str, data: bytes) -> ObjectRef:
         self.store.put_bytes(self.settings.uploads_bucket, key, data, "audio/wav")
@@ -46,6 +48,9 @@ class Env:
 
     def track_removed(self, track_id: str) -> Event:
         return new_event("track.removed", TrackRemoved(reason="rejected"), producer_id="p1", track_id=track_id)
+
+    def track_ready(self, track_id: str) -> Event:
+        return new_event("track.ready", TrackReady(title="t"), producer_id="p1", track_id=track_id)
 
     def relay(self) -> list[Event]:
         self.published.clear()

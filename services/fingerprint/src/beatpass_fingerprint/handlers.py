@@ -61,6 +61,18 @@ def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session]
             log.info("removed %s from the index (%s)", event.track_id, event.payload().reason)
 
 
+def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session]) -> None:
+    """A track held out of the index as a duplicate became ready: its dispute was accepted."""
+    if event.track_id is None:
+        return
+    with transaction(session_factory) as session:
+        index.lock(session)
+        row = index.get(session, event.track_id)
+        if row is not None and not row.indexed:
+            index.admit(session, row)
+            log.info("indexed %s after an accepted dispute", event.track_id)
+
+
 def _republish(session: Session, outbox: Outbox, event: Event, source: str) -> bool:
     """Already fingerprinted this audio for this track: publish the stored result again."""
     row = index.get(session, event.track_id)

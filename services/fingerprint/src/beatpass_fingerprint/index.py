@@ -59,10 +59,21 @@ def add(session: Session, *, track_id: str, producer_id: str, source: str, audio
     session.add(row)
     session.flush()
     if indexed:
-        entries = index_entries(audio.fingerprint)
-        if entries:
-            session.execute(insert(IndexEntry), [{"print_id": row.id, "key": k, "position": p} for k, p in entries])
+        _insert_entries(session, row.id, audio.fingerprint)
     return row
+
+
+def admit(session: Session, row: TrackPrint) -> None:
+    """Index a track held out as a duplicate (its dispute was accepted)."""
+    if not row.indexed:
+        _insert_entries(session, row.id, fingerprint_from_bytes(row.fingerprint))
+        row.indexed = True
+
+
+def _insert_entries(session: Session, print_id: int, fingerprint: np.ndarray) -> None:
+    entries = index_entries(fingerprint)
+    if entries:
+        session.execute(insert(IndexEntry), [{"print_id": print_id, "key": k, "position": p} for k, p in entries])
 
 
 def remove(session: Session, track_id: str) -> bool:

@@ -19,7 +19,8 @@ def find_duplicate(session: Session, audio: AudioPrint, exclude: set[str]) -> Du
     exact = index.find_exact(session, audio.pcm_sha256, exclude)
     if exact is not None:
         return DuplicateMatch(track_id=exact.track_id, score=1.0, offset_s=0.0, kind="exact",
-                              decision="duplicate", coverage=1.0, matched_coverage=1.0)
+                              decision="duplicate", coverage=1.0, matched_coverage=1.0,
+                              matched_ranges=[(0.0, round(audio.duration_s, 2))])
     found = best_match(session, audio, exclude)
     if found is None:
         return None
@@ -29,7 +30,7 @@ def find_duplicate(session: Session, audio: AudioPrint, exclude: set[str]) -> Du
         return None
     return DuplicateMatch(track_id=track_id, score=round(match.score, 4), offset_s=round(match.offset_s, 2),
                           kind="acoustic", decision=decision, coverage=round(match.coverage, 4),
-                          matched_coverage=round(match.matched_coverage, 4))
+                          matched_coverage=round(match.matched_coverage, 4), matched_ranges=match.ranges_s())
 
 
 def best_match(session: Session, audio: AudioPrint, exclude: set[str]) -> tuple[str, Match] | None:

@@ -14,7 +14,7 @@ from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
 
-from .handlers import handle_track_removed, handle_track_validated
+from .handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from .models import OutboxEvent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,6 +32,7 @@ def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
         "track.validated": partial(handle_track_validated, store=store, session_factory=factory,
                                    outbox=outbox, settings=settings),
         "track.removed": partial(handle_track_removed, session_factory=factory),
+        "track.ready": partial(handle_track_ready, session_factory=factory),
     })
 
     def database_ready() -> bool:

@@ -29,6 +29,7 @@ def test_reupload_is_a_duplicate_and_stays_out_of_the_index(env, evalset):
     second = fingerprint(env, "t2", mp3, producer="p2")
     assert second.duplicate.track_id == "t1" and second.duplicate.decision == "duplicate"
     assert second.duplicate.kind == "acoustic" and second.duplicate.score > 0.9
+    assert second.duplicate.matched_ranges[0][0] == 0.0 and second.duplicate.matched_ranges[-1][1] > 55
     assert env.printed("t2") is not None and env.index_rows("t2") == 0
     same = fingerprint(env, "t3", evalset.originals["beat0"])
     assert same.duplicate.kind == "exact" and same.duplicate.track_id == "t1"
@@ -88,3 +89,16 @@ def test_two_identical_uploads_at_once_catch_each_other(env, evalset):
     assert sorted(d is None for d in results.values()) == [False, True]
     dup = next(d for d in results.values() if d)
     assert dup.kind == "exact" and dup.track_id in results
+
+
+def test_a_duplicate_accepted_on_dispute_joins_the_index_when_ready(env, evalset):
+    fingerprint(env, "t1", evalset.originals["beat1"])
+    noisy = next(d for n, o, d in evalset.positives if n == "noise_30db_snr" and o == "beat1")
+    assert fingerprint(env, "t2", noisy).duplicate.decision == "duplicate"
+    env.ready(env.track_ready("t1"))  # an indexed track: nothing to do
+    env.ready(env.track_ready("t2"))
+    rows = env.index_rows("t2")
+    env.ready(env.track_ready("t2"))  # redelivered
+    assert rows > 0 and env.index_rows("t2") == rows
+    env.removed(env.track_removed("t1"))
+    assert fingerprint(env, "t3", evalset.originals["beat1"]).duplicate.track_id == "t2"

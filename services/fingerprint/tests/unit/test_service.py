@@ -10,6 +10,8 @@ def test_build_migrates_and_reports_ready(settings):
         assert runtime.readiness() == {"started": True, "bus": True, "database": True}
         tables = set(inspect(create_engine(settings.database_url("fingerprint"))).get_table_names())
         assert {"fingerprints", "fingerprint_index", "outbox"} <= tables
-        assert [c.spec.name for c in runtime.bus.consumers] == ["fingerprint.tracks"]
+        (consumer,) = runtime.bus.consumers
+        assert consumer.spec.name == "fingerprint.tracks"
+        assert set(consumer.sub.handlers) == set(consumer.spec.event_types)
     finally:
         runtime.stop()
