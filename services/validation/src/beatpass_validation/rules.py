@@ -6,10 +6,15 @@ Every sentence says what was found and what is accepted. Codes never change once
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from beatpass_common.config import Settings
 from beatpass_common.events import Problem
 
 from .sniff import Kind
+
+if TYPE_CHECKING:  # wav.py builds its problems here, so only the type is imported back
+    from .wav import WavHeader
 
 AUDIO, COVER, BPM = "audio", "cover", "bpm"
 ACCEPTED_DEPTHS = {("pcm", 16), ("pcm", 24), ("pcm", 32), ("float", 32)}
@@ -146,7 +151,7 @@ def timeout(limit_s: float) -> Problem:
                            "Export it again as a standard WAV file and upload it again.")
 
 
-def format_problems(h, s: Settings) -> list[Problem]:
+def format_problems(h: WavHeader, s: Settings) -> list[Problem]:
     """The rules a WavHeader can be judged on without decoding."""
     out = []
     if h.encoding is None:
