@@ -42,10 +42,9 @@ class CoverResult:
     derivatives: dict[str, bytes] = field(default_factory=dict)  # name -> JPEG bytes
 
 
-def derivative_keys(track_id: str | None = None, collection_id: str | None = None) -> dict[str, str]:
+def derivative_keys(track_id: str) -> dict[str, str]:
     """Deterministic media keys, so a redelivery overwrites the same objects."""
-    prefix = f"tracks/{track_id}" if track_id else f"collections/{collection_id}"
-    return {name: f"{prefix}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
+    return {name: f"tracks/{track_id}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
 
 
 def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline: Deadline) -> CoverResult:

@@ -54,7 +54,7 @@ def handle_track_submitted(event: Event, *, store: ObjectStore, publish: Callabl
 
 def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult, track_id: str) -> dict[str, ObjectRef]:
     refs = {}
-    for name, key in derivative_keys(track_id=track_id).items():
+    for name, key in derivative_keys(track_id).items():
         put = store.put_bytes(settings.media_bucket, key, cover.derivatives[name], "image/jpeg")
         refs[name] = ObjectRef(bucket=settings.media_bucket, key=key, size=put.size, sha256=put.sha256,
                                content_type="image/jpeg")

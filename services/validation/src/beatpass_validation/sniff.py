@@ -105,7 +105,7 @@ def identify(head: bytes, after_id3: bytes | None = None) -> Kind:
         return UNKNOWN
     if id3_size(head):
         inner = identify(after_id3) if after_id3 else UNKNOWN
-        return inner if inner.name in {"mp3", "mp2", "mp1", "aac", "flac"} else MP3  # ID3 is an MP3 convention
+        return MP3 if inner is UNKNOWN else inner  # ID3 is an MP3 convention, borrowed by AAC and FLAC
     if head[:4] in (b"RIFF", b"RIFX") and len(head) >= 12:
         if head[:4] == b"RIFX":
             return Kind("rifx", "big-endian RIFX audio")

@@ -110,8 +110,7 @@ def test_derivatives_are_deterministic(settings, gen):
 
 
 def test_derivative_keys():
-    assert derivative_keys(track_id="t1") == {"large": "tracks/t1/cover-1000.jpg", "thumb": "tracks/t1/cover-300.jpg"}
-    assert derivative_keys(collection_id="c1")["large"] == "collections/c1/cover-1000.jpg"
+    assert derivative_keys("t1") == {"large": "tracks/t1/cover-1000.jpg", "thumb": "tracks/t1/cover-300.jpg"}
 
 
 # --- bad images ------------------------------------------------------------------------------
@@ -189,3 +188,14 @@ def test_size_limits_and_missing_objects(store, settings, gen):
     missing = ObjectRef(bucket=settings.uploads_bucket, key="nope", size=1)
     assert codes(check_cover(store, missing, settings, Deadline(10))) == ["COVER_MISSING"]
     assert check_cover(store, ref, settings, Deadline(10)).problems == []
+
+
+def test_progressive_jpeg_and_exif_thumbnail_are_plain_jpegs(settings, gen):
+    thumb = gen.image((160, 160), "RGB", "JPEG")  # an embedded thumbnail has its own SOF and EOI
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    app1 = b"Exif\x00\x00" + exif.tobytes()[6:] + thumb
+    for data in (gen.image((1000, 1000), "RGB", "JPEG", progressive=True),
+                 jpeg_with_segment(gen.image((1000, 1000), "RGB", "JPEG"), 0xE1, app1)):
+        result = judge_cover(data, settings)
+        assert result.problems == [] and (result.facts.width, result.facts.height) == (1000, 1000)
