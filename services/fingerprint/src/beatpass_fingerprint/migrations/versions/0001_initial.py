@@ -39,13 +39,14 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_id", sa.String(36), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
+    op.create_index("ix_outbox_event_id", "outbox", ["event_id"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,27 @@
+import json
+import logging
+
+from beatpass_common.config import Settings
+from beatpass_common.events import new_event
+from beatpass_common.logs import JsonFormatter, event_context
+
+
+def test_json_logs_carry_event_track_and_producer(caplog):
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "handled %s", ("it",), None)
+    event = new_event("track.ready", {"title": "t"}, producer_id="p1", track_id="t1")
+    with event_context(event):
+        line = json.loads(JsonFormatter("catalog").format(record))
+    assert line["msg"] == "handled it" and line["service"] == "catalog"
+    assert (line["event_id"], line["track_id"], line["producer_id"]) == (event.id, "t1", "p1")
+    outside = json.loads(JsonFormatter("catalog").format(record))
+    assert "event_id" not in outside
+
+
+def test_settings_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BEATPASS_BUS_URL", "amqp://u:p@h:5672/v")
+    monkeypatch.setenv("BEATPASS_RETRY_DELAYS_S", "[1, 2]")
+    monkeypatch.setenv("BEATPASS_VAR_DIR", str(tmp_path))
+    s = Settings()
+    assert s.bus_url == "amqp://u:p@h:5672/v" and s.retry_delays_s == [1.0, 2.0]
+    assert s.database_url("catalog") == f"sqlite:///{tmp_path}/catalog.db"
+    assert s.resolved_storage_url() == f"file://{tmp_path}/objects"
