@@ -1,4 +1,8 @@
-"""The producer upload page at /backstage/upload (static assets bundled at build time)."""
+"""The producer upload page at /backstage/upload (static assets bundled at build time).
+
+The page's scripts come from services/upload/frontend, bundled by ``npm run build`` (run by
+scripts/bootstrap.sh) into static/; nothing is fetched from a CDN.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ from flask import Blueprint, current_app, render_template_string, send_from_dire
 
 from beatpass_common.auth import mint_dev_token
 
+from .access import PRODUCER_ACCESS_MESSAGE
+
 STATIC = Path(__file__).with_name("static")
 TEMPLATE = Path(__file__).with_name("templates") / "upload.html"
+BUNDLE = STATIC / "upload.js"
 
 bp = Blueprint("page", __name__)
 
@@ -19,7 +26,14 @@ def upload_page():
     gw = current_app.extensions["beatpass"]
     # In dev mode the page signs in a demo approved producer, so nobody copies tokens around.
     dev_token = mint_dev_token(gw.settings, "demo-producer") if gw.settings.dev_mode else ""
-    return render_template_string(TEMPLATE.read_text(), dev_token=dev_token)
+    built = BUNDLE.is_file()
+    version = str(int(BUNDLE.stat().st_mtime)) if built else "0"
+    response = current_app.make_response(render_template_string(
+        TEMPLATE.read_text(), dev_token=dev_token, built=built, version=version,
+        messages={"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE}))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.get("/backstage/static/<path:name>")

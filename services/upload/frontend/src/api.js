@@ -1,0 +1,67 @@
+// The gateway's JSON API, with the bearer token on every request.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const errors = Array.isArray(problem?.errors) && problem.errors.length
+      ? problem.errors
+      : [{ field: null, code: `HTTP_${status}`, message: problem?.title || `The request failed (HTTP ${status}).` }];
+    super(errors.map((e) => e.message).join(" "));
+    this.status = status;
+    this.problem = problem;
+    this.errors = errors;
+  }
+}
+
+export const OFFLINE_MESSAGE = "BeatPass could not be reached. Check your connection and try again.";
+
+export class Api {
+  constructor(token) {
+    this.token = token;
+  }
+
+  async request(method, path, body, headers = {}) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: {
+          Authorization: `Bearer ${this.token}`,
+          Accept: "application/json",
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, { errors: [{ field: null, code: "OFFLINE", message: OFFLINE_MESSAGE }] });
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  get(path) {
+    return this.request("GET", path);
+  }
+
+  post(path, body, headers) {
+    return this.request("POST", path, body, headers);
+  }
+
+  /** A URL for EventSource / <img>, which cannot send headers (the gateway allows this on SSE and media only). */
+  authorized(path) {
+    return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(this.token)}`;
+  }
+}
+
+export function idempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,63 @@
+// Small DOM helpers: element builder, ids, number formatting.
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of [children].flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+let counter = 0;
+export const uid = (prefix) => `${prefix}-${++counter}`;
+
+export function formatBytes(n) {
+  if (!Number.isFinite(n)) return "";
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB"];
+  let value = n;
+  let unit = "B";
+  for (const u of units) {
+    if (value < 1000) break;
+    value /= 1000;
+    unit = u;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`;
+}
+
+export function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds || 0));
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+export function minutes(value) {
+  const v = Number(value) || 0;
+  return v >= 100 || Number.isInteger(v) ? String(Math.round(v * 10) / 10) : v.toFixed(1);
+}
+
+export function splitList(text) {
+  return String(text || "")
+    .split(",")
+    .map((v) => v.trim())
+    .filter(Boolean);
+}

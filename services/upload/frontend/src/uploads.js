@@ -1,0 +1,212 @@
+// Resumable uploads over tus (tus-js-client). A file's fingerprint is stored in localStorage, so a
+// dropped connection or a page reload continues from the server's offset instead of starting over.
+import * as tus from "tus-js-client";
+
+const CHUNK_SIZE = 5 * 1024 * 1024;
+const SPEED_WINDOW_MS = 4000;
+const active = new Map(); // fingerprint -> FileUpload, so the same file is uploaded once per page
+
+export class FileUpload {
+  static for(file, options) {
+    const fingerprint = FileUpload.fingerprint(file, options);
+    const existing = active.get(fingerprint);
+    if (existing && existing.state !== "failed" && existing.state !== "removed") return existing;
+    const upload = new FileUpload(file, options, fingerprint);
+    active.set(fingerprint, upload);
+    return upload;
+  }
+
+  static fingerprint(file, { producerId, kind }) {
+    return ["beatpass", producerId, kind, file.name, file.type, file.size, file.lastModified].join(":");
+  }
+
+  constructor(file, { token, kind }, fingerprint) {
+    this.file = file;
+    this.kind = kind;
+    this.token = token;
+    this.fp = fingerprint;
+    this.state = "idle"; // idle | starting | uploading | retrying | paused | offline | done | failed | removed
+    this.sent = 0;
+    this.total = file.size;
+    this.speed = 0;
+    this.samples = [];
+    this.uploadId = null;
+    this.url = null;
+    this.resumedFrom = null;
+    this.error = null;
+    this.listeners = new Set();
+    this.users = 0;
+    this._onOnline = () => {
+      if (this.state === "offline" || this.state === "failed") this.resume();
+    };
+    window.addEventListener("online", this._onOnline);
+  }
+
+  on(listener) {
+    this.listeners.add(listener);
+    this.users += 1;
+    return () => {
+      this.listeners.delete(listener);
+      this.users -= 1;
+    };
+  }
+
+  emit() {
+    for (const listener of this.listeners) listener(this);
+  }
+
+  get percent() {
+    return this.total ? Math.floor((this.sent / this.total) * 100) : 0;
+  }
+
+  get done() {
+    return this.state === "done";
+  }
+
+  async start() {
+    if (this.tus) return;
+    this.state = "starting";
+    this.emit();
+    const upload = new tus.Upload(this.file, {
+      endpoint: "/api/v1/uploads",
+      chunkSize: CHUNK_SIZE,
+      retryDelays: [0, 1000, 3000, 5000],
+      headers: { Authorization: `Bearer ${this.token}` },
+      metadata: { filename: this.file.name, filetype: this.file.type || (this.kind === "audio" ? "audio/wav" : "") },
+      fingerprint: () => Promise.resolve(this.fp),
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: false,
+      onAfterResponse: (req, res) => {
+        // A resumed upload starts with HEAD: the server's offset is where we continue.
+        if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
+          const offset = Number(res.getHeader("Upload-Offset"));
+          this.resumedFrom = offset;
+          this.progress(offset, this.total, true);
+        }
+      },
+      onProgress: (sent, total) => this.progress(sent, total),
+      onSuccess: () => {
+        this.url = upload.url;
+        this.uploadId = upload.url.split("/").pop();
+        this.sent = this.total;
+        this.state = "done";
+        this.speed = 0;
+        this.emit();
+      },
+      onError: (error) => {
+        const status = error?.originalResponse?.getStatus?.() || 0;
+        this.speed = 0;
+        if (!status && !navigator.onLine) {
+          this.state = "offline";
+        } else {
+          this.state = "failed";
+          this.error = status
+            ? (error.originalResponse.getBody?.() || "").trim() || `The upload failed (HTTP ${status}).`
+            : "The connection dropped. Resume to continue from where it stopped.";
+        }
+        this.emit();
+      },
+      onShouldRetry: (error) => {
+        const status = error?.originalResponse?.getStatus?.() || 0;
+        const retry = (status === 0 && navigator.onLine) || status === 409 || status === 423 || status >= 500;
+        if (retry) {
+          this.state = "retrying";
+          this.speed = 0;
+          this.emit();
+        }
+        return retry;
+      },
+    });
+    this.tus = upload;
+    try {
+      const previous = await upload.findPreviousUploads();
+      if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+    } catch {
+      // storage unavailable: upload from the start
+    }
+    this.state = "uploading";
+    this.emit();
+    upload.start();
+  }
+
+  progress(sent, total, reset = false) {
+    const now = performance.now();
+    if (reset) this.samples = [];
+    this.samples.push([now, sent]);
+    while (this.samples.length > 2 && now - this.samples[0][0] > SPEED_WINDOW_MS) this.samples.shift();
+    const [t0, b0] = this.samples[0];
+    this.speed = now - t0 > 250 ? ((sent - b0) / (now - t0)) * 1000 : this.speed;
+    this.sent = sent;
+    this.total = total;
+    if (this.state !== "done" && !reset) this.state = "uploading";
+    this.emit();
+  }
+
+  pause() {
+    if (!this.tus || this.done) return;
+    this.tus.abort(false);
+    this.state = "paused";
+    this.speed = 0;
+    this.emit();
+  }
+
+  resume() {
+    if (!this.tus || this.done) return;
+    this.state = "uploading";
+    this.error = null;
+    this.samples = [];
+    this.emit();
+    this.tus.start();
+  }
+
+  /** The file is no longer wanted: stop, and delete the server's copy unless it is done (it may be reused). */
+  remove() {
+    if (this.users > 0) return;
+    window.removeEventListener("online", this._onOnline);
+    if (active.get(this.fp) === this) active.delete(this.fp);
+    if (this.tus && !this.done) {
+      this.tus.abort(true).catch(() => null);
+    }
+    this.state = "removed";
+  }
+
+  /** After a save the audio upload belongs to a track: never resume it again. */
+  forget() {
+    if (active.get(this.fp) === this) active.delete(this.fp);
+    window.removeEventListener("online", this._onOnline);
+    forgetFingerprint(this.fp);
+  }
+}
+
+export function forgetFingerprint(fingerprint) {
+  const storage = tus.defaultOptions.urlStorage;
+  if (!storage) return;
+  storage
+    .findUploadsByFingerprint(fingerprint)
+    .then((found) => Promise.all(found.map((u) => storage.removeUpload(u.urlStorageKey))))
+    .catch(() => null);
+}
+
+/** Duration of a WAV (RIFF or RF64) from its header, or null. */
+export async function wavDuration(file) {
+  const head = new DataView(await file.slice(0, 64 * 1024).arrayBuffer());
+  const tag = (o) => String.fromCharCode(head.getUint8(o), head.getUint8(o + 1), head.getUint8(o + 2), head.getUint8(o + 3));
+  if (head.byteLength < 12 || !["RIFF", "RF64"].includes(tag(0)) || tag(8) !== "WAVE") return null;
+  let offset = 12;
+  let byteRate = 0;
+  let dataSize = 0;
+  let ds64 = 0;
+  while (offset + 8 <= head.byteLength) {
+    const id = tag(offset);
+    const size = head.getUint32(offset + 4, true);
+    if (id === "ds64" && offset + 24 <= head.byteLength) ds64 = Number(head.getBigUint64(offset + 16, true));
+    if (id === "fmt " && offset + 16 <= head.byteLength) byteRate = head.getUint32(offset + 16, true);
+    if (id === "data") {
+      dataSize = size === 0xffffffff ? ds64 : size;
+      break;
+    }
+    offset += 8 + size + (size % 2);
+  }
+  if (!byteRate || !dataSize) return null;
+  return Math.min(dataSize, file.size) / byteRate;
+}

@@ -1,0 +1,92 @@
+"""Headless Chromium (Debian's /usr/bin/chromium, never a downloaded browser) driving the upload
+page of a platform running as OS processes on RabbitMQ, PostgreSQL and S3 (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from beatpass_common.auth import mint_dev_token
+from beatpass_common.config import Settings
+from beatpass_common.testing.media import beat_wav, cover_bytes
+
+CHROMIUM = os.environ.get("BEATPASS_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+BUNDLE = Path(__file__).resolve().parents[2] / "services/upload/src/beatpass_upload/static/upload.js"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    if not BUNDLE.exists():
+        pytest.fail("the upload page bundle is missing: run scripts/bootstrap.sh (npm ci && npm run build)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.console_errors = []
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Files for the pickers, named the way a producer's would be."""
+    root = tmp_path_factory.mktemp("media")
+    files = {
+        "beat": ("Night_Drive.wav", beat_wav(14, seed=11)),
+        "other": ("Moonlight.wav", beat_wav(12, seed=23)),
+        "short": ("Too_Short.wav", beat_wav(5, seed=31)),
+        "fixed": ("Too_Short_full.wav", beat_wav(13, seed=37)),
+        "long": ("Long_Take.wav", beat_wav(70, seed=41)),
+        "cover": ("cover.jpg", cover_bytes(1200)),
+        "cover2": ("album.jpg", cover_bytes(1100, color=(30, 90, 160))),
+    }
+    out = {}
+    for key, (name, data) in files.items():
+        path = root / name
+        path.write_bytes(data)
+        out[key] = path
+    return out
+
+
+@pytest.fixture
+def token_for():
+    def mint(platform, producer: str, **claims) -> str:
+        return mint_dev_token(Settings(jwt_secret=platform.env["BEATPASS_JWT_SECRET"]), producer, **claims)
+    return mint
+
+
+@pytest.fixture
+def shot():
+    """Screenshot into test-artifacts/browser/<name>.png."""
+    def take(page, name: str, *, full_page: bool = True) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+    return take
+
+
+def fits_width(page) -> bool:
+    """No horizontal scrolling: the page is usable at this width."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+@pytest.fixture
+def fits():
+    return fits_width
