@@ -180,3 +180,19 @@ def test_deadline_is_checked_inside_the_block_loop(store, settings, gen):
     ref = gen.put(store, settings, "a.wav", gen.wav(gen.music(11.0)))
     with pytest.raises(StepTimeout):
         check_audio(store, ref, settings, Deadline(0.0))
+
+
+def test_an_object_shorter_than_its_stat_is_truncation(store, settings, gen):
+    import io
+
+    data = gen.wav(gen.music(11.0))
+    ref = gen.put(store, settings, "shrinking.wav", data)
+
+    class Shrinking:
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def open(self, bucket, key, offset=0, length=None):
+            return io.BytesIO(data[offset: offset + (length or len(data)) // 2])
+
+    assert codes(check_audio(Shrinking(), ref, settings, Deadline(60))) == ["AUDIO_TRUNCATED"]
