@@ -36,11 +36,11 @@ class Platform:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['upload']}"
 
-    def start(self, name: str, **extra_env) -> None:
+    def start(self, name: str, command: list[str] | None = None, **extra_env) -> None:
         log = open(ARTIFACTS / f"{self.tmp.name}-{name}.log", "ab")
         env = {**self.env, "BEATPASS_HTTP_PORT": str(self.ports[name]), **extra_env}
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"beatpass_{name}"], env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, cwd=self.tmp)
+        self.procs[name] = subprocess.Popen(command or [sys.executable, "-m", f"beatpass_{name}"], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
         self.logs[name] = log
         self.wait_ready(name)
 

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -59,9 +59,27 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def migrate(url: str, migrations_dir: Path, revision: str = "head") -> None:
-    """Upgrade the database at ``url`` using the Alembic scripts in ``migrations_dir``."""
+    """Upgrade the database at ``url`` using the Alembic scripts in ``migrations_dir``.
+
+    Several processes may start at once (replicas, gunicorn workers): on PostgreSQL they take
+    turns under an advisory lock; SQLite serialises writers by itself.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    make_engine(url).dispose()  # creates the SQLite file's folder
-    command.upgrade(cfg, revision)
+    engine = make_engine(url)  # also creates the SQLite file's folder
+    try:
+        if engine.dialect.name != "postgresql":
+            command.upgrade(cfg, revision)
+            return
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+            try:
+                command.upgrade(cfg, revision)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+    finally:
+        engine.dispose()
+
+
+_MIGRATION_LOCK = 0x6265617470617373  # "beatpass"

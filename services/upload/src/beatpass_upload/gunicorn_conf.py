@@ -1,0 +1,35 @@
+"""gunicorn settings for the gateway: threaded workers, Prometheus multiprocess metrics, and a
+drain on shutdown (the bus consumer finishes its message, the outbox flushes)."""
+
+import os
+
+from prometheus_client import multiprocess
+
+bind = f"0.0.0.0:{os.environ.get('BEATPASS_HTTP_PORT', '8080')}"
+workers = int(os.environ.get("BEATPASS_GUNICORN_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("BEATPASS_GUNICORN_THREADS", "16"))
+timeout = 300  # a PATCH of one large chunk on a slow link
+graceful_timeout = 120
+keepalive = 75
+accesslog = None
+worker_tmp_dir = os.environ.get("BEATPASS_GUNICORN_TMP", "/tmp")
+
+
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:  # start each run with no stale samples from dead processes
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+
+
+def worker_exit(server, worker):
+    from beatpass_upload import wsgi
+
+    wsgi.runtime.stop()
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)
