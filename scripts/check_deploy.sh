@@ -28,13 +28,14 @@ fi
 
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 stamp="$VENV/.deploy-tools"
+PIP_NOISE='/^WARNING: Location .* is ignored/d'  # unreachable extra indexes in some pip configs
 inputs=$(sha256sum "$REQS" | cut -c1-16)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$inputs" ]]; then
   echo "check_deploy: installing $REQS"
   grep -v '^checkov' "$REQS" > "$VENV/.deploy-reqs.txt"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$VENV/.deploy-reqs.txt"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$VENV/.deploy-reqs.txt" 2>&1 | sed "$PIP_NOISE"
   [[ -x "$CHECKOV_VENV/bin/python" ]] || python3 -m venv "$CHECKOV_VENV"
-  "$CHECKOV_VENV/bin/pip" install -q --disable-pip-version-check "$(grep '^checkov==' "$REQS")"
+  "$CHECKOV_VENV/bin/pip" install -q --disable-pip-version-check "$(grep '^checkov==' "$REQS")" 2>&1 | sed "$PIP_NOISE"
   echo "$inputs" > "$stamp"
 fi
 
