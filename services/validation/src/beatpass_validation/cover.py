@@ -66,10 +66,10 @@ def judge_cover(data: bytes, settings: Settings) -> CoverResult:
     if kind not in (JPEG, PNG):
         return CoverResult(problems=[rules.cover_format(kind)])
     try:
-        (w, h), end = _png_layout(data) if kind is PNG else _jpeg_layout(data)
+        (w, h), pixels_at, end = _png_layout(data) if kind is PNG else _jpeg_layout(data)
     except _Unreadable:
         return CoverResult(problems=[rules.cover_corrupt(kind)])
-    if hidden := _hidden_content(data, end):
+    if hidden := _hidden_content(data, pixels_at, end):
         return CoverResult(problems=[rules.cover_polyglot(kind, hidden)])
     problems = []
     if min(w, h) < settings.cover_min_px or max(w, h) > settings.cover_max_px:
@@ -138,24 +138,26 @@ def _derivatives(image: Image.Image) -> dict[str, bytes]:
     return out
 
 
-def _png_layout(data: bytes) -> tuple[tuple[int, int], int]:
-    """(width, height) from IHDR and the offset just past IEND."""
+def _png_layout(data: bytes) -> tuple[tuple[int, int], int, int]:
+    """(width, height) from IHDR, the offset of the first IDAT and the offset just past IEND."""
     if data[12:16] != b"IHDR" or len(data) < 33:
         raise _Unreadable("no IHDR")
     w, h = struct.unpack(">II", data[16:24])
-    pos = 8
+    pos, pixels_at = 8, None
     while pos + 12 <= len(data):
         length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        if ctype == b"IDAT" and pixels_at is None:
+            pixels_at = pos
         pos += 12 + length
         if ctype == b"IEND":
-            if pos > len(data):
+            if pos > len(data) or pixels_at is None:
                 break
-            return (w, h), pos
-    raise _Unreadable("no IEND: the file is cut short")
+            return (w, h), pixels_at, pos
+    raise _Unreadable("no pixel data or no IEND: the file is cut short")
 
 
-def _jpeg_layout(data: bytes) -> tuple[tuple[int, int], int]:
-    """(width, height) from the frame header and the offset just past EOI."""
+def _jpeg_layout(data: bytes) -> tuple[tuple[int, int], int, int]:
+    """(width, height) from the frame header, the offset of the first scan and the offset just past EOI."""
     pos, dims = 2, None
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
@@ -175,13 +177,17 @@ def _jpeg_layout(data: bytes) -> tuple[tuple[int, int], int]:
             eoi = data.find(b"\xff\xd9", pos + 2 + length)
             if dims is None or eoi < 0 or 0 in dims:
                 break
-            return dims, eoi + 2
+            return dims, pos, eoi + 2
         pos += 2 + length
     raise _Unreadable("no frame header or no end of image: the file is cut short")
 
 
-def _hidden_content(data: bytes, end: int) -> str | None:
-    """What else the file holds besides the picture, in a producer's words; None when nothing."""
+def _hidden_content(data: bytes, pixels_at: int, end: int) -> str | None:
+    """What else the file holds besides the picture, in a producer's words; None when nothing.
+
+    Markup is looked for in the metadata before the pixel data only: compressed pixels are
+    random-looking, and a short marker like "<svg" would turn up in large files by chance.
+    """
     trailing = data[end:]
     if trailing.strip(b"\x00") and not trailing.startswith(b"\xff\xd8\xff"):  # MPO: a second JPEG is fine
         kind: Kind = identify(trailing[:4096])
@@ -189,7 +195,7 @@ def _hidden_content(data: bytes, end: int) -> str | None:
                 else f"{len(trailing):,} bytes of other data after the picture")
     if b"%PDF-" in data[:1024]:  # PDF readers look for their header anywhere in the first kilobyte
         return "a PDF document"
-    lowered = data.lower()
-    if any(marker in lowered for marker in _MARKUP):
+    metadata = data[:pixels_at].lower()
+    if any(marker in metadata for marker in _MARKUP):
         return "web page code (HTML or script)"
     return None

@@ -141,6 +141,8 @@ def test_corpus_of_bad_covers(settings, gen):
         "PNG + junk": (png + rng.bytes(300), ["COVER_POLYGLOT"]),
         "JPEG with a script comment": (jpeg_with_segment(jpeg, 0xFE, b"<script>alert(1)</script>"), ["COVER_POLYGLOT"]),
         "JPEG hiding a PDF header": (jpeg_with_segment(jpeg, 0xFE, b"%PDF-1.4 obj"), ["COVER_POLYGLOT"]),
+        "PNG with HTML in a text chunk": (png[:33] + png_chunk(b"tEXt", b"Comment\x00<html><body>") + png[33:],
+                                          ["COVER_POLYGLOT"]),
         "truncated PNG": (png[: len(png) // 2], ["COVER_CORRUPT"]),
         "truncated JPEG": (jpeg[: len(jpeg) // 2], ["COVER_CORRUPT"]),
         "PNG with a broken CRC": (bytes(broken_crc), ["COVER_CORRUPT"]),
