@@ -98,7 +98,7 @@ def _tempo(strength: np.ndarray, rate: float, bpm_min: float, bpm_max: float) ->
     import librosa
 
     bpm = float(librosa.feature.tempo(tg=strength[:, None], sr=rate, hop_length=HOP)[0])
-    if not bpm > 0:
+    if not 0 < bpm < float("inf"):  # no periodicity at all (e.g. DC): the folding below would never end
         return None, None
     lag = int(round(60.0 * rate / (HOP * bpm)))
     peak = strength[lag]
