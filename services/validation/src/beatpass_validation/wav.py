@@ -107,7 +107,7 @@ def parse_header(read_at: ReadAt, size: int) -> WavHeader:
             fmt = _parse_fmt(read_at(body, min(csize, 64, max(0, size - body))), csize)
         elif cid == b"data":
             if rf64 and csize == 0xFFFFFFFF and ds64_data is not None:
-                declared: int | None = ds64_data
+                declared: int | None = ds64_data or None  # 0: a streaming writer never came back to fill it
             else:
                 declared = None if csize in _UNKNOWN_SIZE else csize
             data = (body, declared)

@@ -65,9 +65,9 @@ def test_rf64_takes_the_data_size_from_ds64(gen):
     assert h.container == "RF64" and h.declared_bytes == 22050 * 6 and h.frames == 22050
 
 
-@pytest.mark.parametrize("size", [0, 0xFFFFFFFF])
-def test_streaming_data_size_runs_to_end_of_file(gen, size):
-    data = gen.wav(tone(), data_size=size)
+@pytest.mark.parametrize("size, rf64", [(0, False), (0xFFFFFFFF, False), (0, True)])
+def test_streaming_data_size_runs_to_end_of_file(gen, size, rf64):
+    data = gen.wav(tone(), data_size=size, rf64=rf64)
     h = parse(data)
     assert h.declared_bytes is None and h.frames == 22050 and not h.truncated
 
