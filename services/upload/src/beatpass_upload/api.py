@@ -6,7 +6,11 @@ records, so another producer's id answers 404 exactly like an unknown one.
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from werkzeug.exceptions import NotFound
 
 from beatpass_common.db import transaction
 from beatpass_common.http import problem
@@ -20,6 +24,18 @@ from .models import Submission
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
+
+
+@bp.url_value_preprocessor
+def _check_ids(endpoint, values):
+    # Track and collection ids are UUIDs; anything else is simply not found.
+    for name in ("track_id", "collection_id"):
+        value = (values or {}).get(name)
+        if value is not None:
+            try:
+                values[name] = str(uuid.UUID(value))
+            except ValueError:
+                raise NotFound() from None
 
 
 def _gw():

@@ -23,6 +23,7 @@ from beatpass_common.storage import ObjectStore
 from . import quota
 from .fields import FieldError, check_track_fields, messages
 from .models import CollectionRecord, Submission, Upload
+from .uploads import is_upload_id
 from .wavheader import read_wav_header, sniff_image
 
 SAVES = Counter("beatpass_upload_saves_total", "Saves by kind and outcome code", ["kind", "code"])
@@ -62,7 +63,7 @@ class Saver:
     def _upload(self, producer_id: str, upload_id, field_: str, errors: list[FieldError],
                 allow_track: str | None = None) -> Upload | None:
         with self.factory() as s:
-            upload = s.get(Upload, upload_id) if isinstance(upload_id, str) else None
+            upload = s.get(Upload, upload_id) if is_upload_id(upload_id) else None
         label = "audio" if field_.endswith("audio") else "cover art"
         if upload is None or upload.producer_id != producer_id or upload.status in {"terminated", "expired"}:
             errors.append(FieldError(field_, "UPLOAD_NOT_FOUND",

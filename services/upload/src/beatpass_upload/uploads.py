@@ -9,6 +9,7 @@ upload row first; a second PATCH racing on the same upload is refused with 423.
 from __future__ import annotations
 
 import base64
+import re
 import hashlib
 import logging
 import tempfile
@@ -86,6 +87,10 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return meta
 
 
+def is_upload_id(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) is not None
+
+
 def encode_metadata(meta: dict[str, str]) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k for k, v in meta.items())
 
@@ -124,6 +129,8 @@ class Uploads:
 
     def get(self, producer_id: str, upload_id: str) -> Upload:
         """The caller's upload; another producer's answers exactly like an unknown id."""
+        if not is_upload_id(upload_id):
+            raise UploadError(404, "UPLOAD_NOT_FOUND", "Upload not found.")
         with self.factory() as s:
             upload = s.get(Upload, upload_id)
         if upload is None or upload.producer_id != producer_id:
