@@ -2,10 +2,14 @@
 
 Only chunk headers (and the small fmt/ds64 bodies) are read, through ``read_at(offset, length)``
 (a ranged object read), so a junk chunk of any size costs nothing and the audio itself is then
-streamed from the data chunk by ``decode``. Tolerated: odd-sized chunks with or without their pad
-byte, any chunk order (fmt after data too), WAVE_FORMAT_EXTENSIBLE, a RIFF size that is wrong,
+streamed from the data chunk by ``decode``. Tolerated: odd-sized chunks with their pad byte,
+metadata chunks (LIST, bext, iXML, JUNK, ...) anywhere, WAVE_FORMAT_EXTENSIBLE, a wrong RIFF size,
 and 0/0xFFFFFFFF data sizes from streaming writers (the data then runs to the end of the file).
 A data size larger than the file is kept as declared so the rules can report the truncation.
+
+Two spec violations are recognised but refused, with a precise message, because the streaming
+readers after validation (waveform, fingerprint) read forwards and cannot follow them: a missing
+pad byte after an odd-sized chunk, and a fmt chunk after the data chunk.
 """
 
 from __future__ import annotations
@@ -89,14 +93,14 @@ def parse_header(read_at: ReadAt, size: int) -> WavHeader:
     fmt: _Fmt | None = None
     ds64_data: int | None = None
     data: tuple[int, int | None] | None = None  # (offset, declared size)
-    pos, count, odd = 12, 0, False
+    pos, count, previous = 12, 0, b""
     while pos + 8 <= size and count < MAX_CHUNKS and not (fmt and data):
         header = read_at(pos, 8)
         cid, csize = header[:4], struct.unpack("<I", header[4:8])[0]
         if not _plausible_id(cid):
-            if odd and _plausible_id(read_at(pos - 1, 4)):  # the writer skipped the pad byte
-                pos, odd = pos - 1, False
-                continue
+            if len(previous) == 4 and _plausible_id(read_at(pos - 1, 4)):
+                raise WavError(rules.bad_header(
+                    f"its '{previous.decode('latin-1')}' chunk has an odd size but no padding byte after it"))
             raise WavError(rules.bad_header(f"there is unreadable data where a chunk should start (byte {pos:,})"))
         body = pos + 8
         if cid == b"ds64" and rf64:
@@ -104,6 +108,8 @@ def parse_header(read_at: ReadAt, size: int) -> WavHeader:
                 raise WavError(rules.bad_header("its RF64 size table (ds64 chunk) is too short"))
             ds64_data = struct.unpack("<Q", read_at(body + 8, 8))[0]
         elif cid == b"fmt ":
+            if data is not None:
+                raise WavError(rules.bad_header("its format (fmt) chunk comes after the audio (data) chunk"))
             fmt = _parse_fmt(read_at(body, min(csize, 64, max(0, size - body))), csize)
         elif cid == b"data":
             if rf64 and csize == 0xFFFFFFFF and ds64_data is not None:
@@ -117,7 +123,7 @@ def parse_header(read_at: ReadAt, size: int) -> WavHeader:
         if body + csize > size and not (fmt and data):
             raise WavError(rules.bad_header(
                 f"its '{cid.decode('latin-1')}' chunk claims {csize:,} bytes but the file ends before that"))
-        pos, odd, count = body + csize + (csize & 1), bool(csize & 1), count + 1
+        pos, count, previous = body + csize + (csize & 1), count + 1, cid if csize & 1 else b""
     missing = ([rules.missing_fmt()] if fmt is None else []) + ([rules.missing_data()] if data is None else [])
     if missing:
         raise WavError(*missing)
