@@ -193,7 +193,8 @@ def test_checkov(overlay, tmp_path):
 # ---------------------------------------------------------------- the platform's own rules
 
 SETTINGS_FIELDS = set(Settings.model_fields)
-EXTRA_ENV = {"PROMETHEUS_MULTIPROC_DIR"}
+# read by the gateway's gunicorn configuration (services/upload/.../gunicorn_conf.py), not by Settings
+EXTRA_ENV = {"PROMETHEUS_MULTIPROC_DIR", "BEATPASS_GUNICORN_WORKERS", "BEATPASS_GUNICORN_THREADS", "BEATPASS_GUNICORN_TMP"}
 
 
 def _env_name_ok(name: str) -> bool:
