@@ -113,9 +113,8 @@ def decode_guarded(data: bytes, size: tuple[int, int], *, max_pixels: int) -> tu
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode.startswith("I"):  # 16/32-bit grey: scale, since convert("L") would clip
-        bits = 16 if image.mode.startswith("I;16") else 32
-        grey = (np.asarray(image).astype(np.float64) * (255 / (2**bits - 1))).clip(0, 255).astype(np.uint8)
+    if image.mode.startswith("I"):  # 16-bit grey PNG (PNG has no deeper grey): scale, convert("L") would clip
+        grey = (np.asarray(image).astype(np.float64) * (255 / 65535)).clip(0, 255).astype(np.uint8)
         image = Image.fromarray(grey, "L")
     if image.mode == "P":
         image = image.convert("RGBA")  # keeps palette transparency
