@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Integer, any_, bindparam, delete, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .chroma import AudioPrint, fingerprint_from_bytes
@@ -36,11 +37,13 @@ def find_exact(session: Session, pcm_sha256: str, exclude: set[str]) -> TrackPri
 def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarray:
     """(key, print id, position) rows for ``keys``, without the excluded tracks."""
     unique = np.unique(keys).tolist()
-    rows = []
-    for i in range(0, len(unique), _CHUNK):
-        query = select(IndexEntry.key, IndexEntry.print_id, IndexEntry.position).where(
-            IndexEntry.key.in_(unique[i:i + _CHUNK]))
-        rows.extend(session.execute(query).all())
+    columns = select(IndexEntry.key, IndexEntry.print_id, IndexEntry.position)
+    if session.bind.dialect.name == "postgresql":  # one array parameter instead of thousands
+        rows = session.execute(columns.where(IndexEntry.key == any_(bindparam("keys", unique, ARRAY(Integer))))).all()
+    else:
+        rows = []
+        for i in range(0, len(unique), _CHUNK):
+            rows.extend(session.execute(columns.where(IndexEntry.key.in_(unique[i:i + _CHUNK]))).all())
     result = np.array(rows, np.int64).reshape(-1, 3)
     skip = session.scalars(select(TrackPrint.id).where(TrackPrint.track_id.in_(exclude))).all()
     return result[~np.isin(result[:, 1], skip)] if skip else result
