@@ -170,7 +170,7 @@ function field(label, control, { errorId, hint, optional }) {
 
 /** Audio + cover + metadata of one track. */
 export class TrackEditor {
-  constructor(ctx, { coverOptional = false, uploadsOptional = false, initial = {}, onChange, audioLabel = "Audio (WAV)", coverLabel = "Cover art" } = {}) {
+  constructor(ctx, { coverOptional = false, uploadsOptional = false, initial = {}, onChange, audioLabel = "Audio (WAV)", coverLabel = "Cover art", audioHint, coverHint } = {}) {
     this.ctx = ctx;
     this.coverOptional = coverOptional;
     this.uploadsOptional = uploadsOptional;
@@ -185,11 +185,11 @@ export class TrackEditor {
       delete this.serverErrors[name];
       this.refresh();
     };
-    this.audio = new FileSlot(ctx, { kind: "audio", label: audioLabel, hint: "Drop a WAV file here, or choose one",
+    this.audio = new FileSlot(ctx, { kind: "audio", label: audioLabel, hint: audioHint || "Drop a WAV file here, or choose one",
       accept: ".wav,audio/wav,audio/x-wav,audio/wave", optional: uploadsOptional,
       onChange: (why) => { if (why === "pick") delete this.serverErrors.audio; this.refresh(); } });
     this.cover = new FileSlot(ctx, { kind: "cover", label: coverLabel,
-      hint: coverOptional ? "Uses the album cover unless you add one" : "Square JPEG or PNG, 1000–6000 px",
+      hint: coverHint || (coverOptional ? "Uses the album cover unless you add one" : "Square JPEG or PNG, 1000–6000 px"),
       accept: "image/jpeg,image/png,.jpg,.jpeg,.png", optional: coverOptional || uploadsOptional,
       onChange: (why) => { if (why === "pick") delete this.serverErrors.cover; this.refresh(); } });
 

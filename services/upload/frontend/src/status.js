@@ -93,8 +93,12 @@ class TrackWatch {
       return;
     }
     this.fetching = this.api.get(`/api/v1/tracks/${this.trackId}`).then((view) => {
-      this.onView(view);
-      if (FINAL.has(view.status)) this.stop();
+      const current = this.onView(view) !== false;
+      if (current && FINAL.has(view.status)) this.stop();
+      else if (!current && !this.es && !this.stopped) {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => { this.refresh(); this.connect(); }, 1000);
+      }
     }).catch(() => null).finally(() => {
       this.fetching = null;
       if (this.again && !this.stopped) {
@@ -128,6 +132,12 @@ export class TrackCard {
 
   update(view) {
     const before = this.view.status;
+    // After a retry the catalog may still answer with the previous attempt for a moment.
+    if (this.minSubmission && (view.partial || (view.submission || 0) < this.minSubmission)) {
+      if (!view.partial) return false;
+      return true;
+    }
+    if (this.minSubmission && !view.partial) this.minSubmission = null;
     if (view.partial) {
       const steps = { ...this.view.steps };
       for (const [name, state] of Object.entries(view.steps || {})) steps[name] = { ...(steps[name] || {}), state };
@@ -155,11 +165,12 @@ export class TrackCard {
     const steps = h("ol", { class: "steps", "aria-label": "Processing steps" },
       Object.keys(STEP_LABELS).map((name) => {
         const step = v.steps?.[name] || { state: "pending" };
+        const skipped = step.state === "pending" && (v.status === "rejected" || v.status === "failed");
         const attempts = step.attempts > 1 ? ` (attempt ${step.attempts})` : "";
-        return h("li", { class: `step step-${step.state}`, "data-step": name, "data-state": step.state },
+        return h("li", { class: `step step-${skipped ? "skipped" : step.state}`, "data-step": name, "data-state": step.state },
           h("span", { class: "step-dot", "aria-hidden": "true" }),
           h("span", { class: "step-name" }, STEP_LABELS[name]),
-          h("span", { class: "step-state" }, `${STATE_LABELS[step.state] || step.state}${attempts}`));
+          h("span", { class: "step-state" }, skipped ? "Not run" : `${STATE_LABELS[step.state] || step.state}${attempts}`));
       }));
     const facts = v.facts ? h("p", { class: "facts muted" }, [
       v.facts.duration_s != null ? clock(v.facts.duration_s) : null,
@@ -247,6 +258,7 @@ export class TrackCard {
     const editor = new TrackEditor(this.ctx, {
       uploadsOptional: true, coverOptional: true, initial: v.metadata || {},
       audioLabel: "Replacement audio", coverLabel: "Replacement cover",
+      audioHint: "Only if the audio must change", coverHint: "Keeps the current cover unless you add one",
       onChange: () => { if (submit) submit.disabled = editor.problems().length > 0; },
     });
     const errors = h("div", { "aria-live": "polite" });
@@ -263,15 +275,19 @@ export class TrackCard {
         ? `/api/v1/collections/${this.collectionId}/tracks/${this.id}/retry`
         : `/api/v1/tracks/${this.id}/retry`;
       try {
-        await this.ctx.api.post(path, body, { "Idempotency-Key": idempotencyKey() });
+        const result = await this.ctx.api.post(path, body, { "Idempotency-Key": idempotencyKey() });
+        this.minSubmission = result.submission || (this.view.submission || 1) + 1;
         editor.audio.consumed();
         editor.cover.consumed();
         editor.destroy();
         this.panel = null;
         this.panelEl = null;
         this.drawn = null;
-        this.update({ ...this.view, status: "processing", errors: [], warnings: [], duplicate: null,
+        const pending = this.minSubmission;
+        this.minSubmission = null;
+        this.update({ ...this.view, submission: pending, status: "processing", errors: [], warnings: [], duplicate: null, facts: null, dispute: null,
           steps: Object.fromEntries(Object.keys(STEP_LABELS).map((n) => [n, { state: "pending" }])) });
+        this.minSubmission = pending;
         this.watch.stop();
         this.watch.start();
         this.ctx.refreshMinutes();
