@@ -13,6 +13,7 @@ import re
 import hashlib
 import logging
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -175,47 +176,70 @@ class Uploads:
             raise UploadError(460, "CHECKSUM_MISMATCH", "The data does not match its checksum; nothing was written.")
 
     def _write(self, upload: Upload, body: BinaryIO, token: str) -> Upload:
+        """Stream ``body`` into parts. Two part buffers: one fills from the client while the other
+        is being stored, so receiving and storing overlap and memory stays at two parts."""
         part_size = self.settings.upload_part_bytes
-        buffer = bytearray()
+        buffers = [bytearray(part_size), bytearray(part_size)]
+        current, filled = 0, 0
         if upload.tail_size:
-            buffer += self.store.get_bytes(upload.bucket, self._tail_key(upload))
+            tail = self.store.get_bytes(upload.bucket, self._tail_key(upload))
+            buffers[0][: len(tail)] = tail
+            filled = len(tail)
         parts = [list(p) for p in upload.parts]
+        durable = upload.offset - upload.tail_size  # bytes already in stored parts
         room = upload.length - upload.offset
         received = 0
-        try:
-            while True:
-                chunk = body.read(min(READ_CHUNK, room - received + 1) or 1)
-                if not chunk:
-                    break
-                received += len(chunk)
-                if received > room:
-                    raise UploadError(413, "UPLOAD_OVERFLOW", "More bytes were sent than the upload's declared length.")
-                buffer += chunk
-                while len(buffer) >= part_size:
-                    parts.append(self._put_part(upload, len(parts) + 1, bytes(buffer[:part_size])))
-                    del buffer[:part_size]
-                    # Checkpoint: everything in parts is durable, the rest of the buffer is not yet.
-                    self._save_progress(upload.id, token, offset=upload.offset + received - len(buffer),
-                                        parts=parts, tail_size=0)
-        except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
-            log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
-        offset = upload.offset + received
+        pending: Future | None = None
+
+        def settle() -> None:
+            nonlocal pending, durable
+            if pending is not None:
+                number, size = pending.number, pending.size
+                parts.append([number, pending.result()])
+                durable += size
+                pending = None
+                # Checkpoint: what is in stored parts is safe; the buffers are not yet.
+                self._save_progress(upload.id, token, offset=durable, parts=parts, tail_size=0)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"part-{upload.id[:8]}") as pool:
+            try:
+                while True:
+                    chunk = body.read(min(READ_CHUNK, part_size - filled, room - received + 1) or 1)
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    if received > room:
+                        raise UploadError(413, "UPLOAD_OVERFLOW",
+                                          "More bytes were sent than the upload's declared length.")
+                    buffers[current][filled: filled + len(chunk)] = chunk
+                    filled += len(chunk)
+                    if filled == part_size:
+                        settle()  # the other buffer is free again once its part is stored
+                        pending = pool.submit(self.store.upload_part, upload.bucket, upload.key,
+                                              upload.multipart_id, len(parts) + 1, buffers[current])
+                        pending.number, pending.size = len(parts) + 1, part_size
+                        current, filled = 1 - current, 0
+            except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
+                log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
+            finally:
+                settle()
         BYTES_RECEIVED.inc(received)
-        if offset == upload.length:
-            if buffer or not parts:
-                parts.append(self._put_part(upload, len(parts) + 1, bytes(buffer)))
+        rest = memoryview(buffers[current])[:filled]
+        if durable + filled == upload.length:
+            if filled or not parts:
+                parts.append(self._put_part(upload, len(parts) + 1, rest))
             self.store.complete_multipart(upload.bucket, upload.key, upload.multipart_id, [tuple(p) for p in parts])
             if upload.tail_size:
                 self.store.delete(upload.bucket, self._tail_key(upload))
-            self._save_progress(upload.id, token, offset=offset, parts=parts, tail_size=0)
+            self._save_progress(upload.id, token, offset=upload.length, parts=parts, tail_size=0)
             self._mark_complete(upload.id)
             UPLOADS.labels("finished").inc()
         else:
-            if buffer:
-                self.store.put_bytes(upload.bucket, self._tail_key(upload), bytes(buffer))
+            if filled:
+                self.store.put_bytes(upload.bucket, self._tail_key(upload), bytes(rest))
             elif upload.tail_size:
                 self.store.delete(upload.bucket, self._tail_key(upload))
-            self._save_progress(upload.id, token, offset=offset, parts=parts, tail_size=len(buffer))
+            self._save_progress(upload.id, token, offset=durable + filled, parts=parts, tail_size=filled)
         with self.factory() as s:
             return s.get(Upload, upload.id)
 
