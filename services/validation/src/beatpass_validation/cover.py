@@ -109,13 +109,33 @@ def decode_guarded(data: bytes, size: tuple[int, int], *, max_pixels: int) -> tu
             raise Image.DecompressionBombError(str(exc)) from exc
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             raise _Unreadable(str(exc)) from exc
-    return _to_rgb(ImageOps.exif_transpose(image)), image.mode
+    mode = image.mode
+    image = _shrink(image, max(DERIVATIVES.values()))
+    return _to_rgb(ImageOps.exif_transpose(image)), mode
+
+
+def _shrink(image: Image.Image, side: int) -> Image.Image:
+    """Reduce by a whole factor while both sides stay >= ``side``: the conversions and the final
+    resampling then work on a few megapixels, not up to 36 (a 6000 px RGBA PNG is 144 MB a copy)."""
+    factor = min(image.size) // side
+    if factor < 2:
+        return image
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        image = _grey8(image) if image.mode.startswith("I") else image.convert(
+            "RGBA" if image.mode in ("P", "PA") else "L" if image.mode == "1" else "RGB")
+    return image.reduce(factor)  # keeps info, so the EXIF orientation still applies
+
+
+def _grey8(image: Image.Image) -> Image.Image:
+    """16-bit grey (PNG has no deeper grey) scaled to 8 bits; convert("L") would clip instead."""
+    grey = Image.fromarray((np.asarray(image).astype(np.float64) * (255 / 65535)).clip(0, 255).astype(np.uint8), "L")
+    grey.info = dict(image.info)
+    return grey
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode.startswith("I"):  # 16-bit grey PNG (PNG has no deeper grey): scale, convert("L") would clip
-        grey = (np.asarray(image).astype(np.float64) * (255 / 65535)).clip(0, 255).astype(np.uint8)
-        image = Image.fromarray(grey, "L")
+    if image.mode.startswith("I"):
+        image = _grey8(image)
     if image.mode == "P":
         image = image.convert("RGBA")  # keeps palette transparency
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):

@@ -52,7 +52,8 @@ def handle_track_submitted(event: Event, *, store: ObjectStore, publish: Callabl
     publish(new_event("track.validated", validated, caused_by=event, **ids))
 
 
-def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult, track_id: str) -> dict[str, ObjectRef]:
+def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult,
+                       track_id: str) -> dict[str, ObjectRef]:
     refs = {}
     for name, key in derivative_keys(track_id).items():
         put = store.put_bytes(settings.media_bucket, key, cover.derivatives[name], "image/jpeg")

@@ -226,7 +226,8 @@ def _cover_size_rule(s: Settings) -> str:
 
 
 def cover_dimensions(w: int, h: int, s: Settings) -> Problem:
-    return Problem(code="COVER_DIMENSIONS", field=COVER, message=f"This image is {w:,} × {h:,} pixels. {_cover_size_rule(s)}")
+    return Problem(code="COVER_DIMENSIONS", field=COVER,
+                   message=f"This image is {w:,} × {h:,} pixels. {_cover_size_rule(s)}")
 
 
 def cover_not_square(w: int, h: int, s: Settings) -> Problem:

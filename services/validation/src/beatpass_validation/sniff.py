@@ -74,8 +74,9 @@ _FTYP_BRANDS = {
     b"qt  ": Kind("quicktime", "QuickTime video"),
 }
 
-_MARKUP = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(<svg|<!doctype svg|<!doctype html|<html)",
-                     re.IGNORECASE | re.DOTALL)
+_MARKUP = re.compile(  # optional BOM, XML declaration and comments, then the root element
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(<svg|<!doctype svg|<!doctype html|<html)",
+    re.IGNORECASE | re.DOTALL)
 
 # MPEG audio frame header tables: bitrate (kbit/s) by [version is MPEG-1][layer][index], sample rates.
 _BITRATES = {
@@ -130,7 +131,8 @@ def identify(head: bytes, after_id3: bytes | None = None) -> Kind:
 
 
 def _ogg(head: bytes) -> Kind:
-    for marker, kind in ((b"OpusHead", Kind("opus", "Ogg Opus audio")), (b"\x01vorbis", Kind("vorbis", "Ogg Vorbis audio")),
+    for marker, kind in ((b"OpusHead", Kind("opus", "Ogg Opus audio")),
+                         (b"\x01vorbis", Kind("vorbis", "Ogg Vorbis audio")),
                          (b"\x7fFLAC", Kind("oggflac", "Ogg FLAC audio"))):
         if marker in head[:512]:
             return kind

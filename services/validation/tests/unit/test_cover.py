@@ -121,7 +121,8 @@ def test_derivative_keys():
 def test_other_image_formats_are_named(settings, gen, fmt, phrase):
     result = judge_cover(gen.image((1000, 1000), "RGB", fmt), settings)
     assert codes(result) == ["COVER_NOT_JPEG_OR_PNG"]
-    assert result.problems[0].message == f"This file is {phrase}, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only."
+    assert result.problems[0].message == (f"This file is {phrase}, not JPEG or PNG. "
+                                          "BeatPass accepts JPEG or PNG cover art only.")
 
 
 def test_corpus_of_bad_covers(settings, gen):
@@ -201,3 +202,24 @@ def test_progressive_jpeg_and_exif_thumbnail_are_plain_jpegs(settings, gen):
                  jpeg_with_segment(gen.image((1000, 1000), "RGB", "JPEG"), 0xE1, app1)):
         result = judge_cover(data, settings)
         assert result.problems == [] and (result.facts.width, result.facts.height) == (1000, 1000)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "P", "RGBA", "1"])
+def test_large_covers_are_reduced_before_conversion_keeping_tones_and_orientation(settings, gen, mode):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    if mode == "I;16":
+        img = Image.fromarray(np.full((2400, 2400), 32768, np.uint16))
+    else:
+        img = Image.new("RGB", (2400, 2400), (200, 30, 60))
+        img.paste((20, 40, 220), (0, 0, 1200, 2400))
+        img = img.convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", exif=exif.tobytes())
+    result = judge_cover(buf.getvalue(), settings)
+    assert (result.facts.width, result.facts.mode) == (2400, mode)
+    large = derivative(result)
+    if mode == "I;16":
+        assert 120 <= large.getpixel((500, 500))[0] <= 135
+    elif mode != "1":
+        assert large.getpixel((500, 100))[2] > 150 and large.getpixel((500, 900))[0] > 150  # rotated: blue on top
