@@ -7,6 +7,7 @@ import time
 
 import pytest
 from kombu import Connection
+from prometheus_client import REGISTRY
 
 from beatpass_common.bus import topology
 from beatpass_common.events import parse_event
@@ -38,7 +39,12 @@ def next_catalog_event(settings, track_id: str, timeout: float = 30.0):
     raise AssertionError(f"no outcome for {track_id} on catalog.records")
 
 
+def counter(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_submissions_come_back_validated_or_rejected(running, settings, store, gen):
+    before = counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV")
     assert (settings.var_dir / "objects" / settings.media_bucket).is_dir()
     ok = gen.submitted(store, settings, gen.wav(gen.music(10.5)), gen.image(), track_id="svc-ok")
     bad = gen.submitted(store, settings, b"\x00" * 1000, b"GIF89a" + b"\x00" * 100, track_id="svc-bad")
@@ -49,3 +55,5 @@ def test_submissions_come_back_validated_or_rejected(running, settings, store, g
     rejected = next_catalog_event(settings, "svc-bad")
     assert rejected.type == "track.rejected"
     assert [e.code for e in rejected.payload().errors] == ["AUDIO_NOT_WAV", "COVER_NOT_JPEG_OR_PNG"]
+    assert counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV") == before + 1
+    assert counter("beatpass_validation_outcomes_total", outcome="validated") >= 1
