@@ -42,7 +42,10 @@ def _file(directory: Path, size: int) -> Path:
 
 
 def _gateway(env: dict, port: int, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "beatpass_upload"], env={**env, "BEATPASS_HTTP_PORT": str(port)},
+    """The gateway as deployed: gunicorn, one threaded worker (so its RSS is the worker's)."""
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
+                            env={**env, "BEATPASS_HTTP_PORT": str(port), "BEATPASS_GUNICORN_WORKERS": "1"},
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -55,7 +58,9 @@ def _gateway(env: dict, port: int, log: Path) -> subprocess.Popen:
 
 
 def _hwm_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Peak RSS of gunicorn's worker (the child of the arbiter ``pid``)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
