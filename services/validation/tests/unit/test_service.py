@@ -55,5 +55,8 @@ def test_submissions_come_back_validated_or_rejected(running, settings, store, g
     rejected = next_catalog_event(settings, "svc-bad")
     assert rejected.type == "track.rejected"
     assert [e.code for e in rejected.payload().errors] == ["AUDIO_NOT_WAV", "COVER_NOT_JPEG_OR_PNG"]
+    deadline = time.monotonic() + 5  # counted just after publishing, so possibly after we read the event
+    while counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV") < before + 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV") == before + 1
     assert counter("beatpass_validation_outcomes_total", outcome="validated") >= 1
