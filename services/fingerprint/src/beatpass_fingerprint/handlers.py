@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +19,12 @@ from .chroma import analyse
 from .search import find_duplicate
 
 log = logging.getLogger(__name__)
+
+RESULTS = Counter("beatpass_fingerprint_results_total", "Fingerprint results by decision and match kind",
+                  ["decision", "kind"])
+AUDIO_SECONDS = Counter("beatpass_fingerprint_audio_seconds_total", "Seconds of audio fingerprinted")
+LOOKUP_SECONDS = Histogram("beatpass_fingerprint_lookup_seconds", "Duplicate lookup and verification, under the index lock",
+                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
 def handle_track_validated(event: Event, *, store: ObjectStore, session_factory: sessionmaker[Session],
@@ -40,7 +47,8 @@ def handle_track_validated(event: Event, *, store: ObjectStore, session_factory:
             outbox.notify()
             return
         index.remove(session, event.track_id)  # an earlier submission's audio
-        duplicate = find_duplicate(session, audio, exclude)
+        with LOOKUP_SECONDS.time():
+            duplicate = find_duplicate(session, audio, exclude)
         result = FingerprintCompleted(duration_s=round(audio.duration_s, 3), duplicate=duplicate)
         # A duplicate is about to be rejected: it must not become something others match.
         index.add(session, track_id=event.track_id, producer_id=event.producer_id, source=source, audio=audio,
@@ -48,6 +56,8 @@ def handle_track_validated(event: Event, *, store: ObjectStore, session_factory:
                   result=result.model_dump(mode="json"))
         _stage(session, outbox, event, result)
     outbox.notify()
+    AUDIO_SECONDS.inc(audio.duration_s)
+    RESULTS.labels(duplicate.decision if duplicate else "distinct", duplicate.kind if duplicate else "none").inc()
     log.info("fingerprinted %s: %s", event.track_id,
              f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct")
 

@@ -35,13 +35,14 @@ class WavFormat:
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        part = stream.read(n - len(data))
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(n - got)
         if not part:
             raise WavError("unexpected end of file")
-        data += part
-    return data
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _skip(stream: BinaryIO, n: int) -> None:
@@ -78,13 +79,14 @@ def open_wav(stream: BinaryIO) -> tuple[WavFormat, int | None]:
             if size == _UNKNOWN_SIZE:
                 size = ds64_data
             return fmt, size or None  # size 0 is what streaming writers leave behind
-        body = _read_exact(stream, size)
+        if chunk_id == b"fmt ":
+            fmt = _parse_fmt(_read_exact(stream, size))
+        elif chunk_id == b"ds64":
+            ds64_data = struct.unpack_from("<Q", _read_exact(stream, size), 8)[0]
+        else:  # metadata, possibly large: never held in memory
+            _skip(stream, size)
         if size % 2:
             _skip(stream, 1)
-        if chunk_id == b"fmt ":
-            fmt = _parse_fmt(body)
-        elif chunk_id == b"ds64":
-            ds64_data = struct.unpack_from("<Q", body, 8)[0]
 
 
 def iter_blocks(stream: BinaryIO, fmt: WavFormat, size: int | None) -> Iterator[bytes]:

@@ -58,3 +58,12 @@ def test_a_shared_section_is_review_or_distinct_not_duplicate():
     assert decide(match) == "distinct"
     half = align(b[:200], a[:200], 0)  # 60 % of each is the same audio
     assert decide(half) == "review"
+
+
+def test_an_extended_cut_is_a_duplicate_of_the_original():
+    rng = np.random.default_rng(5)
+    original = rng.integers(0, 2**32, 400, dtype=np.uint32)
+    extended = np.concatenate([noisy(original, 2, rng), rng.integers(0, 2**32, 100, dtype=np.uint32)])
+    match = align(extended, original, 0)
+    assert (round(match.coverage, 2), match.matched_coverage) == (0.8, 1.0)
+    assert decide(match) == "duplicate"

@@ -61,6 +61,9 @@ def test_same_audio_under_other_headers_hashes_the_same():
     assert analyse(ShortReads(with_metadata_chunk(data))).pcm_sha256 == stereo16.pcm_sha256
     x, sr = sf.read(io.BytesIO(data), dtype="float32")
     assert analyse(io.BytesIO(wav(x, sr, "PCM_24"))).pcm_sha256 == stereo16.pcm_sha256
+    rf64 = io.BytesIO()
+    sf.write(rf64, x, sr, subtype="PCM_16", format="RF64")
+    assert rf64.getvalue()[:4] == b"RF64" and analyse(io.BytesIO(rf64.getvalue())).pcm_sha256 == stereo16.pcm_sha256
     assert analyse(io.BytesIO(wav(x * 0.5, sr))).pcm_sha256 != stereo16.pcm_sha256
     assert analyse(io.BytesIO(wav(x, 48000))).pcm_sha256 != stereo16.pcm_sha256  # a rate is meaning
 
