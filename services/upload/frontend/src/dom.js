@@ -41,7 +41,7 @@ export function formatBytes(n) {
     value /= 1000;
     unit = u;
   }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`;
+  return `${value.toFixed(value < 100 && unit !== "kB" ? 1 : 0)} ${unit}`;
 }
 
 export function clock(seconds) {
