@@ -37,6 +37,7 @@ from pathlib import Path
 from beatpass_common.config import Settings
 from beatpass_common.events import ObjectRef
 from beatpass_common.storage import LocalStore
+import beatpass_validation.service  # everything the worker process loads (bus, HTTP, storage clients)
 from beatpass_validation.audio import check_audio
 from beatpass_validation.deadline import Deadline
 import numpy as np
