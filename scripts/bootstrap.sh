@@ -22,6 +22,23 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The upload page's scripts (tus-js-client, wavesurfer.js) are bundled with esbuild into the
+# gateway's static folder; rebuilt when the bundle is missing or older than its sources.
+build_frontend() {
+  local fe=services/upload/frontend
+  local bundle=services/upload/src/beatpass_upload/static/upload.js
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    [[ -f "$bundle" ]] || echo "bootstrap: node/npm not found; the upload page needs them to build (Node 20)" >&2
+    return 0
+  fi
+  if [[ -f "$bundle" ]] && [[ -z "$(find "$fe/src" "$fe/build.mjs" "$fe/package.json" "$fe/package-lock.json" -newer "$bundle" -print -quit)" ]]; then
+    return 0
+  fi
+  echo "bootstrap: building the upload page ($fe)"
+  (cd "$fe" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+}
+build_frontend
+
 stamp="$VENV/.bootstrap-$MODE"
 inputs=$(cat requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-16)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$inputs" ]]; then
