@@ -110,7 +110,9 @@ def identify(head: bytes, after_id3: bytes | None = None) -> Kind:
     if head[:4] in (b"RIFF", b"RIFX") and len(head) >= 12:
         if head[:4] == b"RIFX":
             return Kind("rifx", "big-endian RIFX audio")
-        return _RIFF_FORMS.get(head[8:12], Kind("riff", f"a RIFF {head[8:12].decode('latin-1').strip()!r} file"))
+        form = head[8:12].decode("latin-1").strip()
+        return _RIFF_FORMS.get(head[8:12], Kind("riff", f"a RIFF '{form}' file" if form.isprintable() and form
+                                                else "a RIFF file"))
     if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
         return RF64
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
