@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from .models import IdempotencyKey
 
 
+IN_FLIGHT_TIMEOUT = timedelta(minutes=10)  # far longer than any save takes
+
+
 @dataclass(frozen=True)
 class Replay:
     status: int
@@ -47,6 +50,10 @@ def begin(factory: sessionmaker[Session], producer_id: str, key: str, route: str
         row = s.get(IdempotencyKey, (producer_id, key))
     if row is None:  # released between our insert and read: try once more
         return begin(factory, producer_id, key, route, digest)
+    if row.state == "in_flight" and _abandoned(row):
+        # The process that claimed it died mid-request (nothing was committed with it): take over.
+        abandon(factory, producer_id, key)
+        return begin(factory, producer_id, key, route, digest)
     if row.route != route or row.request_hash != digest:
         raise KeyConflict(422, "IDEMPOTENCY_KEY_REUSED",
                           "This Idempotency-Key was already used for a different request.")
@@ -54,6 +61,11 @@ def begin(factory: sessionmaker[Session], producer_id: str, key: str, route: str
         raise KeyConflict(409, "IDEMPOTENCY_IN_FLIGHT",
                           "A request with this Idempotency-Key is still being processed; retry in a moment.")
     return Replay(row.status_code, json.loads(row.response))
+
+
+def _abandoned(row: IdempotencyKey) -> bool:
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - created > IN_FLIGHT_TIMEOUT
 
 
 def finish(session: Session, producer_id: str, key: str, status: int, body: dict) -> None:
