@@ -31,14 +31,16 @@ class WavFormat:
     channels: int
     bits: int
     is_float: bool
-    data_bytes: int
+    data_bytes: int | None  # None: a streaming header (size 0 or 0xFFFFFFFF); the data runs to the end
 
     @property
     def block_align(self) -> int:
         return self.channels * self.bits // 8
 
     @property
-    def frames(self) -> int:
+    def frames(self) -> int | None:
+        if self.data_bytes is None:
+            return None
         return self.data_bytes // self.block_align  # a trailing partial frame is ignored, as libsndfile does
 
 
@@ -57,10 +59,18 @@ class WavReader:
         fmt = self.format
         buffer = bytearray(frames_per_block * fmt.block_align)  # reused: memory stays flat
         left = fmt.frames
-        while left:
-            n = min(left, frames_per_block)
+        while left is None or left:
+            n = frames_per_block if left is None else min(left, frames_per_block)
             view = memoryview(buffer)[: n * fmt.block_align]
-            if _read_into(self._stream, view) < len(view):
+            got = _read_into(self._stream, view)
+            if left is None:  # streaming header: whole frames up to the end of the file
+                n = got // fmt.block_align
+                if n:
+                    yield _to_int16(view[: n * fmt.block_align], fmt).reshape(n, fmt.channels)
+                if got < len(view):
+                    return
+                continue
+            if got < len(view):
                 raise UndecodableAudio(f"data chunk ends {left} frames early")
             left -= n
             yield _to_int16(view, fmt).reshape(n, fmt.channels)
@@ -82,7 +92,9 @@ def _read_header(stream: BinaryIO) -> WavFormat:
                 if ds64_data_size is None:
                     raise UndecodableAudio("RF64 file without a ds64 chunk")
                 size = ds64_data_size
-            return WavFormat(*fmt, data_bytes=size)
+            # 0 or 0xFFFFFFFF is a recorder's streaming header: validation accepted it as
+            # "the data runs to the end of the file", so read it that way too.
+            return WavFormat(*fmt, data_bytes=None if size in (0, 0xFFFFFFFF) else size)
         if chunk_id == b"ds64":
             body = _read_exact(stream, size, "ds64 chunk")
             ds64_data_size = struct.unpack_from("<Q", body, 8)[0]

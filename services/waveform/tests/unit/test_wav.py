@@ -98,3 +98,22 @@ def test_data_before_fmt_raises():
     wav = b"RIFF" + (16).to_bytes(4, "little") + b"WAVE" + b"data" + (0).to_bytes(4, "little")
     with pytest.raises(UndecodableAudio, match="before fmt"):
         WavReader(io.BytesIO(wav))
+
+
+@pytest.mark.parametrize("rf64", [False, True])
+@pytest.mark.parametrize("declared", [0, 0xFFFFFFFF])
+def test_streaming_headers_read_to_the_end_of_the_file(rf64, declared):
+    import struct
+
+    from beatpass_common.testing.media import music, wav_bytes
+
+    good = wav_bytes(music(1.0, channels=2), rf64=rf64)
+    marker = good.index(b"data") + 4
+    if rf64:  # the ds64 table says 0 too
+        ds64 = good.index(b"ds64") + 8
+        good = good[:ds64 + 8] + struct.pack("<Q", 0) + good[ds64 + 16:]
+        declared = 0xFFFFFFFF
+    streamed = good[:marker] + struct.pack("<I", declared) + good[marker + 4:] + b"\x01"  # plus a partial frame
+    reader = WavReader(io.BytesIO(streamed))
+    frames = sum(len(block) for block in reader.blocks(1000))
+    assert frames == 44100
