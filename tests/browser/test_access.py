@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 from playwright.sync_api import expect
@@ -50,7 +52,9 @@ def test_access_token_query_parameter_only_on_streams_and_media(platform_env, to
                       headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10"}, timeout=10)
     assert r.status_code == 401
     # The streams and media routes accept it (404: no such track of this producer, so auth passed).
-    for path in ("/api/v1/tracks/nope/events", "/api/v1/collections/nope/events", "/api/v1/tracks/nope/media/waveform.json"):
+    nope = uuid.uuid4()
+    for path in (f"/api/v1/tracks/{nope}/events", f"/api/v1/collections/{nope}/events",
+                 f"/api/v1/tracks/{nope}/media/waveform.json"):
         assert requests.get(base + path, timeout=10).status_code == 401
         assert requests.get(base + path, params={"access_token": token}, timeout=10).status_code in (404, 503)
-    assert requests.get(f"{base}/api/v1/tracks/nope/events", params={"access_token": "bad"}, timeout=10).status_code == 401
+    assert requests.get(f"{base}/api/v1/tracks/{nope}/events", params={"access_token": "bad"}, timeout=10).status_code == 401
