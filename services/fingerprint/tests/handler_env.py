@@ -40,14 +40,15 @@ class Env:
         return ObjectRef(bucket=self.settings.uploads_bucket, key=key, size=len(data))
 
     def track_validated(self, track_id: str, source: ObjectRef, *, producer: str = "p1",
-                        replaces: str | None = None) -> Event:
+                        replaces: str | None = None, submission: int = 0) -> Event:
         data = TrackValidated(source=source, replaces_track_id=replaces,
                               audio=AudioFacts(format="wav", sample_rate=44100, bit_depth=16, channels=2, duration_s=60),
                               cover=CoverFacts(format="jpeg", width=1000, height=1000))
-        return new_event("track.validated", data, producer_id=producer, track_id=track_id)
+        return new_event("track.validated", data, producer_id=producer, track_id=track_id, attempt=submission)
 
-    def track_removed(self, track_id: str) -> Event:
-        return new_event("track.removed", TrackRemoved(reason="rejected"), producer_id="p1", track_id=track_id)
+    def track_removed(self, track_id: str, submission: int = 0) -> Event:
+        return new_event("track.removed", TrackRemoved(reason="rejected"), producer_id="p1", track_id=track_id,
+                         attempt=submission)
 
     def track_ready(self, track_id: str) -> Event:
         return new_event("track.ready", TrackReady(title="t"), producer_id="p1", track_id=track_id)

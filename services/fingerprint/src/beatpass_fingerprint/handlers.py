@@ -34,7 +34,7 @@ def handle_track_validated(event: Event, *, store: ObjectStore, session_factory:
         raise ValueError("track.validated without a track id")
     source = f"{data.source.bucket}/{data.source.key}"
     with transaction(session_factory) as session:
-        if _republish(session, outbox, event, source):
+        if _settled(session, outbox, event, source):
             outbox.notify()
             return
     # Decoding is the slow part: done before taking the index lock.
@@ -43,17 +43,20 @@ def handle_track_validated(event: Event, *, store: ObjectStore, session_factory:
     exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
     with transaction(session_factory) as session:
         index.lock(session)
-        if _republish(session, outbox, event, source):  # a concurrent copy of this event won
+        if _settled(session, outbox, event, source):  # a concurrent copy of this event won
             outbox.notify()
             return
         index.remove(session, event.track_id)  # an earlier submission's audio
         with LOOKUP_SECONDS.time():
             duplicate = find_duplicate(session, audio, exclude)
         result = FingerprintCompleted(duration_s=round(audio.duration_s, 3), duplicate=duplicate)
-        # A duplicate is about to be rejected: it must not become something others match.
-        index.add(session, track_id=event.track_id, producer_id=event.producer_id, source=source, audio=audio,
-                  indexed=duplicate is None or duplicate.decision != "duplicate",
-                  result=result.model_dump(mode="json"))
+        if index.was_removed(session, event.track_id, event.attempt):
+            log.info("track %s left the catalog before its fingerprint: not indexed", event.track_id)
+        else:
+            # A duplicate is about to be rejected: it must not become something others match.
+            index.add(session, track_id=event.track_id, producer_id=event.producer_id, source=source, audio=audio,
+                      indexed=duplicate is None or duplicate.decision != "duplicate",
+                      result=result.model_dump(mode="json"), submission=event.attempt)
         _stage(session, outbox, event, result)
     outbox.notify()
     AUDIO_SECONDS.inc(audio.duration_s)
@@ -69,6 +72,7 @@ def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session]
         index.lock(session)
         if index.remove(session, event.track_id):
             log.info("removed %s from the index (%s)", event.track_id, event.payload().reason)
+        index.record_removal(session, event.track_id, event.attempt)
 
 
 def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session]) -> None:
@@ -83,10 +87,16 @@ def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session]) 
             log.info("indexed %s after an accepted dispute", event.track_id)
 
 
-def _republish(session: Session, outbox: Outbox, event: Event, source: str) -> bool:
-    """Already fingerprinted this audio for this track: publish the stored result again."""
+def _settled(session: Session, outbox: Outbox, event: Event, source: str) -> bool:
+    """Nothing to compute: the event is of a superseded submission, or this audio of this track is
+    already fingerprinted (then the stored result is published again)."""
     row = index.get(session, event.track_id)
-    if row is None or row.source != source:
+    if row is None:
+        return False
+    if row.submission > event.attempt:
+        log.info("ignoring track.validated of superseded submission %d of %s", event.attempt, event.track_id)
+        return True
+    if row.source != source:
         return False
     _stage(session, outbox, event, FingerprintCompleted.model_validate(row.result))
     return True

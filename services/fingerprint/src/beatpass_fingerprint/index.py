@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from .chroma import AudioPrint, fingerprint_from_bytes
 from .keys import index_entries
-from .models import IndexEntry, TrackPrint
+from .models import IndexEntry, Removal, TrackPrint
 
 _LOCK_KEY = 0x62706670  # "bpfp": one advisory lock for all writers of the index
 _CHUNK = 5000  # keys per IN (...) list; SQLite caps bound parameters
@@ -55,8 +55,9 @@ def fingerprints(session: Session, print_ids: list[int]) -> dict[int, tuple[str,
 
 
 def add(session: Session, *, track_id: str, producer_id: str, source: str, audio: AudioPrint,
-        indexed: bool, result: dict) -> TrackPrint:
-    row = TrackPrint(track_id=track_id, producer_id=producer_id, source=source, pcm_sha256=audio.pcm_sha256,
+        indexed: bool, result: dict, submission: int = 0) -> TrackPrint:
+    row = TrackPrint(track_id=track_id, producer_id=producer_id, submission=submission, source=source,
+                     pcm_sha256=audio.pcm_sha256,
                      duration_s=audio.duration_s, fingerprint=audio.fingerprint_bytes(), indexed=indexed,
                      result=result, created_at=datetime.now(timezone.utc))
     session.add(row)
@@ -88,3 +89,17 @@ def remove(session: Session, track_id: str) -> bool:
     session.delete(row)
     session.flush()
     return True
+
+
+def record_removal(session: Session, track_id: str, submission: int) -> None:
+    row = session.get(Removal, track_id)
+    if row is None:
+        session.add(Removal(track_id=track_id, submission=submission, removed_at=datetime.now(timezone.utc)))
+    else:
+        row.submission = max(row.submission, submission)
+
+
+def was_removed(session: Session, track_id: str, submission: int) -> bool:
+    """Whether this submission of the track (or a later one) has already left the catalog."""
+    row = session.get(Removal, track_id)
+    return row is not None and row.submission >= submission

@@ -22,6 +22,7 @@ class TrackPrint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # small key for index rows
     track_id: Mapped[str] = mapped_column(String(36), unique=True)
     producer_id: Mapped[str] = mapped_column(String(128))
+    submission: Mapped[int] = mapped_column(Integer)  # the envelope's attempt: a later one supersedes
     source: Mapped[str] = mapped_column(String(1100))  # "bucket/key" fingerprinted; new audio, new print
     pcm_sha256: Mapped[str] = mapped_column(String(64), index=True)
     duration_s: Mapped[float] = mapped_column(Float)
@@ -41,3 +42,13 @@ class IndexEntry(Base):
 
     # Covers the lookup, so PostgreSQL answers it from the index alone.
     __table_args__ = (Index("ix_fingerprint_index_lookup", "key", "print_id", "position"),)
+
+
+class Removal(Base):
+    """A track.removed seen: a validated event of that submission or older arriving late (a retry
+    overtaken by the removal) must not put the track back into the index."""
+
+    __tablename__ = "removals"
+    track_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    submission: Mapped[int] = mapped_column(Integer)
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -63,9 +63,26 @@ def test_replaced_track_is_excluded_and_removal_leaves_the_index(env, evalset):
 
 def test_new_audio_for_the_same_track_is_fingerprinted_again(env, evalset):
     fingerprint(env, "t1", evalset.originals["beat0"])
-    fingerprint(env, "t1", evalset.originals["beat1"], key="u/t1-retry")  # a retry with a new upload
+    fingerprint(env, "t1", evalset.originals["beat1"], key="u/t1-retry", submission=1)  # a retry, new upload
     assert fingerprint(env, "t2", evalset.originals["beat1"]).duplicate.track_id == "t1"
     assert fingerprint(env, "t3", evalset.originals["beat0"]).duplicate is None
+    stale = env.track_validated("t1", env.upload("u/t1", evalset.originals["beat0"]))  # submission 0, late
+    env.validated(stale)
+    assert env.relay() == [] and env.printed("t1").submission == 1
+
+
+def test_a_removal_that_overtakes_a_redelivery_keeps_the_track_out(env, evalset):
+    event = env.track_validated("t1", env.upload("u/t1", evalset.originals["beat2"]))
+    env.validated(event)
+    env.removed(env.track_removed("t1"))
+    env.relay()
+    env.validated(event)  # the same submission again, after its removal
+    (again,) = env.relay()
+    assert again.payload().duplicate is None
+    assert env.printed("t1") is None and env.index_rows("t1") == 0
+    assert fingerprint(env, "t2", evalset.originals["beat2"]).duplicate is None
+    resubmitted = fingerprint(env, "t1", evalset.originals["beat2"], key="u/t1-again", submission=1)
+    assert resubmitted.duplicate.track_id == "t2" and env.printed("t1").submission == 1
 
 
 def test_two_identical_uploads_at_once_catch_each_other(env, evalset):

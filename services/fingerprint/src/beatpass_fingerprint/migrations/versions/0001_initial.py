@@ -1,4 +1,4 @@
-"""fingerprints, inverted index, outbox
+"""fingerprints, inverted index, removals, outbox
 
 Revision ID: 0001
 Revises:
@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("track_id", sa.String(36), nullable=False, unique=True),
         sa.Column("producer_id", sa.String(128), nullable=False),
+        sa.Column("submission", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(1100), nullable=False),
         sa.Column("pcm_sha256", sa.String(64), nullable=False),
         sa.Column("duration_s", sa.Float(), nullable=False),
@@ -37,6 +38,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_fingerprint_index_lookup", "fingerprint_index", ["key", "print_id", "position"])
     op.create_table(
+        "removals",
+        sa.Column("track_id", sa.String(36), primary_key=True),
+        sa.Column("submission", sa.Integer(), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "outbox",
         sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("event_id", sa.String(36), nullable=False),
@@ -51,5 +58,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("outbox")
+    op.drop_table("removals")
     op.drop_table("fingerprint_index")
     op.drop_table("fingerprints")
