@@ -13,9 +13,10 @@ CHUNK = 5 * 1024 * 1024
 
 
 def test_upload_interrupted_and_resumed_from_the_server_offset(platform_env, browser_page, media, token_for, shot):
-    platform_env.start("upload")  # uploads need only the gateway
+    # Uploads need only the gateway; in dev mode the page signs in the demo producer by itself.
+    platform_env.start("upload", BEATPASS_DEV_MODE="true")
     page = browser_page
-    token = token_for(platform_env, "producer-resume")
+    token = token_for(platform_env, "demo-producer")
     tus_headers = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     size = media["long"].stat().st_size
     assert size > 2 * CHUNK
@@ -40,7 +41,11 @@ def test_upload_interrupted_and_resumed_from_the_server_offset(platform_env, bro
         return route.continue_()
 
     page.route("**/api/v1/uploads**", network)
-    page.goto(f"{platform_env.url}/backstage/upload#token={token}")
+    page.goto(f"{platform_env.url}/backstage/upload")
+    expect(page.locator("#who")).to_contain_text("demo-producer")
+    page.evaluate("""() => { window.__seen = new Set(); new MutationObserver(() => {
+        document.querySelectorAll('.file-bytes').forEach(el => window.__seen.add(el.textContent)); })
+        .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
     slot = page.locator("#panel-single [data-slot=audio]")
     slot.locator("input[type=file]").set_input_files(media["long"])
 
@@ -58,6 +63,8 @@ def test_upload_interrupted_and_resumed_from_the_server_offset(platform_env, bro
     upload_url = created[0]
     head = requests.head(upload_url, headers=tus_headers, timeout=10)
     assert int(head.headers["Upload-Offset"]) == 2 * CHUNK
+    seen = page.evaluate("[...window.__seen]")
+    assert any(t.endswith("B/s") for t in seen), seen  # bytes, percent and speed
     shot(page, "resume-before-reload")
 
     # A reload (or a closed tab): picking the same file continues the same upload from the server's offset.

@@ -56,9 +56,20 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     form.get_by_label("Title", exact=True).blur()
     expect(form.locator("[data-field=title] .field-error")).to_have_text(rules["TITLE_REQUIRED"])
 
-    form.locator("[data-slot=audio] input[type=file]").set_input_files(media["beat"])
+    # A check only the server can make comes back in the API's words, next to the file.
+    form.locator("[data-slot=audio] input[type=file]").set_input_files(media["cover"])
     form.locator("[data-slot=cover] input[type=file]").set_input_files(media["cover"])
     _fill(form, title="Night Drive")
+    expect(save).to_be_enabled()
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/tracks") and r.request.method == "POST") as saved:
+        save.click()
+    problem = saved.value.json()
+    assert saved.value.status in (400, 422) and problem["errors"][0]["field"] == "audio"
+    expect(form.locator("[data-slot=audio] .field-error")).to_have_text(problem["errors"][0]["message"])
+    shot(page, "single-server-error")
+
+    form.locator("[data-slot=audio] input[type=file]").set_input_files(media["beat"])
+    expect(form.locator("[data-slot=audio] .field-error")).to_be_empty()
     expect(form.locator("[data-field=bpm] .field-error")).to_be_empty()
     expect(form.locator("[data-slot=audio] .file-progress")).to_have_attribute("data-state", "done")
     expect(form.locator("[data-slot=cover] .file-progress")).to_have_attribute("data-state", "done")
