@@ -62,6 +62,8 @@ def test_collection_with_a_rejected_item_is_partial_then_ready_after_retrying_th
     assert all(items[i]["status"] == "ready" for i in ids)
     assert items[ids[1]]["submission"] == 1 and items[ids[1]]["title"] == "Track 1"
     assert {i: items[i]["version"] for i in (ids[0], ids[2])} == versions_before  # the rest untouched
+    album = requests.get(platform.url + ready["cover"]["large"], headers=platform.headers(), timeout=10)
+    assert album.status_code == 200 and album.content.startswith(b"\xff\xd8")
 
 
 def test_worker_killed_mid_message_the_track_still_reaches_ready(platform):

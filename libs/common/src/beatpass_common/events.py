@@ -100,6 +100,15 @@ class TrackValidated(_Model):
     replaces_track_id: str | None = None
 
 
+class CollectionValidated(_Model):
+    cover: CoverFacts
+    cover_images: dict[str, ObjectRef] = {}
+
+
+class CollectionRejected(_Model):
+    errors: list[Problem]
+
+
 class TrackRejected(_Model):
     errors: list[Problem]
     step: str | None = None
@@ -159,6 +168,8 @@ class TrackRemoved(_Model):
 DATA_MODELS: dict[str, type[_Model]] = {
     "track.submitted": TrackSubmitted,
     "collection.submitted": CollectionSubmitted,
+    "collection.validated": CollectionValidated,
+    "collection.rejected": CollectionRejected,
     "track.validated": TrackValidated,
     "track.rejected": TrackRejected,
     "waveform.generated": WaveformGenerated,

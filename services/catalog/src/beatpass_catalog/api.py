@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from .disputes import DisputeError, open_dispute
 from .handlers import Deps
 from .models import Change, Collection, Track
-from .views import collection_view, media_refs, track_view
+from .views import collection_media_refs, collection_view, media_refs, track_view
 
 STATUSES = {"processing", "ready", "rejected", "failed", "in_review"}
 FINAL = {"ready", "rejected", "failed"}
@@ -80,6 +80,14 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
     def get_media_ref(producer_id, track_id, name):
         with factory() as s:
             ref = media_refs(_own(s, Track, producer_id, track_id)).get(name)
+        if ref is None:
+            abort(404)
+        return jsonify(ref)
+
+    @app.get("/internal/v1/producers/<producer_id>/collections/<collection_id>/media/<name>")
+    def get_collection_media_ref(producer_id, collection_id, name):
+        with factory() as s:
+            ref = collection_media_refs(_own(s, Collection, producer_id, collection_id)).get(name)
         if ref is None:
             abort(404)
         return jsonify(ref)

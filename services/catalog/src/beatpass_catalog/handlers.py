@@ -61,9 +61,35 @@ def _collection_submitted(r: Records, event: Event) -> None:
     t = now()
     collection = Collection(id=event.collection_id, producer_id=event.producer_id, title=data.title,
                             cover={"upload": data.cover.model_dump(mode="json")}, track_ids=list(data.track_ids),
-                            status="processing", version=0, created_at=t, updated_at=t)
+                            errors=[], status="processing", version=0, created_at=t, updated_at=t)
     r.s.add(collection)
     r.s.flush()
+    r.aggregate(collection)
+
+
+class CollectionNotYetKnown(Exception):
+    """Its result came before the collection itself: retried by the bus until it is recorded."""
+
+
+def _collection(r: Records, event: Event) -> Collection:
+    collection = r.s.get(Collection, event.collection_id, with_for_update=True)
+    if collection is None:
+        raise CollectionNotYetKnown(event.collection_id)
+    return collection
+
+
+def _collection_validated(r: Records, event: Event) -> None:
+    collection = _collection(r, event)
+    data = event.payload()
+    collection.cover = {**(collection.cover or {}), "facts": data.cover.model_dump(mode="json"),
+                        "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()}}
+    collection.version += 1
+    r.aggregate(collection)
+
+
+def _collection_rejected(r: Records, event: Event) -> None:
+    collection = _collection(r, event)
+    collection.errors = [e.model_dump(mode="json") for e in event.payload().errors]
     r.aggregate(collection)
 
 
@@ -157,6 +183,8 @@ def _step_of(event_type: str | None) -> str | None:
 HANDLERS: dict[str, Callable[[Records, Event], None]] = {
     "track.submitted": _track_submitted,
     "collection.submitted": _collection_submitted,
+    "collection.validated": _collection_validated,
+    "collection.rejected": _collection_rejected,
     "track.validated": _track_validated,
     "track.rejected": _track_rejected,
     "waveform.generated": _waveform_generated,

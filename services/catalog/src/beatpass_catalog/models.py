@@ -74,6 +74,7 @@ class Collection(Base):
     title: Mapped[str] = mapped_column(String(200))
     cover: Mapped[dict | None] = mapped_column(JSON)
     track_ids: Mapped[list] = mapped_column(JSON, default=list)
+    errors: Mapped[list] = mapped_column(JSON, default=list)  # album art problems
     status: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

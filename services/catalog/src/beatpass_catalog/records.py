@@ -168,7 +168,7 @@ class Records:
     def aggregate(self, collection: Collection) -> None:
         statuses = [t.status for t in self.s.scalars(select(Track).where(Track.id.in_(collection.track_ids)))]
         missing = len(collection.track_ids) - len(statuses)
-        status = collection_status(statuses, missing)
+        status = "rejected" if collection.errors else collection_status(statuses, missing)
         if status != collection.status or collection.version == 0:
             collection.status = status
             collection.version += 1

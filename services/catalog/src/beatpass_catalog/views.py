@@ -64,12 +64,19 @@ def track_view(track: Track) -> dict:
     }
 
 
+def collection_media_refs(collection: Collection) -> dict[str, dict]:
+    return {f"cover-{size}.jpg": ref for size, ref in ((collection.cover or {}).get("images") or {}).items()}
+
+
 def collection_view(collection: Collection, tracks: list[Track]) -> dict:
     by_id = {t.id: t for t in tracks}
     return {
         "id": collection.id,
         "title": collection.title,
         "status": collection.status,
+        "errors": collection.errors or [],
+        "cover": {name[len("cover-"):-len(".jpg")]: f"/api/v1/collections/{collection.id}/media/{name}"
+                  for name in collection_media_refs(collection)},
         "version": collection.version,
         "items": [track_view(by_id[tid]) if tid in by_id else {"id": tid, "status": "processing"}
                   for tid in collection.track_ids],

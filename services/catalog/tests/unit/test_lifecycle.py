@@ -150,3 +150,31 @@ def test_collection_status_follows_its_items(deps, apply, events):
     (["rejected", "failed"], "rejected"), (["in_review", "ready"], "processing")])
 def test_collection_status_rule(statuses, status):
     assert collection_status(statuses) == status
+
+
+def test_album_art_results_land_on_the_collection(deps, apply, events):
+    cid = "d" * 36
+    item = events(collection_id=cid)
+    submitted = new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
+                                                   "track_ids": [item.track_id]}, producer_id="p1", collection_id=cid)
+    validated = new_event("collection.validated", {"cover": {"format": "PNG", "width": 1400, "height": 1400},
+                                                   "cover_images": {"large": {"bucket": "m", "key": "c", "size": 9}}},
+                          producer_id="p1", collection_id=cid)
+    from beatpass_catalog.handlers import CollectionNotYetKnown
+
+    with pytest.raises(CollectionNotYetKnown):  # before the collection itself: the bus retries it
+        apply(validated)
+    apply(submitted, validated, item.submitted(), item.validated(), item.waveform(), item.fingerprint())
+    with deps.factory() as s:
+        collection = s.scalars(select(Collection)).one()
+        assert collection.status == "ready" and collection.cover["images"]["large"]["key"] == "c"
+    rejected = events(collection_id="e" * 36)
+    apply(new_event("collection.submitted", {"title": "Bad art", "cover": {"bucket": "b", "key": "k", "size": 1},
+                                             "track_ids": [rejected.track_id]}, producer_id="p1",
+                    collection_id="e" * 36),
+          new_event("collection.rejected", {"errors": [{"code": "COVER_NOT_SQUARE", "field": "cover",
+                                                        "message": "Album art must be square."}]},
+                    producer_id="p1", collection_id="e" * 36))
+    with deps.factory() as s:
+        bad = s.get(Collection, "e" * 36)
+        assert bad.status == "rejected" and bad.errors[0]["code"] == "COVER_NOT_SQUARE"

@@ -18,7 +18,7 @@ PRODUCER_ACCESS_MESSAGE = "Upload access is only available to approved producers
 
 # Browsers cannot put an Authorization header on EventSource or <img>, so these read-only routes
 # (and only these) also accept the token as ``?access_token=`` (RFC 6750 section 2.3).
-QUERY_TOKEN_ENDPOINTS = frozenset({"api.track_events", "api.collection_events", "api.media"})
+QUERY_TOKEN_ENDPOINTS = frozenset({"api.track_events", "api.collection_events", "api.media", "api.collection_media"})
 
 
 def _authorization() -> str | None:

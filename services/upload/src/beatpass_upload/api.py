@@ -223,9 +223,18 @@ def dispute(track_id):
 
 @bp.get("/api/v1/tracks/<track_id>/media/<name>")
 def media(track_id, name):
+    return _media(f"tracks/{track_id}/media/{name}", name)
+
+
+@bp.get("/api/v1/collections/<collection_id>/media/<name>")
+def collection_media(collection_id, name):
+    return _media(f"collections/{collection_id}/media/{name}", name)
+
+
+def _media(path: str, name: str):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    status, ref = gw.catalog.get(producer.id, f"tracks/{track_id}/media/{name}")
+    status, ref = gw.catalog.get(producer.id, path)
     if status != 200:
         return _relay(404, None)
     try:

@@ -42,9 +42,9 @@ class CoverResult:
     derivatives: dict[str, bytes] = field(default_factory=dict)  # name -> JPEG bytes
 
 
-def derivative_keys(track_id: str) -> dict[str, str]:
+def derivative_keys(owner_id: str, kind: str = "tracks") -> dict[str, str]:
     """Deterministic media keys, so a redelivery overwrites the same objects."""
-    return {name: f"tracks/{track_id}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
+    return {name: f"{kind}/{owner_id}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
 
 
 def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline: Deadline) -> CoverResult:

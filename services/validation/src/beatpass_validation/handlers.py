@@ -12,7 +12,9 @@ import logging
 from typing import Callable
 
 from beatpass_common.config import Settings
-from beatpass_common.events import Event, ObjectRef, Problem, TrackRejected, TrackValidated, new_event
+from beatpass_common.events import (
+    CollectionRejected, CollectionValidated, Event, ObjectRef, Problem, TrackRejected, TrackValidated, new_event,
+)
 from beatpass_common.storage import ObjectStore
 
 from . import rules
@@ -52,10 +54,29 @@ def handle_track_submitted(event: Event, *, store: ObjectStore, publish: Callabl
     publish(new_event("track.validated", validated, caused_by=event, **ids))
 
 
+def handle_collection_submitted(event: Event, *, store: ObjectStore, publish: Callable[[Event], None],
+                                settings: Settings) -> None:
+    """The album art: the same checks as a track's cover, derivatives under collections/{id}/."""
+    submitted = event.payload()
+    deadline = Deadline(min(settings.handler_timeout_s, settings.step_deadline_s))
+    try:
+        cover = check_cover(store, submitted.cover, settings, deadline)
+        problems = cover.problems
+    except StepTimeout:
+        cover, problems = CoverResult(), [rules.timeout(deadline.seconds)]
+    ids = {"producer_id": event.producer_id, "collection_id": event.collection_id}
+    if problems:
+        publish(new_event("collection.rejected", CollectionRejected(errors=problems), caused_by=event, **ids))
+        return
+    images = _store_derivatives(store, settings, cover, event.collection_id or event.id, kind="collections")
+    publish(new_event("collection.validated", CollectionValidated(cover=cover.facts, cover_images=images),
+                      caused_by=event, **ids))
+
+
 def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult,
-                       track_id: str) -> dict[str, ObjectRef]:
+                       owner_id: str, kind: str = "tracks") -> dict[str, ObjectRef]:
     refs = {}
-    for name, key in derivative_keys(track_id).items():
+    for name, key in derivative_keys(owner_id, kind).items():
         put = store.put_bytes(settings.media_bucket, key, cover.derivatives[name], "image/jpeg")
         refs[name] = ObjectRef(bucket=settings.media_bucket, key=key, size=put.size, sha256=put.sha256,
                                content_type="image/jpeg")

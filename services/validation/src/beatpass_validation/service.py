@@ -13,7 +13,7 @@ from beatpass_common.events import Event
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
 
-from .handlers import handle_track_submitted
+from .handlers import handle_collection_submitted, handle_track_submitted
 
 OUTCOMES = Counter("beatpass_validation_outcomes_total", "Validated and rejected tracks", ["outcome"])
 PROBLEMS = Counter("beatpass_validation_problems_total", "Rejection reasons and warnings by code", ["code"])
@@ -38,4 +38,6 @@ def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
     bus = Bus(settings, "validation", step="validation")
     handler = partial(handle_track_submitted, store=store, publish=_counting(bus.publish), settings=settings)
     bus.subscribe("validation.tracks", {"track.submitted": handler})
+    album = partial(handle_collection_submitted, store=store, publish=_counting(bus.publish), settings=settings)
+    bus.subscribe("validation.collections", {"collection.submitted": album})
     return Runtime("validation", settings, bus=bus)

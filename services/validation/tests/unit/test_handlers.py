@@ -101,3 +101,24 @@ def test_storage_faults_raise_for_the_bus_to_retry(gen, store, settings, good):
     with pytest.raises(ConnectionError):
         handle_track_submitted(event, store=Flaky(), publish=published.append, settings=settings)
     assert published == []
+
+
+@pytest.mark.parametrize("size, outcome", [((1400, 1400), "collection.validated"),
+                                           ((1400, 900), "collection.rejected")])
+def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, outcome):
+    from beatpass_common.events import new_event
+    from beatpass_validation.handlers import handle_collection_submitted
+
+    ref = gen.put(store, settings, "producers/p1/uploads/album", gen.image(size, "RGB", "PNG"))
+    event = new_event("collection.submitted", {"title": "Tape", "cover": ref.model_dump(mode="json"),
+                                               "track_ids": ["t1"]}, producer_id="p1", collection_id="c1")
+    out: list[Event] = []
+    handle_collection_submitted(event, store=store, publish=out.append, settings=settings)
+    handle_collection_submitted(event, store=store, publish=out.append, settings=settings)
+    assert [e.type for e in out] == [outcome, outcome] and out[0].id == out[1].id
+    if outcome == "collection.validated":
+        images = out[0].payload().cover_images
+        assert images["large"].key == "collections/c1/cover-1000.jpg"
+        assert store.get_bytes(settings.media_bucket, images["thumb"].key).startswith(b"\xff\xd8")
+    else:
+        assert out[0].payload().errors[0].field == "cover"

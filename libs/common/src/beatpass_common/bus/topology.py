@@ -33,13 +33,15 @@ class QueueSpec:
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("upload.outcomes", ("track.ready", "track.rejected", "track.failed")),
     QueueSpec("validation.tracks", ("track.submitted",)),
+    QueueSpec("validation.collections", ("collection.submitted",)),
     QueueSpec("waveform.tracks", ("track.validated",)),
     # track.ready: a duplicate accepted on dispute joins the fingerprint index.
     QueueSpec("fingerprint.tracks", ("track.validated", "track.removed", "track.ready")),
     QueueSpec(
         "catalog.records",
         (
-            "track.submitted", "collection.submitted", "track.validated", "track.rejected",
+            "track.submitted", "collection.submitted", "collection.validated", "collection.rejected",
+            "track.validated", "track.rejected",
             "waveform.generated", "fingerprint.completed", "step.failed",
         ),
     ),
