@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the evaluation set
 
-import synth  # noqa: E402
+import beat_synth as synth  # noqa: E402
 from conftest import build_evalset, wav_bytes  # noqa: E402
 
 from beatpass_common.db import make_engine, migrate, session_factory, transaction  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from synth import SR
+from beat_synth import SR
 
 
 def _run(*cmd: str) -> None:

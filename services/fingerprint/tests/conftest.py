@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).parent))  # synth, transforms (tests are not a package)
+sys.path.insert(0, str(Path(__file__).parent))  # beat_synth, beat_transforms, fingerprint_env (tests are not a package)
 
-import synth  # noqa: E402
-import transforms  # noqa: E402
+import beat_synth as synth  # noqa: E402
+import beat_transforms as transforms  # noqa: E402
 
 from beatpass_fingerprint.chroma import AudioPrint, analyse  # noqa: E402
 

@@ -1,5 +1,5 @@
 import pytest
-from handler_env import Env
+from fingerprint_env import Env
 
 from beatpass_common.storage import open_store
 

@@ -2,7 +2,7 @@
 track is a duplicate of it; no different beat, even on the same drum loop, is rejected."""
 
 import pytest
-from transforms import TRANSFORMS
+from beat_transforms import TRANSFORMS
 
 from beatpass_common.db import make_engine, migrate, session_factory, transaction
 from beatpass_fingerprint import index

@@ -1,7 +1,7 @@
 import threading
 
 import pytest
-from handler_env import Env
+from fingerprint_env import Env
 
 from beatpass_common.storage import LocalStore
 
