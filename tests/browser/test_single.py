@@ -66,6 +66,8 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     problem = saved.value.json()
     assert saved.value.status in (400, 422) and problem["errors"][0]["field"] == "audio"
     expect(form.locator("[data-slot=audio] .field-error")).to_have_text(problem["errors"][0]["message"])
+    expect(save).to_be_disabled()  # until the audio is replaced
+    expect(reasons).to_contain_text(problem["errors"][0]["message"])
     shot(page, "single-server-error")
 
     form.locator("[data-slot=audio] input[type=file]").set_input_files(media["beat"])

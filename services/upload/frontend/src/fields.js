@@ -275,6 +275,10 @@ export class TrackEditor {
   problems() {
     const values = this.values();
     const out = checkFields(values, this.ctx.rules, { coverDefault: this.coverOptional, uploads: !this.uploadsOptional });
+    // What the server refused stays a reason until that field changes.
+    for (const [name, message] of Object.entries(this.serverErrors)) {
+      if (!out.some((p) => p.field === name)) out.push({ field: name, code: "SERVER", message });
+    }
     for (const [slot, name] of [[this.audio, "audio"], [this.cover, "cover"]]) {
       if (slot.busy) {
         const u = slot.upload;
@@ -308,7 +312,7 @@ export class TrackEditor {
 
   refresh() {
     const client = {};
-    for (const p of this.problems()) if (!client[p.field] && p.code !== "UPLOADING") client[p.field] = p.message;
+    for (const p of this.problems()) if (!client[p.field] && !["UPLOADING", "SERVER"].includes(p.code)) client[p.field] = p.message;
     const message = (name) => this.serverErrors[name] || (this.touched.has(name) ? client[name] : "") || "";
     for (const [name, el] of Object.entries(this.errorEls)) {
       const text = message(name);
