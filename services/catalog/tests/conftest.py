@@ -28,8 +28,9 @@ class Events:
         return new_event(type_, data, producer_id=self.producer, track_id=self.track_id,
                          collection_id=self.collection_id, attempt=self.attempt)
 
-    def submitted(self, **meta):
-        return self._e("track.submitted", {"audio": REF, "cover": REF, "metadata": {**META, **meta}})
+    def submitted(self, replaces=None, **meta):
+        return self._e("track.submitted", {"audio": REF, "cover": REF, "metadata": {**META, **meta},
+                                           "replaces_track_id": replaces})
 
     def validated(self, warnings=()):
         return self._e("track.validated", {"source": REF, "audio": FACTS, "cover": {"format": "JPEG", "width": 1000,

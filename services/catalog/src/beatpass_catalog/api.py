@@ -18,7 +18,7 @@ from .handlers import Deps
 from .models import Change, Collection, Track
 from .views import collection_media_refs, collection_view, media_refs, track_view
 
-STATUSES = {"processing", "ready", "rejected", "failed", "in_review"}
+STATUSES = {"processing", "ready", "rejected", "failed", "in_review", "replaced"}
 FINAL = {"ready", "rejected", "failed"}
 
 

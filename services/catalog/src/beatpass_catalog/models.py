@@ -38,6 +38,7 @@ class Track(Base):
     errors: Mapped[list] = mapped_column(JSON, default=list)
     warnings: Mapped[list] = mapped_column(JSON, default=list)
     replaces_track_id: Mapped[str | None] = mapped_column(String(36))
+    replaced_by: Mapped[str | None] = mapped_column(String(36))  # a newer version took this track's place
     submitted_event: Mapped[str | None] = mapped_column(Text)  # re-driven by the reaper
     validated_event: Mapped[str | None] = mapped_column(Text)
     ready_published: Mapped[bool] = mapped_column(Boolean, default=False)

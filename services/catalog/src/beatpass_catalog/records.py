@@ -133,6 +133,7 @@ class Records:
                 and all(s.state == "done" for s in track.steps) and not track.ready_published):
             track.status = "ready"
             track.ready_published = True
+            self.supersede(track, cause)
             self.emit("track.ready", track, {"title": track.title,
                                              "duration_s": (track.facts or {}).get("duration_s"),
                                              "collection_id": track.collection_id}, cause)
@@ -144,6 +145,28 @@ class Records:
         })
         if track.collection_id:
             self.touched_collections.add(track.collection_id)
+
+    def supersede(self, track: Track, cause: Event | None) -> None:
+        """A new version is ready: the track it replaces steps aside (and out of the duplicate
+        index), and takes its place in its collection, leaving the other items untouched."""
+        if not track.replaces_track_id:
+            return
+        old = self.s.scalars(select(Track).where(Track.id == track.replaces_track_id).with_for_update()).first()
+        if old is None or old.producer_id != track.producer_id or old.status != "ready":
+            return
+        old.status = "replaced"
+        old.replaced_by = track.id
+        self.emit("track.removed", old, {"reason": "replaced"}, cause)
+        if old.collection_id:
+            collection = self.s.get(Collection, old.collection_id, with_for_update=True)
+            if collection is not None and old.id in collection.track_ids:
+                collection.track_ids = [track.id if t == old.id else t for t in collection.track_ids]
+                track.collection_id = collection.id
+                self.touched_collections.add(collection.id)
+        old.version += 1
+        old.updated_at = now()
+        self.record_change("track", old.id, old.producer_id, {"track_id": old.id, "status": old.status,
+                                                               "version": old.version, "replaced_by": track.id})
 
     def emit(self, type_: str, track: Track, data: dict, cause: Event | None) -> None:
         event = new_event(type_, data, producer_id=track.producer_id, track_id=track.id,

@@ -58,6 +58,8 @@ def track_view(track: Track) -> dict:
         "waveform": waveform,
         "duplicate": duplicate,
         "dispute": track.dispute,
+        "replaces_track_id": track.replaces_track_id,
+        "replaced_by": track.replaced_by,
         "created_at": _ts(track.created_at),
         "updated_at": _ts(track.updated_at),
         "version": track.version,

@@ -178,3 +178,27 @@ def test_album_art_results_land_on_the_collection(deps, apply, events):
     with deps.factory() as s:
         bad = s.get(Collection, "e" * 36)
         assert bad.status == "rejected" and bad.errors[0]["code"] == "COVER_NOT_SQUARE"
+
+
+def test_a_new_version_replaces_the_old_track_in_its_collection_only_when_ready(deps, apply, events, published):
+    cid = "f" * 36
+    old, other = events(collection_id=cid), events(collection_id=cid)
+    apply(new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
+                                             "track_ids": [old.track_id, other.track_id]},
+                    producer_id="p1", collection_id=cid))
+    for ev in (old, other):
+        apply(ev.submitted(), ev.validated(), ev.waveform(), ev.fingerprint())
+    other_version = _track(deps, other.track_id).version
+    new = events()
+    apply(new.submitted(replaces=old.track_id, title="Night Drive v2"), new.validated(), new.waveform())
+    assert _track(deps, old.track_id).status == "ready"  # not replaced until the new version is ready
+    apply(new.fingerprint())
+    old_track, new_track = _track(deps, old.track_id), _track(deps, new.track_id)
+    assert old_track.status == "replaced" and old_track.replaced_by == new.track_id
+    assert new_track.status == "ready" and new_track.collection_id == cid
+    with deps.factory() as s:
+        collection = s.get(Collection, cid)
+        assert collection.track_ids == [new.track_id, other.track_id] and collection.status == "ready"
+    assert _track(deps, other.track_id).version == other_version  # the rest untouched
+    removed = [e for e in published if e.type == "track.removed"]
+    assert [(e.track_id, e.payload().reason) for e in removed] == [(old.track_id, "replaced")]

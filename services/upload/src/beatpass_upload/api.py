@@ -107,12 +107,27 @@ def save_track():
 
     def work(producer, body):
         checked = gw.saver.check_track(producer.id, body)
+        if body.get("replaces_track_id") is not None:
+            checked.errors.extend(_replaceable(producer, body["replaces_track_id"]))
         if checked.errors:
             raise SaveRejected(checked.errors)
         limit = minutes_limit(producer, gw.settings)
         return _commit(producer, key, lambda s: gw.saver.save_track(s, producer.id, limit, checked))
 
     return _idempotent("POST /api/v1/tracks", "track", work)
+
+
+def _replaceable(producer, track_id) -> list[FieldError]:
+    """A new version may replace only one of the producer's own ready tracks."""
+    try:
+        track_id = str(uuid.UUID(str(track_id)))
+        status, track = _gw().catalog.get(producer.id, f"tracks/{track_id}")
+    except ValueError:
+        status, track = 404, None
+    if status == 200 and track and track["status"] == "ready":
+        return []
+    return [FieldError("replaces_track_id", "REPLACED_TRACK_NOT_FOUND",
+                       "The track to replace was not found among your ready tracks.")]
 
 
 @bp.post("/api/v1/collections")

@@ -1,4 +1,5 @@
-"""The gateway's bus side: give upload minutes back when a track ends rejected or failed."""
+"""The gateway's bus side: give upload minutes back when a track ends rejected or failed, or is
+replaced by a newer version."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from . import quota
 
 
 def handle_outcome(event: Event, *, factory: sessionmaker[Session]) -> None:
-    if event.track_id is None or event.type not in {"track.rejected", "track.failed"}:
+    if event.track_id is None or event.type not in {"track.rejected", "track.failed", "track.removed"}:
         return  # track.ready keeps its minutes
     with transaction(factory) as session:
         quota.release(session, event.track_id, event.attempt)

@@ -97,7 +97,7 @@ def build(settings: Settings, *, store: ObjectStore | None = None, consume: bool
     gw = build_gateway(settings, bus.publish, store)
     if consume:
         bus.subscribe("upload.outcomes", {t: partial(handle_outcome, factory=gw.factory)
-                                          for t in ("track.ready", "track.rejected", "track.failed")})
+                                          for t in ("track.ready", "track.rejected", "track.failed", "track.removed")})
 
     def db_ok() -> bool:
         with gw.factory() as s:

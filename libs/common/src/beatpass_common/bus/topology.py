@@ -31,7 +31,7 @@ class QueueSpec:
 
 
 QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("upload.outcomes", ("track.ready", "track.rejected", "track.failed")),
+    QueueSpec("upload.outcomes", ("track.ready", "track.rejected", "track.failed", "track.removed")),
     QueueSpec("validation.tracks", ("track.submitted",)),
     QueueSpec("validation.collections", ("collection.submitted",)),
     QueueSpec("waveform.tracks", ("track.validated",)),
