@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import requests
 from playwright.sync_api import expect
@@ -36,7 +38,17 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(platform, browser_pa
     expect(form.locator(".reasons")).to_contain_text(f"Track 1: {rules['AUDIO_REQUIRED']}")
 
     form.get_by_label("Collection title").fill("Late Night Tape")
-    form.locator(".collection-head [data-slot=cover] input[type=file]").set_input_files(media["cover2"])
+    # The album cover is dragged and dropped onto its zone.
+    data = base64.b64encode(media["cover2"].read_bytes()).decode()
+    transfer = page.evaluate_handle("""([name, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, {type: "image/jpeg"}));
+        return dt; }""", [media["cover2"].name, data])
+    zone = form.locator(".collection-head [data-slot=cover] .dropzone")
+    zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    expect(form.locator(".collection-head [data-slot=cover] .file-name")).to_contain_text("album.jpg")
     # Several WAVs at once: one item each, titled from the file names.
     form.locator("#collection-add-files").set_input_files([media["other"], media["short"]])
     items = form.locator(".collection-item")

@@ -45,7 +45,7 @@ export class FileSlot {
       onchange: () => this.input.files[0] && this.pick(this.input.files[0]) });
     this.status = h("div", { class: "file-status", hidden: true });
     this.error = h("p", { class: "field-error", id: this.errorId, "aria-live": "polite" });
-    this.zone = h("label", { class: "dropzone", for: id },
+    this.zone = h("label", { class: optional ? "dropzone slim" : "dropzone", for: id },
       h("span", { class: "dropzone-icon", "aria-hidden": "true" }, kind === "audio" ? "♪" : "▣"),
       h("span", { class: "dropzone-title" }, label, optional ? h("span", { class: "optional" }, " (optional)") : null),
       h("span", { class: "dropzone-hint" }, hint));
