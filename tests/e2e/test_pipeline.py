@@ -48,3 +48,39 @@ def test_upload_to_ready_then_the_same_audio_is_a_duplicate(platform):
 
     me = requests.get(f"{platform.url}/api/v1/me", headers=platform.headers(), timeout=10).json()
     assert abs(me["upload_minutes"]["used"] - 14 / 60) < 0.01  # the rejected copy gave its minutes back
+
+
+def test_dispute_resolved_by_an_operator_and_a_new_version_replacing_a_track(platform):
+    import subprocess
+    import sys
+
+    audio = beat_wav(13, seed=61)
+    original = _save(platform, audio, "Original")
+    assert platform.wait_track(original)["status"] == "ready"
+    copy = _save(platform, audio, "Copy")
+    assert platform.wait_track(copy)["status"] == "rejected"
+
+    url = f"{platform.url}/api/v1/tracks/{copy}/dispute"
+    r = requests.post(url, json={"reason": ""}, headers=platform.headers(), timeout=10)
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "DISPUTE_REASON_REQUIRED"
+    r = requests.post(url, json={"reason": "This is my remix with new stems."}, headers=platform.headers(), timeout=10)
+    assert r.status_code == 202 and r.json()["status"] == "in_review"
+    operator = subprocess.run([sys.executable, "-m", "beatpass_catalog", "resolve", copy, "accept",
+                               "--operator", "ana@ops", "--note", "stems checked"],
+                              env=platform.env, capture_output=True, text=True, timeout=60)
+    assert operator.returncode == 0, operator.stderr
+    accepted = platform.wait_track(copy, until=lambda t: t["status"] == "ready")
+    assert accepted["dispute"]["state"] == "accepted" and accepted["dispute"]["resolved_by"] == "ana@ops"
+
+    body = {**FIELDS, "title": "Original (v2)", "replaces_track_id": original,
+            "audio_upload_id": platform.upload(beat_wav(13, seed=62), "v2.wav"),
+            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg")}
+    r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(), timeout=30)
+    assert r.status_code == 202, r.text
+    assert platform.wait_track(r.json()["track_id"])["status"] == "ready"
+    old = platform.wait_track(original, until=lambda t: t["status"] == "replaced")
+    assert old["replaced_by"] == r.json()["track_id"]
+    foreign = requests.post(f"{platform.url}/api/v1/tracks", json={**body, "replaces_track_id": original},
+                            headers=platform.headers("someone-else"), timeout=30)
+    assert foreign.status_code == 422
+    assert "REPLACED_TRACK_NOT_FOUND" in {e["code"] for e in foreign.json()["errors"]}
