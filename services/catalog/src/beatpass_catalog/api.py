@@ -112,7 +112,8 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         deps.on_change()
         return jsonify(view), 202
 
-    def _stream(producer_id: str, subject: str, subject_id: str, snapshot):
+    def _stream(producer_id: str, subjects, snapshot):
+        """``subjects()`` gives the (subject, id) pairs whose changes this stream carries."""
         last_seq = request.headers.get("Last-Event-ID", type=int)
 
         def generate():
@@ -124,9 +125,11 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
             generation = notifier.generation
             while time.monotonic() - started < stream_max_s:
                 with factory() as s:
+                    wanted = subjects()
                     changes = s.scalars(select(Change).where(
-                        Change.subject == subject, Change.subject_id == subject_id, Change.seq > seq,
+                        Change.subject_id.in_([i for _, i in wanted]), Change.seq > seq,
                         Change.producer_id == producer_id).order_by(Change.seq)).all()
+                    changes = [c for c in changes if (c.subject, c.subject_id) in wanted]
                 for change in changes:
                     seq = change.seq
                     yield f"id: {seq}\nevent: status\ndata: {json.dumps(change.body)}\n\n"
@@ -139,8 +142,8 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         return Response(stream_with_context(generate()), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    def _latest_seq(s, subject_id: str) -> int:
-        return s.scalar(select(func.coalesce(func.max(Change.seq), 0)).where(Change.subject_id == subject_id))
+    def _latest_seq(s, subject_ids: list[str]) -> int:
+        return s.scalar(select(func.coalesce(func.max(Change.seq), 0)).where(Change.subject_id.in_(subject_ids)))
 
     @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>/events")
     def track_events(producer_id, track_id):
@@ -152,21 +155,27 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
                 track = s.get(Track, track_id)
                 return ({"track_id": track.id, "status": track.status, "version": track.version,
                          "steps": {st.name: st.state for st in track.steps},
-                         "collection_id": track.collection_id}, _latest_seq(s, track_id))
+                         "collection_id": track.collection_id}, _latest_seq(s, [track_id]))
 
-        return _stream(producer_id, "track", track_id, snapshot)
+        return _stream(producer_id, lambda: {("track", track_id)}, snapshot)
 
     @app.get("/internal/v1/producers/<producer_id>/collections/<collection_id>/events")
     def collection_events(producer_id, collection_id):
         with factory() as s:
             _own(s, Collection, producer_id, collection_id)
 
+        def subjects():
+            # The collection's own changes and its items' (a retried item's steps show live too).
+            with factory() as s:
+                c = s.get(Collection, collection_id)
+                return {("collection", collection_id)} | {("track", t) for t in c.track_ids}
+
         def snapshot():
             with factory() as s:
                 c = s.get(Collection, collection_id)
                 return ({"collection_id": c.id, "status": c.status, "version": c.version},
-                        _latest_seq(s, collection_id))
+                        _latest_seq(s, [collection_id, *c.track_ids]))
 
-        return _stream(producer_id, "collection", collection_id, snapshot)
+        return _stream(producer_id, subjects, snapshot)
 
     return app

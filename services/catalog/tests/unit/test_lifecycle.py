@@ -202,3 +202,22 @@ def test_a_new_version_replaces_the_old_track_in_its_collection_only_when_ready(
     assert _track(deps, other.track_id).version == other_version  # the rest untouched
     removed = [e for e in published if e.type == "track.removed"]
     assert [(e.track_id, e.payload().reason) for e in removed] == [(old.track_id, "replaced")]
+
+
+def test_collection_stream_carries_its_items_changes(deps, apply, events):
+    import json
+
+    from beatpass_catalog.api import ChangeNotifier, create_api
+
+    cid = "a" * 36
+    item = events(collection_id=cid)
+    apply(new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
+                                             "track_ids": [item.track_id]}, producer_id="p1", collection_id=cid),
+          item.submitted(), item.validated(), item.waveform(), item.fingerprint())
+    client = create_api(deps, ChangeNotifier(), heartbeat_s=0.05, stream_max_s=0.3).test_client()
+    body = client.get(f"/internal/v1/producers/p1/collections/{cid}/events", headers={"Last-Event-ID": "0"}).get_data(
+        as_text=True)
+    data = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    assert [d["status"] for d in data if "track_id" in d][-1] == "ready"
+    assert data[-1] == {"collection_id": cid, "status": "ready", "version": data[-1]["version"]}
+    assert client.get(f"/internal/v1/producers/p2/collections/{cid}/events").status_code == 404
