@@ -321,7 +321,7 @@ class CollectionForm {
 
 class App {
   constructor(api, me, rules) {
-    this.ctx = { api, me, rules, refreshMinutes: () => this.refreshMinutes() };
+    this.ctx = { api, me, rules, refreshMinutes: () => this.refreshMinutes(), forget: (id) => this.forget(id) };
     this.recentKey = `beatpass.recent:${me.producer_id}`;
     this.minutes = h("section", { class: "minutes", "aria-live": "polite", "aria-label": "Upload minutes" });
     this.showMinutes(me.upload_minutes);
@@ -407,6 +407,12 @@ class App {
     if (announce) this.results.prepend(card.el);
     else this.results.append(card.el);
     if (announce) card.el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+
+  forget(id) {
+    localStorage.setItem(this.recentKey, JSON.stringify(this.recent().filter((r) => r.id !== id)));
+    this.results.querySelector(`[data-collection-id="${id}"]`)?.remove();
+    if (!this.results.children.length) this.resultsSection.hidden = true;
   }
 
   recent() {

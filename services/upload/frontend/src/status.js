@@ -48,6 +48,8 @@ class TrackWatch {
     this.timer = null;
     this.stopped = false;
     this.fetching = null;
+    this.missing = 0;
+    this.onGone = null;
   }
 
   start() {
@@ -99,7 +101,13 @@ class TrackWatch {
         clearTimeout(this.timer);
         this.timer = setTimeout(() => { this.refresh(); this.connect(); }, 1000);
       }
-    }).catch(() => null).finally(() => {
+    }).catch((err) => {
+      // Unknown to the gateway (e.g. a remembered track from a reset system): stop asking.
+      if (err?.status === 404 && ++this.missing >= 3) {
+        this.stop();
+        this.onGone?.();
+      }
+    }).finally(() => {
       this.fetching = null;
       if (this.again && !this.stopped) {
         this.again = false;
@@ -126,6 +134,10 @@ export class TrackCard {
     this.panel = null; // "retry" | "dispute" | null
     this.el = h("article", { class: "track-card", "data-track-id": id, "aria-label": title || "Track" });
     this.watch = new TrackWatch(ctx.api, id, (view) => this.update(view));
+    this.watch.onGone = () => {
+      this.el.remove();
+      ctx.forget?.(collectionId || id);
+    };
     this.render();
     this.watch.start();
   }
