@@ -4,6 +4,7 @@ page of a platform running as OS processes on RabbitMQ, PostgreSQL and S3 (tests
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ def chromium():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     if not BUNDLE.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("the upload page bundle is not built and npm is not installed")
         pytest.fail("the upload page bundle is missing: run scripts/bootstrap.sh (npm ci && npm run build)")
     from playwright.sync_api import sync_playwright
 
@@ -40,6 +43,10 @@ def browser_page(chromium):
     page = context.new_page()
     page.console_errors = []
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    # Everything the page needs comes from the gateway: nothing from a CDN.
+    page.foreign_requests = []
+    page.on("request", lambda r: r.url.startswith(("http://127.0.0.1:", "data:", "blob:"))
+            or page.foreign_requests.append(r.url))
     yield page
     context.close()
 

@@ -40,6 +40,7 @@ def test_unapproved_producer_sees_the_message_and_no_form(platform_env, browser_
     r = requests.post(f"{platform_env.url}/api/v1/tracks", json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert r.status_code == 403 and r.json()["errors"][0] == {"field": None, "code": "PRODUCER_ACCESS_REQUIRED", "message": MESSAGE}
     assert not page.console_errors
+    assert not page.foreign_requests
 
 
 def test_access_token_query_parameter_only_on_streams_and_media(platform_env, token_for):

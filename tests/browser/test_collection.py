@@ -106,3 +106,4 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(platform, browser_pa
     card.scroll_into_view_if_needed()
     shot(page, "collection-ready-phone")
     assert not page.console_errors
+    assert not page.foreign_requests

@@ -85,3 +85,4 @@ def test_upload_interrupted_and_resumed_from_the_server_offset(platform_env, bro
     assert int(head.headers["Upload-Offset"]) == int(head.headers["Upload-Length"]) == size
     shot(page, "resume-done")
     assert not page.console_errors
+    assert not page.foreign_requests

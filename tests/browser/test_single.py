@@ -128,3 +128,4 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     expect(dup.locator(".badge")).to_have_text("In review")
     shot(page, "single-disputed")
     assert not page.console_errors
+    assert not page.foreign_requests
