@@ -163,7 +163,7 @@ def _retry(producer, body, track_id: str, collection_id: str | None):
         raise SaveRejected(checked.errors)
     limit = minutes_limit(producer, gw.settings)
     key = request.headers.get("Idempotency-Key")
-    return _commit(producer, key, lambda s: gw.saver.retry_track(s, producer.id, limit, checked, base.collection_id))
+    return _commit(producer, key, lambda s: gw.saver.save_track(s, producer.id, limit, checked, base.collection_id))
 
 
 @bp.post("/api/v1/collections/<collection_id>/tracks/<track_id>/retry")

@@ -25,17 +25,14 @@ class CatalogClient:
         return f"{self.base}/internal/v1/producers/{quote(producer_id, safe='')}/{path}"
 
     def get(self, producer_id: str, path: str, params: dict | None = None) -> tuple[int, dict | None]:
-        try:
-            r = self.http.get(self._url(producer_id, path), params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise CatalogUnavailable(str(exc)) from exc
-        if r.status_code >= 500:
-            raise CatalogUnavailable(f"catalog answered {r.status_code}")
-        return r.status_code, _json(r)
+        return self._request("GET", producer_id, path, params=params)
 
     def post(self, producer_id: str, path: str, body: dict) -> tuple[int, dict | None]:
+        return self._request("POST", producer_id, path, json=body)
+
+    def _request(self, method: str, producer_id: str, path: str, **kwargs) -> tuple[int, dict | None]:
         try:
-            r = self.http.post(self._url(producer_id, path), json=body, timeout=self.timeout)
+            r = self.http.request(method, self._url(producer_id, path), timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
         if r.status_code >= 500:

@@ -149,16 +149,18 @@ class Saver:
         }, producer_id=producer_id, track_id=t.track_id, collection_id=collection_id, attempt=t.attempt)
         self.outbox.add(s, event)
 
-    def save_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack) -> dict:
+    def save_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack,
+                   collection_id: str | None = None) -> dict:
+        """A new track, or the next submission of one (a retry: ``t.attempt`` > 0)."""
         if t.errors:
             raise SaveRejected(t.errors)
         try:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
         except quota.QuotaExceeded as exc:
             raise self._quota_error(exc, t.duration_s) from None
-        self._stage_track(s, producer_id, t, None)
-        return {"track_id": t.track_id, "status": "processing", "links": {
-            "self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
+        self._stage_track(s, producer_id, t, collection_id)
+        return {"track_id": t.track_id, "status": "processing", "submission": t.attempt,
+                "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
 
     def check_collection(self, producer_id: str, body: dict) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
         errors: list[FieldError] = []
@@ -208,15 +210,3 @@ class Saver:
             "track_ids": [t.track_id for t in checked]}, producer_id=producer_id, collection_id=collection_id))
         return {"collection_id": collection_id, "status": "processing", "track_ids": [t.track_id for t in checked],
                 "links": {"self": f"/api/v1/collections/{collection_id}"}}
-
-    def retry_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack,
-                    collection_id: str | None) -> dict:
-        if t.errors:
-            raise SaveRejected(t.errors)
-        try:
-            quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
-        except quota.QuotaExceeded as exc:
-            raise self._quota_error(exc, t.duration_s) from None
-        self._stage_track(s, producer_id, t, collection_id)
-        return {"track_id": t.track_id, "status": "processing", "submission": t.attempt,
-                "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
