@@ -108,10 +108,13 @@ class SaveBar {
     this.showErrors([]);
     this.button.disabled = true;
     this.button.classList.add("busy");
+    const label = this.button.textContent;
+    this.button.textContent = "Saving…";
     try {
       await this.onSave();
     } finally {
       this.saving = false;
+      this.button.textContent = label;
       this.button.classList.remove("busy");
       this.update();
     }
@@ -321,7 +324,9 @@ class CollectionForm {
 
 class App {
   constructor(api, me, rules) {
-    this.ctx = { api, me, rules, refreshMinutes: () => this.refreshMinutes(), forget: (id) => this.forget(id) };
+    this.announcer = h("div", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+    this.ctx = { api, me, rules, refreshMinutes: () => this.refreshMinutes(), forget: (id) => this.forget(id),
+      announce: (text) => { this.announcer.textContent = text; } };
     this.recentKey = `beatpass.recent:${me.producer_id}`;
     this.minutes = h("section", { class: "minutes", "aria-live": "polite", "aria-label": "Upload minutes" });
     this.showMinutes(me.upload_minutes);
@@ -353,7 +358,7 @@ class App {
         h("p", { class: "muted" }, "WAV audio with cover art. Uploads resume where they stopped if the connection drops or the page reloads.")),
       this.minutes),
       h("div", { class: "card form-card" }, tablist, this.panels.single, this.panels.collection),
-      this.resultsSection);
+      this.resultsSection, this.announcer);
     this.select("single");
     this.restoreRecent();
   }

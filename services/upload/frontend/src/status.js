@@ -158,7 +158,10 @@ export class TrackCard {
       this.view = view;
     }
     this.render();
-    if (before !== this.view.status) this.onUpdate(this);
+    if (before !== this.view.status) {
+      this.onUpdate(this);
+      this.ctx.announce?.(`${this.view.title || this.view.metadata?.title || "Track"}: ${STATUS_LABELS[this.view.status] || this.view.status}`);
+    }
   }
 
   get status() {
