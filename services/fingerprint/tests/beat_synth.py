@@ -19,6 +19,7 @@ class BeatSpec:
     root: int  # pitch class
     scale: str
     duration_s: float = 60.0
+    drums_only: bool = False  # the bare drum loop, repeated for the whole track
 
 
 def random_spec(seed: int, duration_s: float = 60.0) -> BeatSpec:
@@ -30,6 +31,11 @@ def random_spec(seed: int, duration_s: float = 60.0) -> BeatSpec:
 def same_drums(spec: BeatSpec, seed: int) -> BeatSpec:
     """A different beat on the same drum loop, tempo and key (the near-miss negative)."""
     return replace(spec, seed=seed)
+
+
+def drum_loop_only(spec: BeatSpec) -> BeatSpec:
+    """Just the beat's drum loop over and over: repetitive material shared with the beat."""
+    return replace(spec, drums_only=True)
 
 
 def _hz(midi: float) -> float:
@@ -139,7 +145,7 @@ def render(spec: BeatSpec) -> np.ndarray:
         for voice, s, vel in loop:
             if (s // 16) == b % 2:
                 _add(buf, int((t0 + (s % 16) * step) * SR), voices[voice], 0.5 * vel, 0.0)
-        if b < intro_bars:
+        if b < intro_bars or spec.drums_only:
             continue
         chord_root = spec.root + 48 + scale[degrees[b % 4] % 7]
         for k, off in enumerate((0, 2, 4)):

@@ -46,8 +46,8 @@ class EvalSet:
 
 
 def build_evalset(n_tracks: int = N_TRACKS, seed0: int = 0) -> EvalSet:
-    """Originals and their transformations (must be duplicates); same-drum-loop beats and unrelated
-    beats (must not be rejected against the originals)."""
+    """Originals and their transformations (must be duplicates); beats on the same drum loop, the
+    bare loop repeated, and unrelated beats (must not be rejected against the originals)."""
     ev = EvalSet()
     for i in range(seed0, seed0 + n_tracks):
         spec = synth.random_spec(i)
@@ -57,6 +57,7 @@ def build_evalset(n_tracks: int = N_TRACKS, seed0: int = 0) -> EvalSet:
             y, rate, subtype = transforms.apply(name, x, sr)
             ev.positives.append((name, f"beat{i}", wav_bytes(y, rate, subtype)))
         ev.negatives.append(("same_drum_loop", f"beat{i}", wav_bytes(synth.render(synth.same_drums(spec, 500 + i)), synth.SR)))
+        ev.negatives.append(("drum_loop_only", f"beat{i}", wav_bytes(synth.render(synth.drum_loop_only(spec)), synth.SR)))
         ev.negatives.append(("different_track", f"beat{i}", wav_bytes(synth.render(synth.random_spec(900 + i)), synth.SR)))
     return ev
 
