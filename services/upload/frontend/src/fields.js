@@ -1,6 +1,6 @@
 // The track form: file slots (drag-and-drop or pick, with tus progress) and the metadata fields,
 // checked with the API's own rules and sentences (GET /api/v1/rules).
-import { h, clear, uid, formatBytes, clock, splitList } from "./dom.js";
+import { h, clear, uid, formatBytes, clock, splitList, minutes } from "./dom.js";
 import { FileUpload, wavDuration } from "./uploads.js";
 
 const LICENSING_LABELS = { non_exclusive: "Non-exclusive", exclusive: "Exclusive", free_download: "Free download" };
@@ -126,6 +126,16 @@ export class FileSlot {
     this.el.classList.toggle("invalid", Boolean(message));
   }
 
+  /** How much of the producer's upload minutes this audio will use. */
+  minutesNote() {
+    const left = this.ctx.minutes?.remaining;
+    if (this.kind !== "audio" || !this.duration || left === undefined) return null;
+    const needed = this.duration / 60;
+    return needed > left
+      ? h("p", { class: "minutes-note over" }, `Longer than your ${minutes(left)} remaining upload minutes.`)
+      : h("p", { class: "minutes-note muted" }, `Uses ${minutes(needed)} of your ${minutes(left)} remaining upload minutes.`);
+  }
+
   render() {
     const u = this.upload;
     if (!u) return;
@@ -154,6 +164,7 @@ export class FileSlot {
       h("div", { class: `file-progress state-${u.state}`, "data-state": u.state },
         h("span", { class: "file-state" }, labels[u.state] || u.state),
         h("span", { class: "file-bytes" }, detail.join(" · "))),
+      this.minutesNote(),
       u.resumedFrom ? h("p", { class: "resumed muted" }, `Resumed at ${formatBytes(u.resumedFrom)}: the server kept the bytes already sent.`) : null,
       h("div", { class: "file-actions" }, actions));
     this.onChange("progress");

@@ -374,6 +374,7 @@ class App {
 
   showMinutes(m) {
     if (!m) return;
+    this.ctx.minutes = m;
     const used = Math.min(100, m.limit ? (m.used / m.limit) * 100 : 0);
     clear(this.minutes,
       h("div", { class: "minutes-text" },
