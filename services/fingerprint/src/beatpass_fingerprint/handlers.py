@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common.config import Settings
@@ -103,10 +102,7 @@ def _settled(session: Session, outbox: Outbox, event: Event, source: str) -> boo
 
 
 def _stage(session: Session, outbox: Outbox, cause: Event, result: FingerprintCompleted) -> None:
-    out = new_event("fingerprint.completed", result, producer_id=cause.producer_id, track_id=cause.track_id,
-                    collection_id=cause.collection_id, attempt=cause.attempt, caused_by=cause)
-    staged = session.scalar(select(outbox.model).where(outbox.model.event_id == out.id))
-    if staged is None:
-        outbox.add(session, out)
-    else:  # the same event id again: send it again, consumers drop it if they have it
-        staged.published_at = None
+    # The id follows from the cause, so a repeat is sent under the same id and consumers drop it.
+    outbox.add(session, new_event("fingerprint.completed", result, producer_id=cause.producer_id,
+                                  track_id=cause.track_id, collection_id=cause.collection_id,
+                                  attempt=cause.attempt, caused_by=cause))
