@@ -1,4 +1,4 @@
-"""A single track from an empty form to ready, with the waveform drawn; then a duplicate, disputed."""
+"""A single track from an empty form to ready with the waveform drawn; a duplicate, disputed; a rejected track retried with a new file."""
 
 from __future__ import annotations
 
@@ -128,5 +128,23 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     expect(dup).to_have_attribute("data-status", "in_review")
     expect(dup.locator(".badge")).to_have_text("In review")
     shot(page, "single-disputed")
+
+    # A rejected single track: Retry with a replacement file, same track, next submission.
+    form.locator("[data-slot=audio] input[type=file]").set_input_files(media["short"])
+    form.locator("[data-slot=cover] input[type=file]").set_input_files(media["cover"])
+    _fill(form, title="Short One", bpm="100")
+    expect(save).to_be_enabled()
+    save.click()
+    short = page.locator(".results .track-card").first
+    expect(short).to_have_attribute("aria-label", "Short One")
+    expect(short).to_have_attribute("data-status", "rejected", timeout=90_000)
+    short.get_by_role("button", name="Retry").click()
+    short.locator(".retry-panel [data-slot=audio] input[type=file]").set_input_files(media["fixed"])
+    expect(short.locator(".retry-panel [data-slot=audio] .file-progress")).to_have_attribute("data-state", "done")
+    short.get_by_role("button", name="Retry this track").click()
+    expect(short).to_have_attribute("data-status", "ready", timeout=90_000)
+    expect(short.locator(".waveform")).to_have_attribute("data-drawn", "true")
+    retried = requests.get(f"{platform.url}/api/v1/tracks/{short.get_attribute('data-track-id')}", headers=auth, timeout=10).json()
+    assert retried["status"] == "ready" and retried["submission"] == 1 and abs(retried["facts"]["duration_s"] - 13) < 0.01
     assert not page.console_errors
     assert not page.foreign_requests
