@@ -1,4 +1,5 @@
-"""A single track from an empty form to ready with the waveform drawn; a duplicate, disputed; a rejected track retried with a new file."""
+"""A single track from an empty form to ready with the waveform drawn; a duplicate, disputed;
+a rejected track retried with a new file."""
 
 from __future__ import annotations
 
