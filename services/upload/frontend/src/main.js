@@ -1,7 +1,8 @@
 // The producer upload page: sign-in, access check, single-track and collection forms, live status.
 import "./upload.css";
 import { Api, ApiError, idempotencyKey } from "./api.js";
-import { h, clear, uid, minutes } from "./dom.js";
+import { h, clear, uid, minutes, formatBytes } from "./dom.js";
+import { unfinishedUploads, discardUpload } from "./uploads.js";
 import { FileSlot, TrackEditor } from "./fields.js";
 import { TrackCard, CollectionCard } from "./status.js";
 
@@ -361,6 +362,37 @@ class App {
       this.resultsSection, this.announcer);
     this.select("single");
     this.restoreRecent();
+    this.showUnfinished();
+  }
+
+  /** After a reload: what the server kept of unfinished uploads, and how to continue them. */
+  async showUnfinished() {
+    const items = await unfinishedUploads(this.ctx.me.producer_id, this.ctx.api.token);
+    if (!items.length) return;
+    const list = h("ul", {});
+    const notice = h("section", { class: "unfinished", "aria-labelledby": "unfinished-title" },
+      h("h2", { id: "unfinished-title" }, "Unfinished uploads"),
+      h("p", { class: "muted" }, "The server kept what was already sent. Choose the same file again to continue from there."),
+      list);
+    const rows = new Map();
+    for (const item of items) {
+      const row = h("li", { "data-fingerprint": item.fingerprint },
+        h("span", { class: "unfinished-name" }, item.name),
+        h("span", { class: "muted" }, `${formatBytes(item.offset)} of ${formatBytes(item.length)} (${Math.floor((item.offset / item.length) * 100)} %)`),
+        h("button", { type: "button", class: "link-button danger", "aria-label": `Discard ${item.name}`, onclick: async () => {
+          await discardUpload(item, this.ctx.api.token);
+          drop(item.fingerprint);
+        } }, "Discard"));
+      rows.set(item.fingerprint, row);
+      list.append(row);
+    }
+    const drop = (fingerprint) => {
+      rows.get(fingerprint)?.remove();
+      rows.delete(fingerprint);
+      if (!rows.size) notice.remove();
+    };
+    document.addEventListener("beatpass:upload", (e) => drop(e.detail));
+    this.el.querySelector(".form-card").before(notice);
   }
 
   select(mode) {

@@ -13,6 +13,7 @@ export class FileUpload {
     if (existing && existing.state !== "failed" && existing.state !== "removed") return existing;
     const upload = new FileUpload(file, options, fingerprint);
     active.set(fingerprint, upload);
+    document.dispatchEvent(new CustomEvent("beatpass:upload", { detail: fingerprint }));
     return upload;
   }
 
@@ -209,4 +210,44 @@ export async function wavDuration(file) {
   }
   if (!byteRate || !dataSize) return null;
   return Math.min(dataSize, file.size) / byteRate;
+}
+
+/** Uploads of this producer that a previous page left unfinished (fingerprints in localStorage). */
+export async function unfinishedUploads(producerId, token) {
+  const storage = tus.defaultOptions.urlStorage;
+  if (!storage) return [];
+  let entries = [];
+  try {
+    entries = await storage.findAllUploads();
+  } catch {
+    return [];
+  }
+  const prefix = `beatpass:${producerId}:`;
+  const found = [];
+  for (const entry of entries) {
+    const key = entry.urlStorageKey || "";
+    const fingerprint = key.slice("tus::".length, key.lastIndexOf("::"));
+    if (!fingerprint.startsWith(prefix) || !entry.uploadUrl || active.has(fingerprint)) continue;
+    try {
+      const res = await fetch(entry.uploadUrl, { method: "HEAD", headers: { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" } });
+      if (!res.ok) {
+        if (res.status === 404 || res.status === 410) storage.removeUpload(key).catch(() => null);
+        continue;
+      }
+      const offset = Number(res.headers.get("Upload-Offset"));
+      const length = Number(res.headers.get("Upload-Length"));
+      if (offset < length) {
+        found.push({ key, fingerprint, url: entry.uploadUrl, name: entry.metadata?.filename || "file", offset, length });
+      }
+    } catch {
+      // offline: nothing to offer now
+    }
+  }
+  return found;
+}
+
+/** Give up an unfinished upload: the server deletes what it kept. */
+export async function discardUpload(item, token) {
+  await fetch(item.url, { method: "DELETE", headers: { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" } }).catch(() => null);
+  await tus.defaultOptions.urlStorage?.removeUpload(item.key).catch(() => null);
 }
