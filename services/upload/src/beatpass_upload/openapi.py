@@ -62,6 +62,8 @@ PROBLEM = {"description": "problem document", "content": {"application/problem+j
 AUTH_ERRORS = {"401": PROBLEM, "403": PROBLEM}
 TUS = {"Tus-Resumable": {"in": "header", "name": "Tus-Resumable", "required": True,
                           "schema": {"type": "string", "enum": ["1.0.0"]}}}
+QUERY_TOKEN = {"in": "query", "name": "access_token", "required": False, "schema": {"type": "string"},
+               "description": "for EventSource and <img>, which cannot send the Authorization header"}
 ID = lambda name: {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}  # noqa: E731
 
 
@@ -111,7 +113,8 @@ def document() -> dict:
         },
         "/api/v1/tracks/{track_id}": {"get": {"summary": "one track", "parameters": [ID("track_id")],
                                               "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}}},
-        "/api/v1/tracks/{track_id}/events": {"get": {"summary": "status changes (SSE)", "parameters": [ID("track_id")],
+        "/api/v1/tracks/{track_id}/events": {"get": {"summary": "status changes (SSE)", "parameters": [
+            ID("track_id"), QUERY_TOKEN],
                                                      "responses": {"200": {"description": "text/event-stream"},
                                                                    "404": PROBLEM}}},
         "/api/v1/tracks/{track_id}/retry": {"post": {"summary": "re-submit a rejected or failed track",
@@ -133,6 +136,18 @@ def document() -> dict:
             "summary": "re-submit one failed or rejected item", "parameters": [ID("collection_id"), ID("track_id"), idem],
             "requestBody": _json_body(Retry),
             "responses": {"202": ok("accepted"), "404": PROBLEM, "409": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
+        "/api/v1/collections/{collection_id}/events": {"get": {
+            "summary": "status changes of a collection and its items (SSE)",
+            "parameters": [ID("collection_id"), QUERY_TOKEN],
+            "responses": {"200": {"description": "text/event-stream"}, "404": PROBLEM}}},
+        "/api/v1/tracks/{track_id}/media/{name}": {"get": {
+            "summary": "a derived file: waveform.json, waveform.dat, waveform.png, cover-large.jpg, cover-thumb.jpg",
+            "parameters": [ID("track_id"), ID("name"), QUERY_TOKEN],
+            "responses": {"200": {"description": "the file"}, "404": PROBLEM}}},
+        "/api/v1/collections/{collection_id}/media/{name}": {"get": {
+            "summary": "album art derivatives: cover-large.jpg, cover-thumb.jpg",
+            "parameters": [ID("collection_id"), ID("name"), QUERY_TOKEN],
+            "responses": {"200": {"description": "the file"}, "404": PROBLEM}}},
         "/api/v1/me": {"get": {"summary": "producer, approval and upload minutes",
                                "responses": {"200": ok("me"), "401": PROBLEM}}},
         "/api/v1/rules": {"get": {"summary": "save rules and messages", "responses": {"200": ok("rules")}}},
