@@ -48,7 +48,7 @@ def start_stack(settings) -> Stack:
     upload = upload_service.build(settings.model_copy(update={"http_port": upload_port}))
     catalog.start()
     upload.start()
-    return Stack(f"http://127.0.0.1:{upload_port}", settings, upload.gateway, [upload, catalog])
+    return Stack(f"http://127.0.0.1:{upload_port}", settings, upload.deps, [upload, catalog])
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ class Runtime:
     loops: list[Loop] = field(default_factory=list)
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    deps: object = None  # the service's own dependencies (database, store, ...) for tests and tools
     _server: object = None
     _ready: bool = False
 

@@ -103,7 +103,5 @@ def build(settings: Settings, *, store: ObjectStore | None = None, consume: bool
         with gw.factory() as s:
             return s.execute(text("SELECT 1")).scalar() == 1
 
-    runtime = Runtime("upload", settings, bus=bus, app=create_app(gw),
-                      loops=[gw.outbox, Housekeeping(gw)], checks={"database": db_ok})
-    runtime.gateway = gw
-    return runtime
+    return Runtime("upload", settings, bus=bus, app=create_app(gw), loops=[gw.outbox, Housekeeping(gw)],
+                   checks={"database": db_ok}, deps=gw)
