@@ -60,7 +60,7 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         status = request.args.get("status")
         if status and status not in STATUSES:
             return jsonify(error="unknown status"), 400
-        page = max(1, request.args.get("page", 1, type=int))
+        page = min(100_000, max(1, request.args.get("page", 1, type=int)))  # bounded: OFFSET must fit
         per_page = min(100, max(1, request.args.get("per_page", 20, type=int)))
         with factory() as s:
             query = select(Track).where(Track.producer_id == producer_id, Track.submitted.is_(True))

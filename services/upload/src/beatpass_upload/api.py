@@ -24,6 +24,8 @@ from .models import Submission
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
+TRACK_STATUSES = ("processing", "ready", "rejected", "failed", "in_review", "replaced")
+MAX_PAGE = 100_000
 
 
 @bp.url_value_preprocessor
@@ -189,6 +191,13 @@ def list_tracks():
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
     params = {k: request.args[k] for k in ("status", "page", "per_page") if k in request.args}
+    problems = [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
+                for name, top in (("page", MAX_PAGE), ("per_page", 100))
+                if name in params and not (params[name].isdigit() and 1 <= int(params[name]) <= top)]
+    if params.get("status") not in (None, *TRACK_STATUSES):
+        problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(TRACK_STATUSES)}."))
+    if problems:
+        return problem(400, "The track list query is not valid.", [e.as_dict() for e in problems])
     return _relay(*gw.catalog.get(producer.id, "tracks", params))
 
 

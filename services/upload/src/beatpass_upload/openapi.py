@@ -106,10 +106,10 @@ def document() -> dict:
                      "responses": {"202": ok("accepted"), "422": PROBLEM, "409": PROBLEM, **AUTH_ERRORS}},
             "get": {"summary": "the producer's tracks", "parameters": [
                 {"in": "query", "name": "status", "schema": {"type": "string", "enum": [
-                    "processing", "ready", "rejected", "failed", "in_review"]}},
-                {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1}},
+                    "processing", "ready", "rejected", "failed", "in_review", "replaced"]}},
+                {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
                 {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
-                "responses": {"200": ok("tracks"), "401": PROBLEM}},
+                "responses": {"200": ok("tracks"), "400": PROBLEM, "401": PROBLEM}},
         },
         "/api/v1/tracks/{track_id}": {"get": {"summary": "one track", "parameters": [ID("track_id")],
                                               "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}}},

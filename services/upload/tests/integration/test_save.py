@@ -169,3 +169,11 @@ def test_a_key_left_in_flight_by_a_dead_process_is_taken_over(stack, uploads):
                              created_at=datetime.now(timezone.utc) - timedelta(hours=1)))
     r = stack.save(body, **{"Idempotency-Key": "orphan"})
     assert r.status_code == 202
+
+
+def test_track_list_query_is_checked(stack):
+    h = stack.headers()
+    for query in ("page=496565172174343897088", "page=0", "per_page=101", "status=lost"):
+        r = requests.get(f"{stack.url}/api/v1/tracks?{query}", headers=h)
+        assert r.status_code == 400 and r.json()["errors"][0]["code"] == "QUERY_INVALID", query
+    assert requests.get(f"{stack.url}/api/v1/tracks?page=2&per_page=5&status=ready", headers=h).status_code == 200
