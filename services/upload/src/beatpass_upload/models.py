@@ -32,6 +32,10 @@ class Upload(Base):
     multipart_id: Mapped[str | None] = mapped_column(String(1024))
     parts: Mapped[list] = mapped_column(JSON, default=list)  # [[number, etag], ...]
     tail_size: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes parked below one part size
+    tail_key: Mapped[str | None] = mapped_column(String(600))  # the object holding them
+    # Part numbers are handed out here, under the lease, so a writer that lost its lease can never
+    # overwrite a part that its successor recorded.
+    next_part: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), index=True)  # active | complete | terminated | expired
     track_id: Mapped[str | None] = mapped_column(String(36))  # set when saved as a track's audio
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

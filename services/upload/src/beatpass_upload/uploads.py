@@ -13,6 +13,7 @@ import re
 import hashlib
 import logging
 import tempfile
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ from .models import Upload
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
-LEASE = timedelta(minutes=10)
+# A PATCH holds a lease on its upload, renewed while bytes keep arriving; a gateway that dies
+# mid-PATCH blocks the upload for at most LEASE.
+LEASE = timedelta(seconds=90)
+RENEW_EVERY_S = 20.0
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 BYTES_RECEIVED = Counter("beatpass_upload_bytes_received_total", "Upload bytes received and stored")
@@ -182,7 +186,7 @@ class Uploads:
         buffers = [bytearray(part_size), bytearray(part_size)]
         current, filled = 0, 0
         if upload.tail_size:
-            tail = self.store.get_bytes(upload.bucket, self._tail_key(upload))
+            tail = self.store.get_bytes(upload.bucket, upload.tail_key)
             buffers[0][: len(tail)] = tail
             filled = len(tail)
         parts = [list(p) for p in upload.parts]
@@ -201,9 +205,13 @@ class Uploads:
                 # Checkpoint: what is in stored parts is safe; the buffers are not yet.
                 self._save_progress(upload.id, token, offset=durable, parts=parts, tail_size=0)
 
+        renewed = time.monotonic()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"part-{upload.id[:8]}") as pool:
             try:
                 while True:
+                    if time.monotonic() - renewed > RENEW_EVERY_S:  # a slow client keeps its lease
+                        self._renew(upload.id, token)
+                        renewed = time.monotonic()
                     chunk = body.read(min(READ_CHUNK, part_size - filled, room - received + 1) or 1)
                     if not chunk:
                         break
@@ -215,9 +223,11 @@ class Uploads:
                     filled += len(chunk)
                     if filled == part_size:
                         settle()  # the other buffer is free again once its part is stored
+                        number = self._reserve_part(upload.id, token)
                         pending = pool.submit(self.store.upload_part, upload.bucket, upload.key,
-                                              upload.multipart_id, len(parts) + 1, buffers[current])
-                        pending.number, pending.size = len(parts) + 1, part_size
+                                              upload.multipart_id, number, buffers[current])
+                        pending.number, pending.size = number, part_size
+                        renewed = time.monotonic()
                         current, filled = 1 - current, 0
             except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
                 log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
@@ -225,36 +235,56 @@ class Uploads:
                 settle()
         BYTES_RECEIVED.inc(received)
         rest = memoryview(buffers[current])[:filled]
+        tail_key = None
         if durable + filled == upload.length:
             if filled or not parts:
-                parts.append(self._put_part(upload, len(parts) + 1, rest))
+                number = self._reserve_part(upload.id, token)
+                parts.append([number, self.store.upload_part(upload.bucket, upload.key, upload.multipart_id,
+                                                             number, rest)])
+            self._renew(upload.id, token)  # still ours: nobody else can have added parts
             self.store.complete_multipart(upload.bucket, upload.key, upload.multipart_id, [tuple(p) for p in parts])
-            if upload.tail_size:
-                self.store.delete(upload.bucket, self._tail_key(upload))
             self._save_progress(upload.id, token, offset=upload.length, parts=parts, tail_size=0)
             self._mark_complete(upload.id)
             UPLOADS.labels("finished").inc()
         else:
-            if filled:
-                self.store.put_bytes(upload.bucket, self._tail_key(upload), bytes(rest))
-            elif upload.tail_size:
-                self.store.delete(upload.bucket, self._tail_key(upload))
-            self._save_progress(upload.id, token, offset=durable + filled, parts=parts, tail_size=filled)
+            if filled:  # a new object each time: a writer that lost its lease cannot clobber ours
+                tail_key = f"{upload.key}.tail-{token[:12]}"
+                self.store.put_bytes(upload.bucket, tail_key, bytes(rest))
+            try:
+                self._save_progress(upload.id, token, offset=durable + filled, parts=parts, tail_size=filled,
+                                    tail_key=tail_key)
+            except UploadError:
+                if tail_key:
+                    self.store.delete(upload.bucket, tail_key)
+                raise
+        if upload.tail_key and upload.tail_key != tail_key:
+            self.store.delete(upload.bucket, upload.tail_key)  # superseded
         with self.factory() as s:
             return s.get(Upload, upload.id)
 
-    def _put_part(self, upload: Upload, number: int, data: bytes) -> list:
-        return [number, self.store.upload_part(upload.bucket, upload.key, upload.multipart_id, number, data)]
-
-    @staticmethod
-    def _tail_key(upload: Upload) -> str:
-        return f"{upload.key}.tail"
-
-    def _save_progress(self, upload_id: str, token: str, *, offset: int, parts: list, tail_size: int) -> None:
+    def _save_progress(self, upload_id: str, token: str, *, offset: int, parts: list, tail_size: int,
+                       tail_key: str | None = None) -> None:
         """Record a consistent state: offset = bytes in parts + bytes in the tail object."""
+        self._renew(upload_id, token, offset=offset, parts=parts, tail_size=tail_size, tail_key=tail_key)
+
+    def _reserve_part(self, upload_id: str, token: str) -> int:
         with self.factory() as s, s.begin():
-            s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
-                      .values(offset=offset, parts=parts, tail_size=tail_size))
+            upload = s.scalars(select(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                               .with_for_update()).first()
+            if upload is None:
+                raise UploadError(423, "UPLOAD_LOCKED", "This upload was taken over by another request; resume it.")
+            number = upload.next_part
+            upload.next_part = number + 1
+            upload.locked_until = now() + LEASE
+            return number
+
+    def _renew(self, upload_id: str, token: str, **values) -> None:
+        """Extend our lease (with ``values``); losing it means another request took over: stop."""
+        with self.factory() as s, s.begin():
+            held = s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                             .values(locked_until=now() + LEASE, **values)).rowcount
+        if not held:
+            raise UploadError(423, "UPLOAD_LOCKED", "This upload was taken over by another request; resume it.")
 
     def _mark_complete(self, upload_id: str) -> None:
         with self.factory() as s, s.begin():
@@ -295,7 +325,8 @@ class Uploads:
     def _discard(self, upload: Upload) -> None:
         if upload.multipart_id:
             self.store.abort_multipart(upload.bucket, upload.key, upload.multipart_id)
-        self.store.delete(upload.bucket, self._tail_key(upload))
+        if upload.tail_key:
+            self.store.delete(upload.bucket, upload.tail_key)
         self.store.delete(upload.bucket, upload.key)
 
     def sweep_expired(self, limit: int = 100) -> int:

@@ -155,9 +155,9 @@ def test_termination_frees_storage(stack):
     requests.patch(location, data=b"a" * 40, headers={**h, "Upload-Offset": "0"})
     upload = stack.gateway.uploads.get("producer-a", location.rsplit("/", 1)[1])
     store = open_store(stack.settings.storage_url)
-    assert store.exists(upload.bucket, upload.key + ".tail")
+    assert upload.tail_size == 40 and store.exists(upload.bucket, upload.tail_key)
     assert requests.delete(location, headers=h).status_code == 204
-    assert not store.exists(upload.bucket, upload.key + ".tail")
+    assert not store.exists(upload.bucket, upload.tail_key)
     assert requests.head(location, headers=h).status_code == 410
     assert requests.patch(location, data=b"a", headers={**h, "Upload-Offset": "40"}).status_code == 410
 
@@ -169,3 +169,37 @@ def test_expired_uploads_are_swept(stack):
     time.sleep(0.05)
     assert stack.gateway.uploads.sweep_expired() >= 1
     assert requests.head(location, headers=h).status_code == 410
+
+
+def test_a_writer_that_lost_its_lease_cannot_corrupt_the_upload(stack):
+    """A PATCH stalls past its lease; a resumed PATCH takes over; the stale one is refused."""
+    from sqlalchemy import update
+
+    from beatpass_upload.models import Upload
+
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "2000"}).headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    started, go_on = threading.Event(), threading.Event()
+
+    def stalled_body():
+        yield b"s" * 500
+        started.set()
+        go_on.wait(10)
+        yield b"S" * 500
+
+    results = {}
+    t = threading.Thread(target=lambda: results.setdefault("stale", requests.patch(
+        location, data=stalled_body(), headers={**h, "Upload-Offset": "0"})))
+    t.start()
+    assert started.wait(5)
+    time.sleep(0.3)
+    with stack.gateway.factory() as s, s.begin():  # its lease runs out (as after a long stall)
+        s.execute(update(Upload).where(Upload.id == upload_id).values(locked_until=Upload.created_at))
+    fresh = os.urandom(2000)
+    r = requests.patch(location, data=fresh, headers={**h, "Upload-Offset": "0"})
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == "2000"
+    go_on.set()
+    t.join()
+    assert results["stale"].status_code in (409, 423)
+    assert _object_sha(stack, upload_id) == _sha(fresh)
