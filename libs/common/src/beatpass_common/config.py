@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     # bus behaviour
     prefetch: int = 4
     retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0])
-    delivery_limit: int = 5  # broker-side redeliveries of an unacked message before dead-lettering
     handler_timeout_s: float = 600.0
     outbox_poll_s: float = 0.5
 

@@ -7,7 +7,7 @@ import threading
 
 from ..config import Settings
 from . import topology
-from .kombu_bus import Handler, Publisher, QueueConsumer, Subscription, is_memory
+from .kombu_bus import Handler, Publisher, QueueConsumer, Subscription
 from .metrics import BusMetrics, bus_metrics
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,3 @@ class Bus:
         for thread in self._threads:
             thread.join(timeout)
         self.publisher.close()
-
-    @property
-    def in_memory(self) -> bool:
-        return is_memory(self.settings.bus_url)
