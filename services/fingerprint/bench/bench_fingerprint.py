@@ -190,7 +190,7 @@ def scale(ev, n_tracks: int, keep: bool) -> None:
         wrong = 0
         latencies: dict[str, list[float]] = defaultdict(list)
         for repeat in range(2):  # the first pass warms the cache
-            for label, original, audio, positive in queries + long_queries:
+            for _label, original, audio, positive in queries + long_queries:
                 t = time.perf_counter()
                 with transaction(factory) as session:
                     found = find_duplicate(session, audio, set())

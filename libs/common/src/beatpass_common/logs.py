@@ -9,12 +9,12 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("beatpass_log_context", default={})
+_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("beatpass_log_context", default=None)
 
 
 @contextlib.contextmanager
 def log_context(**fields):
-    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    token = _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
     try:
         yield
     finally:
@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "logger": record.name,
             "msg": record.getMessage(),
-            **_context.get(),
+            **(_context.get() or {}),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -17,7 +17,7 @@ from beatpass_common.events import new_event
 def _track(deps, track_id) -> Track:
     with deps.factory() as s:
         track = s.get(Track, track_id)
-        track.steps  # load
+        assert track.steps  # loaded before the session closes
         return track
 
 
