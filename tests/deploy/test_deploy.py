@@ -193,8 +193,8 @@ def test_checkov(overlay, tmp_path):
 # ---------------------------------------------------------------- the platform's own rules
 
 SETTINGS_FIELDS = set(Settings.model_fields)
-# read by the gateway's gunicorn configuration (services/upload/.../gunicorn_conf.py), not by Settings
-EXTRA_ENV = {"PROMETHEUS_MULTIPROC_DIR", "BEATPASS_GUNICORN_WORKERS", "BEATPASS_GUNICORN_THREADS", "BEATPASS_GUNICORN_TMP"}
+# read by prometheus_client itself (gunicorn's multiprocess mode), not by Settings
+EXTRA_ENV = {"PROMETHEUS_MULTIPROC_DIR", "MALLOC_ARENA_MAX"}
 
 
 def _env_name_ok(name: str) -> bool:

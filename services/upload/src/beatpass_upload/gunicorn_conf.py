@@ -5,15 +5,18 @@ import os
 
 from prometheus_client import multiprocess
 
-bind = f"0.0.0.0:{os.environ.get('BEATPASS_HTTP_PORT', '8080')}"
-workers = int(os.environ.get("BEATPASS_GUNICORN_WORKERS", "2"))
+from beatpass_common.config import get_settings
+
+_settings = get_settings()
+bind = f"0.0.0.0:{_settings.port_for('upload')}"
+workers = _settings.gunicorn_workers
 worker_class = "gthread"
-threads = int(os.environ.get("BEATPASS_GUNICORN_THREADS", "16"))
+threads = _settings.gunicorn_threads
 timeout = 300  # a PATCH of one large chunk on a slow link
 graceful_timeout = 120
 keepalive = 75
 accesslog = None
-worker_tmp_dir = os.environ.get("BEATPASS_GUNICORN_TMP", "/tmp")
+worker_tmp_dir = "/tmp"  # a writable emptyDir under a read-only root filesystem
 
 
 def on_starting(server):
