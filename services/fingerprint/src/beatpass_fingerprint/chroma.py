@@ -13,7 +13,9 @@ from typing import BinaryIO
 import chromaprint
 import numpy as np
 
-from .wav import iter_blocks, open_wav, to_float
+from beatpass_common.wav import iter_frames
+
+from .wav import open_wav, to_float
 
 ITEM_S = 1365 / 11025  # seconds per sub-fingerprint
 
@@ -43,14 +45,14 @@ def _downmix(samples: np.ndarray) -> bytes:
 
 def analyse(stream: BinaryIO) -> AudioPrint:
     """Decode ``stream`` (a WAV) block by block into the Chromaprint fingerprint and PCM hash."""
-    fmt, size = open_wav(stream)
+    fmt = open_wav(stream)
     # The hash covers the decoded values plus what changes their meaning (rate, channel count),
     # not the container: header layout, metadata chunks and sample width do not matter.
     sha = hashlib.sha256(f"pcm-f32le:{fmt.sample_rate}:{fmt.channels}:".encode())
     printer = chromaprint.Fingerprinter()
     printer.start(fmt.sample_rate, 1)
     frames = 0
-    for block in iter_blocks(stream, fmt, size):
+    for block in iter_frames(stream, fmt):
         samples = to_float(block, fmt)
         sha.update(samples)
         printer.feed(_downmix(samples))

@@ -6,7 +6,8 @@ import pytest
 import soundfile as sf
 
 from beatpass_fingerprint.chroma import analyse
-from beatpass_fingerprint.wav import WavError, iter_blocks, open_wav, to_float
+from beatpass_common.wav import WavError, iter_frames
+from beatpass_fingerprint.wav import open_wav, to_float
 
 
 class ShortReads(io.RawIOBase):
@@ -47,10 +48,10 @@ def with_metadata_chunk(data: bytes) -> bytes:
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "PCM_U8"])
 def test_decodes_every_sample_format(subtype):
     x = tone(1.0)
-    fmt, size = open_wav(io.BytesIO(data := wav(x, subtype=subtype)))
+    fmt = open_wav(io.BytesIO(data := wav(x, subtype=subtype)))
     stream = io.BytesIO(data)
     open_wav(stream)
-    decoded = np.concatenate([to_float(b, fmt) for b in iter_blocks(stream, fmt, size)])
+    decoded = np.concatenate([to_float(b, fmt) for b in iter_frames(stream, fmt)])
     assert decoded.shape == x.shape
     assert np.abs(decoded - x).max() < (1e-2 if subtype == "PCM_U8" else 1e-4)
 

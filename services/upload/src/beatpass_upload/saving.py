@@ -24,7 +24,7 @@ from . import quota
 from .fields import FieldError, check_track_fields, messages
 from .models import CollectionRecord, Submission, Upload
 from .uploads import is_upload_id
-from .wavheader import read_wav_header, sniff_image
+from .wavheader import sniff_image, wav_duration_s
 
 SAVES = Counter("beatpass_upload_saves_total", "Saves by kind and outcome code", ["kind", "code"])
 
@@ -80,8 +80,10 @@ class Saver:
             return None
         return upload
 
-    def _read(self, upload: Upload):
-        return lambda offset, length: self.store.get_bytes(upload.bucket, upload.key, offset, length)
+    def _not_an_image(self, upload: Upload, field_: str) -> list[FieldError]:
+        if sniff_image(self.store.get_bytes(upload.bucket, upload.key, 0, 16)) is not None:
+            return []
+        return [FieldError(field_, "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image.")]
 
     def check_track(self, producer_id: str, body: dict, prefix: str = "", *, default_cover: str | None = None,
                     track_id: str | None = None, base: Submission | None = None) -> CheckedTrack:
@@ -99,14 +101,14 @@ class Saver:
         if isinstance(cover_id, str) and cover_id:
             cover = self._upload(producer_id, cover_id, prefix + "cover", errors)
         if audio is not None:
-            header = read_wav_header(self._read(audio), audio.length)
-            if header is None:
+            duration_s = wav_duration_s(self.store, audio.bucket, audio.key, audio.length)
+            if duration_s is None:
                 errors.append(FieldError(prefix + "audio", "AUDIO_NOT_WAV",
                                          "This file is not WAV audio. BeatPass accepts WAV audio only."))
             else:
-                duration = header.duration_s
-        if cover is not None and sniff_image(self._read(cover)(0, 16)) is None:
-            errors.append(FieldError(prefix + "cover", "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image."))
+                duration = duration_s
+        if cover is not None:
+            errors.extend(self._not_an_image(cover, prefix + "cover"))
         return CheckedTrack(track_id=track_id, fields=clean, audio=audio, cover=cover, duration_s=duration,
                             filename=(audio.meta or {}).get("filename") if audio else None, errors=errors,
                             replaces_track_id=body.get("replaces_track_id") if isinstance(
@@ -174,8 +176,8 @@ class Saver:
             errors.append(FieldError("cover", "COLLECTION_COVER_REQUIRED", self.msg["COLLECTION_COVER_REQUIRED"]))
         else:
             cover = self._upload(producer_id, body["cover_upload_id"], "cover", errors)
-            if cover is not None and sniff_image(self._read(cover)(0, 16)) is None:
-                errors.append(FieldError("cover", "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image."))
+            if cover is not None:
+                errors.extend(self._not_an_image(cover, "cover"))
         items = body.get("tracks")
         checked: list[CheckedTrack] = []
         if not isinstance(items, list) or not items:

@@ -1,4 +1,4 @@
-"""A streaming WAV reader: walks RIFF/RF64 chunks on any readable stream, decodes fixed-size blocks.
+"""Audio as audiowaveform sees it, in fixed-size blocks (the container walk: beatpass_common.wav).
 
 It reads forwards only (an S3 object stream cannot seek, which rules out libsndfile on it) and
 hands out each block as 16-bit frames converted the way BBC audiowaveform sees them: it reads
@@ -8,40 +8,17 @@ and float data as ``float * 32767`` truncated towards zero.
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
-PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
-_SUPPORTED = {(PCM, 16), (PCM, 24), (PCM, 32), (IEEE_FLOAT, 32), (IEEE_FLOAT, 64)}
-_SKIP_PIECE = 1024 * 1024
-_MAX_FMT_BYTES = 4096  # fmt is 16-40 bytes; anything far larger is not a WAV we wrote or accepted
+from beatpass_common.wav import WavError, WavFormat, read_header, read_into
+
+_SUPPORTED = {(False, 16), (False, 24), (False, 32), (True, 32), (True, 64)}
 _SHORT_MAX = np.float32(32767)
 
-
-class UndecodableAudio(Exception):
+class UndecodableAudio(WavError):
     """The audio cannot be read; validation passed it, so this is ours to retry and report."""
-
-
-@dataclass(frozen=True)
-class WavFormat:
-    sample_rate: int
-    channels: int
-    bits: int
-    is_float: bool
-    data_bytes: int | None  # None: a streaming header (size 0 or 0xFFFFFFFF); the data runs to the end
-
-    @property
-    def block_align(self) -> int:
-        return self.channels * self.bits // 8
-
-    @property
-    def frames(self) -> int | None:
-        if self.data_bytes is None:
-            return None
-        return self.data_bytes // self.block_align  # a trailing partial frame is ignored, as libsndfile does
 
 
 class WavReader:
@@ -53,7 +30,12 @@ class WavReader:
 
     def __init__(self, stream: BinaryIO):
         self._stream = stream
-        self.format = _read_header(stream)
+        try:
+            self.format = read_header(stream)
+        except WavError as exc:
+            raise UndecodableAudio(str(exc)) from None
+        if (self.format.is_float, self.format.bits) not in _SUPPORTED:
+            raise UndecodableAudio(f"unsupported sample format with {self.format.bits} bits")
 
     def blocks(self, frames_per_block: int) -> Iterator[np.ndarray]:
         fmt = self.format
@@ -62,7 +44,7 @@ class WavReader:
         while left is None or left:
             n = frames_per_block if left is None else min(left, frames_per_block)
             view = memoryview(buffer)[: n * fmt.block_align]
-            got = _read_into(self._stream, view)
+            got = read_into(self._stream, view)
             if left is None:  # streaming header: whole frames up to the end of the file
                 n = got // fmt.block_align
                 if n:
@@ -74,53 +56,6 @@ class WavReader:
                 raise UndecodableAudio(f"data chunk ends {left} frames early")
             left -= n
             yield _to_int16(view, fmt).reshape(n, fmt.channels)
-
-
-def _read_header(stream: BinaryIO) -> WavFormat:
-    riff = _read_exact(stream, 12, "RIFF header")
-    kind, _size, wave = struct.unpack("<4sI4s", riff)
-    if kind not in (b"RIFF", b"RF64", b"BW64") or wave != b"WAVE":
-        raise UndecodableAudio("not a RIFF/RF64 WAVE file")
-    ds64_data_size = None
-    fmt = None
-    while True:
-        chunk_id, size = struct.unpack("<4sI", _read_exact(stream, 8, "chunk header"))
-        if chunk_id == b"data":
-            if fmt is None:
-                raise UndecodableAudio("data chunk before fmt chunk")
-            if kind != b"RIFF" and size == 0xFFFFFFFF:
-                if ds64_data_size is None:
-                    raise UndecodableAudio("RF64 file without a ds64 chunk")
-                size = ds64_data_size
-            # 0 or 0xFFFFFFFF is a recorder's streaming header: validation accepted it as
-            # "the data runs to the end of the file", so read it that way too.
-            return WavFormat(*fmt, data_bytes=None if size in (0, 0xFFFFFFFF) else size)
-        if chunk_id == b"ds64":
-            body = _read_exact(stream, size, "ds64 chunk")
-            ds64_data_size = struct.unpack_from("<Q", body, 8)[0]
-        elif chunk_id == b"fmt ":
-            if size > _MAX_FMT_BYTES:
-                raise UndecodableAudio(f"fmt chunk of {size} bytes")
-            fmt = _parse_fmt(_read_exact(stream, size, "fmt chunk"))
-        else:
-            _skip(stream, size)
-        if size & 1:
-            _skip(stream, 1)  # chunks are padded to an even length
-
-
-def _parse_fmt(body: bytes) -> tuple[int, int, int, bool]:
-    if len(body) < 16:
-        raise UndecodableAudio("fmt chunk too short")
-    tag, channels, sample_rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body)
-    if tag == EXTENSIBLE:
-        if len(body) < 26:
-            raise UndecodableAudio("WAVE_FORMAT_EXTENSIBLE fmt chunk too short")
-        tag = struct.unpack_from("<H", body, 24)[0]  # first two bytes of the sub-format GUID
-    if (tag, bits) not in _SUPPORTED:
-        raise UndecodableAudio(f"unsupported sample format {tag:#06x} with {bits} bits")
-    if channels < 1 or sample_rate < 1 or block_align != channels * bits // 8:
-        raise UndecodableAudio(f"inconsistent fmt chunk: {channels} channels, block align {block_align}")
-    return sample_rate, channels, bits, tag == IEEE_FLOAT
 
 
 def _to_int16(raw: memoryview, fmt: WavFormat) -> np.ndarray:
@@ -136,28 +71,3 @@ def _to_int16(raw: memoryview, fmt: WavFormat) -> np.ndarray:
         # The top two bytes of a little-endian 24-bit sample are its value floored to 16 bits.
         return np.frombuffer(raw, np.uint8).reshape(-1, 3)[:, 1:].copy().view("<i2").reshape(-1)
     return np.frombuffer(raw, "<i2")[1::2]  # 32-bit: the high half, again floored
-
-
-def _read_into(stream: BinaryIO, view: memoryview) -> int:
-    got = 0
-    while got < len(view):
-        n = stream.readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return got
-
-
-def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
-    data = bytearray(size)
-    if _read_into(stream, memoryview(data)) < size:
-        raise UndecodableAudio(f"file ends inside the {what}")
-    return bytes(data)
-
-
-def _skip(stream: BinaryIO, size: int) -> None:
-    while size:
-        piece = stream.read(min(size, _SKIP_PIECE))
-        if not piece:
-            raise UndecodableAudio("file ends inside a chunk")
-        size -= len(piece)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import CHUNK, ObjectInfo, ObjectNotFound, ObjectStore, PutResult, iter_chunks, sha256_of
+from .base import CHUNK, ObjectInfo, ObjectNotFound, ObjectStore, PutResult, RangedObject, iter_chunks, sha256_of
 from .local import LocalStore
 from .s3 import S3Store
 
 __all__ = [
-    "CHUNK", "LocalStore", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PutResult", "S3Store",
+    "CHUNK", "LocalStore", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PutResult", "RangedObject", "S3Store",
     "iter_chunks", "open_store", "sha256_of",
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Protocol
 
@@ -77,6 +78,37 @@ class HashingReader:
     @property
     def sha256(self) -> str:
         return self._sha.hexdigest()
+
+
+class RangedObject(io.RawIOBase):
+    """A seekable, read-only view of an object that fetches what is read by ranged GETs: for
+    looking at headers without downloading the rest (wrap in io.BufferedReader)."""
+
+    def __init__(self, store: ObjectStore, bucket: str, key: str, size: int):
+        self._store, self._bucket, self._key, self._size, self._pos = store, bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self._size - self._pos)
+        if n <= 0:
+            return 0
+        data = self._store.get_bytes(self._bucket, self._key, self._pos, n)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 def iter_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
