@@ -75,3 +75,19 @@ def migrate(url: str, migrations_dir: Path, revision: str = "head") -> None:
 
 
 _MIGRATION_LOCK = 0x6265617470617373  # "beatpass"
+
+
+def open_database(url: str, migrations_dir: Path) -> sessionmaker[Session]:
+    """A service's database, migrated to head: what every service with a database starts with."""
+    migrate(url, migrations_dir)
+    return session_factory(make_engine(url))
+
+
+def reachable(factory: sessionmaker[Session]):
+    """A readiness check: the database answers a trivial query."""
+
+    def check() -> bool:
+        with factory() as session:
+            return session.execute(text("SELECT 1")).scalar() == 1
+
+    return check

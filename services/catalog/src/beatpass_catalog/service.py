@@ -7,10 +7,9 @@ from pathlib import Path
 
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
-from beatpass_common.db import make_engine, migrate, session_factory
+from beatpass_common.db import open_database, reachable
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
-from sqlalchemy import text
 
 from .api import ChangeNotifier, create_api
 from .handlers import HANDLERS, Deps, handle
@@ -21,9 +20,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def build_deps(settings: Settings, publish) -> Deps:
-    url = settings.database_url("catalog")
-    migrate(url, MIGRATIONS)
-    factory = session_factory(make_engine(url))
+    factory = open_database(settings.database_url("catalog"), MIGRATIONS)
     return Deps(factory=factory, outbox=Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s), settings=settings)
 
 
@@ -33,10 +30,5 @@ def build(settings: Settings) -> Runtime:
     notifier = ChangeNotifier()
     deps.on_change = notifier.notify
     bus.subscribe("catalog.records", {t: partial(handle, deps=deps) for t in HANDLERS})
-
-    def db_ok() -> bool:
-        with deps.factory() as s:
-            return s.execute(text("SELECT 1")).scalar() == 1
-
     return Runtime("catalog", settings, bus=bus, app=create_api(deps, notifier),
-                   loops=[deps.outbox, Reaper(deps)], checks={"database": db_ok})
+                   loops=[deps.outbox, Reaper(deps)], checks={"database": reachable(deps.factory)})

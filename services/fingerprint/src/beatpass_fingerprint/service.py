@@ -5,11 +5,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import text
-
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
-from beatpass_common.db import make_engine, migrate, session_factory
+from beatpass_common.db import open_database, reachable
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
@@ -21,10 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
-    url = settings.database_url("fingerprint")
-    migrate(url, MIGRATIONS)
-    engine = make_engine(url)
-    factory = session_factory(engine)
+    factory = open_database(settings.database_url("fingerprint"), MIGRATIONS)
     store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
     bus = Bus(settings, "fingerprint", step="fingerprint")
     outbox = Outbox(OutboxEvent, factory, bus.publish, settings.outbox_poll_s)
@@ -34,11 +29,4 @@ def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
         "track.removed": partial(handle_track_removed, session_factory=factory),
         "track.ready": partial(handle_track_ready, session_factory=factory),
     })
-
-    def database_ready() -> bool:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-
-    return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": database_ready},
-                   on_stop=[engine.dispose])
+    return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)})

@@ -9,12 +9,11 @@ from functools import partial
 from pathlib import Path
 
 from flask import Flask, request
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
-from beatpass_common.db import make_engine, migrate, session_factory
+from beatpass_common.db import open_database, reachable
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
@@ -48,9 +47,7 @@ class Gateway:
 
 
 def build_gateway(settings: Settings, publish, store: ObjectStore | None = None) -> Gateway:
-    url = settings.database_url("upload")
-    migrate(url, MIGRATIONS)
-    factory = session_factory(make_engine(url))
+    factory = open_database(settings.database_url("upload"), MIGRATIONS)
     store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
     store.ensure_bucket(settings.uploads_bucket)
     outbox = Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s)
@@ -98,10 +95,5 @@ def build(settings: Settings, *, store: ObjectStore | None = None, consume: bool
     if consume:
         bus.subscribe("upload.outcomes", {t: partial(handle_outcome, factory=gw.factory)
                                           for t in ("track.ready", "track.rejected", "track.failed", "track.removed")})
-
-    def db_ok() -> bool:
-        with gw.factory() as s:
-            return s.execute(text("SELECT 1")).scalar() == 1
-
     return Runtime("upload", settings, bus=bus, app=create_app(gw), loops=[gw.outbox, Housekeeping(gw)],
-                   checks={"database": db_ok}, deps=gw)
+                   checks={"database": reachable(gw.factory)}, deps=gw)
