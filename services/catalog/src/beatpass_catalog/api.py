@@ -53,13 +53,18 @@ def _own(session, model, producer_id: str, id_: str):
 
 def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0) -> Flask:
     app = Flask("beatpass_catalog")
+
+    @app.errorhandler(404)
+    def _not_found(_exc):  # JSON like every other answer of this API
+        return jsonify(errors=[{"field": None, "code": "NOT_FOUND", "message": "Not found."}]), 404
     factory = deps.factory
 
     @app.get("/internal/v1/producers/<producer_id>/tracks")
     def list_tracks(producer_id):
         status = request.args.get("status")
         if status and status not in STATUSES:
-            return jsonify(error="unknown status"), 400
+            return jsonify(errors=[{"field": "status", "code": "QUERY_INVALID",
+                                    "message": f"status must be one of {', '.join(sorted(STATUSES))}."}]), 400
         page = min(100_000, max(1, request.args.get("page", 1, type=int)))  # bounded: OFFSET must fit
         per_page = min(100, max(1, request.args.get("per_page", 20, type=int)))
         with factory() as s:
@@ -76,21 +81,20 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         with factory() as s:
             return jsonify(track_view(_own(s, Track, producer_id, track_id)))
 
-    @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>/media/<name>")
-    def get_media_ref(producer_id, track_id, name):
+    def _media_ref(model, refs_of, producer_id: str, id_: str, name: str):
         with factory() as s:
-            ref = media_refs(_own(s, Track, producer_id, track_id)).get(name)
+            ref = refs_of(_own(s, model, producer_id, id_)).get(name)
         if ref is None:
             abort(404)
         return jsonify(ref)
 
+    @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>/media/<name>")
+    def get_media_ref(producer_id, track_id, name):
+        return _media_ref(Track, media_refs, producer_id, track_id, name)
+
     @app.get("/internal/v1/producers/<producer_id>/collections/<collection_id>/media/<name>")
     def get_collection_media_ref(producer_id, collection_id, name):
-        with factory() as s:
-            ref = collection_media_refs(_own(s, Collection, producer_id, collection_id)).get(name)
-        if ref is None:
-            abort(404)
-        return jsonify(ref)
+        return _media_ref(Collection, collection_media_refs, producer_id, collection_id, name)
 
     @app.get("/internal/v1/producers/<producer_id>/collections/<collection_id>")
     def get_collection(producer_id, collection_id):

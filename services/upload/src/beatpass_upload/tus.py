@@ -8,6 +8,8 @@ from email.utils import format_datetime
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected
 
+from beatpass_common.http import problem
+
 from .access import current_producer
 from .uploads import Checksum, UploadError, _aware, encode_metadata, parse_metadata
 
@@ -40,14 +42,15 @@ def _headers(**extra) -> dict:
 
 
 def _tus_error(exc: UploadError) -> Response:
-    return Response(exc.message + "\n", status=exc.status, mimetype="text/plain",
-                    headers=_headers(**exc.headers))
+    return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}],
+                   headers=_headers(**exc.headers))
 
 
 def _check_version() -> Response | None:
     if request.headers.get("Tus-Resumable") != TUS_VERSION:
-        return Response("Tus-Resumable 1.0.0 is required.\n", status=412, mimetype="text/plain",
-                        headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION})
+        message = "Tus-Resumable 1.0.0 is required."
+        return problem(412, message, [{"field": None, "code": "TUS_VERSION_UNSUPPORTED", "message": message}],
+                       headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION})
     return None
 
 
