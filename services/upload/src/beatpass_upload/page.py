@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template_string, send_from_directory
+from flask import Blueprint, current_app, render_template, send_from_directory
 
 from beatpass_common.auth import mint_dev_token
 
 from .access import PRODUCER_ACCESS_MESSAGE
 
 STATIC = Path(__file__).with_name("static")
-TEMPLATE = Path(__file__).with_name("templates") / "upload.html"
 BUNDLE = STATIC / "upload.js"
 
-bp = Blueprint("page", __name__)
+bp = Blueprint("page", __name__, template_folder="templates")  # Jinja loads and caches it once
 
 
 @bp.get("/backstage/upload")
@@ -28,8 +27,8 @@ def upload_page():
     dev_token = mint_dev_token(gw.settings, "demo-producer") if gw.settings.dev_mode else ""
     built = BUNDLE.is_file()
     version = str(int(BUNDLE.stat().st_mtime)) if built else "0"
-    response = current_app.make_response(render_template_string(
-        TEMPLATE.read_text(), dev_token=dev_token, built=built, version=version,
+    response = current_app.make_response(render_template(
+        "upload.html", dev_token=dev_token, built=built, version=version,
         messages={"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE}))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
