@@ -4,7 +4,6 @@ page of a platform running as OS processes on RabbitMQ, PostgreSQL and S3 (tests
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,10 @@ BUNDLE = Path(__file__).resolve().parents[2] / "services/upload/src/beatpass_upl
 
 @pytest.fixture(scope="session")
 def chromium():
+    # make test installs both (scripts/bootstrap.sh): a missing one is a failure, never a skip.
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is not installed: run scripts/bootstrap.sh test (apt-get install chromium)")
     if not BUNDLE.exists():
-        if shutil.which("npm") is None:
-            pytest.skip("the upload page bundle is not built and npm is not installed")
         pytest.fail("the upload page bundle is missing: run scripts/bootstrap.sh (npm ci && npm run build)")
     from playwright.sync_api import sync_playwright
 
