@@ -1,32 +1,19 @@
 """The wired service on the in-memory bus: migrations at build, readiness, and validated tracks
 becoming fingerprint.completed on the catalog's queue through the outbox relay."""
 
-import time
 
-from kombu import Connection
 from sqlalchemy import create_engine, inspect
 
-from beatpass_common.bus import topology
-from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event, parse_event
+from beatpass_common.testing.bus import take_events
+from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
 from beatpass_common.storage import LocalStore
 from beatpass_fingerprint.service import build
 
 
 def catalog_events(settings, count, timeout=20.0):
     """The first ``count`` fingerprint.completed events on the catalog's queue."""
-    found, deadline = [], time.monotonic() + timeout
-    with Connection(settings.bus_url) as conn:
-        queue = conn.SimpleQueue(topology.consumer_queue(topology.spec("catalog.records")))
-        while len(found) < count and time.monotonic() < deadline:
-            try:
-                message = queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            message.ack()
-            event = parse_event(message.body)
-            if event.type == "fingerprint.completed":
-                found.append(event)
-    return found
+    return take_events(settings.bus_url, "catalog.records", lambda e: e.type == "fingerprint.completed",
+                       count=count, timeout=timeout)
 
 
 def test_build_migrates_and_reports_ready(settings):

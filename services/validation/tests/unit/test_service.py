@@ -6,11 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from kombu import Connection
 from prometheus_client import REGISTRY
 
-from beatpass_common.bus import topology
-from beatpass_common.events import parse_event
+from beatpass_common.testing.bus import take_events
 
 from beatpass_validation.service import build
 
@@ -24,19 +22,11 @@ def running(settings, store):
 
 
 def next_catalog_event(settings, track_id: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    with Connection(settings.bus_url) as conn:
-        queue = conn.SimpleQueue(topology.consumer_queue(topology.spec("catalog.records")))
-        while time.monotonic() < deadline:
-            try:
-                message = queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            message.ack()
-            event = parse_event(message.body)
-            if event.track_id == track_id and event.type in ("track.validated", "track.rejected", "step.failed"):
-                return event
-    raise AssertionError(f"no outcome for {track_id} on catalog.records")
+    outcomes = ("track.validated", "track.rejected", "step.failed")
+    (event,) = take_events(settings.bus_url, "catalog.records",
+                           lambda e: e.track_id == track_id and e.type in outcomes, timeout=timeout) or [None]
+    assert event is not None, f"no outcome for {track_id} on catalog.records"
+    return event
 
 
 def counter(name: str, **labels) -> float:

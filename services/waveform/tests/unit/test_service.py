@@ -3,14 +3,12 @@ audio that cannot be read is retried and then reported as step.failed."""
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
-from kombu import Connection
 
-from beatpass_common.bus import topology
-from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event, parse_event
+from beatpass_common.testing.bus import take_events
+from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
 from beatpass_common.storage import LocalStore
 
 from beatpass_waveform.service import build
@@ -39,19 +37,9 @@ def publish_validated(runtime, store, settings, track_id: str, audio: bytes):
 
 def next_catalog_event(settings, wanted, timeout=10.0):
     """The first event on the catalog's queue (where the waveform's results go) that ``wanted`` accepts."""
-    deadline = time.monotonic() + timeout
-    with Connection(settings.bus_url) as conn:
-        queue = conn.SimpleQueue(topology.consumer_queue(topology.spec("catalog.records")))
-        while time.monotonic() < deadline:
-            try:
-                message = queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            message.ack()
-            event = parse_event(message.body)
-            if wanted(event):
-                return event
-    raise AssertionError("no matching event on catalog.records")
+    (event,) = take_events(settings.bus_url, "catalog.records", wanted, timeout=timeout) or [None]
+    assert event is not None, "no matching event on catalog.records"
+    return event
 
 
 def test_validated_track_becomes_waveform_generated(running, settings, make_wav):
