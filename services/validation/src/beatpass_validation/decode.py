@@ -14,6 +14,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from beatpass_common.wav import read_into
+
 from .deadline import Deadline
 from .loudness import LoudnessMeter
 from .musical import Excerpt
@@ -39,16 +41,6 @@ class SignalStats:
     @property
     def clipped_ratio(self) -> float:
         return self.clipped / self.samples if self.samples else 0.0
-
-
-def _read_full(stream: BinaryIO, view: memoryview) -> int:
-    got = 0
-    while got < len(view):
-        n = stream.readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return got
 
 
 def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray:
@@ -86,7 +78,7 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
         while remaining:
             deadline.check()
             want = min(block_frames, remaining)
-            got = _read_full(stream, view[: want * header.block_align]) // header.block_align
+            got = read_into(stream, view[: want * header.block_align]) // header.block_align
             stats.short_read = got < want
             if not got:
                 break
