@@ -41,7 +41,6 @@ class Track(Base):
     replaced_by: Mapped[str | None] = mapped_column(String(36))  # a newer version took this track's place
     submitted_event: Mapped[str | None] = mapped_column(Text)  # re-driven by the reaper
     validated_event: Mapped[str | None] = mapped_column(Text)
-    ready_published: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

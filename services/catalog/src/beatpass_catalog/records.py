@@ -98,7 +98,6 @@ class Records:
             track.errors, track.warnings = [], []
             track.facts = track.waveform = track.duplicate = track.dispute = None
             track.validated_event = None
-            track.ready_published = False
             for step in track.steps:
                 step.state, step.attempts, step.error = "pending", 0, None
                 step.started_at = step.finished_at = step.deadline_at = None
@@ -109,7 +108,6 @@ class Records:
     def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
         track.status = "rejected"
         track.errors = errors
-        track.ready_published = False
         for step in track.steps:
             if step.state in {"pending", "running"}:
                 step.deadline_at = None
@@ -128,11 +126,12 @@ class Records:
                 other.deadline_at = None
 
     def settle(self, track: Track, cause: Event | None = None) -> None:
-        """Become ready once every step is done and nothing blocks; record the change."""
-        if (track.status == "processing" and track.submitted
-                and all(s.state == "done" for s in track.steps) and not track.ready_published):
+        """Become ready once every step is done and nothing blocks; record the change.
+
+        Only a processing track becomes ready, and a ready one only goes back to processing
+        through a new submission, so track.ready is published once per submission."""
+        if track.status == "processing" and track.submitted and all(s.state == "done" for s in track.steps):
             track.status = "ready"
-            track.ready_published = True
             self.supersede(track, cause)
             self.emit("track.ready", track, {"title": track.title,
                                              "duration_s": (track.facts or {}).get("duration_s"),
