@@ -243,7 +243,7 @@ def test_secrets_are_references(overlay):
 
 @overlays
 def test_workloads_are_hardened_and_probed(overlay):
-    handler_timeout = Settings().handler_timeout_s
+    grace = Settings().shutdown_grace_s
     deployments = of_kind(overlay, "Deployment")
     assert set(deployments) == {f"beatpass-{s}" for s in SERVICES}
     for kind in ("Deployment", "Job"):
@@ -265,7 +265,7 @@ def test_workloads_are_hardened_and_probed(overlay):
                     assert "emptyDir" in volumes[mounts[multiproc]], f"{name}: PROMETHEUS_MULTIPROC_DIR must be an emptyDir"
     for name, doc in deployments.items():
         pod = doc["spec"]["template"]["spec"]
-        assert pod["terminationGracePeriodSeconds"] > handler_timeout, f"{name}: grace period must outlast a handler"
+        assert pod["terminationGracePeriodSeconds"] > grace + 10, f"{name}: the pod grace period must outlast the drain grace"
         (c,) = pod["containers"]
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name

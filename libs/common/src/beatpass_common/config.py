@@ -46,10 +46,22 @@ class Settings(BaseSettings):
     exchange: str = "beatpass.events"
 
     # bus behaviour
-    prefetch: int = 4
+    prefetch: int = 4  # unacknowledged messages a consumer holds (catalog, upload)
+    audio_prefetch: int = 1  # validation, waveform, fingerprint: nothing waits behind a busy handler
     retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0])
-    handler_timeout_s: float = 600.0
     outbox_poll_s: float = 0.5
+    bus_heartbeat_s: int = 30  # AMQP heartbeat; kept while a handler runs
+
+    # hard limits per message, enforced by the runtime (beatpass_common.isolation)
+    handler_time_limit_s: float = 300.0  # wall clock for one message's decode + analysis (child process)
+    handler_memory_limit_bytes: int = 4 * 1024**3  # address space of that child process
+    estimate_time_limit_s: float = 60.0  # the optional BPM/key estimate; overrun: "not estimated"
+    park_after_overruns: int = 2  # a message that timed out or killed its worker this often is parked
+    shutdown_grace_s: float = 20.0  # SIGTERM: a handler in hand gets this long, then its child is killed
+    liveness_slack_s: float = 30.0  # /healthz fails once a handler is busy past its time limit + this
+    # Test-only fault injection, "<point>:<action>:<sha256 of the audio>" (docs/operations.md);
+    # empty in every real deployment.
+    test_fault: str = ""
 
     # uploads
     max_upload_bytes: int = 2 * 1024**3
@@ -83,7 +95,7 @@ class Settings(BaseSettings):
     waveform_png_background: str = "#ffffff"
 
     # catalog deadlines
-    step_deadline_s: float = 600.0
+    step_deadline_s: float = 600.0  # from the moment a worker starts the step (step.started)
     step_attempts: int = 3  # a stuck step is started this many times in all before it fails
     reaper_interval_s: float = 30.0
 

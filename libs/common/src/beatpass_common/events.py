@@ -151,12 +151,28 @@ class TrackFailed(_Model):
     message: str
 
 
+# Why a step failed: a handler error after its retries, a hard limit the runtime enforced
+# (timeout, memory, worker_died), or input that validation accepted and the step could not read.
+FailureReason = Literal["error", "timeout", "memory", "worker_died", "unreadable"]
+
+
 class StepFailed(_Model):
+    """A worker gave up on a step. ``parked``: the message sits in ``<service>.dead`` and is
+    never re-driven automatically (it overran a hard limit or killed its worker repeatedly)."""
+
     step: str
     error: str
     attempts: int
     source_event_id: str | None = None
     source_type: str | None = None
+    reason: FailureReason = "error"
+    parked: bool = False
+
+
+class StepStarted(_Model):
+    """A worker took a step's message: the catalog starts the step's deadline now."""
+
+    step: str
 
 
 class TrackRemoved(_Model):
@@ -178,6 +194,7 @@ DATA_MODELS: dict[str, type[_Model]] = {
     "track.failed": TrackFailed,
     "track.removed": TrackRemoved,
     "step.failed": StepFailed,
+    "step.started": StepStarted,
 }
 
 

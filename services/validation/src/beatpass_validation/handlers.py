@@ -30,7 +30,7 @@ MIN_BPM_CONFIDENCE = 0.3
 def handle_track_submitted(event: Event, *, store: ObjectStore, publish: Callable[[Event], None],
                            settings: Settings) -> None:
     submitted = event.payload()
-    deadline = Deadline(min(settings.handler_timeout_s, settings.step_deadline_s))
+    deadline = Deadline(min(settings.handler_time_limit_s, settings.step_deadline_s))
     timed_out = False
     try:
         audio = check_audio(store, submitted.audio, settings, deadline)
@@ -58,7 +58,7 @@ def handle_collection_submitted(event: Event, *, store: ObjectStore, publish: Ca
                                 settings: Settings) -> None:
     """The album art: the same checks as a track's cover, derivatives under collections/{id}/."""
     submitted = event.payload()
-    deadline = Deadline(min(settings.handler_timeout_s, settings.step_deadline_s))
+    deadline = Deadline(min(settings.handler_time_limit_s, settings.step_deadline_s))
     try:
         cover = check_cover(store, submitted.cover, settings, deadline)
         problems = cover.problems

@@ -74,7 +74,7 @@ def test_no_warning_when_the_tempo_is_unclear(run, gen, store, settings):
 
 
 def test_a_step_that_runs_out_of_time_is_rejected_not_retried(run, gen, store, settings, good):
-    out = run(gen.submitted(store, settings, *good), handler_timeout_s=0.0)
+    out = run(gen.submitted(store, settings, *good), handler_time_limit_s=0.0)
     assert [e.code for e in out.payload().errors] == ["VALIDATION_TIMEOUT"]
 
 

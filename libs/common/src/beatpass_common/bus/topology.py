@@ -42,7 +42,7 @@ QUEUES: tuple[QueueSpec, ...] = (
         (
             "track.submitted", "collection.submitted", "collection.validated", "collection.rejected",
             "track.validated", "track.rejected",
-            "waveform.generated", "fingerprint.completed", "step.failed",
+            "waveform.generated", "fingerprint.completed", "step.started", "step.failed",
         ),
     ),
 )
