@@ -36,8 +36,9 @@ def problem(status: int, title: str, errors: list[dict] | None = None, *, type_:
     return response
 
 
-def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]]) -> Flask:
-    """Add /healthz, /readyz, /metrics and request metrics to ``app``."""
+def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
+               live: Callable[[], dict[str, bool]] = dict) -> Flask:
+    """Add /healthz (liveness), /readyz, /metrics and request metrics to ``app``."""
     requests_total, duration = _http_metrics(service)
 
     @app.before_request
@@ -54,7 +55,9 @@ def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]]) -
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(status="ok", service=service)
+        checks = live()
+        ok = all(checks.values())
+        return jsonify(status="ok" if ok else "stuck", service=service, checks=checks), 200 if ok else 503
 
     @app.get("/readyz")
     def readyz():

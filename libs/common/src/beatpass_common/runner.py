@@ -37,6 +37,8 @@ class Runtime:
     loops: list[Loop] = field(default_factory=list)
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # Called when SIGTERM's grace period ends with work in hand: kill supervised child processes.
+    interrupts: list[Callable[[], None]] = field(default_factory=list)
     deps: object = None  # the service's own dependencies (database, store, ...) for tests and tools
     _server: object = None
     _ready: bool = False
@@ -44,7 +46,7 @@ class Runtime:
     def readiness(self) -> dict[str, bool]:
         checks = {"started": self._ready}
         if self.bus is not None:
-            checks["bus"] = self.bus.ready() and self.bus.publisher.connected()
+            checks["bus"] = self.bus.ready()
         for name, check in self.checks.items():
             try:
                 checks[name] = bool(check())
@@ -52,11 +54,18 @@ class Runtime:
                 checks[name] = False
         return checks
 
+    def liveness(self) -> dict[str, bool]:
+        return self.bus.live() if self.bus is not None else {}
+
+    def interrupt(self) -> None:
+        for callback in self.interrupts:
+            callback()
+
     def wsgi(self) -> Flask:
         if self.app is None:
             self.app = Flask(f"beatpass_{self.name}")
         if not getattr(self.app, "_beatpass_instrumented", False):
-            instrument(self.app, self.name, self.readiness)
+            instrument(self.app, self.name, self.readiness, self.liveness)
             self.app._beatpass_instrumented = True
         return self.app
 

@@ -186,7 +186,7 @@ def test_sigterm_drains_message_in_hand(bus_settings):
     bus.start()
     bus.publish(_ready_event())
     assert started.wait(10)
-    bus.stop()  # what the runner does on SIGTERM
+    bus.stop(grace_s=10)  # what the runner does on SIGTERM
     assert finished.is_set()
     with Connection(bus_settings.bus_url) as conn:
         _, count, _ = conn.channel().queue_declare("upload.outcomes", passive=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from ..config import Settings
 from . import topology
-from .kombu_bus import Handler, Publisher, QueueConsumer, Subscription
+from .kombu_bus import DeadLetterWatch, Handler, Publisher, QueueConsumer, Subscription, is_memory
 from .metrics import BusMetrics, bus_metrics
 
 log = logging.getLogger(__name__)
@@ -16,16 +17,24 @@ __all__ = ["Bus", "Handler", "Publisher", "Subscription", "topology"]
 
 
 class Bus:
-    """One service's connection to the bus: a publisher and one consumer thread per queue."""
+    """One service's connection to the bus: a publisher and one consumer thread per queue.
+
+    ``step``: the processing step the service performs (validation, waveform, fingerprint). Such
+    workers take ``Settings.audio_prefetch`` messages at a time (one: nothing waits behind a busy
+    handler, and the queue's backlog is the real one) and announce ``step.started``.
+    """
 
     def __init__(self, settings: Settings, service: str, *, step: str | None = None):
         self.settings = settings
         self.service = service
         self.step = step
         self.metrics: BusMetrics = bus_metrics(service)
-        self.publisher = Publisher(settings.bus_url, self.metrics)
+        self.publisher = Publisher(settings.bus_url, self.metrics, heartbeat=settings.bus_heartbeat_s)
         self.consumers: list[QueueConsumer] = []
+        self._watch: DeadLetterWatch | None = None
         self._threads: list[threading.Thread] = []
+        # The longest a handler may legitimately run: the hard limits of the work it supervises.
+        self.busy_limit_s = settings.handler_time_limit_s + settings.estimate_time_limit_s + settings.liveness_slack_s
 
     def declare(self) -> None:
         self.publisher.declare()
@@ -36,27 +45,46 @@ class Bus:
     def subscribe(self, queue: str, handlers: dict[str, Handler]) -> None:
         self.consumers.append(QueueConsumer(
             self.settings.bus_url, Subscription(queue, handlers), self.publisher,
-            prefetch=self.settings.prefetch, retry_delays=self.settings.retry_delays_s,
-            metrics=self.metrics, step=self.step,
+            prefetch=self.settings.audio_prefetch if self.step else self.settings.prefetch,
+            retry_delays=self.settings.retry_delays_s, metrics=self.metrics, step=self.step,
+            park_after=self.settings.park_after_overruns, heartbeat=self.settings.bus_heartbeat_s,
         ))
 
     def start(self) -> None:
         self.declare()
-        for consumer in self.consumers:
-            thread = threading.Thread(target=consumer.run, name=f"consume-{consumer.spec.name}", daemon=True)
+        self.publisher.start_keeper()
+        runners: list = list(self.consumers)
+        if self.consumers and not is_memory(self.settings.bus_url):
+            self._watch = DeadLetterWatch(self.settings.bus_url, self.service, self.publisher, self.metrics,
+                                          step=self.step, heartbeat=self.settings.bus_heartbeat_s)
+            runners.append(self._watch)
+        for runner in runners:
+            name = getattr(getattr(runner, "spec", None), "name", f"{self.service}.dead.notices")
+            thread = threading.Thread(target=runner.run, name=f"consume-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def ready(self) -> bool:
-        return all(c.consuming.is_set() for c in self.consumers)
+        return all(c.consuming.is_set() for c in self.consumers) and self.publisher.connected()
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         return all(c.consuming.wait(timeout) for c in self.consumers)
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop taking messages, let the ones in hand finish (SIGTERM drain), then close."""
+    def live(self) -> dict[str, bool]:
+        """Liveness per consumer: false once a handler ran past ``busy_limit_s`` or the consumer
+        thread stopped going round its loop (Kubernetes then restarts the process)."""
+        return {
+            c.spec.name: c.busy_for() <= self.busy_limit_s and c.stalled_for() <= self.settings.liveness_slack_s
+            for c in self.consumers
+        }
+
+    def stop(self, grace_s: float = 0.0, on_overdue: Callable[[], None] | None = None) -> None:
+        """SIGTERM drain: take nothing new, give the handlers in hand ``grace_s``, then call
+        ``on_overdue`` (kills supervised children) and return their messages to their queues."""
         for consumer in self.consumers:
-            consumer.stop()
+            consumer.drain(grace_s, on_overdue)
+        if self._watch is not None:
+            self._watch.drain()
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(grace_s + 5)
         self.publisher.close()

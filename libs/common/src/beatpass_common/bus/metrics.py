@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from ..metrics import HANDLER_BUCKETS
 
@@ -17,6 +17,9 @@ class BusMetrics:
     failed: Counter
     dead_lettered: Counter
     duration: Histogram
+    overruns: Counter
+    parked: Counter
+    busy: Gauge
 
 
 @lru_cache
@@ -28,4 +31,8 @@ def bus_metrics(service: str) -> BusMetrics:
         failed=Counter(f"{p}_events_failed_total", "Event handling failures", ["type", "outcome"]),
         dead_lettered=Counter(f"{p}_dead_lettered_total", "Messages sent to the service's dead-letter queue"),
         duration=Histogram(f"{p}_handler_duration_seconds", "Handler duration", ["type"], buckets=HANDLER_BUCKETS),
+        overruns=Counter(f"{p}_handler_overruns_total", "Handler runs stopped at a hard limit", ["type", "reason"]),
+        parked=Counter(f"{p}_parked_total", "Messages parked in the dead-letter queue for good", ["reason"]),
+        busy=Gauge(f"{p}_handler_busy_seconds", "How long the handler in progress has run (0 when idle)",
+                   ["queue"], multiprocess_mode="max"),
     )

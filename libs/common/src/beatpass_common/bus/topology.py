@@ -48,6 +48,11 @@ QUEUES: tuple[QueueSpec, ...] = (
 )
 
 
+# Events that start a track's processing step on the queue that takes them: the worker announces
+# step.started when it takes one (the catalog starts the step's deadline then).
+STEP_STARTERS = ("track.submitted", "track.validated")
+
+
 def spec(name: str) -> QueueSpec:
     for q in QUEUES:
         if q.name == name:
@@ -78,6 +83,13 @@ def dead_queue(service: str) -> Queue:
     return Queue(name, DEAD, routing_key=name, durable=True, queue_arguments={"x-queue-type": "quorum"})
 
 
+def dead_notice_queue(service: str) -> Queue:
+    """A copy of every dead letter of ``service``, so the runtime reports the ones the broker
+    dead-lettered by itself (``<service>.dead`` keeps the originals for operators)."""
+    dead = dead_queue_name(service)
+    return Queue(f"{dead}.notices", DEAD, routing_key=dead, durable=True, queue_arguments={"x-queue-type": "quorum"})
+
+
 def wait_queue(queue_name: str, delay_s: float) -> Queue:
     """Holds a failed message for ``delay_s`` then dead-letters it back to ``queue_name``."""
     ms = max(1, int(delay_s * 1000))
@@ -94,4 +106,5 @@ def wait_queue(queue_name: str, delay_s: float) -> Queue:
 
 def all_queues() -> list[Queue]:
     services = sorted({q.service for q in QUEUES})
-    return [consumer_queue(q) for q in QUEUES] + [dead_queue(s) for s in services]
+    return ([consumer_queue(q) for q in QUEUES] + [dead_queue(s) for s in services]
+            + [dead_notice_queue(s) for s in services])
