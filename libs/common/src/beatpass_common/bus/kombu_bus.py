@@ -269,7 +269,7 @@ class QueueConsumer(ConsumerMixin):
         back through the retry exchange (headers kept) and the original is acknowledged."""
         item.abandoned = True
         self._in_hand.remove(item)
-        self.publisher.publish_raw(item.message.body, topology.RETRY, self.spec.name, item.headers)
+        self.publisher.publish_raw(item.message.body, topology.RETRY, self.spec.name, _carried(item.headers))
         self._ack(item.message)
 
     # ---- health -----------------------------------------------------------------------------
@@ -379,7 +379,8 @@ class QueueConsumer(ConsumerMixin):
             delay = self.retry_delays[retries]
             self.metrics.failed.labels(event.type, "retry").inc()
             log.warning("handler for %s failed (%s); retry %d in %.1fs", event.type, error, retries + 1, delay)
-            self._schedule_retry(message.body, {**headers, RETRY_HEADER: retries + 1, OVERRUN_HEADER: overruns}, delay)
+            self._schedule_retry(message.body, {**_carried(headers), RETRY_HEADER: retries + 1,
+                                                OVERRUN_HEADER: overruns}, delay)
             self._ack(message)
             return
         reason = exc.reason if isinstance(exc, Overrun) else "error"
@@ -427,6 +428,11 @@ class QueueConsumer(ConsumerMixin):
             message.ack()
         except Exception as exc:  # noqa: BLE001 - the channel died: the broker redelivers, handlers are idempotent
             log.warning("acknowledgement lost (%s); the message will be redelivered", exc)
+
+
+def _carried(headers: dict) -> dict:
+    """Headers for a copy of a message: the broker's delivery count belongs to the original."""
+    return {k: v for k, v in headers.items() if k != DELIVERY_COUNT_HEADER}
 
 
 def _channel_open(message) -> bool:
