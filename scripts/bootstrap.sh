@@ -9,7 +9,7 @@ VENV="${VENV:-.venv}"
 
 DEB_PACKAGES=(libsndfile1 libchromaprint1 libchromaprint-tools)
 if [[ "$MODE" != run ]]; then
-  DEB_PACKAGES+=(espeak-ng lame sox chromium)
+  DEB_PACKAGES+=(espeak-ng lame sox chromium prometheus)
 fi
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
