@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from amqp.exceptions import NotFound
 from kombu import Connection, Producer
 from sqlalchemy import select
 
@@ -165,7 +166,11 @@ def cmd_dead(args, settings) -> int:
     shown = moved = 0
     with Connection(settings.bus_url, transport_options={"confirm_publish": True}) as conn:
         channel = conn.channel()
-        depth = channel.queue_declare(name, passive=True).message_count
+        try:
+            depth = channel.queue_declare(name, passive=True).message_count
+        except NotFound:
+            print(f"no queue {name}: is {args.service} a BeatPass service?")
+            return 1
         producer = Producer(channel)
         for _ in range(depth):
             if shown >= args.limit:
