@@ -92,9 +92,9 @@ def cmd_redrive(args, settings) -> int:
         step = track.step(args.step) if args.step else (
             next((st for st in track.steps if st.state == "failed"), None)
             or next((st for st in track.steps if st.state in {"pending", "running"} and st.deadline_at), None))
-        if step is not None and step.parked:
-            print(f"the {step.name} step of {track.id} is parked in {topology.dead_queue_name(step.name)}: "
-                  f"find its message with `dead list {step.name}` and move it back with `dead replay {step.name} --id`")
+        if step is not None and step.parked and not args.parked:
+            print(f"the {step.name} step of {track.id} is parked in {topology.dead_queue_name(step.name)} "
+                  f"(reason {step.reason}): fix the cause, then re-drive it with --parked")
             return 1
         if step is None or not getattr(track, STARTING_EVENT[step.name]):
             print("nothing to re-drive: no waiting, running or failed step with a starting event")
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("redrive", help="start a stuck or failed step again")
     p.add_argument("track_id")
     p.add_argument("--step", choices=["validation", "waveform", "fingerprint"])
+    p.add_argument("--parked", action="store_true", help="also a step parked after a hard limit (cause fixed)")
     sub.add_parser("disputes", help="list open disputes and reviews")
     p = sub.add_parser("resolve", help="resolve a dispute")
     p.add_argument("track_id")

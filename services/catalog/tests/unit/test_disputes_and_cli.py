@@ -107,4 +107,10 @@ def test_cli_lists_failed_steps_by_reason(cli_env, deps, apply, events, capsys):
     assert slow.track_id in out and "reason=timeout" in out and "2 failed step(s)" in out
     # a parked step is not re-driven from the catalog: its message is in waveform.dead
     assert cli.main(["redrive", unreadable.track_id]) == 1
-    assert "parked in waveform.dead" in capsys.readouterr().out
+    assert "parked in waveform.dead (reason unreadable)" in capsys.readouterr().out
+    assert cli.main(["redrive", unreadable.track_id, "--parked"]) == 0  # the cause is fixed: reopen it
+    assert "re-drove waveform" in capsys.readouterr().out
+    with deps.factory() as s:
+        track = s.get(Track, unreadable.track_id)
+        assert track.status == "processing" and track.step("waveform").state == "pending"
+        assert not track.step("waveform").parked
