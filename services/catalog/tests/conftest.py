@@ -47,8 +47,12 @@ class Events:
     def fingerprint(self, duplicate=None):
         return self._e("fingerprint.completed", {"duration_s": 12.0, "duplicate": duplicate})
 
-    def step_failed(self, step="waveform", attempts=3):
-        return self._e("step.failed", {"step": step, "error": "boom", "attempts": attempts})
+    def step_failed(self, step="waveform", attempts=3, reason="error", parked=False, error="boom"):
+        return self._e("step.failed", {"step": step, "error": error, "attempts": attempts, "reason": reason,
+                                       "parked": parked})
+
+    def started(self, step="validation"):
+        return self._e("step.started", {"step": step})
 
 
 @pytest.fixture

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # catalog deadlines
     step_deadline_s: float = 600.0  # from the moment a worker starts the step (step.started)
     step_attempts: int = 3  # a stuck step is started this many times in all before it fails
+    # a queued step (no step.started yet) whose queue HAS consumers is re-driven after this; a
+    # backlog while no worker consumes the queue is never failed
+    step_queue_deadline_s: float = 1800.0
+    step_slow_after_s: float = 120.0  # the upload page says a running step takes longer than usual
+    bus_inspect_timeout_s: float = 5.0  # the reaper's look at a queue's consumer count
     reaper_interval_s: float = 30.0
 
     def database_url(self, service: str) -> str:

@@ -3,30 +3,30 @@
     python -m beatpass_catalog [serve]            run the service
     python -m beatpass_catalog migrate            upgrade the database and exit
     python -m beatpass_catalog list {overdue,failed,in-review}
+    python -m beatpass_catalog failed [--reason REASON] [--step STEP] [--limit N]
     python -m beatpass_catalog redrive TRACK_ID [--step STEP]
     python -m beatpass_catalog disputes
     python -m beatpass_catalog resolve TRACK_ID {accept,uphold} --operator NAME --note TEXT
-    python -m beatpass_catalog dead {list,replay} SERVICE [--limit N]
+    python -m beatpass_catalog dead {list,replay} SERVICE [--limit N] [--id EVENT_ID ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
 
-from kombu import Connection
+from amqp.exceptions import NotFound
+from kombu import Connection, Producer
 from sqlalchemy import select
 
 from beatpass_common import runner
 from beatpass_common.bus import Publisher, topology
 from beatpass_common.config import get_settings
-from beatpass_common.events import parse_event
 from beatpass_common.logs import setup_logging
 
 from .disputes import DisputeError, open_disputes, resolve_dispute
 from .models import Step, Track
-from .records import now
+from .records import FAILURE_REASONS, Records, now
 
 
 def _deps(settings):
@@ -46,7 +46,9 @@ def cmd_list(args, settings) -> int:
     deps = _deps(settings)
     with deps.factory() as s:
         if args.what == "overdue":
-            tracks = s.scalars(select(Track).join(Step).where(Step.state == "running", Step.deadline_at < now())
+            tracks = s.scalars(select(Track).join(Step).where(Step.state.in_(["pending", "running"]),
+                                                              Step.deadline_at < now(),
+                                                              Track.status.in_(["processing", "in_review"]))
                                .distinct()).all()
         else:
             status = {"failed": "failed", "in-review": "in_review"}[args.what]
@@ -58,9 +60,28 @@ def cmd_list(args, settings) -> int:
     return 0
 
 
+def cmd_failed(args, settings) -> int:
+    """Failed steps, oldest first: track, producer, step, when, reason, and the worker's error."""
+    deps = _deps(settings)
+    query = select(Step).join(Track).where(Step.state == "failed").order_by(Step.finished_at).limit(args.limit)
+    if args.reason:
+        query = query.where(Step.reason == args.reason)
+    if args.step:
+        query = query.where(Step.name == args.step)
+    with deps.factory() as s:
+        steps = s.scalars(query).all()
+        for step in steps:
+            when = step.finished_at.isoformat(timespec="seconds") if step.finished_at else "?"
+            parked = "  parked" if step.parked else ""
+            print(f"{step.track_id}  producer={step.track.producer_id}  step={step.name}  at={when}  "
+                  f"reason={step.reason or '?'}{parked}\n    {step.detail or step.error}")
+    print(f"{len(steps)} failed step(s)")
+    return 0
+
+
 def cmd_redrive(args, settings) -> int:
-    """Start a step again now: re-publish its starting event with a fresh deadline."""
-    from .reaper import STARTING_EVENT
+    """Start a step again now: re-publish its starting event (pending, with a fresh queue deadline)."""
+    from .reaper import STARTING_EVENT, redrive
 
     deps = _deps(settings)
     with deps.factory() as s, s.begin():
@@ -68,17 +89,22 @@ def cmd_redrive(args, settings) -> int:
         if track is None:
             print(f"no track {args.track_id}")
             return 1
-        step = track.step(args.step) if args.step else next(
-            (st for st in track.steps if st.state in {"running", "failed"}), None)
-        body = step and getattr(track, STARTING_EVENT[step.name])
-        if step is None or not body:
-            print("nothing to re-drive: no running or failed step with a starting event")
+        step = track.step(args.step) if args.step else (
+            next((st for st in track.steps if st.state == "failed"), None)
+            or next((st for st in track.steps if st.state in {"pending", "running"} and st.deadline_at), None))
+        if step is not None and step.parked and not args.parked:
+            print(f"the {step.name} step of {track.id} is parked in {topology.dead_queue_name(step.name)} "
+                  f"(reason {step.reason}): fix the cause, then re-drive it with --parked")
+            return 1
+        if step is None or not getattr(track, STARTING_EVENT[step.name]):
+            print("nothing to re-drive: no waiting, running or failed step with a starting event")
             return 1
         if track.status == "failed":
             track.status, track.errors = "processing", []
-        step.state, step.error, step.attempts = "running", None, step.attempts + 1
-        step.deadline_at = now() + timedelta(seconds=settings.step_deadline_s)
-        deps.outbox.add(s, parse_event(body))
+        records = Records(s, deps.outbox, settings)
+        redrive(records, track, step)
+        records.settle(track)
+        records.refresh_collections()
     deps.outbox.relay_once()
     print(f"re-drove {step.name} of {args.track_id}")
     return 0
@@ -108,28 +134,69 @@ def cmd_resolve(args, settings) -> int:
     return 0
 
 
+def _dead_source(headers: dict) -> tuple[str | None, str]:
+    """(source queue, reason) of a dead-lettered message: our headers when the bus parked it,
+    else the broker's x-death record (e.g. its delivery limit)."""
+    death = (headers.get("x-death") or [{}])[0]
+    source = headers.get("x-beatpass-source-queue") or death.get("queue")
+    reason = headers.get("x-beatpass-dead-reason") or (f"broker: {death['reason']}" if death.get("reason") else "?")
+    return source, reason
+
+
+def _event_id(message) -> str | None:
+    if message.properties.get("message_id"):
+        return message.properties["message_id"]
+    try:
+        return json.loads(message.body).get("id")
+    except (ValueError, AttributeError):
+        return None
+
+
 def cmd_dead(args, settings) -> int:
-    """List or replay messages of ``<service>.dead``; a replayed message goes back to its queue."""
+    """List, or replay, messages of ``<service>.dead``.
+
+    list: prints them and leaves them (unacknowledged, they return to the queue when we close).
+    replay: MOVES each one (optionally only ``--id``): republished to its source queue through
+    the retry exchange without our bookkeeping headers, confirmed, then the dead copy is acked.
+    Scans at most the queue's depth at the start, so a message that dies again is not seen twice.
+    """
     name = topology.dead_queue_name(args.service)
-    publisher = Publisher(settings.bus_url) if args.action == "replay" else None
-    seen = 0
-    with Connection(settings.bus_url) as conn:
+    wanted = set(args.id or ())
+    replay = args.action == "replay"
+    shown = moved = 0
+    with Connection(settings.bus_url, transport_options={"confirm_publish": True}) as conn:
         channel = conn.channel()
-        while seen < args.limit:
+        try:
+            depth = channel.queue_declare(name, passive=True).message_count
+        except NotFound:
+            print(f"no queue {name}: is {args.service} a BeatPass service?")
+            return 1
+        producer = Producer(channel)
+        for _ in range(depth):
+            if shown >= args.limit:
+                break
             message = channel.basic_get(name)
             if message is None:
                 break
-            seen += 1
+            event_id = _event_id(message)
+            if wanted and event_id not in wanted:
+                continue  # left unacknowledged: back in the queue when we close
+            shown += 1
             headers = dict(message.headers or {})
-            reason = headers.get("x-beatpass-dead-reason", "?")
-            source = headers.get("x-beatpass-source-queue")
-            print(f"[{seen}] from={source} reason={reason}\n    {message.body[:300]!r}")
-            if args.action == "replay" and source:
-                clean = {k: v for k, v in headers.items() if not k.startswith("x-beatpass-") and k != "x-death"}
-                publisher.publish_raw(message.body, topology.RETRY, source, clean)
-                channel.basic_ack(message.delivery_tag)
-            # Listed messages stay unacknowledged until the connection closes, then go back.
-    print(f"{seen} message(s) {'replayed' if args.action == 'replay' else 'listed'}")
+            source, reason = _dead_source(headers)
+            print(f"[{shown}] id={event_id} from={source} reason={reason}\n    {message.body[:300]!r}")
+            if not replay:
+                continue
+            if not source:
+                print("    not replayed: no source queue recorded")
+                continue
+            clean = {k: v for k, v in headers.items() if not k.startswith("x-beatpass-") and k != "x-death"}
+            producer.publish(message.body, exchange=topology.RETRY, routing_key=source, headers=clean,
+                             message_id=message.properties.get("message_id"), delivery_mode=2,
+                             content_type="application/json", content_encoding="utf-8")
+            channel.basic_ack(message.delivery_tag)
+            moved += 1
+    print(f"{moved} message(s) replayed" if replay else f"{shown} message(s) listed")
     return 0
 
 
@@ -148,9 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="upgrade the database schema and exit")
     p = sub.add_parser("list", help="list tracks needing attention")
     p.add_argument("what", choices=["overdue", "failed", "in-review"])
+    p = sub.add_parser("failed", help="list failed steps, e.g. --reason unreadable")
+    p.add_argument("--reason", choices=FAILURE_REASONS)
+    p.add_argument("--step", choices=["validation", "waveform", "fingerprint"])
+    p.add_argument("--limit", type=int, default=200)
     p = sub.add_parser("redrive", help="start a stuck or failed step again")
     p.add_argument("track_id")
     p.add_argument("--step", choices=["validation", "waveform", "fingerprint"])
+    p.add_argument("--parked", action="store_true", help="also a step parked after a hard limit (cause fixed)")
     sub.add_parser("disputes", help="list open disputes and reviews")
     p = sub.add_parser("resolve", help="resolve a dispute")
     p.add_argument("track_id")
@@ -160,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("dead", help="inspect or replay dead-lettered messages")
     p.add_argument("action", choices=["list", "replay"])
     p.add_argument("service")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="at most this many messages")
+    p.add_argument("--id", action="append", help="only the message of this event id (repeatable)")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command in (None, "serve"):
@@ -171,5 +244,5 @@ def main(argv: list[str] | None = None) -> int:
 
         migrate(settings.database_url("catalog"), MIGRATIONS)
         return 0
-    return {"list": cmd_list, "redrive": cmd_redrive, "disputes": cmd_disputes, "resolve": cmd_resolve,
+    return {"list": cmd_list, "failed": cmd_failed, "redrive": cmd_redrive, "disputes": cmd_disputes, "resolve": cmd_resolve,
             "dead": cmd_dead}[args.command](args, settings)

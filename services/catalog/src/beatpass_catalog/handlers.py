@@ -16,8 +16,8 @@ from beatpass_common.config import Settings
 from beatpass_common.events import Event
 from beatpass_common.outbox import Outbox
 
-from .models import Collection, ProcessedEvent, Track
-from .records import Records, failed_message, now
+from .models import STEPS, Collection, ProcessedEvent, Track
+from .records import Records, now
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Deps:
     outbox: Outbox
     settings: Settings
     on_change: Callable[[], None] = field(default=lambda: None)  # wakes SSE streams
+    # consumers(queue) -> how many workers consume it now, None when unknown (the reaper's look)
+    consumers: Callable[[str], int | None] = field(default=lambda queue: None)
 
 
 def _apply(event: Event, deps: Deps, apply: Callable[[Records, Event], None]) -> None:
@@ -105,8 +107,8 @@ def _track_validated(r: Records, event: Event) -> None:
     track.validated_event = event.model_dump_json()
     r.finish_step(track, "validation")
     if track.status in {"processing", "in_review"}:
-        r.start_step(track, "waveform")
-        r.start_step(track, "fingerprint")
+        r.queue_step(track, "waveform")
+        r.queue_step(track, "fingerprint")
     r.settle(track, event)
 
 
@@ -162,6 +164,17 @@ def duplicate_problem(own_title: str | None) -> dict:
     return {"code": "DUPLICATE_AUDIO", "field": "audio", "message": message}
 
 
+def _step_started(r: Records, event: Event) -> None:
+    step = event.payload().step
+    if event.track_id is None or step not in STEPS:
+        return
+    track = r.track(event)
+    if r.stale(track, event):
+        return
+    r.start_step(track, step)
+    r.settle(track, event)
+
+
 def _step_failed(r: Records, event: Event) -> None:
     data = event.payload()
     if event.track_id is None:
@@ -169,10 +182,10 @@ def _step_failed(r: Records, event: Event) -> None:
     track = r.track(event)
     if r.stale(track, event):
         return
-    step = data.step if data.step in {"validation", "waveform", "fingerprint"} else _step_of(data.source_type)
+    step = data.step if data.step in STEPS else _step_of(data.source_type)
     if step is None or track.step(step).state == "done":
         return
-    r.fail(track, step, failed_message(step, data.attempts), event)
+    r.fail(track, step, data.reason, data.attempts, event, detail=data.error, parked=data.parked)
     r.settle(track, event)
 
 
@@ -189,6 +202,7 @@ HANDLERS: dict[str, Callable[[Records, Event], None]] = {
     "track.rejected": _track_rejected,
     "waveform.generated": _waveform_generated,
     "fingerprint.completed": _fingerprint_completed,
+    "step.started": _step_started,
     "step.failed": _step_failed,
 }
 

@@ -57,9 +57,16 @@ class Step(Base):
     track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(16), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16))  # pending | running | done | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times its work was started (incl. re-drives)
-    error: Mapped[str | None] = mapped_column(Text)
+    # pending (queued, deadline_at = queue deadline) | running (a worker sent step.started,
+    # deadline_at = run deadline) | done | failed
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times its work was sent (incl. re-drives)
+    error: Mapped[str | None] = mapped_column(Text)  # failed: the producer's sentence (records.failed_message)
+    # failed: error | timeout | memory | worker_died | unreadable (step.failed), or the reaper's
+    # timeout (running past its deadline) | not_started (queued past its deadline)
+    reason: Mapped[str | None] = mapped_column(String(16), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)  # failed: the worker's own error, for operators only
+    parked: Mapped[bool] = mapped_column(Boolean, default=False)  # its message sits in <service>.dead
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

@@ -27,9 +27,28 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def failed_message(step: str, attempts: int) -> str:
-    return (f"Processing failed at the {STEP_LABEL[step]} step after {attempts} attempts. "
-            "Nothing was lost; retry this item.")
+# What the producer reads when a step fails, by reason: which step, what happened, what to do.
+# {step} is the step's label; {attempts} how many times it was tried.
+_FAILED = {
+    "error": "Processing failed at the {step} step after {attempts} attempts. Nothing was lost; retry this item.",
+    "timeout": ("Processing stopped at the {step} step: this file took longer than we allow for one file. "
+                "Nothing was lost; retry this item, and contact support if it happens again."),
+    "memory": ("Processing stopped at the {step} step: this file needed more memory than we allow for one file. "
+               "Nothing was lost; retry this item, and contact support if it happens again."),
+    "worker_died": ("Processing stopped at the {step} step: the worker handling this file stopped unexpectedly "
+                    "{attempts} times. Nothing was lost; retry this item, and contact support if it happens again."),
+    "unreadable": ("Processing failed at the {step} step: we could not read a file that passed validation. "
+                   "This is our fault, not your file's; there is no need to change it. Retry this item, and "
+                   "contact support if it happens again."),
+    "not_started": ("Processing did not start at the {step} step: this file waited in line longer than we allow. "
+                    "Nothing was lost; retry this item, and contact support if it happens again."),
+}
+FAILURE_REASONS = tuple(_FAILED)
+
+
+def failed_message(step: str, reason: str, attempts: int) -> str:
+    """The producer's sentence for a failed step (an unknown reason reads as ``error``)."""
+    return _FAILED.get(reason, _FAILED["error"]).format(step=STEP_LABEL[step], attempts=attempts)
 
 
 class Records:
@@ -62,14 +81,25 @@ class Records:
     def stale(self, track: Track, event: Event) -> bool:
         return event.attempt < track.submission
 
-    def start_step(self, track: Track, name: str) -> None:
+    def queue_step(self, track: Track, name: str) -> None:
+        """Its starting event is on its way to the step's queue: pending, with the queue deadline
+        (the run deadline starts with step.started). A step already started or over is kept."""
         step = track.step(name)
-        if step.state in {"done", "failed"}:
+        if step.state != "pending" or step.deadline_at is not None:
+            return
+        step.attempts = max(step.attempts, 1)
+        step.deadline_at = now() + timedelta(seconds=self.settings.step_queue_deadline_s)
+
+    def start_step(self, track: Track, name: str) -> None:
+        """A worker took the step's message (step.started): running, deadline from now. Again
+        for a redelivery (the worker restarted); never after the step's result."""
+        step = track.step(name)
+        if step.state in {"done", "failed"} or track.status not in {"processing", "in_review"}:
             return
         t = now()
         step.state = "running"
         step.attempts = max(step.attempts, 1)
-        step.started_at = step.started_at or t
+        step.started_at = t
         step.deadline_at = t + timedelta(seconds=self.settings.step_deadline_s)
 
     def finish_step(self, track: Track, name: str, state: str = "done", error: str | None = None) -> None:
@@ -100,9 +130,10 @@ class Records:
             track.validated_event = None
             for step in track.steps:
                 step.state, step.attempts, step.error = "pending", 0, None
+                step.reason = step.detail = None
+                step.parked = False
                 step.started_at = step.finished_at = step.deadline_at = None
-        if track.step("validation").state == "pending":
-            self.start_step(track, "validation")
+        self.queue_step(track, "validation")
         self.settle(track)
 
     def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
@@ -115,14 +146,19 @@ class Records:
             self.emit("track.rejected", track, {"errors": errors, "step": "fingerprint"}, cause)
         self.emit("track.removed", track, {"reason": "rejected"}, cause)
 
-    def fail(self, track: Track, step: str, message: str, cause: Event | None) -> None:
+    def fail(self, track: Track, step: str, reason: str, attempts: int, cause: Event | None, *,
+             detail: str | None = None, parked: bool = False) -> None:
+        """The step failed for ``reason`` (FAILURE_REASONS); the track fails with the sentence."""
+        message = failed_message(step, reason, attempts)
         self.finish_step(track, step, "failed", message)
+        failed = track.step(step)
+        failed.reason, failed.detail, failed.parked = reason, detail, parked
         if track.status in {"processing", "in_review"}:
             track.status = "failed"
             track.errors = [{"code": "PROCESSING_FAILED", "field": None, "message": message}]
             self.emit("track.failed", track, {"step": step, "message": message}, cause)
         for other in track.steps:
-            if other.state == "running":
+            if other.state in {"pending", "running"}:
                 other.deadline_at = None
 
     def settle(self, track: Track, cause: Event | None = None) -> None:

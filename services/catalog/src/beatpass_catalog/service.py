@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from beatpass_common.bus import Bus
+from beatpass_common.bus import Bus, inspect
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
 from beatpass_common.outbox import Outbox
@@ -21,7 +21,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def build_deps(settings: Settings, publish) -> Deps:
     factory = open_database(settings.database_url("catalog"), MIGRATIONS)
-    return Deps(factory=factory, outbox=Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s), settings=settings)
+    return Deps(factory=factory, outbox=Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s), settings=settings,
+                consumers=partial(inspect.consumers, settings.bus_url, timeout_s=settings.bus_inspect_timeout_s))
 
 
 def build(settings: Settings) -> Runtime:

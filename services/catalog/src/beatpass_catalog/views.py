@@ -48,7 +48,8 @@ def track_view(track: Track) -> dict:
         "title": track.title,
         "metadata": track.meta,
         "submission": track.submission,
-        "steps": {s.name: {"state": s.state, "attempts": s.attempts, "error": s.error,
+        # error: the producer's sentence when the step failed (records.failed_message), reason: why
+        "steps": {s.name: {"state": s.state, "attempts": s.attempts, "error": s.error, "reason": s.reason,
                            "started_at": _ts(s.started_at), "finished_at": _ts(s.finished_at),
                            "deadline_at": _ts(s.deadline_at)} for s in track.steps},
         "errors": track.errors or [],

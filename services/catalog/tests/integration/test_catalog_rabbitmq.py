@@ -87,3 +87,44 @@ def test_status_stream_is_pushed_by_events(catalog, events):
     assert received[-1][0] - sent < 5
     other = requests.get(f"{url}/internal/v1/producers/intruder/tracks/{ev.track_id}/events", timeout=5)
     assert other.status_code == 404
+
+
+def test_queued_steps_wait_for_a_consumer_then_start_and_fail_with_a_reason(settings, clean_amqp, postgres_url,
+                                                                             events):
+    """On PostgreSQL and RabbitMQ: a queued step is not failed while its queue has no consumer
+    (counted on the broker); once a worker consumes it and it stays queued past its deadline it is
+    re-driven; step.started over the bus makes it running; step.failed gives its reason."""
+    from kombu import Connection, Consumer
+
+    from beatpass_catalog.reaper import reap
+    from beatpass_catalog.service import build_deps
+    from beatpass_common.bus import topology
+
+    s = settings.model_copy(update={"bus_url": clean_amqp, "catalog_database_url": postgres_url,
+                                    "step_queue_deadline_s": -1.0})
+    runtime = build(s)
+    runtime.start()
+    url = f"http://127.0.0.1:{s.http_port}"
+    publisher = Publisher(clean_amqp)
+    reaper_deps = build_deps(s, publisher.publish)
+    ev = events()
+    try:
+        publisher.publish(ev.submitted())
+        _wait(lambda: (t := _get(url, ev)) and t["steps"]["validation"]["state"] == "pending")
+        assert reap(reaper_deps) == 0  # validation.tracks has no consumer: a backlog, not a failure
+        with Connection(clean_amqp) as conn:
+            worker = Consumer(conn, [topology.consumer_queue(topology.spec("validation.tracks"))],
+                              callbacks=[lambda body, message: None], prefetch_count=1)  # takes, never acks
+            worker.consume()
+            assert reap(reaper_deps) == 1  # a consumer is there and the step never started: re-driven
+            worker.cancel()
+        assert _wait(lambda: _get(url, ev)["steps"]["validation"]["attempts"] == 2)
+        publisher.publish(ev.started("validation"))
+        step = _wait(lambda: (v := _get(url, ev)["steps"]["validation"])["state"] == "running" and v)
+        assert step["started_at"] is not None
+        publisher.publish(ev.step_failed("validation", 1, reason="unreadable", parked=True))
+        step = _wait(lambda: (v := _get(url, ev)["steps"]["validation"])["state"] == "failed" and v)
+        assert step["reason"] == "unreadable" and "This is our fault, not your file's" in step["error"]
+    finally:
+        publisher.close()
+        runtime.stop()

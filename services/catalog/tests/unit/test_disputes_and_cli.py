@@ -76,7 +76,7 @@ def cli_env(monkeypatch, settings, deps):
 def test_cli_lists_resolves_and_redrives(cli_env, deps, apply, events, duplicate, capsys):
     deps.settings = deps.settings.model_copy(update={"step_deadline_s": 0.01})
     stuck = events()
-    apply(stuck.submitted(title="Stuck"))
+    apply(stuck.submitted(title="Stuck"), stuck.started("validation"))
     time.sleep(0.05)
     assert cli.main(["list", "overdue"]) == 0
     assert stuck.track_id in capsys.readouterr().out
@@ -90,3 +90,27 @@ def test_cli_lists_resolves_and_redrives(cli_env, deps, apply, events, duplicate
     assert cli.main(["resolve", duplicate.track_id, "accept", "--operator", "ana", "--note", "ok"]) == 0
     assert "status ready" in capsys.readouterr().out
     assert cli.main(["resolve", duplicate.track_id, "accept", "--operator", "ana", "--note", "ok"]) == 1
+
+
+def test_cli_lists_failed_steps_by_reason(cli_env, deps, apply, events, capsys):
+    unreadable, slow = events(producer="p7"), events(producer="p8")
+    apply(unreadable.submitted(), unreadable.validated(),
+          unreadable.step_failed("waveform", 1, reason="unreadable", parked=True, error="RIFF chunk size 0"))
+    apply(slow.submitted(), slow.validated(), slow.step_failed("fingerprint", 2, reason="timeout"))
+    assert cli.main(["failed", "--reason", "unreadable"]) == 0
+    out = capsys.readouterr().out
+    assert unreadable.track_id in out and "producer=p7" in out and "step=waveform" in out
+    assert "RIFF chunk size 0" in out and "parked" in out and slow.track_id not in out
+    assert "1 failed step(s)" in out
+    assert cli.main(["failed"]) == 0
+    out = capsys.readouterr().out
+    assert slow.track_id in out and "reason=timeout" in out and "2 failed step(s)" in out
+    # a parked step is not re-driven from the catalog: its message is in waveform.dead
+    assert cli.main(["redrive", unreadable.track_id]) == 1
+    assert "parked in waveform.dead (reason unreadable)" in capsys.readouterr().out
+    assert cli.main(["redrive", unreadable.track_id, "--parked"]) == 0  # the cause is fixed: reopen it
+    assert "re-drove waveform" in capsys.readouterr().out
+    with deps.factory() as s:
+        track = s.get(Track, unreadable.track_id)
+        assert track.status == "processing" and track.step("waveform").state == "pending"
+        assert not track.step("waveform").parked

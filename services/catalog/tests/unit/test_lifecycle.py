@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from beatpass_catalog.models import Collection, Track
 from beatpass_catalog.reaper import reap
 from beatpass_catalog.records import collection_status
+from beatpass_catalog.views import track_view
 from beatpass_common.events import new_event
 
 
@@ -103,24 +104,145 @@ def test_resubmission_resets_and_stale_results_are_ignored(deps, apply, events, 
     assert _track(deps, ev.track_id).status == "ready"
 
 
-def test_reaper_redrives_then_fails_overdue_steps(deps, apply, events, published):
-    deps.settings = deps.settings.model_copy(update={"step_deadline_s": 0.05, "step_attempts": 3})
+def _expired(deps, **limits):
+    """Deadlines already past when set (-1 s), so a reaper pass needs no waiting."""
+    deps.settings = deps.settings.model_copy(update={"step_deadline_s": -1.0, "step_queue_deadline_s": -1.0,
+                                                     "step_attempts": 3, **limits})
+
+
+def _step(deps, track_id, name):
+    return _track(deps, track_id).step(name)
+
+
+def test_steps_wait_queued_until_a_worker_starts_them(deps, apply, events):
+    deps.settings = deps.settings.model_copy(update={"step_deadline_s": 600.0, "step_queue_deadline_s": 1800.0})
+    ev = events()
+    apply(ev.submitted())
+    queued = _step(deps, ev.track_id, "validation")
+    assert queued.state == "pending" and queued.started_at is None and queued.attempts == 1
+    assert queued.deadline_at is not None  # the queue deadline
+    apply(ev.started("validation"))
+    running = _step(deps, ev.track_id, "validation")
+    assert running.state == "running" and running.started_at is not None
+    assert timedelta(seconds=590) < running.deadline_at - running.started_at <= timedelta(seconds=600)
+    apply(ev.started("validation"))  # the worker restarted: the deadline starts again
+    again = _step(deps, ev.track_id, "validation")
+    assert again.state == "running" and again.started_at > running.started_at
+    apply(ev.validated())
+    steps = _track(deps, ev.track_id).steps
+    assert {s.name: s.state for s in steps} == {"validation": "done", "waveform": "pending", "fingerprint": "pending"}
+    assert all(s.started_at is None for s in steps if s.name != "validation")
+
+
+def test_step_started_after_the_result_or_from_an_old_submission_changes_nothing(deps, apply, events):
+    ev = events()
+    apply(ev.submitted(), ev.validated(), ev.waveform(), ev.started("waveform"))
+    assert _step(deps, ev.track_id, "waveform").state == "done"
+    apply(ev.step_failed("fingerprint", 3), ev.started("fingerprint"))
+    assert _step(deps, ev.track_id, "fingerprint").state == "failed"
+    retry = events(track_id=ev.track_id, attempt=1)
+    apply(retry.submitted())
+    apply(ev.started("validation"))  # a late start from the first submission
+    assert _step(deps, ev.track_id, "validation").state == "pending"
+
+
+def test_step_started_before_its_submission_is_kept(deps, apply, events):
+    ev = events()
+    apply(ev.started("validation"), ev.submitted())
+    assert _step(deps, ev.track_id, "validation").state == "running"
+    apply(ev.validated(), ev.started("fingerprint"), ev.waveform(), ev.fingerprint())
+    assert _track(deps, ev.track_id).status == "ready"
+
+
+def test_reaper_redrives_a_stuck_running_step_a_bounded_number_of_times_then_fails_it(deps, apply, events,
+                                                                                        published):
+    _expired(deps)
+    ev = events()
+    apply(ev.submitted(), ev.validated())
+    published.clear()
+    acted = []
+    for _ in range(10):  # the worker keeps taking the message and never finishing
+        apply(ev.started("waveform"))
+        acted.append(reap(deps))
+        deps.outbox.relay_once()
+    assert acted[:3] == [1, 1, 1] and sum(acted) == 3  # it stopped
+    assert _types(published) == ["track.validated", "track.validated", "track.failed"]
+    track = _track(deps, ev.track_id)
+    waveform = track.step("waveform")
+    assert track.status == "failed" and waveform.state == "failed" and waveform.attempts == 3
+    assert waveform.reason == "timeout"
+    assert track.errors[0]["message"] == (
+        "Processing stopped at the waveform step: this file took longer than we allow for one file. "
+        "Nothing was lost; retry this item, and contact support if it happens again.")
+
+
+@pytest.mark.parametrize("consumers", [0, None])
+def test_a_queued_step_is_never_failed_while_its_queue_has_no_consumer(deps, apply, events, published, consumers):
+    _expired(deps)
+    deps.consumers = lambda queue: consumers
     ev = events()
     apply(ev.submitted())
     published.clear()
-    for _ in range(2):
-        time.sleep(0.08)
-        assert reap(deps) == 1
-        deps.outbox.relay_once()
-    assert _types(published) == ["track.submitted", "track.submitted"]  # re-driven twice
-    time.sleep(0.08)
-    reap(deps)
+    for _ in range(5):
+        assert reap(deps) == 0
     deps.outbox.relay_once()
+    assert published == [] and _step(deps, ev.track_id, "validation").state == "pending"
+    assert _track(deps, ev.track_id).status == "processing"
+
+
+def test_a_queued_step_whose_queue_has_consumers_is_redriven_then_failed(deps, apply, events, published):
+    _expired(deps)
+    asked = []
+    deps.consumers = lambda queue: asked.append(queue) or (1 if queue == "validation.tracks" else 0)
+    ev = events()
+    apply(ev.submitted())
+    published.clear()
+    acted = [reap(deps) for _ in range(6)]
+    deps.outbox.relay_once()
+    assert acted == [1, 1, 1, 0, 0, 0]
+    assert _types(published) == ["track.submitted", "track.submitted", "track.failed"]
+    assert "validation.tracks" in asked
+    validation = _step(deps, ev.track_id, "validation")
+    assert validation.reason == "not_started" and validation.attempts == 3
+    assert validation.error.startswith("Processing did not start at the validation step")
+
+
+def test_a_parked_step_is_never_redriven(deps, apply, events, published):
+    _expired(deps)
+    deps.consumers = lambda queue: 1
+    ev = events()
+    apply(ev.submitted(), ev.validated(), ev.started("waveform"),
+          ev.step_failed("waveform", 1, reason="memory", parked=True))
+    published.clear()
+    for _ in range(3):
+        assert reap(deps) == 0
+    deps.outbox.relay_once()
+    waveform = _step(deps, ev.track_id, "waveform")
+    assert waveform.state == "failed" and waveform.parked and waveform.reason == "memory"
+    assert published == []
+
+
+@pytest.mark.parametrize("reason, sentence", [
+    ("error", "Processing failed at the fingerprint step after 2 attempts. Nothing was lost; retry this item."),
+    ("timeout", "Processing stopped at the fingerprint step: this file took longer than we allow for one file. "
+                "Nothing was lost; retry this item, and contact support if it happens again."),
+    ("memory", "Processing stopped at the fingerprint step: this file needed more memory than we allow for one "
+               "file. Nothing was lost; retry this item, and contact support if it happens again."),
+    ("worker_died", "Processing stopped at the fingerprint step: the worker handling this file stopped "
+                    "unexpectedly 2 times. Nothing was lost; retry this item, and contact support if it happens "
+                    "again."),
+    ("unreadable", "Processing failed at the fingerprint step: we could not read a file that passed validation. "
+                   "This is our fault, not your file's; there is no need to change it. Retry this item, and "
+                   "contact support if it happens again."),
+])
+def test_step_failed_tells_the_producer_why_by_reason(deps, apply, events, published, reason, sentence):
+    ev = events()
+    apply(ev.submitted(), ev.validated(), ev.step_failed("fingerprint", 2, reason=reason, error="Traceback ..."))
     track = _track(deps, ev.track_id)
-    assert track.status == "failed" and track.step("validation").attempts == 3
-    assert track.errors[0]["message"] == ("Processing failed at the validation step after 3 attempts. "
-                                          "Nothing was lost; retry this item.")
-    assert _types(published)[-1] == "track.failed"
+    assert track.status == "failed" and track.errors[0]["message"] == sentence
+    step = track_view(track)["steps"]["fingerprint"]
+    assert step == {**step, "state": "failed", "reason": reason, "error": sentence}
+    assert "Traceback" not in str(track_view(track))  # the worker's error is for operators only
 
 
 def test_collection_status_follows_its_items(deps, apply, events):

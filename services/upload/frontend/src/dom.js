@@ -50,6 +50,14 @@ export function clock(seconds) {
   return `${m}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/** A duration in words for notes: "45 s", "2 min 10 s", "1 h 5 min". */
+export function elapsed(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
 export function minutes(value) {
   const v = Number(value) || 0;
   return v >= 100 || Number.isInteger(v) ? String(Math.round(v * 10) / 10) : v.toFixed(1);

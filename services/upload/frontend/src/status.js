@@ -1,6 +1,6 @@
 // Saved tracks and collections: live status per step from the SSE stream, then the waveform and
 // cover; errors exactly as the API words them; Dispute for duplicates; Retry for failed items.
-import { h, clear, clock } from "./dom.js";
+import { h, clear, clock, elapsed } from "./dom.js";
 import { ApiError, idempotencyKey } from "./api.js";
 import { drawWaveform } from "./waveform.js";
 import { TrackEditor } from "./fields.js";
@@ -135,6 +135,8 @@ export class TrackCard {
     this.el = h("article", { class: "track-card", "data-track-id": id, "aria-label": title || "Track" });
     this.watch = new TrackWatch(ctx.api, id, (view) => this.update(view));
     this.watch.onGone = () => {
+      this.gone = true;
+      clearTimeout(this.tick);
       this.el.remove();
       ctx.forget?.(collectionId || id);
     };
@@ -177,16 +179,35 @@ export class TrackCard {
     const cover = coverLink
       ? h("img", { class: "card-cover", src: this.ctx.api.authorized(coverLink), alt: `Cover art of ${title}` })
       : h("div", { class: "card-cover placeholder", "aria-hidden": "true" });
+    // A running step past the usual time says so with its elapsed time (from its step.started).
+    const slowAfter = this.ctx.rules?.step_slow_after_s ?? 120;
+    const slow = [];
+    let running = false;
     const steps = h("ol", { class: "steps", "aria-label": "Processing steps" },
       Object.keys(STEP_LABELS).map((name) => {
         const step = v.steps?.[name] || { state: "pending" };
         const skipped = step.state === "pending" && (v.status === "rejected" || v.status === "failed");
         const attempts = step.attempts > 1 ? ` (attempt ${step.attempts})` : "";
-        return h("li", { class: `step step-${skipped ? "skipped" : step.state}`, "data-step": name, "data-state": step.state },
-          h("span", { class: "step-dot", "aria-hidden": "true" }),
-          h("span", { class: "step-name" }, STEP_LABELS[name]),
-          h("span", { class: "step-state" }, skipped ? "Not run" : `${STATE_LABELS[step.state] || step.state}${attempts}`));
+        let state = skipped ? "Not run" : `${STATE_LABELS[step.state] || step.state}${attempts}`;
+        let isSlow = false;
+        const started = step.state === "running" && step.started_at ? Date.parse(step.started_at) : NaN;
+        if (!Number.isNaN(started) && v.status === "processing") {
+          running = true;
+          const seconds = (Date.now() - started) / 1000;
+          isSlow = seconds >= slowAfter;
+          if (isSlow) {
+            state = `Still working (${elapsed(seconds)})`;
+            slow.push(`${STEP_LABELS[name]} — still working (${elapsed(seconds)}). This is taking longer than usual; nothing needs doing yet.`);
+          }
+        }
+        return h("li", { class: `step step-${skipped ? "skipped" : step.state}${isSlow ? " step-slow" : ""}`,
+          "data-step": name, "data-state": step.state },
+        h("span", { class: "step-dot", "aria-hidden": "true" }),
+        h("span", { class: "step-name" }, STEP_LABELS[name]),
+        h("span", { class: "step-state" }, state));
       }));
+    clearTimeout(this.tick);
+    if (running && !this.gone) this.tick = setTimeout(() => this.render(), 1000);
     const facts = v.facts ? h("p", { class: "facts muted" }, [
       v.facts.duration_s != null ? clock(v.facts.duration_s) : null,
       v.facts.sample_rate ? `${(v.facts.sample_rate / 1000).toFixed(1)} kHz` : null,
@@ -197,9 +218,10 @@ export class TrackCard {
     const meta = v.metadata ? [v.metadata.artists?.join(", "), v.metadata.bpm && `${v.metadata.bpm} BPM`,
       v.metadata.key && `${v.metadata.key} ${v.metadata.scale || ""}`.trim()].filter(Boolean).join(" · ") : "";
 
-    const failedSteps = Object.entries(v.steps || {}).filter(([, s]) => s.state === "failed" && s.error)
-      .map(([, s]) => ({ message: s.error }));
-    const errors = v.errors?.length ? v.errors : (v.status === "failed" ? failedSteps : []);
+    // A failed step: the catalog's sentence (what happened, what to do), once, next to the steps.
+    const stepMessages = Object.keys(STEP_LABELS).map((name) => v.steps?.[name])
+      .filter((s) => s?.state === "failed" && s.error).map((s) => s.error);
+    const errors = (v.errors || []).filter((e) => !stepMessages.includes(e.message));
     const duplicate = v.duplicate && v.status !== "ready" ? v.duplicate : null;
 
     const actions = [];
@@ -225,7 +247,10 @@ export class TrackCard {
         h("div", { class: "card-body" },
           h("div", { class: "card-title" }, h("h3", {}, title), statusBadge(v.status)),
           meta ? h("p", { class: "muted card-meta" }, meta) : null,
-          steps)),
+          steps,
+          slow.length ? h("p", { class: "step-note", role: "status" }, slow.join(" ")) : null,
+          stepMessages.length ? h("ul", { class: "messages error step-failure", role: "alert" },
+            stepMessages.map((m) => h("li", {}, m))) : null)),
       showWave ? this.waveEl : null,
       facts,
       errorList(errors),

@@ -216,7 +216,7 @@ def get_track(track_id):
 
 
 def _submitted_view(sub: Submission) -> dict:
-    pending = {"state": "pending", "attempts": 0, "error": None, "started_at": None, "finished_at": None,
+    pending = {"state": "pending", "attempts": 0, "error": None, "reason": None, "started_at": None, "finished_at": None,
                "deadline_at": None}
     return {"id": sub.track_id, "status": "processing", "collection_id": sub.collection_id,
             "title": sub.fields.get("title"), "metadata": sub.fields, "submission": sub.attempt,
@@ -321,7 +321,7 @@ def rules():
     s = gw.settings
     return jsonify(messages=messages(s), keys=KEYS, scales=SCALES, licensing=LICENSING, bpm={"min": s.bpm_min,
                    "max": s.bpm_max}, title_max=TITLE_MAX, artists_max=ARTISTS_MAX, genres_max=GENRES_MAX,
-                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes)
+                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes, step_slow_after_s=s.step_slow_after_s)
 
 
 def register_errors(app) -> None:
