@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-unit bench install clean
+.PHONY: run test test-unit soak-saves bench install clean
 
 ## Start the whole platform in one process with embedded defaults on http://127.0.0.1:8080
 run:
@@ -17,6 +17,11 @@ test:
 test-unit:
 	@scripts/bootstrap.sh test
 	$(PY) -m pytest -q libs/common/tests/unit services/*/tests/unit
+
+## Soak: 80 saves while the gateway is SIGKILLed at random and restarted; one track per key
+soak-saves:
+	@scripts/bootstrap.sh test
+	SOAK_SAVES=80 $(PY) -m pytest -q -s tests/e2e/test_dead_gateway.py -k random_gateway_kills
 
 ## Benchmarks: printed ratios measured side by side in one run
 bench:

@@ -1,9 +1,16 @@
-"""Fixtures: the gateway and the catalog running in this process on real PostgreSQL and S3."""
+"""Fixtures: the gateway and the catalog running in this process on real PostgreSQL and S3, and a
+gateway as an OS process of its own (to be killed) on the same database and buckets."""
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -59,7 +66,7 @@ def real_settings(s3_settings, postgres_url, _postgres_admin):
     catalog_db = create_database(_postgres_admin, f"beatpass_test_{run_id()}")
     yield s3_settings.model_copy(update={
         "upload_database_url": postgres_url, "catalog_database_url": catalog_db,
-        "upload_part_bytes": 5 * 1024 * 1024})
+        "upload_part_bytes": 5 * 1024 * 1024, "lease_s": 1.0})
     from sqlalchemy.engine import make_url
 
     infra.drop_database(_postgres_admin, make_url(catalog_db).database)
@@ -86,3 +93,49 @@ def stack_factory():
     for s in started:
         for runtime in s.runtimes:
             runtime.stop()
+
+
+@dataclass
+class GatewayProcess:
+    proc: subprocess.Popen
+    url: str
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as when a pod is OOM-killed or its node dies."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def gateway_process(tmp_path):
+    """``start(settings, **overrides)``: ``python -m beatpass_upload`` with ``settings`` as its
+    environment, ready to serve; every one still running is killed at the end."""
+    started: list[GatewayProcess] = []
+
+    def start(settings, **overrides) -> GatewayProcess:
+        port = infra.free_port()
+        settings = settings.model_copy(update={"http_port": port, **overrides})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
+        for name, value in settings.model_dump(mode="json").items():
+            if value is not None:
+                env[f"BEATPASS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        log = open(Path(tmp_path) / f"gateway-{port}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "beatpass_upload"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=tmp_path)
+        log.close()
+        started.append(GatewayProcess(proc, f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"the gateway exited with {proc.returncode}; see {log.name}"
+            try:
+                if requests.get(f"{started[-1].url}/readyz", timeout=1).status_code == 200:
+                    return started[-1]
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the gateway was not ready in 60 s; see {log.name}")
+
+    yield start
+    for gateway in started:
+        if gateway.proc.poll() is None:
+            gateway.kill()

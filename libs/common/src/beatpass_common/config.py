@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     upload_part_bytes: int = 8 * 1024 * 1024
     upload_expiry_s: int = 24 * 3600
     idempotency_ttl_s: int = 48 * 3600
+    # A lock a gateway holds on a row (an Idempotency-Key in flight, a tus PATCH's upload) lasts
+    # this long and is renewed every third of it while the work runs: a holder that dies lets go
+    # within this time, one that lives keeps it however long the work takes.
+    lease_s: float = 6.0
     upload_minutes_limit: int = 600
 
     # audio and artwork rules

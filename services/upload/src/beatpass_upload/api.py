@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 
 from werkzeug.exceptions import NotFound
 
@@ -67,45 +67,55 @@ def _idempotent(route: str, kind: str, work):
     except SaveRejected as exc:
         return _rejected(exc, kind)
     key = request.headers.get("Idempotency-Key")
+    claim = None
     if key is not None:
         try:
-            replay = idempotency.begin(gw.factory, producer.id, key, route, idempotency.request_hash(route, body))
+            claim = idempotency.begin(gw.factory, producer.id, key, route, idempotency.request_hash(route, body),
+                                      gw.settings.lease_s)
         except idempotency.KeyConflict as exc:
-            return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}])
-        if replay is not None:
-            response = jsonify(replay.body)
-            response.status_code = replay.status
+            return _key_conflict(exc)
+        if isinstance(claim, idempotency.Replay):
+            response = jsonify(claim.body)
+            response.status_code = claim.status
             response.headers["Idempotent-Replayed"] = "true"
             return response
+    g.idempotency_claim = claim  # _commit stores the response under it
     try:
-        status, result = work(producer, body)
+        with idempotency.held(gw.factory, claim, gw.settings.lease_s):
+            status, result = work(producer, body)
     except BaseException as exc:
         # Only a save that happened is remembered: after a refusal (fields, minutes) or a fault,
         # the same key may try again once the producer has fixed things.
-        if key is not None:
-            idempotency.abandon(gw.factory, producer.id, key)
+        if claim is not None:
+            idempotency.abandon(gw.factory, claim)
         if isinstance(exc, SaveRejected):
             return _rejected(exc, kind)
+        if isinstance(exc, idempotency.KeyConflict):  # we stalled past our lease: a retry took over
+            return _key_conflict(exc)
         raise
     gw.outbox.notify()
     SAVES.labels(kind, "accepted").inc()
     return jsonify(result), status
 
 
-def _commit(producer, key: str | None, stage):
+def _key_conflict(exc: idempotency.KeyConflict) -> Response:
+    return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}])
+
+
+def _commit(stage):
     """Run ``stage(session)`` and store the idempotent response in the same transaction."""
     gw = _gw()
+    claim = g.idempotency_claim
     with transaction(gw.factory) as s:
         result = stage(s)
-        if key is not None:
-            idempotency.finish(s, producer.id, key, 202, result)
+        if claim is not None:
+            idempotency.finish(s, claim, 202, result)
     return 202, result
 
 
 @bp.post("/api/v1/tracks")
 def save_track():
     gw = _gw()
-    key = request.headers.get("Idempotency-Key")
 
     def work(producer, body):
         checked = gw.saver.check_track(producer.id, body)
@@ -114,7 +124,7 @@ def save_track():
         if checked.errors:
             raise SaveRejected(checked.errors)
         limit = minutes_limit(producer, gw.settings)
-        return _commit(producer, key, lambda s: gw.saver.save_track(s, producer.id, limit, checked))
+        return _commit(lambda s: gw.saver.save_track(s, producer.id, limit, checked))
 
     return _idempotent("POST /api/v1/tracks", "track", work)
 
@@ -135,14 +145,13 @@ def _replaceable(producer, track_id) -> list[FieldError]:
 @bp.post("/api/v1/collections")
 def save_collection():
     gw = _gw()
-    key = request.headers.get("Idempotency-Key")
 
     def work(producer, body):
         errors, checked, cover = gw.saver.check_collection(producer.id, body)
         if errors:
             raise SaveRejected(errors)
         limit = minutes_limit(producer, gw.settings)
-        return _commit(producer, key, lambda s: gw.saver.save_collection(s, producer.id, limit, body, checked, cover))
+        return _commit(lambda s: gw.saver.save_collection(s, producer.id, limit, body, checked, cover))
 
     return _idempotent("POST /api/v1/collections", "collection", work)
 
@@ -164,8 +173,7 @@ def _retry(producer, body, track_id: str, collection_id: str | None):
     if checked.errors:
         raise SaveRejected(checked.errors)
     limit = minutes_limit(producer, gw.settings)
-    key = request.headers.get("Idempotency-Key")
-    return _commit(producer, key, lambda s: gw.saver.save_track(s, producer.id, limit, checked, base.collection_id))
+    return _commit(lambda s: gw.saver.save_track(s, producer.id, limit, checked, base.collection_id))
 
 
 @bp.post("/api/v1/collections/<collection_id>/tracks/<track_id>/retry")

@@ -76,6 +76,8 @@ class IdempotencyKey(Base):
     route: Mapped[str] = mapped_column(String(128))
     request_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    holder: Mapped[str | None] = mapped_column(String(32))  # the request working on it (in_flight)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # renewed while it works
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

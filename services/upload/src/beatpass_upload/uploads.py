@@ -3,7 +3,9 @@
 Bytes go straight into multipart parts of ``upload_part_bytes``; what is left below one part at
 the end of a PATCH is parked in a ``.tail`` object until the next PATCH, so the gateway holds at
 most one part in memory and any replica can continue the upload. A PATCH takes a lease on the
-upload row first; a second PATCH racing on the same upload is refused with 423.
+upload row first (``leases``: renewed while it runs, so a gateway that dies mid-PATCH lets go
+within ``lease_s``). A second PATCH waits up to ``lease_s`` for it; while its holder lives it is
+refused with 423.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import re
 import hashlib
 import logging
 import tempfile
-import time
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from prometheus_client import Counter
 from sqlalchemy import or_, select, update
@@ -27,15 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from beatpass_common.config import Settings
 from beatpass_common.storage import ObjectStore
 
+from .leases import Heartbeat, wait_for
 from .models import Upload
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
-# A PATCH holds a lease on its upload, renewed while bytes keep arriving; a gateway that dies
-# mid-PATCH blocks the upload for at most LEASE.
-LEASE = timedelta(seconds=90)
-RENEW_EVERY_S = 20.0
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 BYTES_RECEIVED = Counter("beatpass_upload_bytes_received_total", "Upload bytes received and stored")
@@ -148,9 +147,7 @@ class Uploads:
 
     def append(self, producer_id: str, upload_id: str, offset: int, body: BinaryIO,
                checksum: Checksum | None) -> Upload:
-        upload = self.get(producer_id, upload_id)
-        token = self._lease(upload)
-        try:
+        with self._leased(self.get(producer_id, upload_id)) as token:
             upload = self.get(producer_id, upload_id)  # fresh state under the lease
             if upload.status == "complete" or offset != upload.offset:
                 raise UploadError(409, "OFFSET_MISMATCH",
@@ -164,8 +161,6 @@ class Uploads:
                     spool.seek(0)
                     return self._write(upload, spool, token)
             return self._write(upload, body, token)
-        finally:
-            self._release(upload_id, token)
 
     def _spool_and_verify(self, body: BinaryIO, spool, checksum: Checksum, room: int) -> None:
         digest = CHECKSUMS[checksum.algorithm]()
@@ -205,13 +200,9 @@ class Uploads:
                 # Checkpoint: what is in stored parts is safe; the buffers are not yet.
                 self._save_progress(upload.id, token, offset=durable, parts=parts, tail_size=0)
 
-        renewed = time.monotonic()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"part-{upload.id[:8]}") as pool:
             try:
                 while True:
-                    if time.monotonic() - renewed > RENEW_EVERY_S:  # a slow client keeps its lease
-                        self._renew(upload.id, token)
-                        renewed = time.monotonic()
                     chunk = body.read(min(READ_CHUNK, part_size - filled, room - received + 1) or 1)
                     if not chunk:
                         break
@@ -227,7 +218,6 @@ class Uploads:
                         pending = pool.submit(self.store.upload_part, upload.bucket, upload.key,
                                               upload.multipart_id, number, buffers[current])
                         pending.number, pending.size = number, part_size
-                        renewed = time.monotonic()
                         current, filled = 1 - current, 0
             except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
                 log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
@@ -275,15 +265,11 @@ class Uploads:
                 raise UploadError(423, "UPLOAD_LOCKED", "This upload was taken over by another request; resume it.")
             number = upload.next_part
             upload.next_part = number + 1
-            upload.locked_until = now() + LEASE
             return number
 
     def _renew(self, upload_id: str, token: str, **values) -> None:
-        """Extend our lease (with ``values``); losing it means another request took over: stop."""
-        with self.factory() as s, s.begin():
-            held = s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
-                             .values(locked_until=now() + LEASE, **values)).rowcount
-        if not held:
+        """Write ``values`` if the lease is still ours; losing it means another request took over: stop."""
+        if not self._extend(upload_id, token, **values):
             raise UploadError(423, "UPLOAD_LOCKED", "This upload was taken over by another request; resume it.")
 
     def _mark_complete(self, upload_id: str) -> None:
@@ -293,16 +279,33 @@ class Uploads:
 
     # ---- the lease that serialises PATCHes on one upload -------------------------------------
 
-    def _lease(self, upload: Upload) -> str:
-        token = uuid.uuid4().hex
-        t = now()
+    def _lease_until(self) -> datetime:
+        return now() + timedelta(seconds=self.settings.lease_s)
+
+    def _extend(self, upload_id: str, token: str, **values) -> bool:
         with self.factory() as s, s.begin():
-            taken = s.execute(update(Upload).where(
-                Upload.id == upload.id, or_(Upload.locked_until.is_(None), Upload.locked_until < t))
-                .values(locked_until=t + LEASE, lock_token=token)).rowcount
-        if not taken:
+            return bool(s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                                  .values(locked_until=self._lease_until(), **values)).rowcount)
+
+    @contextmanager
+    def _leased(self, upload: Upload) -> Iterator[str]:
+        """Hold the upload's lease (its token) for the ``with`` block, renewed meanwhile; waits
+        up to ``lease_s`` for a holder that died to let go, then 423 (the holder is alive)."""
+        token = uuid.uuid4().hex
+
+        def take() -> bool | None:
+            with self.factory() as s, s.begin():
+                return s.execute(update(Upload).where(
+                    Upload.id == upload.id, or_(Upload.locked_until.is_(None), Upload.locked_until < now()))
+                    .values(locked_until=self._lease_until(), lock_token=token)).rowcount or None
+
+        if not wait_for(take, self.settings.lease_s):
             raise UploadError(423, "UPLOAD_LOCKED", "Another request is writing to this upload; try again shortly.")
-        return token
+        try:
+            with Heartbeat(lambda: self._extend(upload.id, token), self.settings.lease_s, f"lease-{upload.id[:8]}"):
+                yield token
+        finally:
+            self._release(upload.id, token)
 
     def _release(self, upload_id: str, token: str) -> None:
         with self.factory() as s, s.begin():
@@ -315,11 +318,9 @@ class Uploads:
         upload = self.get(producer_id, upload_id)
         if upload.track_id:
             raise UploadError(409, "UPLOAD_IN_USE", "This upload is saved as a track and cannot be deleted.")
-        token = self._lease(upload)
-        self._discard(upload)
-        with self.factory() as s, s.begin():
-            s.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
-                      .values(status="terminated", locked_until=None, lock_token=None, multipart_id=None))
+        with self._leased(upload) as token:
+            self._discard(self.get(producer_id, upload_id))  # fresh state under the lease
+            self._renew(upload_id, token, status="terminated", multipart_id=None)
         UPLOADS.labels("terminated").inc()
 
     def _discard(self, upload: Upload) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -10,7 +12,8 @@ import requests
 from sqlalchemy import func, select
 
 from beatpass_common.testing.media import beat_wav, cover_bytes
-from beatpass_upload.models import IdempotencyKey, OutboxEvent, Submission
+from beatpass_upload import idempotency
+from beatpass_upload.models import IdempotencyKey, OutboxEvent, Reservation, Submission
 
 pytestmark = pytest.mark.integration
 
@@ -94,14 +97,25 @@ def test_idempotency_key_replays_refuses_changes_and_in_flight(stack, uploads):
     assert other.status_code == 422 and other.json()["errors"][0]["code"] == "UPLOAD_NOT_FOUND"
 
 
-def test_in_flight_key_answers_409(stack, uploads):
+def test_a_key_in_flight_answers_409_while_its_holder_lives_and_is_taken_over_once_it_stops(stack, uploads):
     body = {**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]}
-    from beatpass_upload import idempotency
-
-    route = "POST /api/v1/tracks"
-    assert idempotency.begin(stack.gateway.factory, "producer-a", "k", route, idempotency.request_hash(route, body)) is None
+    route, factory, lease_s = "POST /api/v1/tracks", stack.gateway.factory, stack.settings.lease_s
+    claim = idempotency.begin(factory, "producer-a", "k", route, idempotency.request_hash(route, body), lease_s)
+    assert isinstance(claim, idempotency.Claim)
+    with idempotency.held(factory, claim, lease_s):  # a holder that lives renews its lease
+        started = time.monotonic()
+        r = stack.save(body, **{"Idempotency-Key": "k"})
+        assert r.status_code == 409 and r.json()["errors"][0]["code"] == "IDEMPOTENCY_IN_FLIGHT"
+        assert time.monotonic() - started >= lease_s  # it waited the lease out before answering
+    # The holder stops renewing without answering, as if it had died: the key is free within a lease.
+    started = time.monotonic()
     r = stack.save(body, **{"Idempotency-Key": "k"})
-    assert r.status_code == 409 and r.json()["errors"][0]["code"] == "IDEMPOTENCY_IN_FLIGHT"
+    assert r.status_code == 202, r.text
+    assert time.monotonic() - started < 3 * lease_s
+    with pytest.raises(idempotency.KeyConflict), factory() as s, s.begin():
+        idempotency.finish(s, claim, 202, {"track_id": "late"})  # the old holder cannot answer over it
+    assert stack.save(body, **{"Idempotency-Key": "k"}).json() == r.json()
+    assert _count(stack, OutboxEvent, OutboxEvent.type == "track.submitted") == 1
 
 
 def test_concurrent_saves_never_overdraw_upload_minutes(stack):
@@ -159,16 +173,46 @@ def test_collection_is_all_or_nothing(stack, uploads):
     assert _count(stack, OutboxEvent, OutboxEvent.type == "collection.submitted") == 1
 
 
-def test_a_key_left_in_flight_by_a_dead_process_is_taken_over(stack, uploads):
-    from datetime import datetime, timedelta, timezone
+def _wait(predicate, limit_s: float = 30.0):
+    deadline = time.monotonic() + limit_s
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return result
 
+
+def test_a_save_whose_gateway_is_killed_mid_save_goes_through_once_on_retry(stack, uploads, gateway_process):
+    """A gateway process claims the key, stops inside the save and is SIGKILLed: the retry with
+    the same key and body (on another gateway) is accepted within seconds, and saved once."""
+    sha256 = hashlib.sha256(beat_wav(12)).hexdigest()  # the audio of the uploads fixture
+    dying = gateway_process(stack.settings, test_fault=f"upload.save:hang:{sha256}")
     body = {**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]}
-    with stack.gateway.factory() as s, s.begin():
-        s.add(IdempotencyKey(producer_id="producer-a", key="orphan", route="POST /api/v1/tracks",
-                             request_hash="stale", state="in_flight",
-                             created_at=datetime.now(timezone.utc) - timedelta(hours=1)))
-    r = stack.save(body, **{"Idempotency-Key": "orphan"})
-    assert r.status_code == 202
+    headers = {**stack.headers(), "Idempotency-Key": "killed-1"}
+
+    def first_try():
+        try:
+            requests.post(f"{dying.url}/api/v1/tracks", json=body, headers=headers, timeout=60)
+        except requests.ConnectionError:
+            pass  # killed before answering
+
+    t = threading.Thread(target=first_try)
+    t.start()
+    with stack.gateway.factory() as s:
+        _wait(lambda: s.get(IdempotencyKey, ("producer-a", "killed-1"), populate_existing=True))
+    time.sleep(0.3)  # well into the save (it hangs before committing): any moment is a fair kill
+    dying.kill()
+    t.join(10)
+
+    started = time.monotonic()
+    r = stack.save(body, **headers)
+    assert r.status_code == 202, r.text
+    assert time.monotonic() - started < 3 * stack.settings.lease_s
+    again = stack.save(body, **headers)
+    assert again.json() == r.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert _count(stack, OutboxEvent, OutboxEvent.type == "track.submitted") == 1
+    assert _count(stack, Submission) == 1 and _count(stack, Reservation) == 1
+    me = requests.get(f"{stack.url}/api/v1/me", headers=stack.headers()).json()
+    assert me["upload_minutes"]["used"] == 0.2  # 12 s reserved once
 
 
 def test_track_list_query_is_checked(stack):

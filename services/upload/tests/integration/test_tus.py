@@ -126,15 +126,15 @@ def test_patch_errors(stack):
     assert requests.head(location, headers=h).headers["Upload-Offset"] == "0"
 
 
-def test_racing_patch_is_refused_with_423(stack):
+def test_racing_patch_is_refused_with_423_while_the_first_lives(stack):
     h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
     location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "2000000"}).headers["Location"]
-    started = threading.Event()
+    started, raced = threading.Event(), threading.Event()
 
     def slow_body():
         yield b"x" * 1000
         started.set()
-        time.sleep(1.5)
+        raced.wait(30)  # a slow client: longer than a lease
         yield b"y" * 1000
 
     results = {}
@@ -142,11 +142,64 @@ def test_racing_patch_is_refused_with_423(stack):
         location, data=slow_body(), headers={**h, "Upload-Offset": "0"})))
     t.start()
     assert started.wait(5)
-    time.sleep(0.3)
+    _wait_leased(stack, location)
     racing = requests.patch(location, data=b"z" * 10, headers={**h, "Upload-Offset": "0"})
+    raced.set()
     t.join()
-    assert racing.status_code == 423
+    assert racing.status_code == 423 and racing.json()["errors"][0]["code"] == "UPLOAD_LOCKED"
     assert results["slow"].status_code == 204 and results["slow"].headers["Upload-Offset"] == "2000"
+
+
+def _wait_leased(stack, location: str, limit_s: float = 30.0) -> None:
+    """Until a PATCH holds the upload's lease."""
+    from beatpass_upload.models import Upload
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        with stack.gateway.factory() as s:
+            if s.get(Upload, location.rsplit("/", 1)[1]).lock_token:
+                return
+        assert time.monotonic() < deadline, "no PATCH took the lease"
+        time.sleep(0.05)
+
+
+def test_a_patch_whose_gateway_is_killed_mid_body_lets_the_next_patch_continue(stack, gateway_process):
+    """A gateway process takes the lease, is SIGKILLed mid-body; until then a racing PATCH gets
+    423, after it another PATCH goes ahead within seconds."""
+    dying = gateway_process(stack.settings)
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "3000"}).headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    released = threading.Event()
+
+    def stalled_body():
+        yield b"k" * 1000
+        released.wait(30)
+        yield b"K" * 2000
+
+    def doomed_patch():
+        try:
+            requests.patch(f"{dying.url}/api/v1/uploads/{upload_id}", data=stalled_body(),
+                           headers={**h, "Upload-Offset": "0"}, timeout=60)
+        except requests.ConnectionError:
+            pass  # killed mid-body
+
+    t = threading.Thread(target=doomed_patch)
+    t.start()
+    _wait_leased(stack, location)
+    assert requests.patch(location, data=b"z" * 10, headers={**h, "Upload-Offset": "0"}).status_code == 423
+    dying.kill()
+    released.set()
+    t.join(10)
+
+    started = time.monotonic()
+    offset = requests.head(location, headers=h).headers["Upload-Offset"]
+    rest = os.urandom(3000 - int(offset))
+    r = requests.patch(location, data=rest, headers={**h, "Upload-Offset": offset})
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == "3000"
+    assert time.monotonic() - started < 3 * stack.settings.lease_s
+    assert int(offset) == 0  # the dead PATCH's bytes were all below one part: nothing of them was kept
+    assert _object_sha(stack, upload_id) == _sha(rest)
 
 
 def test_termination_frees_storage(stack):
@@ -194,8 +247,10 @@ def test_a_writer_that_lost_its_lease_cannot_corrupt_the_upload(stack):
     t.start()
     assert started.wait(5)
     time.sleep(0.3)
-    with stack.gateway.factory() as s, s.begin():  # its lease runs out (as after a long stall)
-        s.execute(update(Upload).where(Upload.id == upload_id).values(locked_until=Upload.created_at))
+    _wait_leased(stack, location)
+    with stack.gateway.factory() as s, s.begin():  # its renewals stop and the lease runs out (a long stall)
+        s.execute(update(Upload).where(Upload.id == upload_id).values(locked_until=Upload.created_at,
+                                                                       lock_token="stalled"))
     fresh = os.urandom(2000)
     r = requests.patch(location, data=fresh, headers={**h, "Upload-Offset": "0"})
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "2000"
