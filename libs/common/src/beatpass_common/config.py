@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     bus_heartbeat_s: int = 30  # AMQP heartbeat; kept while a handler runs
 
     # hard limits per message, enforced by the runtime (beatpass_common.isolation)
+    handler_isolation: bool = True  # false: the heavy work runs in the worker process, with no limits
     handler_time_limit_s: float = 300.0  # wall clock for one message's decode + analysis (child process)
     handler_memory_limit_bytes: int = 4 * 1024**3  # address space of that child process
     estimate_time_limit_s: float = 60.0  # the optional BPM/key estimate; overrun: "not estimated"
