@@ -1,4 +1,6 @@
-"""The handler's dependencies over a given database URL and object store, plus event builders."""
+"""The handler's dependencies over a given database URL and object store, plus event builders.
+
+The store must be the one ``settings`` names: the handler's work opens it from settings."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from beatpass_common.config import Settings
 from beatpass_common.db import make_engine, migrate, session_factory, transaction
 from beatpass_common.events import (AudioFacts, CoverFacts, Event, ObjectRef, TrackReady, TrackRemoved, TrackValidated,
                                     new_event)
+from beatpass_common.isolation import Runner
 from beatpass_common.outbox import Outbox
 from beatpass_fingerprint.handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from beatpass_fingerprint.models import IndexEntry, OutboxEvent, TrackPrint
@@ -23,6 +26,7 @@ class Env:
     store: object
     url: str
     published: list[Event] = field(default_factory=list)
+    runner: Runner = field(default_factory=lambda: Runner(isolated=False))  # the handler in this process
 
     def __post_init__(self):
         migrate(self.url, MIGRATIONS)
@@ -30,7 +34,7 @@ class Env:
         self.factory = session_factory(self.engine)
         self.outbox = Outbox(OutboxEvent, self.factory, self.published.append)
         self.store.ensure_bucket(self.settings.uploads_bucket)
-        self.validated = partial(handle_track_validated, store=self.store, session_factory=self.factory,
+        self.validated = partial(handle_track_validated, runner=self.runner, session_factory=self.factory,
                                  outbox=self.outbox, settings=self.settings)
         self.removed = partial(handle_track_removed, session_factory=self.factory)
         self.ready = partial(handle_track_ready, session_factory=self.factory)

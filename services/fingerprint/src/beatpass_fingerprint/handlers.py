@@ -7,14 +7,15 @@ import logging
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
 
+from beatpass_common import faults
 from beatpass_common.config import Settings
 from beatpass_common.db import transaction
-from beatpass_common.events import Event, FingerprintCompleted, new_event
+from beatpass_common.events import Event, FingerprintCompleted, ObjectRef, new_event
+from beatpass_common.isolation import Runner, child_store
 from beatpass_common.outbox import Outbox
-from beatpass_common.storage import ObjectStore
 
 from . import index
-from .chroma import analyse
+from .chroma import AudioPrint, analyse
 from .search import find_duplicate
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,10 @@ LOOKUP_SECONDS = Histogram("beatpass_fingerprint_lookup_seconds", "Duplicate loo
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
-def handle_track_validated(event: Event, *, store: ObjectStore, session_factory: sessionmaker[Session],
+def handle_track_validated(event: Event, *, runner: Runner, session_factory: sessionmaker[Session],
                            outbox: Outbox, settings: Settings) -> None:
+    """Fingerprint the audio in ``runner``'s supervised child (an overrun raises
+    ``beatpass_common.errors.Overrun``), then look it up and index it here, under the index lock."""
     data = event.payload()
     if event.track_id is None:
         raise ValueError("track.validated without a track id")
@@ -37,8 +40,7 @@ def handle_track_validated(event: Event, *, store: ObjectStore, session_factory:
             outbox.notify()
             return
     # Decoding is the slow part: done before taking the index lock.
-    with store.open(data.source.bucket, data.source.key) as stream:
-        audio = analyse(stream)
+    audio = runner.call(print_audio, settings, data.source)
     exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
     with transaction(session_factory) as session:
         index.lock(session)
@@ -62,6 +64,13 @@ def handle_track_validated(event: Event, *, store: ObjectStore, session_factory:
     RESULTS.labels(duplicate.decision if duplicate else "distinct", duplicate.kind if duplicate else "none").inc()
     log.info("fingerprinted %s: %s", event.track_id,
              f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct")
+
+
+def print_audio(settings: Settings, source: ObjectRef) -> AudioPrint:
+    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash."""
+    faults.inject(settings, "fingerprint.print", source.sha256)
+    with child_store(settings).open(source.bucket, source.key) as stream:
+        return analyse(stream)
 
 
 def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session]) -> None:

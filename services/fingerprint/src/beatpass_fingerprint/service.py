@@ -8,9 +8,9 @@ from pathlib import Path
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
+from beatpass_common.isolation import Runner
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
-from beatpass_common.storage import ObjectStore, open_store
 
 from .handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from .models import OutboxEvent
@@ -18,15 +18,16 @@ from .models import OutboxEvent
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
+def build(settings: Settings) -> Runtime:
     factory = open_database(settings.database_url("fingerprint"), MIGRATIONS)
-    store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
+    runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma",))
     bus = Bus(settings, "fingerprint", step="fingerprint")
     outbox = Outbox(OutboxEvent, factory, bus.publish, settings.outbox_poll_s)
     bus.subscribe("fingerprint.tracks", {
-        "track.validated": partial(handle_track_validated, store=store, session_factory=factory,
+        "track.validated": partial(handle_track_validated, runner=runner, session_factory=factory,
                                    outbox=outbox, settings=settings),
         "track.removed": partial(handle_track_removed, session_factory=factory),
         "track.ready": partial(handle_track_ready, session_factory=factory),
     })
-    return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)})
+    return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)},
+                   on_stop=[runner.close], deps=runner)

@@ -7,9 +7,9 @@ from beatpass_common.storage import LocalStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def env(request, settings, tmp_path):
+def env(request, settings):
     url = settings.database_url("fingerprint") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    env = Env(settings, LocalStore(str(tmp_path / "objects")), url)
+    env = Env(settings, LocalStore(str(settings.var_dir / "objects")), url)
     yield env
     env.close()
 

@@ -33,7 +33,7 @@ def test_build_migrates_and_reports_ready(settings):
 def test_validated_tracks_become_fingerprint_completed(settings, evalset):
     store = LocalStore(str(settings.var_dir / "objects"))
     store.ensure_bucket(settings.uploads_bucket)
-    runtime = build(settings, store=store)
+    runtime = build(settings)
     runtime.start(serve_http=False)
     try:
         data = evalset.originals["beat2"]

@@ -2,7 +2,8 @@
 
 Order matters for cost: size from stat, then the first bytes (real format), then the chunk
 headers, then one streaming decode pass only when the header can be decoded within the rules'
-length, and last the tempo/key estimate only for audio that passed everything else.
+length. Audio that passed everything keeps a few excerpts for the tempo/key estimate, which
+runs apart (``estimated``) under its own time limit: it is optional, the checks are not.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from beatpass_common.storage import ObjectNotFound, ObjectStore
 
 from . import musical, rules
 from .decode import decode
-from .deadline import Deadline
 from .sniff import RF64, WAV, id3_size, identify
 from .wav import WavError, WavHeader, parse_header
 
@@ -27,6 +27,7 @@ WINDOW_BYTES = 64 * 1024
 class AudioResult:
     facts: AudioFacts | None = None
     problems: list[Problem] = field(default_factory=list)
+    excerpts: list[musical.Excerpt] = field(default_factory=list)  # for ``estimated``, when facts is set
 
 
 class _RangeCache:
@@ -47,7 +48,8 @@ class _RangeCache:
         return self._data[offset - self._start: end - self._start]
 
 
-def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline: Deadline) -> AudioResult:
+def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> AudioResult:
+    """The audio's facts (without the estimate) and excerpts, or the problems a producer must fix."""
     try:
         size = store.stat(ref.bucket, ref.key).size
     except ObjectNotFound:
@@ -70,15 +72,14 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline
     decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS
     if not decodable or header.frames == 0 or header.duration_s > settings.audio_max_s:
         return AudioResult(problems=problems)
-    return _decode_and_judge(store, ref, header, problems, settings, deadline)
+    return _decode_and_judge(store, ref, header, problems, settings)
 
 
-def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], settings: Settings,
-                      deadline: Deadline) -> AudioResult:
+def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], settings: Settings) -> AudioResult:
     # Excerpts are only worth keeping when the track may pass.
     excerpts = [] if problems else musical.excerpts(header.frames, header.sample_rate)
     with store.open(ref.bucket, ref.key, header.data_offset, header.data_bytes) as stream:
-        stats = decode(stream, header, deadline=deadline, excerpts=excerpts)
+        stats = decode(stream, header, excerpts=excerpts)
     if stats.short_read and not header.truncated:
         problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))
     if stats.nonfinite_at_s is not None:
@@ -87,14 +88,18 @@ def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], se
         problems.append(rules.silent(stats.peak_dbfs, settings.silence_dbfs))
     if problems:
         return AudioResult(problems=problems)
-    est = musical.estimate(excerpts, bpm_min=settings.bpm_min, bpm_max=settings.bpm_max, deadline=deadline)
     facts = AudioFacts(
         format=f"{header.container} {'PCM' if header.encoding == 'pcm' else 'float'}",
         sample_rate=header.sample_rate, bit_depth=header.bits, channels=header.channels,
         duration_s=round(header.duration_s, 6),
         loudness_lufs=None if stats.loudness_lufs is None else round(stats.loudness_lufs, 2),
         peak_dbfs=round(stats.peak_dbfs, 2), clipped_ratio=stats.clipped_ratio,
-        estimated_bpm=est.bpm, bpm_confidence=est.bpm_confidence,
-        estimated_key=est.key, key_confidence=est.key_confidence,
     )
-    return AudioResult(facts=facts)
+    return AudioResult(facts=facts, excerpts=excerpts)
+
+
+def estimated(facts: AudioFacts, excerpts: list[musical.Excerpt], settings: Settings) -> AudioFacts:
+    """``facts`` with the tempo (BPM) and key estimated from ``excerpts``."""
+    est = musical.estimate(excerpts, bpm_min=settings.bpm_min, bpm_max=settings.bpm_max)
+    return facts.model_copy(update={"estimated_bpm": est.bpm, "bpm_confidence": est.bpm_confidence,
+                                    "estimated_key": est.key, "key_confidence": est.key_confidence})

@@ -21,7 +21,6 @@ from beatpass_common.events import CoverFacts, ObjectRef, Problem
 from beatpass_common.storage import ObjectNotFound, ObjectStore
 
 from . import rules
-from .deadline import Deadline
 from .sniff import JPEG, PNG, Kind, identify
 
 DERIVATIVES = {"large": 1000, "thumb": 300}
@@ -47,7 +46,7 @@ def derivative_keys(owner_id: str, kind: str = "tracks") -> dict[str, str]:
     return {name: f"{kind}/{owner_id}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
 
 
-def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline: Deadline) -> CoverResult:
+def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings) -> CoverResult:
     try:
         size = store.stat(ref.bucket, ref.key).size
     except ObjectNotFound:
@@ -57,7 +56,6 @@ def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings, deadline
     if size > settings.cover_max_bytes:
         return CoverResult(problems=[rules.cover_too_large(size, settings.cover_max_bytes)])
     data = store.get_bytes(ref.bucket, ref.key)
-    deadline.check()
     return judge_cover(data, settings)
 
 

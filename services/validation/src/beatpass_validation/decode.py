@@ -16,7 +16,6 @@ import numpy as np
 
 from beatpass_common.wav import read_into
 
-from .deadline import Deadline
 from .loudness import LoudnessMeter
 from .musical import Excerpt
 from .wav import WavHeader
@@ -56,8 +55,7 @@ def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray
     return np.frombuffer(buf, "<i4", count)
 
 
-def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
-           excerpts: list[Excerpt] = ()) -> SignalStats:
+def decode(stream: BinaryIO, header: WavHeader, *, excerpts: list[Excerpt] = ()) -> SignalStats:
     """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``.
 
     The K-weighting filter (the costliest step; scipy releases the GIL) runs in a helper thread
@@ -76,7 +74,6 @@ def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
     with ThreadPoolExecutor(1, thread_name_prefix="loudness") as pool:
         pending: Future | None = None
         while remaining:
-            deadline.check()
             want = min(block_frames, remaining)
             got = read_into(stream, view[: want * header.block_align]) // header.block_align
             stats.short_read = got < want

@@ -1,9 +1,12 @@
 """track.submitted -> track.validated or track.rejected.
 
-Producer mistakes (including a missing upload or a file too slow to check) end as a rejection
-listing every problem found in the audio and the cover together; exceptions mean our fault
-(storage or broker trouble) and are retried by the bus. A redelivered event yields the same
-event id (``new_event(caused_by=...)``) and overwrites the same derivative objects.
+Producer mistakes (including a missing upload) end as a rejection listing every problem found in
+the audio and the cover together. The checks run in a supervised child process (``runner``, a
+``beatpass_common.isolation.Runner``): an overrun of the required part is not the producer's
+fault and propagates as an ``Overrun`` (the bus retries, then parks); an overrun of the optional
+BPM/key estimate only leaves it out, with an ``ESTIMATE_SKIPPED`` warning. Other exceptions mean
+our fault (storage or broker trouble) and are retried by the bus. A redelivered event yields the
+same event id (``new_event(caused_by=...)``) and overwrites the same derivative objects.
 """
 
 from __future__ import annotations
@@ -12,79 +15,60 @@ import logging
 from typing import Callable
 
 from beatpass_common.config import Settings
+from beatpass_common.errors import Overrun
 from beatpass_common.events import (
-    CollectionRejected, CollectionValidated, Event, ObjectRef, Problem, TrackRejected, TrackValidated, new_event,
+    AudioFacts, CollectionRejected, CollectionValidated, Event, Problem, TrackRejected, TrackValidated, new_event,
 )
-from beatpass_common.storage import ObjectStore
+from beatpass_common.isolation import Runner, Terminated
 
-from . import rules
-from .audio import AudioResult, check_audio
-from .cover import CoverResult, check_cover, derivative_keys
-from .deadline import Deadline, StepTimeout
+from . import rules, work
 
 log = logging.getLogger(__name__)
 # Under this confidence the tempo estimate is too weak to second-guess the producer.
 MIN_BPM_CONFIDENCE = 0.3
 
 
-def handle_track_submitted(event: Event, *, store: ObjectStore, publish: Callable[[Event], None],
-                           settings: Settings) -> None:
+def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], settings: Settings,
+                           runner: Runner) -> None:
     submitted = event.payload()
-    deadline = Deadline(min(settings.handler_time_limit_s, settings.step_deadline_s))
-    timed_out = False
-    try:
-        audio = check_audio(store, submitted.audio, settings, deadline)
-    except StepTimeout:
-        audio, timed_out = AudioResult(), True
-    try:
-        cover = check_cover(store, submitted.cover, settings, deadline)
-    except StepTimeout:
-        cover, timed_out = CoverResult(), True
-    problems = audio.problems + cover.problems + ([rules.timeout(deadline.seconds)] if timed_out else [])
     ids = {"producer_id": event.producer_id, "track_id": event.track_id, "collection_id": event.collection_id}
-    if problems:
-        log.info("track rejected: %s", ", ".join(p.code for p in problems))
-        publish(new_event("track.rejected", TrackRejected(errors=problems, step="validation"), caused_by=event, **ids))
+    checked = runner.call(work.check_track, settings, submitted.audio, submitted.cover, event.track_id or event.id)
+    if checked.problems:
+        log.info("track rejected: %s", ", ".join(p.code for p in checked.problems))
+        publish(new_event("track.rejected", TrackRejected(errors=checked.problems, step="validation"),
+                          caused_by=event, **ids))
         return
-    images = _store_derivatives(store, settings, cover, event.track_id or event.id)
+    facts, warnings = checked.audio, []
+    try:
+        facts = runner.call(work.estimate, settings, facts, checked.excerpts, submitted.audio.sha256,
+                            time_limit_s=settings.estimate_time_limit_s)
+    except Terminated:
+        raise  # shutting down: the message goes back, nothing is published
+    except Overrun as exc:
+        log.warning("BPM/key estimate skipped: %s", exc)
+        warnings.append(rules.estimate_skipped())
     validated = TrackValidated(
-        source=submitted.audio, audio=audio.facts, cover=cover.facts, cover_images=images,
-        warnings=_warnings(submitted.metadata.bpm, audio), replaces_track_id=submitted.replaces_track_id,
+        source=submitted.audio, audio=facts, cover=checked.cover, cover_images=checked.images,
+        warnings=warnings + _bpm_warnings(submitted.metadata.bpm, facts),
+        replaces_track_id=submitted.replaces_track_id,
     )
     publish(new_event("track.validated", validated, caused_by=event, **ids))
 
 
-def handle_collection_submitted(event: Event, *, store: ObjectStore, publish: Callable[[Event], None],
-                                settings: Settings) -> None:
+def handle_collection_submitted(event: Event, *, publish: Callable[[Event], None], settings: Settings,
+                                runner: Runner) -> None:
     """The album art: the same checks as a track's cover, derivatives under collections/{id}/."""
     submitted = event.payload()
-    deadline = Deadline(min(settings.handler_time_limit_s, settings.step_deadline_s))
-    try:
-        cover = check_cover(store, submitted.cover, settings, deadline)
-        problems = cover.problems
-    except StepTimeout:
-        cover, problems = CoverResult(), [rules.timeout(deadline.seconds)]
     ids = {"producer_id": event.producer_id, "collection_id": event.collection_id}
-    if problems:
-        publish(new_event("collection.rejected", CollectionRejected(errors=problems), caused_by=event, **ids))
+    checked = runner.call(work.check_collection, settings, submitted.cover, event.collection_id or event.id)
+    if checked.problems:
+        publish(new_event("collection.rejected", CollectionRejected(errors=checked.problems), caused_by=event, **ids))
         return
-    images = _store_derivatives(store, settings, cover, event.collection_id or event.id, kind="collections")
-    publish(new_event("collection.validated", CollectionValidated(cover=cover.facts, cover_images=images),
+    publish(new_event("collection.validated", CollectionValidated(cover=checked.cover, cover_images=checked.images),
                       caused_by=event, **ids))
 
 
-def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult,
-                       owner_id: str, kind: str = "tracks") -> dict[str, ObjectRef]:
-    refs = {}
-    for name, key in derivative_keys(owner_id, kind).items():
-        put = store.put_bytes(settings.media_bucket, key, cover.derivatives[name], "image/jpeg")
-        refs[name] = ObjectRef(bucket=settings.media_bucket, key=key, size=put.size, sha256=put.sha256,
-                               content_type="image/jpeg")
-    return refs
-
-
-def _warnings(declared_bpm: int, audio: AudioResult) -> list[Problem]:
-    facts = audio.facts
+def _bpm_warnings(declared_bpm: int, facts: AudioFacts) -> list[Problem]:
     if facts.estimated_bpm is None or (facts.bpm_confidence or 0) < MIN_BPM_CONFIDENCE:
         return []
     if rules.bpm_agrees(declared_bpm, facts.estimated_bpm):

@@ -145,12 +145,6 @@ def silent(peak_dbfs: float | None, threshold: float) -> Problem:
                            f"BeatPass accepts audio whose peak is above {threshold:g} dBFS.")
 
 
-def timeout(limit_s: float) -> Problem:
-    return Problem(code="VALIDATION_TIMEOUT", field=None,
-                   message=f"Checking this file took longer than the {limit_s:g}-second limit, so it was stopped. "
-                           "Export it again as a standard WAV file and upload it again.")
-
-
 def format_problems(h: WavHeader, s: Settings) -> list[Problem]:
     """The rules a WavHeader can be judged on without decoding."""
     out = []
@@ -176,6 +170,12 @@ def bpm_mismatch(declared: int, estimated: float) -> Problem:
     return Problem(code="BPM_MISMATCH", field=BPM,
                    message=f"You entered {declared} BPM, but the audio sounds like about {estimated:.0f} BPM. "
                            "Check the BPM before publishing.")
+
+
+def estimate_skipped() -> Problem:
+    return Problem(code="ESTIMATE_SKIPPED", field=BPM,
+                   message="We could not estimate the BPM and key of this file in time; "
+                           "check them before publishing.")
 
 
 def bpm_agrees(declared: int, estimated: float, tolerance: float = 0.04) -> bool:

@@ -1,4 +1,4 @@
-"""Wires the validation handler to the bus and to object storage."""
+"""Wires the validation handlers to the bus, object storage and their supervised child process."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from prometheus_client import Counter
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
 from beatpass_common.events import Event
+from beatpass_common.isolation import Runner, child_store
 from beatpass_common.runner import Runtime
-from beatpass_common.storage import ObjectStore, open_store
 
 from .handlers import handle_collection_submitted, handle_track_submitted
 
 OUTCOMES = Counter("beatpass_validation_outcomes_total", "Validated and rejected tracks", ["outcome"])
 PROBLEMS = Counter("beatpass_validation_problems_total", "Rejection reasons and warnings by code", ["code"])
+# What the child imports before its first message (its fixed cost, paid once per child).
+PRELOAD = ("beatpass_validation.work", "librosa")
 
 
 def _counting(publish: Callable[[Event], None]) -> Callable[[Event], None]:
@@ -32,12 +34,11 @@ def _counting(publish: Callable[[Event], None]) -> Callable[[Event], None]:
     return wrapped
 
 
-def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
-    store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
-    store.ensure_bucket(settings.media_bucket)
+def build(settings: Settings) -> Runtime:
+    child_store(settings).ensure_bucket(settings.media_bucket)
     bus = Bus(settings, "validation", step="validation")
-    handler = partial(handle_track_submitted, store=store, publish=_counting(bus.publish), settings=settings)
-    bus.subscribe("validation.tracks", {"track.submitted": handler})
-    album = partial(handle_collection_submitted, store=store, publish=_counting(bus.publish), settings=settings)
-    bus.subscribe("validation.collections", {"collection.submitted": album})
-    return Runtime("validation", settings, bus=bus)
+    runner = Runner.from_settings(settings, preload=PRELOAD)
+    deps = {"publish": _counting(bus.publish), "settings": settings, "runner": runner}
+    bus.subscribe("validation.tracks", {"track.submitted": partial(handle_track_submitted, **deps)})
+    bus.subscribe("validation.collections", {"collection.submitted": partial(handle_collection_submitted, **deps)})
+    return Runtime("validation", settings, bus=bus, on_stop=[runner.close], deps=runner)

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import pytest
 
+from beatpass_common.isolation import Runner
 from beatpass_common.storage import open_store, sha256_of
 
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_validation.service import build
 
 pytestmark = pytest.mark.integration
+
+
+
+@pytest.fixture
+def runner(s3_settings):
+    """The real thing: a spawned child that opens S3 from the settings it is given."""
+    isolated = Runner.from_settings(s3_settings)
+    yield isolated
+    isolated.close()
 
 
 @pytest.fixture
@@ -21,13 +31,16 @@ def s3(s3_settings):
     return store
 
 
-def handle(event, store, settings):
-    out = []
-    handle_track_submitted(event, store=store, publish=out.append, settings=settings)
-    return out[0]
+@pytest.fixture
+def handle(runner):
+    def run(event, store, settings):
+        out = []
+        handle_track_submitted(event, publish=out.append, settings=settings, runner=runner)
+        return out[0]
+    return run
 
 
-def test_rf64_with_metadata_validates_through_s3(s3, s3_settings, gen):
+def test_rf64_with_metadata_validates_through_s3(s3, s3_settings, gen, handle):
     audio = gen.wav(gen.music(10.5), bits=24, rf64=True, before=[gen.chunk(b"JUNK", b"j" * 70_001)],
                     after=[gen.chunk(b"LIST", b"INFO")])
     event = gen.submitted(s3, s3_settings, audio, gen.image((1100, 1100), "CMYK", "JPEG"), track_id="s3-ok")
@@ -41,7 +54,7 @@ def test_rf64_with_metadata_validates_through_s3(s3, s3_settings, gen):
         assert sha256_of(s3, ref.bucket, ref.key) == ref.sha256
 
 
-def test_rejections_through_s3(s3, s3_settings, gen, encoded):
+def test_rejections_through_s3(s3, s3_settings, gen, encoded, handle):
     full = gen.wav(gen.music(11.0))
     truncated = handle(gen.submitted(s3, s3_settings, full[: len(full) // 3], gen.image(), track_id="s3-cut"),
                        s3, s3_settings)

@@ -12,7 +12,6 @@ from PIL import Image
 from beatpass_common.events import ObjectRef
 
 from beatpass_validation.cover import check_cover, decode_guarded, derivative_keys, judge_cover
-from beatpass_validation.deadline import Deadline
 
 
 def codes(result):
@@ -185,12 +184,12 @@ def test_pillow_bomb_guard_is_set_before_decoding(gen):
 def test_size_limits_and_missing_objects(store, settings, gen):
     ref = gen.put(store, settings, "c.png", gen.image((1000, 1000)))
     small = settings.model_copy(update={"cover_max_bytes": 1000})
-    assert codes(check_cover(store, ref, small, Deadline(10))) == ["COVER_TOO_LARGE"]
+    assert codes(check_cover(store, ref, small)) == ["COVER_TOO_LARGE"]
     empty = gen.put(store, settings, "e.png", b"")
-    assert codes(check_cover(store, empty, settings, Deadline(10))) == ["COVER_EMPTY"]
+    assert codes(check_cover(store, empty, settings)) == ["COVER_EMPTY"]
     missing = ObjectRef(bucket=settings.uploads_bucket, key="nope", size=1)
-    assert codes(check_cover(store, missing, settings, Deadline(10))) == ["COVER_MISSING"]
-    assert check_cover(store, ref, settings, Deadline(10)).problems == []
+    assert codes(check_cover(store, missing, settings)) == ["COVER_MISSING"]
+    assert check_cover(store, ref, settings).problems == []
 
 
 def test_progressive_jpeg_and_exif_thumbnail_are_plain_jpegs(settings, gen):

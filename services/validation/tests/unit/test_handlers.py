@@ -1,9 +1,17 @@
+import os
+import time
+
 import numpy as np
 import pytest
 
+from beatpass_common.errors import MemoryLimitExceeded, TimeLimitExceeded, WorkerDied
 from beatpass_common.events import Event, parse_event
+from beatpass_common.isolation import Runner
 
 from beatpass_validation.handlers import handle_track_submitted
+from beatpass_validation.service import PRELOAD
+
+INLINE = Runner(isolated=False)  # the checks in this process: these tests are not about isolation
 
 
 @pytest.fixture
@@ -15,7 +23,8 @@ def good(gen):
 def run(store, settings):
     def handle(event, **overrides) -> Event:
         out: list[Event] = []
-        handle_track_submitted(event, store=store, publish=out.append, settings=settings.model_copy(update=overrides))
+        handle_track_submitted(event, publish=out.append, settings=settings.model_copy(update=overrides),
+                               runner=INLINE)
         assert len(out) == 1
         return parse_event(out[0].to_json())  # what consumers will see
     return handle
@@ -73,21 +82,17 @@ def test_no_warning_when_the_tempo_is_unclear(run, gen, store, settings):
     assert out.type == "track.validated" and out.payload().warnings == []
 
 
-def test_a_step_that_runs_out_of_time_is_rejected_not_retried(run, gen, store, settings, good):
-    out = run(gen.submitted(store, settings, *good), handler_time_limit_s=0.0)
-    assert [e.code for e in out.payload().errors] == ["VALIDATION_TIMEOUT"]
-
 
 def test_replaced_track_and_collection_are_carried(store, settings, gen, good):
     event = gen.submitted(store, settings, *good)
     event = event.model_copy(update={"collection_id": "c9",
                                      "data": {**event.data, "replaces_track_id": "old1"}})
     out: list[Event] = []
-    handle_track_submitted(event, store=store, publish=out.append, settings=settings)
+    handle_track_submitted(event, publish=out.append, settings=settings, runner=INLINE)
     assert out[0].collection_id == "c9" and out[0].payload().replaces_track_id == "old1"
 
 
-def test_storage_faults_raise_for_the_bus_to_retry(gen, store, settings, good):
+def test_storage_faults_raise_for_the_bus_to_retry(gen, store, settings, good, monkeypatch):
     event = gen.submitted(store, settings, *good)
 
     class Flaky:
@@ -97,9 +102,10 @@ def test_storage_faults_raise_for_the_bus_to_retry(gen, store, settings, good):
         def get_bytes(self, *args, **kwargs):
             raise ConnectionError("storage unreachable")
 
+    monkeypatch.setattr("beatpass_validation.work.child_store", lambda _settings: Flaky())
     published: list[Event] = []
     with pytest.raises(ConnectionError):
-        handle_track_submitted(event, store=Flaky(), publish=published.append, settings=settings)
+        handle_track_submitted(event, publish=published.append, settings=settings, runner=INLINE)
     assert published == []
 
 
@@ -113,8 +119,8 @@ def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, out
     event = new_event("collection.submitted", {"title": "Tape", "cover": ref.model_dump(mode="json"),
                                                "track_ids": ["t1"]}, producer_id="p1", collection_id="c1")
     out: list[Event] = []
-    handle_collection_submitted(event, store=store, publish=out.append, settings=settings)
-    handle_collection_submitted(event, store=store, publish=out.append, settings=settings)
+    handle_collection_submitted(event, publish=out.append, settings=settings, runner=INLINE)
+    handle_collection_submitted(event, publish=out.append, settings=settings, runner=INLINE)
     assert [e.type for e in out] == [outcome, outcome] and out[0].id == out[1].id
     if outcome == "collection.validated":
         images = out[0].payload().cover_images
@@ -122,3 +128,64 @@ def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, out
         assert store.get_bytes(settings.media_bucket, images["thumb"].key).startswith(b"\xff\xd8")
     else:
         assert out[0].payload().errors[0].field == "cover"
+
+
+# --- hard limits: the checks in a supervised child, driven by the test fault ------------------
+
+@pytest.fixture
+def faulty(settings):
+    """A real supervised runner and settings whose test fault targets one audio's sha256."""
+    made = []
+
+    def make(point: str, action: str, sha256: str, **limits):
+        s = settings.model_copy(update={"test_fault": f"{point}:{action}:{sha256}", **limits})
+        runner = Runner.from_settings(s, preload=PRELOAD)  # as the service builds it
+        runner.call(os.getpid)  # the child is up and warm: the limits below time the work alone
+        made.append(runner)
+        return s, runner
+
+    yield make
+    for runner in made:
+        runner.close()
+
+
+def test_an_estimate_that_hangs_is_skipped_with_a_warning(gen, store, settings, good, faulty):
+    event = gen.submitted(store, settings, *good)
+    s, runner = faulty("validation.estimate", "hang", event.payload().audio.sha256, estimate_time_limit_s=2.0)
+    out: list[Event] = []
+    started = time.monotonic()
+    handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
+    assert time.monotonic() - started < 2.0 + 15  # the required part (decode) plus the estimate's 2 s
+    (validated,) = out
+    data = validated.payload()
+    assert validated.type == "track.validated"
+    assert data.audio.estimated_bpm is None and data.audio.estimated_key is None
+    assert data.audio.loudness_lufs is not None  # the required facts are all there
+    assert [(w.code, w.field, w.message) for w in data.warnings] == [(
+        "ESTIMATE_SKIPPED", "bpm",
+        "We could not estimate the BPM and key of this file in time; check them before publishing.")]
+
+
+def test_a_required_part_that_hangs_raises_time_limit_exceeded(gen, store, settings, good, faulty):
+    event = gen.submitted(store, settings, *good)
+    s, runner = faulty("validation.audio", "hang", event.payload().audio.sha256, handler_time_limit_s=2.0)
+    out: list[Event] = []
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
+    assert 2.0 <= time.monotonic() - started < 2.0 + 1.5
+    assert out == []
+    other = gen.submitted(store, settings, *good, track_id="t2")  # same audio, other track: same sha256
+    clean = s.model_copy(update={"test_fault": ""})
+    handle_track_submitted(other, publish=out.append, settings=clean, runner=runner)  # the next call works
+    assert [e.type for e in out] == ["track.validated"]
+
+
+def test_a_required_part_that_allocates_without_bound_is_stopped(gen, store, settings, good, faulty):
+    event = gen.submitted(store, settings, *good)
+    s, runner = faulty("validation.audio", "alloc", event.payload().audio.sha256,
+                       handler_memory_limit_bytes=2 * 1024**3)
+    out: list[Event] = []
+    with pytest.raises((MemoryLimitExceeded, WorkerDied)) as caught:
+        handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
+    assert caught.value.reason == "memory" and out == []

@@ -15,7 +15,7 @@ from beatpass_validation.service import build
 
 @pytest.fixture
 def running(settings, store):
-    runtime = build(settings, store=store)
+    runtime = build(settings)
     runtime.start(serve_http=False)
     yield runtime
     runtime.stop()

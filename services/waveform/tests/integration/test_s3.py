@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
+from beatpass_common.isolation import Runner
 from beatpass_common.storage import open_store, sha256_of
 
 from beatpass_waveform.formats import read_dat, read_json
@@ -38,8 +39,12 @@ def test_waveform_through_s3(s3_settings):
     event = new_event("track.validated", data, producer_id="p-s3", track_id="trk-s3")
 
     published = []
-    handle_track_validated(event, store=store, publish=published.append, settings=settings)
-    handle_track_validated(event, store=store, publish=published.append, settings=settings)
+    runner = Runner.from_settings(settings)  # a spawned child that opens S3 from the settings it is given
+    try:
+        handle_track_validated(event, runner=runner, publish=published.append, settings=settings)
+        handle_track_validated(event, runner=runner, publish=published.append, settings=settings)
+    finally:
+        runner.close()
 
     first, second = (e.payload() for e in published)
     assert published[0].id == published[1].id and first == second

@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event, parse_event
+from beatpass_common.isolation import Runner
 from beatpass_common.storage import LocalStore
 
 from beatpass_waveform.formats import read_dat, read_json
 from beatpass_waveform.handlers import handle_track_validated
 from beatpass_waveform.peaks import compute_peaks
 from beatpass_waveform.wav import UndecodableAudio
+
+INLINE = Runner(isolated=False)  # these tests are about the outputs, not the isolation
 
 
 def validated(store, settings, wav: bytes, track_id: str = "trk-1"):
@@ -42,7 +45,7 @@ def wav(make_wav):
 def test_writes_three_objects_and_publishes_waveform_generated(store, settings, wav):
     event = validated(store, settings, wav)
     published = []
-    handle_track_validated(event, store=store, publish=published.append, settings=settings)
+    handle_track_validated(event, runner=INLINE, publish=published.append, settings=settings)
 
     [out] = published
     assert out.type == "waveform.generated"
@@ -62,9 +65,9 @@ def test_writes_three_objects_and_publishes_waveform_generated(store, settings, 
 def test_redelivery_gives_same_keys_bytes_and_event(store, settings, wav):
     event = validated(store, settings, wav)
     published = []
-    handle_track_validated(event, store=store, publish=published.append, settings=settings)
+    handle_track_validated(event, runner=INLINE, publish=published.append, settings=settings)
     first = {ref.key: store.get_bytes(ref.bucket, ref.key) for ref in _refs(published[0])}
-    handle_track_validated(event, store=store, publish=published.append, settings=settings)
+    handle_track_validated(event, runner=INLINE, publish=published.append, settings=settings)
     second = {ref.key: store.get_bytes(ref.bucket, ref.key) for ref in _refs(published[1])}
 
     assert first == second
@@ -75,7 +78,7 @@ def test_redelivery_gives_same_keys_bytes_and_event(store, settings, wav):
 def test_16_bit_on_request(store, settings, wav):
     settings = settings.model_copy(update={"waveform_bits": 16, "waveform_samples_per_pixel": 512})
     published = []
-    handle_track_validated(validated(store, settings, wav), store=store, publish=published.append, settings=settings)
+    handle_track_validated(validated(store, settings, wav), runner=INLINE, publish=published.append, settings=settings)
     data = published[0].payload()
     peaks = read_dat(store.get_bytes(settings.media_bucket, data.dat.key))
     assert (data.bits, peaks.bits, peaks.samples_per_pixel) == (16, 16, 512)
@@ -85,7 +88,7 @@ def test_16_bit_on_request(store, settings, wav):
 def test_pixels_per_second_and_split_channels_on_request(store, settings, wav):
     settings = settings.model_copy(update={"waveform_pixels_per_second": 100, "waveform_split_channels": True})
     published = []
-    handle_track_validated(validated(store, settings, wav), store=store, publish=published.append, settings=settings)
+    handle_track_validated(validated(store, settings, wav), runner=INLINE, publish=published.append, settings=settings)
     data = published[0].payload()
     peaks = read_json(store.get_bytes(settings.media_bucket, data.json_ref.key))
     assert (data.samples_per_pixel, peaks.channels, peaks.length) == (441, 2, 100)
@@ -94,7 +97,7 @@ def test_pixels_per_second_and_split_channels_on_request(store, settings, wav):
 def test_undecodable_audio_raises_and_publishes_nothing(store, settings):
     published = []
     with pytest.raises(UndecodableAudio):
-        handle_track_validated(validated(store, settings, b"RIFF\x00\x00\x00\x00WAVEjunk"), store=store,
+        handle_track_validated(validated(store, settings, b"RIFF\x00\x00\x00\x00WAVEjunk"), runner=INLINE,
                                publish=published.append, settings=settings)
     assert published == []
     assert not store.exists(settings.media_bucket, "tracks/trk-1/waveform.json")

@@ -17,7 +17,7 @@ from beatpass_waveform.service import build
 @pytest.fixture
 def running(settings):
     store = LocalStore(settings.var_dir / "objects")
-    runtime = build(settings, store=store)
+    runtime = build(settings)
     runtime.start(serve_http=False)
     yield runtime, store
     runtime.stop()
