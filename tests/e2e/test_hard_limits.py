@@ -8,7 +8,6 @@ worker with a stuck handler exits within its grace period on SIGTERM.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import signal
 import subprocess
@@ -31,8 +30,10 @@ LIMITS = {"BEATPASS_HANDLER_TIME_LIMIT_S": "4", "BEATPASS_PARK_AFTER_OVERRUNS": 
           "BEATPASS_SHUTDOWN_GRACE_S": "2"}
 
 
-def _save(platform, audio: bytes, title: str) -> str:
-    body = {**FIELDS, "title": title, "audio_upload_id": platform.upload(audio, "beat.wav"),
+def _save(platform, audio: bytes | str, title: str) -> str:
+    """Save a track; ``audio`` is the bytes to upload or an upload id."""
+    audio_id = audio if isinstance(audio, str) else platform.upload(audio, "beat.wav")
+    body = {**FIELDS, "title": title, "audio_upload_id": audio_id,
             "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg")}
     r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(), timeout=30)
     assert r.status_code == 202, r.text
@@ -71,11 +72,10 @@ class Prometheus:
 
 
 def test_stuck_analysis_fails_its_track_in_time_while_others_pass_and_the_alert_fires(platform_env):
-    stuck_audio, normal_audio = beat_wav(12, seed=71), beat_wav(12, seed=72)
-    fault = f"validation.audio:hang:{hashlib.sha256(stuck_audio).hexdigest()}"
     for name in ("catalog", "waveform", "fingerprint", "upload"):
         platform_env.start(name)
-    platform_env.start("validation", BEATPASS_TEST_FAULT=fault, **LIMITS)
+    stuck_audio, normal_audio = platform_env.upload(beat_wav(12, seed=71), "stuck.wav"), beat_wav(12, seed=72)
+    platform_env.start("validation", BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck_audio}", **LIMITS)
     prometheus = Prometheus(platform_env.tmp, {"validation": platform_env.ports["validation"]})
     try:
         began = time.monotonic()
@@ -87,9 +87,10 @@ def test_stuck_analysis_fails_its_track_in_time_while_others_pass_and_the_alert_
         failed = platform_env.wait_track(stuck, timeout=60)
         elapsed = time.monotonic() - began
         assert failed["status"] == "failed", failed
-        # two tries of at most 4 s each, a retry delay, and the platform's own latency
-        assert elapsed < 40, f"took {elapsed:.0f} s"
-        step = next(s for s in failed["steps"] if s["name"] == "validation")
+        # two tries of at most 4 s each, a retry delay, the normal track between them, and a fresh
+        # child process (Python + librosa imports: 10-20 s on a busy 2-core machine) after each kill
+        assert elapsed < 90, f"took {elapsed:.0f} s"
+        step = failed["steps"]["validation"]
         assert step["state"] == "failed"
         assert "validation step" in failed["message"] and "longer than we allow" in failed["message"]
 
@@ -107,11 +108,11 @@ def test_stuck_analysis_fails_its_track_in_time_while_others_pass_and_the_alert_
 
 
 def test_sigterm_with_a_stuck_handler_exits_within_the_grace_period(platform_env):
-    stuck_audio = beat_wav(12, seed=73)
-    fault = f"validation.audio:hang:{hashlib.sha256(stuck_audio).hexdigest()}"
     for name in ("catalog", "upload"):
         platform_env.start(name)
-    platform_env.start("validation", BEATPASS_TEST_FAULT=fault, **{**LIMITS, "BEATPASS_HANDLER_TIME_LIMIT_S": "120"})
+    stuck_audio = platform_env.upload(beat_wav(12, seed=73), "stuck.wav")
+    platform_env.start("validation", BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck_audio}",
+                       **{**LIMITS, "BEATPASS_HANDLER_TIME_LIMIT_S": "120"})
     _save(platform_env, stuck_audio, "Never Ends")
     metrics = f"http://127.0.0.1:{platform_env.ports['validation']}/metrics"
     deadline = time.monotonic() + 30

@@ -68,7 +68,7 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
 
 def print_audio(settings: Settings, source: ObjectRef) -> AudioPrint:
     """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash."""
-    faults.inject(settings, "fingerprint.print", source.sha256)
+    faults.inject(settings, "fingerprint.print", source.key)
     with child_store(settings).open(source.bucket, source.key) as stream:
         return analyse(stream)
 

@@ -30,4 +30,4 @@ def build(settings: Settings) -> Runtime:
         "track.ready": partial(handle_track_ready, session_factory=factory),
     })
     return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)},
-                   on_stop=[runner.close], deps=runner)
+                   on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)

@@ -7,9 +7,7 @@ events in the outbox: either all of that happens or none of it (a collection is 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +16,7 @@ from prometheus_client import Counter
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from beatpass_common import faults
 from beatpass_common.config import Settings
 from beatpass_common.events import ObjectRef, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
@@ -160,7 +159,7 @@ class Saver:
         """A new track, or the next submission of one (a retry: ``t.attempt`` > 0)."""
         if t.errors:
             raise SaveRejected(t.errors)
-        self._test_fault(t.audio)
+        faults.inject(self.settings, "upload.save", t.audio.key)  # test-only (beatpass_common.faults)
         try:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
         except quota.QuotaExceeded as exc:
@@ -168,22 +167,6 @@ class Saver:
         self._stage_track(s, producer_id, t, collection_id)
         return {"track_id": t.track_id, "status": "processing", "submission": t.attempt,
                 "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
-
-    def _test_fault(self, audio: Upload) -> None:
-        """Test-only: with ``test_fault`` = "upload.save:hang:<sha256 of the audio>" a save of that
-        audio stops here, its Idempotency-Key claimed and nothing committed, for
-        ``handler_time_limit_s`` (long enough for a test to kill the gateway there)."""
-        point, _, rest = self.settings.test_fault.partition(":")
-        if point != "upload.save":
-            return
-        action, _, sha256 = rest.partition(":")
-        digest = hashlib.sha256()
-        with self.store.open(audio.bucket, audio.key) as stream:
-            while block := stream.read(1024 * 1024):
-                digest.update(block)
-        if action == "hang" and digest.hexdigest() == sha256:
-            log.warning("test fault upload.save:hang: saving upload %s stops here", audio.id)
-            time.sleep(self.settings.handler_time_limit_s)
 
     def check_collection(self, producer_id: str, body: dict) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
         errors: list[FieldError] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -184,8 +183,7 @@ def _wait(predicate, limit_s: float = 30.0):
 def test_a_save_whose_gateway_is_killed_mid_save_goes_through_once_on_retry(stack, uploads, gateway_process):
     """A gateway process claims the key, stops inside the save and is SIGKILLed: the retry with
     the same key and body (on another gateway) is accepted within seconds, and saved once."""
-    sha256 = hashlib.sha256(beat_wav(12)).hexdigest()  # the audio of the uploads fixture
-    dying = gateway_process(stack.settings, test_fault=f"upload.save:hang:{sha256}")
+    dying = gateway_process(stack.settings, test_fault=f"upload.save:stall:{uploads['audio']}")
     body = {**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]}
     headers = {**stack.headers(), "Idempotency-Key": "killed-1"}
 

@@ -40,7 +40,7 @@ def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], se
         return
     facts, warnings = checked.audio, []
     try:
-        facts = runner.call(work.estimate, settings, facts, checked.excerpts, submitted.audio.sha256,
+        facts = runner.call(work.estimate, settings, facts, checked.excerpts, submitted.audio.key,
                             time_limit_s=settings.estimate_time_limit_s)
     except Terminated:
         raise  # shutting down: the message goes back, nothing is published

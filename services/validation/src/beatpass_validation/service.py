@@ -41,4 +41,4 @@ def build(settings: Settings) -> Runtime:
     deps = {"publish": _counting(bus.publish), "settings": settings, "runner": runner}
     bus.subscribe("validation.tracks", {"track.submitted": partial(handle_track_submitted, **deps)})
     bus.subscribe("validation.collections", {"collection.submitted": partial(handle_collection_submitted, **deps)})
-    return Runtime("validation", settings, bus=bus, on_stop=[runner.close], deps=runner)
+    return Runtime("validation", settings, bus=bus, on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)

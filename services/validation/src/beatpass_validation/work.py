@@ -32,7 +32,7 @@ class Checked:
 
 def check_track(settings: Settings, audio: ObjectRef, cover: ObjectRef, owner_id: str) -> Checked:
     """The required part: audio checks, decode, loudness, cover checks, then the derivatives of a pass."""
-    faults.inject(settings, "validation.audio", audio.sha256)
+    faults.inject(settings, "validation.audio", audio.key)
     store = child_store(settings)
     heard, seen = check_audio(store, audio, settings), check_cover(store, cover, settings)
     if heard.problems or seen.problems:
@@ -50,9 +50,9 @@ def check_collection(settings: Settings, cover: ObjectRef, owner_id: str) -> Che
     return Checked(cover=seen.facts, images=_store_derivatives(store, settings, seen, owner_id, "collections"))
 
 
-def estimate(settings: Settings, facts: AudioFacts, excerpts: list[Excerpt], sha256: str | None) -> AudioFacts:
+def estimate(settings: Settings, facts: AudioFacts, excerpts: list[Excerpt], audio_key: str) -> AudioFacts:
     """The optional part: ``facts`` with the BPM and key estimated from the excerpts."""
-    faults.inject(settings, "validation.estimate", sha256)
+    faults.inject(settings, "validation.estimate", audio_key)
     return estimated(facts, excerpts, settings)
 
 

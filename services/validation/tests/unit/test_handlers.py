@@ -134,11 +134,11 @@ def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, out
 
 @pytest.fixture
 def faulty(settings):
-    """A real supervised runner and settings whose test fault targets one audio's sha256."""
+    """A real supervised runner and settings whose test fault targets one audio's upload id."""
     made = []
 
-    def make(point: str, action: str, sha256: str, **limits):
-        s = settings.model_copy(update={"test_fault": f"{point}:{action}:{sha256}", **limits})
+    def make(point: str, action: str, audio_key: str, **limits):
+        s = settings.model_copy(update={"test_fault": f"{point}:{action}:{audio_key.rsplit('/', 1)[-1]}", **limits})
         runner = Runner.from_settings(s, preload=PRELOAD)  # as the service builds it
         runner.call(os.getpid)  # the child is up and warm: the limits below time the work alone
         made.append(runner)
@@ -151,7 +151,7 @@ def faulty(settings):
 
 def test_an_estimate_that_hangs_is_skipped_with_a_warning(gen, store, settings, good, faulty):
     event = gen.submitted(store, settings, *good)
-    s, runner = faulty("validation.estimate", "hang", event.payload().audio.sha256, estimate_time_limit_s=2.0)
+    s, runner = faulty("validation.estimate", "hang", event.payload().audio.key, estimate_time_limit_s=2.0)
     out: list[Event] = []
     started = time.monotonic()
     handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
@@ -168,14 +168,14 @@ def test_an_estimate_that_hangs_is_skipped_with_a_warning(gen, store, settings, 
 
 def test_a_required_part_that_hangs_raises_time_limit_exceeded(gen, store, settings, good, faulty):
     event = gen.submitted(store, settings, *good)
-    s, runner = faulty("validation.audio", "hang", event.payload().audio.sha256, handler_time_limit_s=2.0)
+    s, runner = faulty("validation.audio", "hang", event.payload().audio.key, handler_time_limit_s=2.0)
     out: list[Event] = []
     started = time.monotonic()
     with pytest.raises(TimeLimitExceeded):
         handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
     assert 2.0 <= time.monotonic() - started < 2.0 + 1.5
     assert out == []
-    other = gen.submitted(store, settings, *good, track_id="t2")  # same audio, other track: same sha256
+    other = gen.submitted(store, settings, *good, track_id="t2")  # same audio under another upload id
     clean = s.model_copy(update={"test_fault": ""})
     handle_track_submitted(other, publish=out.append, settings=clean, runner=runner)  # the next call works
     assert [e.type for e in out] == ["track.validated"]
@@ -183,7 +183,7 @@ def test_a_required_part_that_hangs_raises_time_limit_exceeded(gen, store, setti
 
 def test_a_required_part_that_allocates_without_bound_is_stopped(gen, store, settings, good, faulty):
     event = gen.submitted(store, settings, *good)
-    s, runner = faulty("validation.audio", "alloc", event.payload().audio.sha256,
+    s, runner = faulty("validation.audio", "alloc", event.payload().audio.key,
                        handler_memory_limit_bytes=2 * 1024**3)
     out: list[Event] = []
     with pytest.raises((MemoryLimitExceeded, WorkerDied)) as caught:

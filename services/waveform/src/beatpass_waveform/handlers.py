@@ -50,7 +50,7 @@ def draw(settings: Settings, options: WaveformOptions, source: ObjectRef,
          track_id: str) -> tuple[int, dict[str, ObjectRef]]:
     """In the child: read the audio, compute the peaks, write JSON, .dat and PNG to the media bucket.
     Returns the samples per pixel used and the stored objects by extension."""
-    faults.inject(settings, "waveform.peaks", source.sha256)
+    faults.inject(settings, "waveform.peaks", source.key)
     store = child_store(settings)
     with store.open(source.bucket, source.key) as stream:
         samples_per_pixel, outputs = generate(stream, options)

@@ -20,4 +20,4 @@ def build(settings: Settings) -> Runtime:
     handler = partial(handle_track_validated, publish=bus.publish, settings=settings, runner=runner,
                       options=WaveformOptions.from_settings(settings))
     bus.subscribe("waveform.tracks", {"track.validated": handler})
-    return Runtime("waveform", settings, bus=bus, on_stop=[runner.close], deps=runner)
+    return Runtime("waveform", settings, bus=bus, on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)
