@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -73,7 +74,7 @@ def test_worker_killed_mid_message_the_track_still_reaches_ready(platform):
     track_id = _save(platform, beat_wav(12, seed=31), "Survivor")
     platform.wait_track(track_id, until=lambda t: t["steps"]["validation"]["state"] == "done")
     time.sleep(1.0)
-    assert platform.track(track_id)["steps"]["waveform"]["state"] == "running"
+    assert platform.track(track_id)["steps"]["waveform"]["state"] == "pending"  # no worker started it
     platform.procs["waveform"].kill()
     platform.procs["waveform"].wait()
     del platform.procs["waveform"]
@@ -82,17 +83,32 @@ def test_worker_killed_mid_message_the_track_still_reaches_ready(platform):
     assert track["status"] == "ready" and track["steps"]["waveform"]["state"] == "done"
 
 
-def test_step_whose_worker_is_down_is_overdue_then_redriven_when_it_returns(platform_env):
+def _reaper_passes(platform) -> float:
+    metrics = requests.get(f"http://127.0.0.1:{platform.ports['catalog']}/metrics", timeout=5).text
+    line = next((ln for ln in metrics.splitlines() if ln.startswith("beatpass_catalog_reaper_passes_total ")), None)
+    return float(line.split()[1]) if line else 0.0
+
+
+def test_step_whose_worker_is_down_waits_queued_and_is_not_failed_then_runs_when_it_returns(platform_env):
+    # A backlog while no worker consumes the queue is not the item's failure: past its queue
+    # deadline it is neither re-driven nor failed, however many reaper passes go by.
     for name in ORDER:
         if name == "catalog":
-            platform_env.start(name, BEATPASS_STEP_DEADLINE_S="2", BEATPASS_STEP_ATTEMPTS="20")
+            # (long enough for validation to finish while queued-or-running is not yet told apart
+            # by a step.started from every runtime)
+            platform_env.start(name, BEATPASS_STEP_QUEUE_DEADLINE_S="8", BEATPASS_STEP_ATTEMPTS="2")
         elif name != "waveform":
             platform_env.start(name)
     track_id = _save(platform_env, beat_wav(12, seed=41), "Patience")
-    track = platform_env.wait_track(track_id, until=lambda t: t["steps"]["waveform"]["attempts"] >= 2, timeout=60)
-    assert track["status"] == "processing" and track["steps"]["waveform"]["state"] == "running"
-    metrics = requests.get(f"http://127.0.0.1:{platform_env.ports['catalog']}/metrics", timeout=5).text
-    assert "beatpass_catalog_redrives_total" in metrics
+    queued = platform_env.wait_track(track_id, until=lambda t: t["steps"]["fingerprint"]["state"] == "done",
+                                     timeout=60)["steps"]["waveform"]
+    due = datetime.fromisoformat(queued["deadline_at"])
+    _wait(lambda: datetime.now(timezone.utc) > due, timeout=30)
+    seen = _reaper_passes(platform_env)
+    _wait(lambda: _reaper_passes(platform_env) >= seen + 3)  # each pass saw the step past its queue deadline
+    track = platform_env.track(track_id)
+    assert track["status"] == "processing"
+    assert track["steps"]["waveform"]["state"] == "pending" and track["steps"]["waveform"]["attempts"] == 1
     platform_env.start("waveform")
     track = platform_env.wait_track(track_id)
     assert track["status"] == "ready" and track["steps"]["waveform"]["state"] == "done"

@@ -41,6 +41,7 @@ def reaper_metrics():
         Gauge("beatpass_catalog_overdue_steps", "Steps running past their deadline", ["step"]),
         Counter("beatpass_catalog_redrives_total", "Overdue steps re-driven", ["step"]),
         Counter("beatpass_catalog_steps_timed_out_total", "Steps failed after their last re-drive", ["step"]),
+        Counter("beatpass_catalog_reaper_passes_total", "Reaper passes completed"),
     )
 
 
@@ -64,7 +65,7 @@ def _serving_steps(deps: Deps) -> list[str]:
 
 def reap(deps: Deps) -> int:
     """One pass; returns how many steps were re-driven or failed."""
-    tracks_gauge, overdue_gauge, redrives, timed_out = reaper_metrics()
+    tracks_gauge, overdue_gauge, redrives, timed_out, passes = reaper_metrics()
     acted = 0
     t = now()
     with deps.factory() as session, session.begin():
@@ -102,6 +103,7 @@ def reap(deps: Deps) -> int:
             Step.state == "running", Step.deadline_at < now()).group_by(Step.name)).all())
         for name in ("validation", "waveform", "fingerprint"):
             overdue_gauge.labels(name).set(late.get(name, 0))
+    passes.inc()
     if acted:
         deps.outbox.notify()
         deps.on_change()

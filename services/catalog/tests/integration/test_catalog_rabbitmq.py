@@ -101,7 +101,8 @@ def test_queued_steps_wait_for_a_consumer_then_start_and_fail_with_a_reason(sett
     from beatpass_common.bus import topology
 
     s = settings.model_copy(update={"bus_url": clean_amqp, "catalog_database_url": postgres_url,
-                                    "step_queue_deadline_s": -1.0})
+                                    "step_queue_deadline_s": -1.0,
+                                    "reaper_interval_s": 3600.0})  # only the test's reap() passes act
     runtime = build(s)
     runtime.start()
     url = f"http://127.0.0.1:{s.http_port}"
