@@ -17,6 +17,8 @@ BENCHES = [
      ["--mib", "128", "--rss-mib", "64", "256"] if QUICK else []),
     ("validation", "services/validation/bench/bench_validation.py", ["--minutes", "2"] if QUICK else []),
     ("waveform", "services/waveform/bench/bench_waveform.py", ["--runs", "2"] if QUICK else []),
+    ("isolation (validation, waveform, fingerprint)", "services/validation/bench/bench_isolation.py",
+     ["--runs", "3"] if QUICK else []),
     ("fingerprint", "services/fingerprint/bench/bench_fingerprint.py",
      ["--tracks", "5000", "--eval-tracks", "3", "--throughput-seconds", "60"] if QUICK else []),
 ]

@@ -38,21 +38,22 @@ from beatpass_common.config import Settings
 from beatpass_common.events import ObjectRef
 from beatpass_common.storage import LocalStore
 import beatpass_validation.service  # everything the worker process loads (bus, HTTP, storage clients)
-from beatpass_validation.audio import check_audio
-from beatpass_validation.deadline import Deadline
+from beatpass_validation.audio import check_audio, estimated
 import numpy as np
 from beatpass_validation import musical
 # A worker pays librosa's import and numba compilation once, on its first track: do it here.
 warm = musical.Excerpt(0, 44100 * 3, 44100)
 warm.samples[:] = np.sin(np.arange(len(warm.samples)) * 0.05)
 started = time.perf_counter()
-musical.estimate([warm], bpm_min=60, bpm_max=200, deadline=Deadline(600))
+musical.estimate([warm], bpm_min=60, bpm_max=200)
 warmup = time.perf_counter() - started
 path = Path(sys.argv[1])
 store = LocalStore(path.parent.parent)
 ref = ObjectRef(bucket=path.parent.name, key=path.name, size=path.stat().st_size)
 start = time.perf_counter()
-result = check_audio(store, ref, Settings(), Deadline(3600))
+result = check_audio(store, ref, Settings())
+if result.facts is not None:
+    result.facts = estimated(result.facts, result.excerpts, Settings())
 print(json.dumps({"seconds": time.perf_counter() - start, "warmup": warmup,
                   "problems": [p.code for p in result.problems],
                   "facts": result.facts and result.facts.model_dump(),

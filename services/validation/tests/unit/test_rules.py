@@ -50,10 +50,10 @@ def test_codes_are_unique_per_rule():
         rules.audio_missing(), rules.audio_empty(), rules.audio_too_large(1, 1), rules.not_wav(UNKNOWN),
         rules.bad_header("x"), rules.missing_fmt(), rules.missing_data(), rules.encoding(2), rules.bit_depth("pcm", 8),
         rules.sample_rate(1, 1, 1), rules.channels(3), rules.too_short(1, s), rules.too_long(1, s),
-        rules.truncated(2, 1), rules.corrupt_float(1), rules.silent(None, -60), rules.timeout(1),
+        rules.truncated(2, 1), rules.corrupt_float(1), rules.silent(None, -60),
         rules.cover_missing(), rules.cover_empty(), rules.cover_too_large(1, 1), rules.cover_format(UNKNOWN),
         rules.cover_polyglot(UNKNOWN, "x"), rules.cover_corrupt(UNKNOWN), rules.cover_dimensions(1, 1, s),
-        rules.cover_not_square(1, 2, s), rules.bpm_mismatch(1, 2),
+        rules.cover_not_square(1, 2, s), rules.bpm_mismatch(1, 2), rules.estimate_skipped(),
     ]
     assert len({p.code for p in problems}) == len(problems)
     assert all(p.message.endswith(".") for p in problems)
