@@ -22,7 +22,7 @@ from beatpass_common.storage import ObjectNotFound, ObjectStore
 
 from . import rules
 from .deadline import Deadline
-from .sniff import JPEG, PNG, Kind, identify
+from beatpass_common.sniff import JPEG, PNG, Kind, identify
 
 DERIVATIVES = {"large": 1000, "thumb": 300}
 JPEG_QUALITY = 88

@@ -14,12 +14,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from beatpass_common.wav import read_into
+from beatpass_common.wav import WavInfo, read_into
 
 from .deadline import Deadline
 from .loudness import LoudnessMeter
 from .musical import Excerpt
-from .wav import WavHeader
 
 TARGET_BLOCK_FRAMES = 65536
 
@@ -56,7 +55,7 @@ def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray
     return np.frombuffer(buf, "<i4", count)
 
 
-def decode(stream: BinaryIO, header: WavHeader, *, deadline: Deadline,
+def decode(stream: BinaryIO, header: WavInfo, *, deadline: Deadline,
            excerpts: list[Excerpt] = ()) -> SignalStats:
     """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``.
 
