@@ -153,7 +153,7 @@ def read_info(stream: BinaryIO, size: int | None = None) -> WavInfo:
             if container != "WAV" and ds64_data is None:
                 raise WavError("its RF64 size table (ds64 chunk) is missing")
             if fmt is None:
-                raise WavError("its format (fmt) chunk comes after the audio (data) chunk")
+                raise WavError("it has no format (fmt) chunk before the audio (data) chunk", missing=("fmt",))
             declared = _data_size(container, csize, ds64_data)
             info = WavInfo(container, *fmt, data_offset=body, data_bytes=declared)
             if size is None:
