@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-unit soak-saves bench install clean
+.PHONY: run test test-unit soak-saves fuzz-wav bench install clean
 
 ## Start the whole platform in one process with embedded defaults on http://127.0.0.1:8080
 run:
@@ -27,6 +27,11 @@ soak-saves:
 bench:
 	@scripts/bootstrap.sh bench
 	$(PY) scripts/run_bench.py
+
+## Longer run of the WAV reader's generated-file property and byte fuzzing (BEATPASS_WAV_EXAMPLES)
+fuzz-wav:
+	@scripts/bootstrap.sh test
+	BEATPASS_WAV_EXAMPLES=$${BEATPASS_WAV_EXAMPLES:-20000} $(PY) -m pytest -q libs/common/tests/unit/test_wav_generated.py
 
 clean:
 	rm -rf var .venv test-artifacts

@@ -5,7 +5,6 @@ retried with the same Idempotency-Key once it is back, goes through at once and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -65,11 +64,12 @@ def _wait(predicate, limit_s: float = 30.0):
 
 
 def test_gateway_killed_mid_save_then_restarted_takes_the_same_save_at_once(platform_env, upload_db):
-    audio = _small_wav(61)
-    fault = f"upload.save:hang:{hashlib.sha256(audio).hexdigest()}"
-    platform_env.start("upload", BEATPASS_LEASE_S=str(LEASE_S), BEATPASS_TEST_FAULT=fault)
-    body = {**FIELDS, "title": "Killed", "audio_upload_id": platform_env.upload(audio, "k.wav"),
+    platform_env.start("upload", BEATPASS_LEASE_S=str(LEASE_S))
+    body = {**FIELDS, "title": "Killed", "audio_upload_id": platform_env.upload(_small_wav(61), "k.wav"),
             "cover_upload_id": platform_env.upload(cover_bytes(1000), "c.jpg")}
+    platform_env.stop("upload")  # back with a fault that stalls the save of this audio
+    platform_env.start("upload", BEATPASS_LEASE_S=str(LEASE_S),
+                       BEATPASS_TEST_FAULT=f"upload.save:stall:{body['audio_upload_id']}")
     t = _in_background(lambda: _post(platform_env, body, "save-once"))
     with upload_db() as s:
         _wait(lambda: s.get(IdempotencyKey, ("producer-e2e", "save-once"), populate_existing=True))

@@ -1,39 +1,30 @@
-"""Samples as the fingerprint sees them: float32 in [-1, 1), from the shared forward-only WAV
+"""Samples as the fingerprint sees them: float32 in [-1, 1), from the common forward-only WAV
 reader (beatpass_common.wav) so S3 streams decode without seeking."""
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import numpy as np
 
-from beatpass_common.wav import WavError, WavFormat, read_header
-
-_SUPPORTED = {(False, 8), (False, 16), (False, 24), (False, 32), (True, 32), (True, 64)}
-
-
-def open_wav(stream) -> WavFormat:
-    """Read the header up to the sample data; refuses sample formats ``to_float`` cannot decode."""
-    fmt = read_header(stream)
-    if (fmt.is_float, fmt.bits) not in _SUPPORTED:
-        raise WavError(f"unsupported sample size {fmt.bits} bits")
-    return fmt
+from beatpass_common.errors import Unreadable
+from beatpass_common.wav import WavError, WavInfo, read_info, samples_float32
 
 
-def to_float(data: bytes, fmt: WavFormat) -> np.ndarray:
-    """Samples as float32 in [-1, 1), shape (frames, channels).
+def open_wav(stream: BinaryIO) -> WavInfo:
+    """Read the header up to the sample data. Raises ``Unreadable`` (validation accepted the file,
+    so retrying cannot help) when the common reader refuses it or cannot decode its samples."""
+    try:
+        info = read_info(stream)
+    except WavError as exc:
+        raise Unreadable(f"fingerprint cannot read the audio: {exc}") from exc
+    if reason := info.undecodable():
+        raise Unreadable(f"fingerprint cannot decode the audio: {reason}")
+    return info
 
-    16- and 24-bit values are exact in float32, so the same audio in a wider container decodes
-    to the same numbers (what the exact hash relies on).
-    """
-    if fmt.is_float:
-        samples = np.frombuffer(data, "<f4" if fmt.bits == 32 else "<f8").astype(np.float32, copy=False)
-    elif fmt.bits == 8:
-        samples = (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif fmt.bits == 16:
-        samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
-    elif fmt.bits == 24:
-        wide = np.zeros((len(data) // 3, 4), np.uint8)
-        wide[:, 1:] = np.frombuffer(data, np.uint8).reshape(-1, 3)  # left-justify into int32
-        samples = wide.view("<i4").ravel().astype(np.float32) / 2.0**31
-    else:
-        samples = np.frombuffer(data, "<i4").astype(np.float32) / 2.0**31
-    return samples.reshape(-1, fmt.channels)
+
+def to_float(data: bytes, fmt: WavInfo) -> np.ndarray:
+    """Samples as float32 in [-1, 1), shape (frames, channels), exactly as libsndfile's
+    ``sf_readf_float`` gives them. 16- and 24-bit values are exact in float32, so the same audio
+    in a wider container decodes to the same numbers (what the exact hash relies on)."""
+    return samples_float32(data, fmt)

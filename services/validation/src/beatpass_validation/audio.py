@@ -8,16 +8,17 @@ runs apart (``estimated``) under its own time limit: it is optional, the checks 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 from beatpass_common.config import Settings
 from beatpass_common.events import AudioFacts, ObjectRef, Problem
-from beatpass_common.storage import ObjectNotFound, ObjectStore
+from beatpass_common.sniff import RF64, WAV, id3_size, identify
+from beatpass_common.storage import ObjectNotFound, ObjectStore, RangedObject
+from beatpass_common.wav import WavError, WavInfo, read_info
 
 from . import musical, rules
 from .decode import decode
-from .sniff import RF64, WAV, id3_size, identify
-from .wav import WavError, WavHeader, parse_header
 
 HEAD_BYTES = 4096
 WINDOW_BYTES = 64 * 1024
@@ -30,24 +31,6 @@ class AudioResult:
     excerpts: list[musical.Excerpt] = field(default_factory=list)  # for ``estimated``, when facts is set
 
 
-class _RangeCache:
-    """Ranged reads of one object through a small window, so walking chunk headers costs a
-    handful of requests rather than one per chunk."""
-
-    def __init__(self, store: ObjectStore, ref: ObjectRef, size: int):
-        self._store, self._ref, self._size = store, ref, size
-        self._start, self._data = 0, b""
-
-    def __call__(self, offset: int, length: int) -> bytes:
-        if offset >= self._size:
-            return b""
-        end = min(offset + length, self._size)
-        if offset < self._start or end > self._start + len(self._data):
-            fetch = min(max(length, WINDOW_BYTES), self._size - offset)
-            self._start, self._data = offset, self._store.get_bytes(self._ref.bucket, self._ref.key, offset, fetch)
-        return self._data[offset - self._start: end - self._start]
-
-
 def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> AudioResult:
     """The audio's facts (without the estimate) and excerpts, or the problems a producer must fix."""
     try:
@@ -58,27 +41,28 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> Audio
         return AudioResult(problems=[rules.audio_empty()])
     if size > settings.audio_max_bytes:
         return AudioResult(problems=[rules.audio_too_large(size, settings.audio_max_bytes)])
-    read_at = _RangeCache(store, ref, size)
-    head = read_at(0, HEAD_BYTES)
+    # Ranged reads through a small window: walking the chunk headers costs a handful of requests.
+    stream = io.BufferedReader(RangedObject(store, ref.bucket, ref.key, size), WINDOW_BYTES)
+    head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]
     tag = id3_size(head)
-    kind = identify(head, read_at(tag, HEAD_BYTES) if tag else None)
+    kind = identify(head, store.get_bytes(ref.bucket, ref.key, tag, HEAD_BYTES) if tag else None)
     if kind not in (WAV, RF64):
         return AudioResult(problems=[rules.not_wav(kind)])
     try:
-        header = parse_header(read_at, size)
+        header = read_info(stream, size)
     except WavError as exc:
-        return AudioResult(problems=exc.problems)
+        return AudioResult(problems=rules.header_problems(exc))
     problems = rules.format_problems(header, settings)
-    decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS
+    decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS and header.undecodable() is None
     if not decodable or header.frames == 0 or header.duration_s > settings.audio_max_s:
         return AudioResult(problems=problems)
     return _decode_and_judge(store, ref, header, problems, settings)
 
 
-def _decode_and_judge(store, ref, header: WavHeader, problems: list[Problem], settings: Settings) -> AudioResult:
+def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], settings: Settings) -> AudioResult:
     # Excerpts are only worth keeping when the track may pass.
     excerpts = [] if problems else musical.excerpts(header.frames, header.sample_rate)
-    with store.open(ref.bucket, ref.key, header.data_offset, header.data_bytes) as stream:
+    with store.open(ref.bucket, ref.key, header.data_offset, header.available_bytes) as stream:
         stats = decode(stream, header, excerpts=excerpts)
     if stats.short_read and not header.truncated:
         problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))

@@ -14,11 +14,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from beatpass_common.wav import read_into
+from beatpass_common.wav import WavInfo, read_into
 
 from .loudness import LoudnessMeter
 from .musical import Excerpt
-from .wav import WavHeader
 
 TARGET_BLOCK_FRAMES = 65536
 
@@ -55,7 +54,7 @@ def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray
     return np.frombuffer(buf, "<i4", count)
 
 
-def decode(stream: BinaryIO, header: WavHeader, *, excerpts: list[Excerpt] = ()) -> SignalStats:
+def decode(stream: BinaryIO, header: WavInfo, *, excerpts: list[Excerpt] = ()) -> SignalStats:
     """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``.
 
     The K-weighting filter (the costliest step; scipy releases the GIL) runs in a helper thread

@@ -6,15 +6,10 @@ Every sentence says what was found and what is accepted. Codes never change once
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from beatpass_common.config import Settings
 from beatpass_common.events import Problem
-
-from .sniff import Kind
-
-if TYPE_CHECKING:  # wav.py builds its problems here, so only the type is imported back
-    from .wav import WavHeader
+from beatpass_common.sniff import Kind
+from beatpass_common.wav import WavError, WavInfo
 
 AUDIO, COVER, BPM = "audio", "cover", "bpm"
 ACCEPTED_DEPTHS = {("pcm", 16), ("pcm", 24), ("pcm", 32), ("float", 32)}
@@ -93,6 +88,21 @@ def missing_data() -> Problem:
                    message="This WAV file has no audio (data) chunk. Export the track again as a WAV file.")
 
 
+def header_problems(err: WavError) -> list[Problem]:
+    """What the common reader refused, in producer terms."""
+    if err.missing:
+        return [{"fmt": missing_fmt, "data": missing_data}[name]() for name in err.missing]
+    return [bad_header(err.detail)]
+
+
+def layout(h: WavInfo) -> Problem:
+    return Problem(code="AUDIO_LAYOUT", field=AUDIO,
+                   message=f"This WAV file's frame size ({h.declared_block_align} bytes) does not match its "
+                           f"{h.channels} channel{'s' * (h.channels != 1)} of {h.declared_bits}-bit samples "
+                           f"({h.block_align} bytes), so audio programs disagree on how to play it. "
+                           f"Export the track again as a standard WAV file. {ACCEPTED_AUDIO}")
+
+
 def encoding(tag: int) -> Problem:
     name = ENCODING_NAMES.get(tag, "non-PCM")
     return Problem(code="AUDIO_ENCODING", field=AUDIO,
@@ -145,13 +155,22 @@ def silent(peak_dbfs: float | None, threshold: float) -> Problem:
                            f"BeatPass accepts audio whose peak is above {threshold:g} dBFS.")
 
 
-def format_problems(h: WavHeader, s: Settings) -> list[Problem]:
-    """The rules a WavHeader can be judged on without decoding."""
+def format_problems(h: WavInfo, s: Settings) -> list[Problem]:
+    """The rules a header (as the common reader returns it) can be judged on without decoding.
+
+    Whatever passes here every later reader decodes (``WavInfo.undecodable`` is the last check).
+    """
     out = []
     if h.encoding is None:
         out.append(encoding(h.format_tag))
+    elif h.channels < 1:
+        out.append(bad_header(h.undecodable()))
     elif (h.encoding, h.bits) not in ACCEPTED_DEPTHS:
         out.append(bit_depth(h.encoding, h.bits))
+    elif h.declared_block_align != h.block_align:
+        out.append(layout(h))
+    elif h.undecodable():
+        out.append(bad_header(h.undecodable()))
     if not s.sample_rate_min <= h.sample_rate <= s.sample_rate_max:
         out.append(sample_rate(h.sample_rate, s.sample_rate_min, s.sample_rate_max))
     if h.channels > MAX_CHANNELS:

@@ -45,7 +45,7 @@ def test_cover_sentences_follow_settings():
 
 def test_codes_are_unique_per_rule():
     s = Settings()
-    from beatpass_validation.sniff import UNKNOWN
+    from beatpass_common.sniff import UNKNOWN
     problems = [
         rules.audio_missing(), rules.audio_empty(), rules.audio_too_large(1, 1), rules.not_wav(UNKNOWN),
         rules.bad_header("x"), rules.missing_fmt(), rules.missing_data(), rules.encoding(2), rules.bit_depth("pcm", 8),

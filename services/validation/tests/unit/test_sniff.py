@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from beatpass_validation.sniff import id3_size, identify
+from beatpass_common.sniff import id3_size, identify
 
 
 @pytest.mark.parametrize("ext, args, name", [

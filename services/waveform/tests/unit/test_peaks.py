@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from beatpass_waveform.peaks import PeakBuilder, compute_peaks, resolve_samples_per_pixel
-from beatpass_waveform.wav import UndecodableAudio
+from beatpass_common.errors import Unreadable as UndecodableAudio
 
 FRAMES = np.array([
     [1000, -3000], [-1, 0], [32767, 32767], [-32768, -32767],
@@ -134,9 +134,10 @@ def _frame_by_frame(frames: np.ndarray, spp: int) -> np.ndarray:
     return np.array(out)
 
 
-def test_empty_data_chunk_gives_no_pixels(make_wav):
-    peaks = peaks_of(make_wav(np.zeros((0, 2), np.int16)))
-    assert peaks.length == 0 and peaks.channels == 1
+def test_empty_data_chunk_is_unreadable(make_wav):
+    # libsndfile reads no audio from a 0-byte data chunk; validation rejects it (AUDIO_BAD_HEADER).
+    with pytest.raises(UndecodableAudio, match="0 bytes"):
+        peaks_of(make_wav(np.zeros((0, 2), np.int16)))
 
 
 def test_undecodable_audio_raises(make_wav):

@@ -59,4 +59,4 @@ def test_unreadable_audio_is_retried_then_reported(running, settings):
     failed = event.payload()
     assert failed.step == "waveform"
     assert failed.attempts == len(settings.retry_delays_s) + 1
-    assert "UndecodableAudio" in failed.error
+    assert "Unreadable" in failed.error
