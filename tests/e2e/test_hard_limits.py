@@ -91,8 +91,8 @@ def test_stuck_analysis_fails_its_track_in_time_while_others_pass_and_the_alert_
         # child process (Python + librosa imports: 10-20 s on a busy 2-core machine) after each kill
         assert elapsed < 90, f"took {elapsed:.0f} s"
         step = failed["steps"]["validation"]
-        assert step["state"] == "failed"
-        assert "validation step" in failed["message"] and "longer than we allow" in failed["message"]
+        assert step["state"] == "failed" and step["reason"] == "timeout"
+        assert "validation step" in step["error"] and "longer than we allow" in step["error"]
 
         deadline = time.monotonic() + 60
         while not (alerts := prometheus.firing("BeatpassHandlerOverruns")) and time.monotonic() < deadline:
