@@ -13,11 +13,15 @@ from typing import BinaryIO
 import chromaprint
 import numpy as np
 
-from beatpass_common.wav import iter_frames
+from beatpass_common.wav import WavError, iter_frames
 
 from .wav import open_wav, to_float
 
 ITEM_S = 1365 / 11025  # seconds per sub-fingerprint
+# Chromaprint refuses rates up to 1000 Hz, and its resampler's setup grows with the rate (at
+# 2**31 Hz it does not finish): above 768 kHz, the highest rate any audio interface runs at,
+# the header is not believed.
+MIN_RATE_HZ, MAX_RATE_HZ = 1001, 768_000
 
 
 @dataclass(frozen=True)
@@ -35,17 +39,29 @@ def fingerprint_from_bytes(data: bytes) -> np.ndarray:
 
 
 def _downmix(samples: np.ndarray) -> bytes:
-    """Mono 16-bit PCM for Chromaprint."""
+    """Mono 16-bit PCM for Chromaprint, full scale clipped.
+
+    Float samples beyond float32's range arrive as infinities, and opposite ones sum to NaN,
+    whose conversion to an integer is undefined: NaN becomes 0 (silence), as in the waveform.
+    """
     if samples.shape[1] == 2:  # the common case; twice as fast as the strided mean
         mono = (samples[:, 0] + samples[:, 1]) * 0.5
     else:
         mono = samples.mean(axis=1)
-    return np.clip(np.rint(mono * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    scaled = np.rint(mono * 32767.0)
+    np.nan_to_num(scaled, copy=False, nan=0.0, posinf=32767.0, neginf=-32768.0)
+    return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
 
 
 def analyse(stream: BinaryIO) -> AudioPrint:
-    """Decode ``stream`` (a WAV) block by block into the Chromaprint fingerprint and PCM hash."""
+    """Decode ``stream`` (a WAV) block by block into the Chromaprint fingerprint and PCM hash.
+
+    The fingerprint may be empty (audio shorter than about 3 s gives Chromaprint nothing to
+    print). Raises ``WavError`` for what cannot be decoded or fingerprinted (see MIN_RATE_HZ).
+    """
     fmt = open_wav(stream)
+    if not MIN_RATE_HZ <= fmt.sample_rate <= MAX_RATE_HZ:
+        raise WavError(f"cannot fingerprint audio at {fmt.sample_rate} Hz")
     # The hash covers the decoded values plus what changes their meaning (rate, channel count),
     # not the container: header layout, metadata chunks and sample width do not matter.
     sha = hashlib.sha256(f"pcm-f32le:{fmt.sample_rate}:{fmt.channels}:".encode())

@@ -6,6 +6,7 @@ Up to three 20-second excerpts spread over the track are kept while decode.py st
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,9 @@ NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Krumhansl-Kessler key profiles (probe-tone ratings), tonic first.
 MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Summed chroma flatter than this (relative to its largest class) has no key: its correlation with
+# every profile would be 0/0 or rounding noise.
+FLAT_CHROMA = 1e-6
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,11 @@ def excerpts(frames: int, rate: int) -> list[Excerpt]:
 
 
 def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float) -> Estimate:
+    """Tempo in BPM within [``bpm_min``, ``bpm_max``] and one of the 24 major/minor keys, each with a
+    confidence in [0, 1]; any of them None ("not estimated") when the excerpts do not support it.
+
+    Total: finite results or None for any finite samples, in time bounded by the excerpts' length.
+    """
     import librosa  # heavy import (numba); only workers that estimate pay for it
 
     strength, columns, chroma, rate = None, 0, np.zeros(12), ANALYSIS_RATE
@@ -74,6 +83,13 @@ def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float) -> Estimat
         y, rate = part.samples, part.rate
         if len(y) < rate * 2:
             continue
+        # Tempo and key do not depend on level; at full scale librosa's float32 spectra can
+        # neither overflow (huge float samples) nor sink under its floors (near-silence).
+        # An excerpt with no signal, or made non-finite by extreme samples, says nothing.
+        top = float(np.max(np.abs(y)))
+        if not 0 < top < math.inf:
+            continue
+        y = y / np.float32(top)
         onset = librosa.onset.onset_strength(y=y, sr=rate, hop_length=HOP)
         tg = librosa.feature.tempogram(onset_envelope=onset, sr=rate, hop_length=HOP)
         strength = tg.sum(axis=1) if strength is None else strength + tg.sum(axis=1)
@@ -94,32 +110,62 @@ def _tempo(strength: np.ndarray, rate: float, bpm_min: float, bpm_max: float) ->
     """
     import librosa
 
+    if not np.isfinite(strength).all():
+        return None, None
     bpm = float(librosa.feature.tempo(tg=strength[:, None], sr=rate, hop_length=HOP)[0])
-    if not 0 < bpm < float("inf"):  # no periodicity at all (e.g. DC): the folding below would never end
+    if not 0 < bpm < math.inf:  # no periodicity at all (e.g. DC)
         return None, None
     lag = int(round(60.0 * rate / (HOP * bpm)))
     peak = strength[lag]
     if 1 <= lag < len(strength) - 1:  # parabolic interpolation between whole-frame lags
         y0, y1, y2 = strength[lag - 1: lag + 2]
         curve = y0 - 2 * y1 + y2
-        if curve < 0:
-            shift = 0.5 * (y0 - y2) / curve
+        # Only at a local maximum, whose vertex lies within half a lag of it: elsewhere (the
+        # prior may pick a point on a slope) the vertex can be far away, even at a negative lag.
+        if curve < 0 and y1 >= max(y0, y2):
+            shift = min(0.5, max(-0.5, 0.5 * (y0 - y2) / curve))
             bpm, peak = 60.0 * rate / (HOP * (lag + shift)), y1 - 0.25 * (y0 - y2) * shift
     tempi = librosa.tempo_frequencies(len(strength), hop_length=HOP, sr=rate)
     floor = float(np.median(strength[(tempi >= 30) & (tempi <= 300)]))
-    while bpm < bpm_min and bpm * 2 <= bpm_max:
-        bpm *= 2
-    while bpm > bpm_max and bpm / 2 >= bpm_min:
-        bpm /= 2
-    return round(bpm, 1), round(float(np.clip(peak - floor, 0.0, 1.0)), 3)
+    folded = _fold_octaves(bpm, bpm_min, bpm_max)
+    confidence = float(np.clip(peak - floor, 0.0, 1.0))
+    if folded is None or not math.isfinite(confidence):
+        return None, None
+    return float(min(bpm_max, max(bpm_min, round(folded, 1)))), round(confidence, 3)
+
+
+def _fold_octaves(bpm: float, bpm_min: float, bpm_max: float) -> float | None:
+    """``bpm`` (positive, finite) doubled or halved into [bpm_min, bpm_max], unchanged when already
+    there; None when no octave of it falls in the range.
+
+    The number of octaves comes from log2, not from a loop on a float: fixed work for any tempo.
+    """
+    if not 0 < bpm_min <= bpm_max:
+        raise ValueError(f"the BPM range [{bpm_min}, {bpm_max}] is empty or not positive")
+    if bpm < bpm_min:
+        octaves = math.ceil(math.log2(bpm_min) - math.log2(bpm))
+        octaves += math.ldexp(bpm, octaves) < bpm_min  # log2 may round down across a whole number
+    elif bpm > bpm_max:
+        octaves = math.floor(math.log2(bpm_max) - math.log2(bpm))
+        octaves -= math.ldexp(bpm, octaves) > bpm_max
+    else:
+        return bpm
+    folded = math.ldexp(bpm, octaves)  # exact: a power-of-two scaling
+    return folded if bpm_min <= folded <= bpm_max else None
 
 
 def _key(chroma: np.ndarray) -> tuple[str | None, float | None]:
-    if not chroma.any():
+    """The Krumhansl-Kessler profile that correlates best with the summed chroma, and that
+    correlation as the confidence; None when the chroma is flat (every correlation undefined)."""
+    top = float(chroma.max()) if len(chroma) else 0.0
+    if not 0 < top < math.inf:
+        return None, None
+    chroma = chroma / top
+    if np.ptp(chroma) < FLAT_CHROMA:
         return None, None
     best = (-2.0, "")
     for tonic in range(12):
         for profile, scale in ((MAJOR, "major"), (MINOR, "minor")):
             r = float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1])
             best = max(best, (r, f"{NOTES[tonic]} {scale}"))
-    return best[1], round(max(0.0, best[0]), 3)
+    return best[1], round(min(1.0, max(0.0, best[0])), 3)
