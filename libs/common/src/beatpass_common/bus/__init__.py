@@ -43,6 +43,9 @@ class Bus:
         self.publisher.publish(event)
 
     def subscribe(self, queue: str, handlers: dict[str, Handler]) -> None:
+        for event_type in handlers:  # at 0 from the start, so increase() sees the first overrun
+            for reason in ("timeout", "memory", "worker_died"):
+                self.metrics.overruns.labels(event_type, reason)
         self.consumers.append(QueueConsumer(
             self.settings.bus_url, Subscription(queue, handlers), self.publisher,
             prefetch=self.settings.audio_prefetch if self.step else self.settings.prefetch,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from ..events import FailureReason
 from ..metrics import HANDLER_BUCKETS
 
 
@@ -25,7 +27,7 @@ class BusMetrics:
 @lru_cache
 def bus_metrics(service: str) -> BusMetrics:
     p = f"beatpass_{service}"
-    return BusMetrics(
+    metrics = BusMetrics(
         consumed=Counter(f"{p}_events_consumed_total", "Events handled successfully", ["type"]),
         published=Counter(f"{p}_events_published_total", "Events published (confirmed by the broker)", ["type"]),
         failed=Counter(f"{p}_events_failed_total", "Event handling failures", ["type", "outcome"]),
@@ -36,3 +38,8 @@ def bus_metrics(service: str) -> BusMetrics:
         busy=Gauge(f"{p}_handler_busy_seconds", "How long the handler in progress has run (0 when idle)",
                    ["queue"], multiprocess_mode="max"),
     )
+    # Every label set starts at 0, so increase() sees the first parked message (a series that
+    # appears at 1 has no increase).
+    for reason in get_args(FailureReason):
+        metrics.parked.labels(reason)
+    return metrics
