@@ -128,9 +128,9 @@ class Runner:
         """Stop the child (killing any running call) and release the pool."""
         self.terminate()
         pool, self._pool = self._pool, None
-        if pool is not None:
+        if pool is not None:  # stop() kills the children; a bounded join so a shutdown never waits long
             pool.stop()
-            pool.join(timeout=10)
+            pool.join(timeout=2)
 
 
 def _name(fn: Callable) -> str:
