@@ -52,11 +52,11 @@ def test_validated_track_becomes_waveform_generated(running, settings, make_wav)
     assert store.exists(settings.media_bucket, "tracks/trk-svc-ok/waveform.png")
 
 
-def test_unreadable_audio_is_retried_then_reported(running, settings):
+def test_unreadable_audio_is_parked_at_once_and_reported(running, settings):
     runtime, store = running
     publish_validated(runtime, store, settings, "trk-svc-bad", b"RIFF\x04\x00\x00\x00WAVE")
     event = next_catalog_event(settings, lambda e: e.type == "step.failed" and e.track_id == "trk-svc-bad")
     failed = event.payload()
     assert failed.step == "waveform"
-    assert failed.attempts == len(settings.retry_delays_s) + 1
+    assert failed.attempts == 1 and failed.reason == "unreadable" and failed.parked  # parked at once: a retry cannot help
     assert "Unreadable" in failed.error
