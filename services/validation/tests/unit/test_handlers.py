@@ -1,7 +1,11 @@
+import io
+
 import numpy as np
 import pytest
+import soundfile as sf
 
 from beatpass_common.events import Event, parse_event
+from beatpass_common.testing.signals import time_limit
 
 from beatpass_validation.handlers import handle_track_submitted
 
@@ -122,3 +126,19 @@ def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, out
         assert store.get_bytes(settings.media_bucket, images["thumb"].key).startswith(b"\xff\xd8")
     else:
         assert out[0].payload().errors[0].field == "cover"
+
+
+def test_brown_noise_that_hung_the_tempo_folding_is_validated(run, gen, store, settings):
+    """The case in shared/cases/brown_noise_48k_mono.py, written the same way: its tempogram put
+    the parabolic vertex at a negative lag and the octave folding looped for ever."""
+    rng = np.random.default_rng(3)
+    walk = np.cumsum(rng.standard_normal((44100 * 25 + 137, 2)), axis=0)
+    walk = 0.9 * walk / np.max(np.abs(walk))
+    buf = io.BytesIO()
+    sf.write(buf, walk[:, 0], 48000, subtype="PCM_16", format="WAV")
+    with time_limit(60):
+        out = run(gen.submitted(store, settings, buf.getvalue(), gen.image((1200, 1200), "RGB", "JPEG")))
+    assert out.type == "track.validated"
+    audio = out.payload().audio
+    assert (audio.sample_rate, audio.channels, audio.bit_depth) == (48000, 1, 16)
+    assert audio.estimated_bpm is None or settings.bpm_min <= audio.estimated_bpm <= settings.bpm_max
