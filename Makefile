@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-unit soak-saves fuzz-wav bench install clean
+.PHONY: run test test-unit soak-saves fuzz-wav fuzz-analysis bench install clean
 
 ## Start the whole platform in one process with embedded defaults on http://127.0.0.1:8080
 run:
@@ -22,6 +22,13 @@ test-unit:
 soak-saves:
 	@scripts/bootstrap.sh test
 	SOAK_SAVES=80 $(PY) -m pytest -q -s tests/e2e/test_dead_gateway.py -k random_gateway_kills
+
+## The analysis property tests with the long hypothesis profile: ten times the examples, longer signals
+ANALYSIS_PROPERTIES := services/validation/tests/unit/test_analysis_properties.py \
+	services/waveform/tests/unit/test_peaks_properties.py services/fingerprint/tests/unit/test_chroma_properties.py
+fuzz-analysis:
+	@scripts/bootstrap.sh test
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q --timeout=3600 $(ANALYSIS_PROPERTIES)
 
 ## Benchmarks: printed ratios measured side by side in one run
 bench:

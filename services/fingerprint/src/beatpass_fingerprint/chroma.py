@@ -44,11 +44,12 @@ def _downmix(samples: np.ndarray) -> bytes:
     Float samples beyond float32's range arrive as infinities, and opposite ones sum to NaN,
     whose conversion to an integer is undefined: NaN becomes 0 (silence), as in the waveform.
     """
-    if samples.shape[1] == 2:  # the common case; twice as fast as the strided mean
-        mono = (samples[:, 0] + samples[:, 1]) * 0.5
-    else:
-        mono = samples.mean(axis=1)
-    scaled = np.rint(mono * 32767.0)
+    with np.errstate(invalid="ignore", over="ignore"):  # both handled just below
+        if samples.shape[1] == 2:  # the common case; twice as fast as the strided mean
+            mono = (samples[:, 0] + samples[:, 1]) * 0.5
+        else:
+            mono = samples.mean(axis=1)
+        scaled = np.rint(mono * 32767.0)
     np.nan_to_num(scaled, copy=False, nan=0.0, posinf=32767.0, neginf=-32768.0)
     return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
 

@@ -157,7 +157,7 @@ def _fold_octaves(bpm: float, bpm_min: float, bpm_max: float) -> float | None:
 def _key(chroma: np.ndarray) -> tuple[str | None, float | None]:
     """The Krumhansl-Kessler profile that correlates best with the summed chroma, and that
     correlation as the confidence; None when the chroma is flat (every correlation undefined)."""
-    top = float(chroma.max()) if len(chroma) else 0.0
+    top = float(chroma.max())
     if not 0 < top < math.inf:
         return None, None
     chroma = chroma / top

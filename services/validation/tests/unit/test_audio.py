@@ -190,3 +190,20 @@ def test_an_object_shorter_than_its_stat_is_truncation(store, settings, gen):
             return io.BytesIO(data[offset: offset + (length or len(data)) // 2])
 
     assert codes(check_audio(Shrinking(), ref, settings)) == ["AUDIO_TRUNCATED"]
+
+
+@pytest.mark.parametrize("rate", [1, 536_870_911])  # the highest whose byte rate fits the fmt chunk
+def test_absurd_rates_are_reported_with_bounded_decode_memory(check, gen, rate):
+    """The loudness meter's 100 ms segments once set the decode block: 0.1 s at 537 MHz, 8 bytes
+    a frame, asked for a 430 MB buffer. Outside the rates it can measure it takes no part."""
+    import tracemalloc
+
+    x = np.tile([[0.5, -0.5], [-0.5, 0.5]], (50, 1))
+    tracemalloc.start()
+    try:
+        result = check(gen.wav(x, rate, bits=32))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "AUDIO_SAMPLE_RATE" in codes(result)
+    assert peak < 64 * 2**20

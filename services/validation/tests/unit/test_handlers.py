@@ -1,12 +1,15 @@
+import io
 import os
 import time
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from beatpass_common.errors import MemoryLimitExceeded, TimeLimitExceeded, WorkerDied
 from beatpass_common.events import Event, parse_event
 from beatpass_common.isolation import Runner
+from beatpass_common.testing.signals import time_limit
 
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_validation.service import PRELOAD
@@ -189,3 +192,19 @@ def test_a_required_part_that_allocates_without_bound_is_stopped(gen, store, set
     with pytest.raises((MemoryLimitExceeded, WorkerDied)) as caught:
         handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
     assert caught.value.reason == "memory" and out == []
+
+
+def test_brown_noise_that_hung_the_tempo_folding_is_validated(run, gen, store, settings):
+    """The case in shared/cases/brown_noise_48k_mono.py, written the same way: its tempogram put
+    the parabolic vertex at a negative lag and the octave folding looped for ever."""
+    rng = np.random.default_rng(3)
+    walk = np.cumsum(rng.standard_normal((44100 * 25 + 137, 2)), axis=0)
+    walk = 0.9 * walk / np.max(np.abs(walk))
+    buf = io.BytesIO()
+    sf.write(buf, walk[:, 0], 48000, subtype="PCM_16", format="WAV")
+    with time_limit(60):
+        out = run(gen.submitted(store, settings, buf.getvalue(), gen.image((1200, 1200), "RGB", "JPEG")))
+    assert out.type == "track.validated"
+    audio = out.payload().audio
+    assert (audio.sample_rate, audio.channels, audio.bit_depth) == (48000, 1, 16)
+    assert audio.estimated_bpm is None or settings.bpm_min <= audio.estimated_bpm <= settings.bpm_max

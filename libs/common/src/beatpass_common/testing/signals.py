@@ -30,8 +30,9 @@ RATES = (44_100, 48_000, 88_200, 96_000, 176_400, 192_000)  # every rate validat
 FORMATS = (("pcm", 16), ("pcm", 24), ("pcm", 32), ("float", 32))  # every format validation accepts
 KINDS = ("white", "pink", "brown", "dc", "impulse", "tone", "modulated", "clicks", "nyquist", "square", "silence")
 STEREO = ("same", "inverted", "independent")  # how a second channel relates to the first
+LENGTH_FACTOR = 5 if LONG else 1  # the long profile stretches every length range this much
 # Samples (frames x channels) one example may hold: long signals come at lower rates.
-SAMPLE_BUDGET = 24_000_000 if LONG else 8_000_000
+SAMPLE_BUDGET = 16_000_000 if LONG else 8_000_000
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,13 @@ def _mono(kind: str, n: int, rate: int, param: float, rng: np.random.Generator) 
 @st.composite
 def signal_specs(draw, *, min_s: float = 10.0, max_s: float = 12.0, kinds=KINDS, rates=RATES,
                  formats=FORMATS, channels=(1, 2)) -> SignalSpec:
-    """Specs of ``min_s``..``max_s`` seconds (less when SAMPLE_BUDGET would be exceeded)."""
+    """Specs of ``min_s``..``max_s`` seconds (times LENGTH_FACTOR; less when SAMPLE_BUDGET would be
+    exceeded)."""
     kind = draw(st.sampled_from(kinds))
     rate = draw(st.sampled_from(rates))
     count = draw(st.sampled_from(channels))
     encoding, bits = draw(st.sampled_from(formats))
-    seconds = draw(st.floats(min_s, max(min_s, min(max_s, SAMPLE_BUDGET / (rate * count)))))
+    seconds = draw(st.floats(min_s, max(min_s, min(max_s * LENGTH_FACTOR, SAMPLE_BUDGET / (rate * count)))))
     if kind == "clicks":  # including tempi far outside 60-200 BPM
         param = draw(st.sampled_from([20.0, 600.0]) | st.floats(5.0, 1200.0))
     else:
