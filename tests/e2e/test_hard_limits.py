@@ -2,13 +2,14 @@
 RabbitMQ + PostgreSQL + S3, with a test-only fault that makes one file's analysis never return.
 
 The stuck track reaches a terminal state within the limits, a normal track saved after it
-reaches ready meanwhile, and a real Prometheus scraping the worker fires the overrun and parked
-alerts.
+reaches ready meanwhile, a real Prometheus scraping the worker fires the overrun and parked
+alerts, and a worker with a stuck handler exits within its grace period on SIGTERM.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -104,3 +105,25 @@ def test_stuck_analysis_fails_its_track_in_time_while_others_pass_and_the_alert_
         assert prometheus.firing("BeatpassMessagesParked"), "BeatpassMessagesParked never fired"
     finally:
         prometheus.close()
+
+
+def test_sigterm_with_a_stuck_handler_exits_within_the_grace_period(platform_env):
+    for name in ("catalog", "upload"):
+        platform_env.start(name)
+    stuck_audio = platform_env.upload(beat_wav(12, seed=73), "stuck.wav")
+    platform_env.start("validation", BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck_audio}",
+                       **{**LIMITS, "BEATPASS_HANDLER_TIME_LIMIT_S": "120"})
+    _save(platform_env, stuck_audio, "Never Ends")
+    metrics = f"http://127.0.0.1:{platform_env.ports['validation']}/metrics"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        busy = [line for line in requests.get(metrics, timeout=2).text.splitlines()
+                if line.startswith("beatpass_validation_handler_busy_seconds{") and float(line.split()[-1]) > 0.5]
+        if busy:
+            break
+        time.sleep(0.3)
+    assert busy, "the stuck handler never started"
+    began = time.monotonic()
+    code = platform_env.stop("validation", signal.SIGTERM)
+    assert time.monotonic() - began < 2 + 8, "SIGTERM did not stop a worker with a stuck handler in time"
+    assert code == 0

@@ -89,7 +89,7 @@ class Runtime:
         if self._server is not None:
             self._server.shutdown()
         if self.bus is not None:
-            self.bus.stop(self.settings.handler_time_limit_s)
+            self.bus.stop(self.settings.shutdown_grace_s, self.interrupt)
         for loop in self.loops:
             loop.stop()
         for callback in self.on_stop:
