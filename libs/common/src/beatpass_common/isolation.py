@@ -23,9 +23,13 @@ importable at module level. ``child_store`` gives a child its object store, open
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
+import os
 import resource
+import signal
 import threading
 from concurrent.futures import CancelledError
 from functools import lru_cache
@@ -47,7 +51,23 @@ class Terminated(WorkerDied):
     """``terminate()`` killed the child while this call ran (the service is shutting down)."""
 
 
-def _child_setup(memory_limit_bytes: int | None, preload: tuple[str, ...]) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this child when the worker ``parent`` that started it dies (Linux
+    prctl(PR_SET_PDEATHSIG)), so a SIGKILLed or crashed worker never leaves a busy orphan behind."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the liveness probe restarts the whole pod instead
+        return
+    if os.getppid() != parent:  # the worker died before the request took effect
+        os._exit(1)
+
+
+def _child_setup(parent: int, memory_limit_bytes: int | None, preload: tuple[str, ...]) -> None:
+    _die_with_parent(parent)
     # Imports first: they are the worker's fixed cost and must fit under the limit with room to work.
     for name in preload:
         import_module(name)
@@ -76,7 +96,7 @@ class Runner:
                  memory_limit_bytes: int | None = None, preload: tuple[str, ...] = ()):
         self.isolated = isolated
         self.time_limit_s = time_limit_s
-        self._setup = (memory_limit_bytes, preload)
+        self._setup = (os.getpid(), memory_limit_bytes, preload)
         self._lock = threading.Lock()  # one call at a time; terminate() does not take it
         self._pool: pebble.ProcessPool | None = None
         self._running: pebble.ProcessFuture | None = None

@@ -125,3 +125,45 @@ def test_a_fault_fires_only_for_its_point_and_audio(runner):
 def test_a_misspelt_fault_is_refused():
     with pytest.raises(ValueError, match="point is one of"):
         faults.inject(Settings(test_fault=f"waveform.peak:hang:{SHA}"), "waveform.peaks", SHA)
+
+
+ORPHAN = """
+import sys, time
+from beatpass_common.isolation import Runner
+from tests_isolation_helpers import child_pid, busy
+runner = Runner(time_limit_s=600)
+print(runner.call(child_pid), flush=True)
+runner.call(busy)
+"""
+
+
+def test_a_worker_that_is_killed_takes_its_child_with_it(tmp_path):
+    """SIGKILL the worker while its child busy-loops: the kernel kills the child too (no orphan)."""
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "tests_isolation_helpers.py").write_text(
+        "import os\n\ndef child_pid():\n    return os.getpid()\n\n\ndef busy():\n    while True:\n        pass\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    worker = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=tmp_path)
+    try:
+        child = int(worker.stdout.readline())
+        time.sleep(0.5)  # the child is in the busy loop now
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child), "the child outlived its worker"
+    finally:
+        worker.kill()
+
+
+def _alive(pid_: int) -> bool:
+    try:
+        with open(f"/proc/{pid_}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
