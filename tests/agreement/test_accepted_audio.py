@@ -45,7 +45,7 @@ from beatpass_waveform.options import WaveformOptions
 from beatpass_waveform.peaks import PeakBuilder
 
 EXAMPLES = int(os.environ.get("BEATPASS_PIPELINE_EXAMPLES", "150"))
-MAX_FRAMES = 12_000  # up to 0.27 s at 44.1 kHz: every handler, a few times over, in about 60 s
+MAX_FRAMES = 12_000  # up to 0.27 s at 44.1 kHz: 150 examples through every handler in about 30 s
 INLINE = Runner(isolated=False)
 METADATA = TrackMetadata(title="Generated", artists=["Kai"], bpm=120, key="A", scale="minor",
                          licensing="non_exclusive")
@@ -172,7 +172,7 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
             codes = [e.code for e in result.payload().errors]
             pipeline.outcomes.append(codes[0])
             if HEADER_REFUSALS & set(codes):  # the gateway counts 0 s where validation names a damaged header
-                assert looked in (0.0, None)
+                assert looked == 0.0
             return
         facts = result.payload().audio
         pipeline.outcomes.append(facts.format)
