@@ -32,12 +32,13 @@ from beatpass_common.events import Event, ObjectRef, TrackMetadata, TrackRemoved
 from beatpass_common.isolation import Runner
 from beatpass_common.outbox import Outbox
 from beatpass_common.storage import LocalStore
-from beatpass_common.testing.media import cover_bytes
+from beatpass_common.testing.media import cover_bytes, odd_pcm_layouts
 from beatpass_common.testing.wavgen import WavParts, wav_parts
 from beatpass_fingerprint import handlers as fingerprint
 from beatpass_fingerprint.models import OutboxEvent, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
 from beatpass_upload.wavheader import wav_duration_s
+from beatpass_validation import rules
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_waveform import handlers as waveform
 from beatpass_waveform.formats import read_json
@@ -49,7 +50,8 @@ MAX_FRAMES = 12_000  # up to 0.27 s at 44.1 kHz: 150 examples through every hand
 INLINE = Runner(isolated=False)
 METADATA = TrackMetadata(title="Generated", artists=["Kai"], bpm=120, key="A", scale="minor",
                          licensing="non_exclusive")
-HEADER_REFUSALS = {"AUDIO_BAD_HEADER", "AUDIO_MISSING_FMT", "AUDIO_MISSING_DATA"}
+# Rejections of a header the reader refuses or samples it cannot decode: no length to reserve.
+UNDECODABLE = {"AUDIO_BAD_HEADER", "AUDIO_MISSING_FMT", "AUDIO_MISSING_DATA", "AUDIO_LAYOUT", "AUDIO_ENCODING"}
 
 
 @dataclass
@@ -169,10 +171,12 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
         submitted, result = pipeline.validate(track_id, audio)
         looked = wav_duration_s(pipeline.store, audio.bucket, audio.key, audio.size)
         if result.type == "track.rejected":
-            codes = [e.code for e in result.payload().errors]
-            pipeline.outcomes.append(codes[0])
-            if HEADER_REFUSALS & set(codes):  # the gateway counts 0 s where validation names a damaged header
+            errors = {e.code: e.message for e in result.payload().errors}
+            pipeline.outcomes.append(next(iter(errors)))
+            if UNDECODABLE & set(errors):  # the gateway counts 0 s where validation names the fault
                 assert looked == 0.0
+            elif "AUDIO_TOO_SHORT" in errors and "AUDIO_TRUNCATED" not in errors:
+                assert errors["AUDIO_TOO_SHORT"].startswith(f"This track is {rules.duration(looked)} long.")
             return
         facts = result.payload().audio
         pipeline.outcomes.append(facts.format)
@@ -199,3 +203,16 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
     assert len(accepted) >= EXAMPLES // 5, pipeline.outcomes
     assert {o.split()[1] for o in accepted} == {"PCM", "float"}, accepted
     assert {o.split()[0] for o in accepted} > {"WAV"}, accepted
+
+
+@pytest.mark.parametrize("name, duration_s", [("pcm20_in_3_bytes.wav", 12.0), ("pcm24_in_8_byte_frames.wav", None)])
+def test_the_gateway_reserves_the_length_validation_measures_for_the_odd_pcm_layouts(pipeline, name, duration_s):
+    """The shared case's files: 12 s of 20-bit samples in 3-byte containers, and of 24-bit ones
+    in 8-byte stereo frames, which the gateway once reserved as 16 s (6-byte frames counted)."""
+    audio = pipeline.put(name, odd_pcm_layouts()[name])
+    _, result = pipeline.validate(str(uuid.uuid4()), audio)
+    looked = wav_duration_s(pipeline.store, audio.bucket, audio.key, audio.size)
+    if duration_s is None:
+        assert [e.code for e in result.payload().errors] == ["AUDIO_LAYOUT"] and looked == 0.0
+    else:
+        assert result.payload().audio.duration_s == duration_s == looked
