@@ -133,8 +133,10 @@ def soundfile_reads(data: bytes, dtype: str) -> np.ndarray:
 def as_audiowaveform_reads(data: bytes, is_float: bool) -> np.ndarray:
     """int16 frames as BBC audiowaveform reads them through libsndfile: the top 16 bits of an
     integer sample, a float one times 32767 truncated."""
-    if is_float:
-        return np.clip(np.trunc(soundfile_reads(data, "float32") * np.float32(32767)), -32768, 32767).astype(np.int16)
+    if is_float:  # a streaming header reads chunks after the data as samples too: far beyond full scale
+        with np.errstate(over="ignore"):
+            scaled = np.trunc(soundfile_reads(data, "float32") * np.float32(32767))
+        return np.clip(scaled, -32768, 32767).astype(np.int16)
     return (soundfile_reads(data, "int32") >> 16).astype(np.int16)
 
 

@@ -56,3 +56,6 @@ def test_20_bit_in_3_bytes_is_ready_and_24_bit_in_8_byte_frames_is_refused_with_
     steps = {k: (v["state"], v["attempts"], v["started_at"]) for k, v in rejected["steps"].items()}
     assert steps.pop("validation")[0] == "done"
     assert steps == {"waveform": ("pending", 0, None), "fingerprint": ("pending", 0, None)}
+
+    me = requests.get(f"{platform.url}/api/v1/me", headers=platform.headers(), timeout=10).json()
+    assert me["upload_minutes"]["used"] == pytest.approx(12 / 60, abs=1e-3)  # the refused file holds none
