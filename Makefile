@@ -35,10 +35,12 @@ bench:
 	@scripts/bootstrap.sh bench
 	$(PY) scripts/run_bench.py
 
-## Longer run of the WAV reader's generated-file property and byte fuzzing (BEATPASS_WAV_EXAMPLES)
+## Longer run of the WAV reader's generated-file property and byte fuzzing (BEATPASS_WAV_EXAMPLES), and of
+## generated files through every service's handler (BEATPASS_PIPELINE_EXAMPLES)
 fuzz-wav:
 	@scripts/bootstrap.sh test
-	BEATPASS_WAV_EXAMPLES=$${BEATPASS_WAV_EXAMPLES:-20000} $(PY) -m pytest -q libs/common/tests/unit/test_wav_generated.py
+	BEATPASS_WAV_EXAMPLES=$${BEATPASS_WAV_EXAMPLES:-20000} BEATPASS_PIPELINE_EXAMPLES=$${BEATPASS_PIPELINE_EXAMPLES:-3000} \
+		$(PY) -m pytest -q --timeout=7200 libs/common/tests/unit/test_wav_generated.py tests/agreement/test_accepted_audio.py
 
 clean:
 	rm -rf var .venv test-artifacts

@@ -16,14 +16,17 @@ from beatpass_common.wav import WavError, read_info
 
 def wav_duration_s(store: ObjectStore, bucket: str, key: str, size: int) -> float | None:
     """Seconds of audio present as the header describes it, or None when the object is not
-    WAV/RF64. A WAV whose header the reader refuses counts 0 s: validation names the fault."""
+    WAV/RF64. A WAV whose header the reader refuses, or whose samples it cannot decode (a frame
+    size that disagrees with the format gives no length every reader agrees on), counts 0 s:
+    validation names the fault."""
     stream = io.BufferedReader(RangedObject(store, bucket, key, size), 16 * 1024)
     if identify(stream.peek(16)[:16]) not in (WAV, RF64):
         return None
     try:
-        return read_info(stream, size).duration_s
+        info = read_info(stream, size)
     except WavError:
         return 0.0
+    return 0.0 if info.undecodable() else info.duration_s
 
 
 def sniff_image(head: bytes) -> str | None:

@@ -175,6 +175,8 @@ def format_problems(h: WavInfo, s: Settings) -> list[Problem]:
         out.append(sample_rate(h.sample_rate, s.sample_rate_min, s.sample_rate_max))
     if h.channels > MAX_CHANNELS:
         out.append(channels(h.channels))
+    if not (h.block_align and h.sample_rate):  # no frame size or rate: the header says no length
+        return out
     if h.truncated:
         out.append(truncated(h.declared_duration_s, h.duration_s))
     d = h.declared_duration_s if h.truncated else h.duration_s

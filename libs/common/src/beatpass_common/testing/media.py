@@ -63,6 +63,36 @@ def beat_wav(seconds: float = 12.0, seed: int = 1, rate: int = 44_100, bits: int
     return wav_bytes(music(seconds, rate, channels, seed), rate, bits)
 
 
+def left_justified_pcm_wav(x: np.ndarray, bits: int, container: int, rate: int = 48_000) -> bytes:
+    """``bits``-bit PCM samples left-justified in ``container``-bit slots, as recorders write
+    them, in a plain RIFF WAV that declares ``bits`` and a frame of ``container`` bits a channel.
+    ``x`` is float (frames x channels) in [-1, 1]."""
+    q = np.round(x * (2 ** (bits - 1) - 1)).astype(np.int64) << (container - bits)
+    data = q.astype("<i8").view(np.uint8).reshape(-1, 8)[:, : container // 8].tobytes()
+    align = container // 8 * x.shape[1]
+    fmt = struct.pack("<HHIIHH", 1, x.shape[1], rate, rate * align, align, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def odd_pcm_layouts(seconds: float = 12.0, rate: int = 48_000) -> dict[str, bytes]:
+    """The two WAVs of the shared case odd_pcm_layouts.py, byte for byte (stereo, 48 kHz, 12 s):
+    20-bit samples in 3-byte containers (validation accepts it as 24-bit PCM) and 24-bit samples
+    in 8-byte stereo frames (a frame size readers disagree on: AUDIO_LAYOUT)."""
+    def music(seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        t = np.arange(int(rate * seconds)) / rate
+        beat = 60 / 104
+        kick = np.exp(-((t % beat) * 25)) * np.sin(2 * np.pi * 55 * t)
+        notes = rng.choice([220, 247, 262, 294, 330, 392], size=int(seconds / beat) + 2)
+        x = 0.5 * kick + 0.3 * np.sin(2 * np.pi * notes[(t / beat).astype(int)] * t)
+        x = 0.8 * x / np.abs(x).max()
+        return np.stack([x, 0.9 * x], 1)
+
+    return {"pcm20_in_3_bytes.wav": left_justified_pcm_wav(music(1), 20, 24, rate),
+            "pcm24_in_8_byte_frames.wav": left_justified_pcm_wav(music(2), 24, 32, rate)}
+
+
 def cover_bytes(size: int = 1400, fmt: str = "JPEG", color=(200, 40, 90), height: int | None = None) -> bytes:
     from PIL import Image, ImageDraw
 

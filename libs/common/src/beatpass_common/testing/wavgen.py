@@ -3,7 +3,10 @@
 ``wav_files()`` draws a ``WavParts`` (container, format tag, bit depth, valid bits, block align,
 channel mask, metadata chunks and where they go, the data size field, a truncation point) and
 ``WavParts.to_bytes()`` assembles it; the samples are random bytes, so every bit of the sample
-decoding is exercised. ``wav_mutations()`` flips, cuts and splices bytes of such files.
+decoding is exercised. With ``noise=True`` the samples come from a drawn seed instead (long data
+is cheap to draw) and floating-point ones are uniform in [-1, 1): audio a service would accept,
+where random float bytes are mostly NaN or out of range. ``wav_mutations()`` flips, cuts and
+splices bytes of such files.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
 from hypothesis import strategies as st
 
 GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
@@ -71,42 +75,70 @@ def chunk(cid: bytes, body: bytes, padded: bool = True, size: int | None = None)
     return cid + struct.pack("<I", len(body) if size is None else size) + body + (b"\0" if len(body) & 1 and padded else b"")
 
 
-_meta = st.tuples(st.sampled_from([b"LIST", b"bext", b"JUNK", b"iXML", b"PAD ", b"cue "]),
-                  st.binary(max_size=33), st.sampled_from([True, True, True, False]))
+_META_IDS = [b"LIST", b"bext", b"JUNK", b"iXML", b"PAD ", b"cue "]
+_meta = st.tuples(st.sampled_from(_META_IDS), st.binary(max_size=33), st.sampled_from([True, True, True, False]))
+# Even-sized and padded: every reader follows these, RF64 ones included.
+_even_meta = st.tuples(st.sampled_from(_META_IDS), st.binary(max_size=16).map(lambda b: b + b), st.just(True))
 
 
 @st.composite
-def wav_parts(draw, max_frames: int = 400) -> WavParts:
-    """Mostly plausible layouts (every one libsndfile reads is reachable), some broken."""
-    tag = draw(st.sampled_from([1, 1, 1, 3, 3, 0xFFFE, 0xFFFE, 6, 0x55]))
-    sub_tag = draw(st.sampled_from([1, 1, 3, 6]))
+def wav_parts(draw, max_frames: int = 400, noise: bool = False, min_frames: int = 0,
+              mostly_valid: bool = False) -> WavParts:
+    """Mostly plausible layouts (every one libsndfile reads is reachable), some broken; from
+    ``min_frames`` to ``max_frames`` frames of random bytes, or of seeded noise (``noise``, see
+    the module doc). ``mostly_valid``: three files in four draw every choice from what
+    validation accepts (but the frame size, a few of which still disagree with the format), so
+    they reach the decoders; the rest are drawn from everything."""
+    valid = mostly_valid and draw(st.sampled_from([True, True, True, False]))
+
+    def choose(everything: list, accepted: list):
+        return draw(st.sampled_from(accepted if valid else everything))
+
+    tag = choose([1, 1, 1, 3, 3, 0xFFFE, 0xFFFE, 6, 0x55], [1, 1, 3, 0xFFFE])
+    sub_tag = choose([1, 1, 3, 6], [1, 3])
     is_float = tag == 3 or (tag == 0xFFFE and sub_tag == 3)
-    bits = draw(st.sampled_from([32, 64, 16]) if is_float else st.sampled_from([8, 12, 16, 20, 24, 24, 32, 0, 33, 48]))
-    channels = draw(st.sampled_from([1, 2, 2, 3, 0]))
+    bits = choose([32, 64, 16], [32]) if is_float else choose([8, 12, 16, 20, 24, 24, 32, 0, 33, 48],
+                                                             [12, 16, 16, 20, 24, 24, 32])
+    channels = choose([1, 2, 2, 3, 0], [1, 2, 2])
     width = (bits + 7) // 8
-    block_align = draw(st.sampled_from([channels * width] * 6 + [channels * 4, channels * width + 1, 0,
-                                                                   channels * max(1, width - 1)]))
+    block_align = choose([channels * width] * 6 + [channels * 4, channels * width + 1, 0, channels * max(1, width - 1)],
+                         [channels * width] * 8 + [channels * 4, channels * width + 1])
     valid_bits = draw(st.sampled_from([bits, bits, max(0, bits - 4), 0, bits + 1]))
-    frames = draw(st.integers(0, max_frames))
-    data = draw(st.binary(min_size=frames * max(1, block_align), max_size=frames * max(1, block_align) + 3))
-    cut = draw(st.none() | st.none() | st.none() | st.integers(0, 200) | st.integers(-50, -1))
+    frames = draw(st.integers(min_frames, max_frames))
+    if noise:
+        size = frames * max(1, block_align) + draw(st.integers(0, 3))
+        data = _noise(draw(st.integers(0, 2**32 - 1)), size, bits if is_float else None)
+    else:
+        data = draw(st.binary(min_size=frames * max(1, block_align), max_size=frames * max(1, block_align) + 3))
+    cut = None if valid else draw(st.none() | st.none() | st.none() | st.integers(0, 200) | st.integers(-50, -1))
+    meta = _even_meta if valid else _meta
     return WavParts(
         riff=draw(st.sampled_from([b"RIFF", b"RIFF", b"RIFF", b"RF64", b"BW64"])),
         tag=tag, sub_tag=sub_tag,
-        guid_tail=draw(st.sampled_from([GUID_TAIL] * 5 + [b"\x01" * 14])),
-        channels=channels, rate=draw(st.sampled_from([44100, 48000, 96000, 8000, 0])), bits=bits,
-        valid_bits=valid_bits, mask=draw(st.sampled_from([0, 3, 4, 7, 0xFFFFFFFF])), block_align=block_align,
-        fmt_extra=draw(st.sampled_from([b"", b"", b"\0\0", b"\0\0\0"])),
-        fmt_cut=draw(st.sampled_from([0] * 8 + [1, 6, 20])),
-        before=tuple(draw(st.lists(_meta, max_size=3))), after=tuple(draw(st.lists(_meta, max_size=2))),
-        ds64=draw(st.sampled_from(["size", "size", "none", "zero"])),
-        data_size=draw(st.sampled_from(["exact"] * 6 + ["zero", "unknown", "more", "less"])),
-        data=data, fmt_after_data=draw(st.sampled_from([False] * 12 + [True])), cut_at=cut,
+        guid_tail=choose([GUID_TAIL] * 5 + [b"\x01" * 14], [GUID_TAIL]),
+        channels=channels, rate=choose([44100, 48000, 96000, 8000, 0], [44100, 48000, 88200, 96000, 192000]),
+        bits=bits, valid_bits=valid_bits, mask=draw(st.sampled_from([0, 3, 4, 7, 0xFFFFFFFF])),
+        block_align=block_align, fmt_extra=choose([b"", b"", b"\0\0", b"\0\0\0"], [b"", b"\0\0"]),
+        fmt_cut=choose([0] * 8 + [1, 6, 20], [0]),
+        before=tuple(draw(st.lists(meta, max_size=3))), after=tuple(draw(st.lists(meta, max_size=2))),
+        ds64=choose(["size", "size", "none", "zero"], ["size"]),
+        data_size=choose(["exact"] * 6 + ["zero", "unknown", "more", "less"], ["exact", "exact", "unknown", "less"]),
+        data=data, fmt_after_data=choose([False] * 12 + [True], [False]), cut_at=cut,
     )
 
 
 def wav_files(max_frames: int = 400) -> st.SearchStrategy[bytes]:
     return wav_parts(max_frames).map(WavParts.to_bytes)
+
+
+def _noise(seed: int, size: int, float_bits: int | None) -> bytes:
+    """``size`` bytes of white noise: random bytes, or uniform samples in [-1, 1) of ``float_bits``."""
+    rng = np.random.default_rng(seed)
+    if float_bits not in (32, 64):
+        return rng.bytes(size)
+    width = float_bits // 8
+    values = rng.uniform(-1.0, 1.0, size // width).astype("<f4" if width == 4 else "<f8")
+    return values.tobytes() + bytes(size % width)
 
 
 @st.composite
