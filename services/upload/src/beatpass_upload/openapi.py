@@ -82,6 +82,8 @@ def document() -> dict:
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": ["string", "null"]}, "code": {"type": "string"}, "message": {"type": "string"}}}}}}
+    tracks_max = current_app.extensions["beatpass"].settings.collection_tracks_max
+    schemas["CollectionSave"]["properties"]["tracks"]["maxItems"] = tracks_max
     idem = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}
     ok = lambda d: {"description": d, "content": {"application/json": {"schema": {"type": "object"}}}}  # noqa: E731
     paths = {
