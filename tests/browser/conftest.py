@@ -41,12 +41,17 @@ def browser_page(chromium):
     page = context.new_page()
     page.console_errors = []
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    # The page runs under a CSP with no inline script: anything it refuses fails the test.
+    page.csp_violations = []
+    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
+            and page.csp_violations.append(msg.text))
     # Everything the page needs comes from the gateway: nothing from a CDN.
     page.foreign_requests = []
     page.on("request", lambda r: r.url.startswith(("http://127.0.0.1:", "data:", "blob:"))
             or page.foreign_requests.append(r.url))
     yield page
     context.close()
+    assert page.csp_violations == [], page.csp_violations
 
 
 @pytest.fixture(scope="session")

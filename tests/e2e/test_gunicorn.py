@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -39,4 +42,29 @@ def test_gunicorn_workers_share_upload_state_and_metrics(platform_env, tmp_path)
     assert re.search(r'^beatpass_upload_saves_total\{code="accepted",kind="track"\} 1\.0$', metrics, re.M)
     assert len(os.listdir(metrics_dir)) >= 3
 
+    # gunicorn's own refusals are problem documents, and nothing names a version.
+    rules = requests.get(f"{platform_env.url}/api/v1/rules", timeout=10)
+    assert rules.headers["Server"] == "gunicorn" and rules.headers["X-Content-Type-Options"] == "nosniff"
+    for request, status, code in (
+            (b"GET /api/v1/rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+             "HEADERS_TOO_LARGE"),
+            (b"POST /api/v1/tracks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, None)):
+        head, body = _raw(platform_env.url, request)
+        assert head.startswith(f"HTTP/1.1 {status}".encode()), head
+        assert b"application/problem+json" in head, head
+        assert code is None or json.loads(body)["errors"][0]["code"] == code
+
     assert platform_env.stop("upload", signal.SIGTERM) == 0  # drains and exits cleanly
+
+
+def _raw(url: str, payload: bytes) -> tuple[bytes, bytes]:
+    """Send ``payload`` on its own connection; the server closes it after an error answer."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(payload)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head, body

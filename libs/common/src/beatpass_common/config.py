@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     # within this time, one that lives keeps it however long the work takes.
     lease_s: float = 6.0
     upload_minutes_limit: int = 600
+    upload_metadata_max_bytes: int = 4096  # the Upload-Metadata header as sent (base64 pairs)
+    collection_tracks_max: int = 50  # tracks one collection save may hold; more is refused, never cut
+
+    # what one HTTP request to the gateway may look like (docs/api-limits.md); tus PATCH/POST
+    # bodies are bounded by Upload-Length and max_upload_bytes instead
+    json_body_max_bytes: int = 1024 * 1024  # larger: 413 BODY_TOO_LARGE
+    json_depth_max: int = 32  # arrays/objects nested deeper: 400 BODY_INVALID
+    http_header_max_bytes: int = 8190  # one header line (gunicorn limit_request_field_size): 431
+    http_headers_max: int = 100  # header fields per request (gunicorn limit_request_fields): 431
 
     # audio and artwork rules
     bpm_min: int = 60

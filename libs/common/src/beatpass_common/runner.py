@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 from .bus import Bus
 from .config import Settings
 from .http import instrument
+from .http_errors import ProblemRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ class Runtime:
             loop.start()
         if serve_http:
             port = self.settings.port_for(self.name)
-            self._server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True)
+            self._server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True,
+                                       request_handler=ProblemRequestHandler)
             threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                              name=f"http-{self.name}", daemon=True).start()
             log.info("%s listening on http://%s:%d", self.name, self.settings.http_host, port)

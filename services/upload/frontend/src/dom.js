@@ -6,6 +6,7 @@ export function h(tag, attrs, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") el.className = value;
     else if (key === "text") el.textContent = value;
+    else if (key === "style") el.style.cssText = value; // CSSOM: allowed by the page's CSP, a style attribute is not
     else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
     else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
@@ -13,6 +14,9 @@ export function h(tag, attrs, ...children) {
   append(el, children);
   return el;
 }
+
+/** The page's settings, from its JSON data block (the CSP allows no inline script). */
+export const PAGE = JSON.parse(document.getElementById("beatpass-config")?.textContent || "{}");
 
 export function append(el, children) {
   for (const child of [children].flat(Infinity)) {

@@ -1,7 +1,7 @@
 // The producer upload page: sign-in, access check, single-track and collection forms, live status.
 import "./upload.css";
 import { Api, ApiError, idempotencyKey } from "./api.js";
-import { h, clear, uid, minutes, formatBytes } from "./dom.js";
+import { h, clear, uid, minutes, formatBytes, PAGE } from "./dom.js";
 import { unfinishedUploads, discardUpload } from "./uploads.js";
 import { FileSlot, TrackEditor } from "./fields.js";
 import { TrackCard, CollectionCard } from "./status.js";
@@ -9,7 +9,7 @@ import { TrackCard, CollectionCard } from "./status.js";
 const TOKEN_KEY = "beatpass.token";
 const root = document.getElementById("app");
 const who = document.getElementById("who");
-const MESSAGES = window.BEATPASS_MESSAGES || {};
+const MESSAGES = PAGE.messages || {};
 const LOCK = '<svg viewBox="0 0 24 24" width="28" height="28" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><rect x="4" y="11" width="16" height="10" rx="2"/><path d="M8 11V7a4 4 0 0 1 8 0v4"/></svg>';
 
 function icon(markup, cls) {
@@ -25,7 +25,7 @@ function takeToken() {
     sessionStorage.setItem(TOKEN_KEY, fromHash);
     history.replaceState(null, "", location.pathname + location.search);
   }
-  return sessionStorage.getItem(TOKEN_KEY) || window.BEATPASS_DEV_TOKEN || "";
+  return sessionStorage.getItem(TOKEN_KEY) || PAGE.devToken || "";
 }
 
 function signOut() {
@@ -486,7 +486,7 @@ async function boot() {
     showFatal(err);
     return;
   }
-  showWho(me, token === window.BEATPASS_DEV_TOKEN);
+  showWho(me, token === PAGE.devToken);
   if (!me.approved) {
     showNoAccess();
     return;

@@ -1,5 +1,6 @@
 // Draws a track's waveform from our own audiowaveform-style JSON (version 2) with wavesurfer.js.
 import WaveSurfer from "wavesurfer.js";
+import { PAGE } from "./dom.js";
 
 /** Per-channel peaks in [-1, 1] (the larger magnitude of each pixel's min and max) and the duration. */
 export function peaksFromJson(doc) {
@@ -38,6 +39,7 @@ export async function drawWaveform(container, api, link) {
     barRadius: 1,
     cursorWidth: 0,
     interact: false,
+    cspNonce: PAGE.styleNonce, // its shadow DOM <style> runs under the page's CSP
     waveColor: style.getPropertyValue("--wave").trim() || "#6d4aff",
     progressColor: style.getPropertyValue("--wave").trim() || "#6d4aff",
   });

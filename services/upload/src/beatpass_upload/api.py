@@ -16,7 +16,7 @@ from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 
-from . import idempotency, quota
+from . import idempotency, inputs, quota
 from .access import current_producer, minutes_limit
 from .catalog_client import CatalogUnavailable
 from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX, FieldError, messages
@@ -45,10 +45,12 @@ def _gw():
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise SaveRejected([FieldError("body", "BODY_INVALID", "The request body must be a JSON object.")], 400)
-    return body
+    try:
+        return inputs.json_object(_gw().settings)
+    except inputs.BodyTooLarge as exc:
+        raise SaveRejected([FieldError("body", exc.code, exc.message)], 413) from None
+    except inputs.BodyInvalid as exc:
+        raise SaveRejected([FieldError("body", exc.code, exc.message)], 400) from None
 
 
 def _rejected(exc: SaveRejected, kind: str) -> Response:
@@ -201,7 +203,7 @@ def list_tracks():
     params = {k: request.args[k] for k in ("status", "page", "per_page") if k in request.args}
     problems = [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
                 for name, top in (("page", MAX_PAGE), ("per_page", 100))
-                if name in params and not (params[name].isdigit() and 1 <= int(params[name]) <= top)]
+                if name in params and not 1 <= (inputs.ascii_whole_number(params[name]) or 0) <= top]
     if params.get("status") not in (None, *TRACK_STATUSES):
         problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(TRACK_STATUSES)}."))
     if problems:
@@ -244,7 +246,7 @@ def get_collection(collection_id):
 def dispute(track_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=True)
-    body = request.get_json(silent=True) or {}
+    body = _json_body() if request.content_length or request.headers.get("Transfer-Encoding") else {}
     status, result = gw.catalog.post(producer.id, f"tracks/{track_id}/dispute", {"reason": body.get("reason")})
     if status == 404:
         return _relay(404, None)
@@ -350,17 +352,6 @@ def register_errors(app) -> None:
     @app.errorhandler(SaveRejected)
     def _save_rejected(exc: SaveRejected):
         return _rejected(exc, "track")
-
-    @app.errorhandler(404)
-    def _not_found(exc):
-        if request.path.startswith("/api/"):
-            return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
-        return exc
-
-    @app.errorhandler(405)
-    def _method(exc):
-        return problem(405, "Method not allowed.", [{"field": None, "code": "METHOD_NOT_ALLOWED",
-                                                     "message": "Method not allowed."}])
 
     @app.errorhandler(500)
     def _server_error(exc):

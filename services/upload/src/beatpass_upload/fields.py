@@ -45,6 +45,7 @@ def messages(settings: Settings) -> dict[str, str]:
         "COLLECTION_TITLE_REQUIRED": "Collection title is required.",
         "COLLECTION_COVER_REQUIRED": "Album cover art is required.",
         "COLLECTION_TRACKS_REQUIRED": "Add at least one track to the collection.",
+        "COLLECTION_TOO_MANY_TRACKS": f"A collection can hold at most {settings.collection_tracks_max} tracks.",
     }
 
 
@@ -152,12 +153,13 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
 
 
 def _whole_number(value) -> int | None:
+    """A JSON number with no fractional part. 120.0 counts: JSON has one number type, and
+    JavaScript clients may write a whole number that way. Strings ("120", full-width digits) and
+    booleans are not numbers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None

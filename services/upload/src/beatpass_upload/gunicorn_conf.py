@@ -3,9 +3,15 @@ drain on shutdown (the bus consumer finishes its message, the outbox flushes).""
 
 import os
 
+import gunicorn.util
 from prometheus_client import multiprocess
 
 from beatpass_common.config import get_settings
+from beatpass_common.http_errors import write_gunicorn_error
+
+# gunicorn answers malformed requests itself (400, 414, 431, ...) with an HTML page: ours are
+# problem documents. Its Server header is plain "gunicorn", with no version.
+gunicorn.util.write_error = write_gunicorn_error
 
 _settings = get_settings()
 bind = f"0.0.0.0:{_settings.port_for('upload')}"
@@ -15,6 +21,8 @@ threads = _settings.gunicorn_threads
 timeout = 300  # a PATCH of one large chunk on a slow link
 graceful_timeout = 120
 keepalive = 75
+limit_request_field_size = _settings.http_header_max_bytes
+limit_request_fields = _settings.http_headers_max
 accesslog = None
 worker_tmp_dir = "/tmp"  # a writable emptyDir under a read-only root filesystem
 

@@ -82,6 +82,8 @@ def document() -> dict:
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": ["string", "null"]}, "code": {"type": "string"}, "message": {"type": "string"}}}}}}
+    tracks_max = current_app.extensions["beatpass"].settings.collection_tracks_max
+    schemas["CollectionSave"]["properties"]["tracks"]["maxItems"] = tracks_max
     idem = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}
     ok = lambda d: {"description": d, "content": {"application/json": {"schema": {"type": "object"}}}}  # noqa: E731
     paths = {
@@ -152,6 +154,19 @@ def document() -> dict:
                                "responses": {"200": ok("me"), "401": PROBLEM}}},
         "/api/v1/rules": {"get": {"summary": "save rules and messages", "responses": {"200": ok("rules")}}},
     }
+    # Links let a stateful client follow a save to the records it made (schemathesis uses them).
+    track = {"track_id": "$response.body#/track_id"}
+    paths["/api/v1/tracks"]["post"]["responses"]["202"]["links"] = {
+        "track": {"operationId": "getTrack", "parameters": track},
+        "retry": {"operationId": "retryTrack", "parameters": track},
+        "dispute": {"operationId": "disputeTrack", "parameters": track}}
+    paths["/api/v1/collections"]["post"]["responses"]["202"]["links"] = {
+        "collection": {"operationId": "getCollection", "parameters": {"collection_id": "$response.body#/collection_id"}}}
+    for path, method, name in (("/api/v1/tracks/{track_id}", "get", "getTrack"),
+                               ("/api/v1/tracks/{track_id}/retry", "post", "retryTrack"),
+                               ("/api/v1/tracks/{track_id}/dispute", "post", "disputeTrack"),
+                               ("/api/v1/collections/{collection_id}", "get", "getCollection")):
+        paths[path][method]["operationId"] = name
     registered = {rule.rule for rule in current_app.url_map.iter_rules()}
     missing = [p for p in paths if p.replace("{", "<").replace("}", ">") not in registered]
     if missing:  # the document must describe routes that exist

@@ -6,6 +6,7 @@ scripts/bootstrap.sh) into static/; nothing is fetched from a CDN.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, send_from_directory
@@ -13,6 +14,7 @@ from flask import Blueprint, current_app, render_template, send_from_directory
 from beatpass_common.auth import mint_dev_token
 
 from .access import PRODUCER_ACCESS_MESSAGE
+from .responses import page_policy
 
 STATIC = Path(__file__).with_name("static")
 BUNDLE = STATIC / "upload.js"
@@ -27,11 +29,15 @@ def upload_page():
     dev_token = mint_dev_token(gw.settings, "demo-producer") if gw.settings.dev_mode else ""
     built = BUNDLE.is_file()
     version = str(int(BUNDLE.stat().st_mtime)) if built else "0"
-    response = current_app.make_response(render_template(
-        "upload.html", dev_token=dev_token, built=built, version=version,
-        messages={"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE}))
+    # The page's settings travel as a JSON data block, never as inline script (the CSP forbids it);
+    # the nonce lets the waveform library's one <style> element in.
+    nonce = secrets.token_urlsafe(16)
+    config = {"devToken": dev_token, "messages": {"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE},
+              "styleNonce": nonce}
+    response = current_app.make_response(render_template("upload.html", config=config, built=built,
+                                                          version=version))
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Security-Policy"] = page_policy(nonce)
     return response
 
 

@@ -135,6 +135,7 @@ class Saver:
         if not claimed:  # another save took this upload between our check and now
             raise SaveRejected([FieldError("audio", "UPLOAD_ALREADY_SAVED",
                                            "This audio upload is already saved as a track.")], 409)
+        self._hold_cover(s, t.cover)
         submission = s.get(Submission, t.track_id)
         if submission is None:
             submission = Submission(track_id=t.track_id, producer_id=producer_id, created_at=now)
@@ -153,6 +154,16 @@ class Saver:
             "replaces_track_id": t.replaces_track_id,
         }, producer_id=producer_id, track_id=t.track_id, collection_id=collection_id, attempt=t.attempt)
         self.outbox.add(s, event)
+
+    def _hold_cover(self, s: Session, cover: Upload) -> None:
+        """Lock the cover's row until this save commits, and only while it is still complete:
+        Uploads.terminate locks the same row, so one of the two waits for the other and then
+        sees either the submission (409 UPLOAD_IN_USE) or the termination (refused here)."""
+        held = s.execute(update(Upload).where(Upload.id == cover.id, Upload.status == "complete")
+                         .values(status="complete")).rowcount
+        if not held:
+            raise SaveRejected([FieldError("cover", "UPLOAD_NOT_FOUND",
+                                           "The cover art upload was not found. Upload the file again.")], 409)
 
     def save_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack,
                    collection_id: str | None = None) -> dict:
@@ -186,9 +197,11 @@ class Saver:
         checked: list[CheckedTrack] = []
         if not isinstance(items, list) or not items:
             errors.append(FieldError("tracks", "COLLECTION_TRACKS_REQUIRED", self.msg["COLLECTION_TRACKS_REQUIRED"]))
+        elif len(items) > self.settings.collection_tracks_max:  # refused whole, never cut short
+            errors.append(FieldError("tracks", "COLLECTION_TOO_MANY_TRACKS", self.msg["COLLECTION_TOO_MANY_TRACKS"]))
         else:
             seen_audio: set[str] = set()
-            for i, item in enumerate(items[:50]):
+            for i, item in enumerate(items):
                 item = item if isinstance(item, dict) else {}
                 t = self.check_track(producer_id, item, f"tracks[{i}].", default_cover=body.get("cover_upload_id"))
                 if t.audio is not None and t.audio.id in seen_audio:
@@ -207,6 +220,7 @@ class Saver:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, 0, t.duration_s) for t in checked])
         except quota.QuotaExceeded as exc:
             raise self._quota_error(exc, sum(t.duration_s for t in checked), "tracks") from None
+        self._hold_cover(s, cover)
         for t in checked:
             self._stage_track(s, producer_id, t, collection_id)
         s.add(CollectionRecord(id=collection_id, producer_id=producer_id, title=body["title"].strip(),

@@ -18,7 +18,7 @@ from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
 
-from . import idempotency, page, tus
+from . import idempotency, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
 from .catalog_client import CatalogClient
@@ -58,11 +58,13 @@ def build_gateway(settings: Settings, publish, store: ObjectStore | None = None)
 
 def create_app(gw: Gateway) -> Flask:
     app = Flask("beatpass_upload", static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = None  # tus bodies are streamed and bounded by Upload-Length
+    # tus bodies are streamed and bounded by Upload-Length; JSON bodies by json_body_max_bytes (inputs.py)
+    app.config["MAX_CONTENT_LENGTH"] = None
     app.extensions["beatpass"] = gw
     for blueprint in (tus.bp, api_bp, openapi_bp, page.bp):
         app.register_blueprint(blueprint)
     register_errors(app)
+    responses.install(app)
     return app
 
 

@@ -11,6 +11,7 @@ from werkzeug.exceptions import ClientDisconnected
 from beatpass_common.http import problem
 
 from .access import current_producer
+from .inputs import ascii_whole_number
 from .uploads import Checksum, UploadError, _aware, encode_metadata, parse_metadata
 
 TUS_VERSION = "1.0.0"
@@ -64,9 +65,18 @@ def _int_header(name: str) -> int | None:
     value = request.headers.get(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise UploadError(400, "HEADER_INVALID", f"{name} must be a whole number.")
-    return int(value)
+    number = ascii_whole_number(value)
+    if number is None:
+        raise UploadError(400, "HEADER_INVALID", f"{name} must be a whole number written with the digits 0-9.")
+    return number
+
+
+def _metadata(settings) -> dict[str, str]:
+    header = request.headers.get("Upload-Metadata")
+    if header is not None and len(header) > settings.upload_metadata_max_bytes:
+        raise UploadError(400, "METADATA_TOO_LARGE",
+                          f"Upload-Metadata must be at most {settings.upload_metadata_max_bytes} bytes.")
+    return parse_metadata(header)
 
 
 @bp.route("/api/v1/uploads", methods=["OPTIONS"])
@@ -90,14 +100,15 @@ def create():
         length = _int_header("Upload-Length")
         if length is None:
             raise UploadError(400, "LENGTH_REQUIRED", "Upload-Length is required.")
-        meta = parse_metadata(request.headers.get("Upload-Metadata"))
+        meta = _metadata(gw.settings)
         has_body = (request.content_length or 0) > 0
         if has_body and request.content_type != OCTET:
             raise UploadError(415, "CONTENT_TYPE", f"Content-Type must be {OCTET}.")
         checksum = Checksum.parse(request.headers.get("Upload-Checksum")) if has_body else None
         upload = gw.uploads.create(producer.id, length, meta)
         if has_body:
-            upload = gw.uploads.append(producer.id, upload.id, 0, _Body(request.stream), checksum)
+            upload = gw.uploads.append(producer.id, upload.id, 0, _Body(request.stream), checksum,
+                                       request.content_length)
     except UploadError as exc:
         return _tus_error(exc)
     location = f"{gw.public_base()}/api/v1/uploads/{upload.id}"
@@ -135,7 +146,8 @@ def patch(upload_id):
         if offset is None:
             raise UploadError(400, "OFFSET_REQUIRED", "Upload-Offset is required.")
         checksum = Checksum.parse(request.headers.get("Upload-Checksum"))
-        upload = gw.uploads.append(producer.id, upload_id, offset, _Body(request.stream), checksum)
+        upload = gw.uploads.append(producer.id, upload_id, offset, _Body(request.stream), checksum,
+                                   request.content_length)
     except UploadError as exc:
         return _tus_error(exc)
     return Response(status=204, headers=_headers(**{"Upload-Offset": str(upload.offset)}, **_expires(upload)))

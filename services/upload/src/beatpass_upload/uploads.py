@@ -30,7 +30,7 @@ from beatpass_common.config import Settings
 from beatpass_common.storage import ObjectStore
 
 from .leases import Heartbeat, wait_for
-from .models import Upload
+from .models import CollectionRecord, Submission, Upload
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,14 @@ def is_upload_id(value) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) is not None
 
 
+def _referenced(s: Session, upload_id: str) -> bool:
+    """Whether a submission or collection refers to the upload (as audio or cover)."""
+    return s.scalars(select(Submission.track_id).where(or_(
+        Submission.audio_upload_id == upload_id, Submission.cover_upload_id == upload_id)).limit(1)).first() \
+        is not None or s.scalars(select(CollectionRecord.id).where(
+            CollectionRecord.cover_upload_id == upload_id).limit(1)).first() is not None
+
+
 def encode_metadata(meta: dict[str, str]) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k for k, v in meta.items())
 
@@ -146,15 +154,21 @@ class Uploads:
     # ---- appending ---------------------------------------------------------------------------
 
     def append(self, producer_id: str, upload_id: str, offset: int, body: BinaryIO,
-               checksum: Checksum | None) -> Upload:
+               checksum: Checksum | None, declared: int | None = None) -> Upload:
+        """Append ``body`` at ``offset``; ``declared`` is the request's Content-Length, checked
+        against the room left before a single byte is stored."""
         with self._leased(self.get(producer_id, upload_id)) as token:
             upload = self.get(producer_id, upload_id)  # fresh state under the lease
+            if upload.status == "active" and _aware(upload.expires_at) < now():
+                raise UploadError(410, "UPLOAD_GONE", "This upload has expired; upload the file again.")
+            if offset == upload.offset and declared == 0:
+                return upload  # nothing to add (tus: 204 with the offset, even once complete)
             if upload.status == "complete" or offset != upload.offset:
                 raise UploadError(409, "OFFSET_MISMATCH",
                                   f"Upload-Offset {offset} does not match the server's offset {upload.offset}.",
                                   {"Upload-Offset": str(upload.offset)})
-            if _aware(upload.expires_at) < now():
-                raise UploadError(410, "UPLOAD_GONE", "This upload has expired; upload the file again.")
+            if declared is not None and declared > upload.length - upload.offset:
+                raise UploadError(413, "UPLOAD_OVERFLOW", "More bytes were sent than the upload's declared length.")
             if checksum is not None:
                 with tempfile.SpooledTemporaryFile(max_size=self.settings.upload_part_bytes) as spool:
                     self._spool_and_verify(body, spool, checksum, upload.length - upload.offset)
@@ -315,12 +329,26 @@ class Uploads:
     # ---- termination and expiry --------------------------------------------------------------
 
     def terminate(self, producer_id: str, upload_id: str) -> None:
+        """Cancel an upload and free its storage; 409 UPLOAD_IN_USE while a submission refers to it.
+
+        A saved upload stays for as long as its submission exists: a ready track's audio is the
+        track's master, its cover the source of its images, and a rejected or failed track is
+        retried from the same uploads (docs/DESIGN.md, Public HTTP)."""
         upload = self.get(producer_id, upload_id)
-        if upload.track_id:
-            raise UploadError(409, "UPLOAD_IN_USE", "This upload is saved as a track and cannot be deleted.")
         with self._leased(upload) as token:
-            self._discard(self.get(producer_id, upload_id))  # fresh state under the lease
-            self._renew(upload_id, token, status="terminated", multipart_id=None)
+            with self.factory() as s, s.begin():
+                # Locks the row a concurrent save holds (Saver._hold_cover) and then reads
+                # the submissions committed by then.
+                row = s.scalars(select(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
+                                .with_for_update()).first()
+                if row is None:
+                    raise UploadError(423, "UPLOAD_LOCKED", "This upload was taken over by another request; resume it.")
+                if row.track_id or _referenced(s, upload_id):
+                    raise UploadError(409, "UPLOAD_IN_USE",
+                                      "This upload is part of a saved track or collection and cannot be deleted.")
+                doomed = Upload(bucket=row.bucket, key=row.key, multipart_id=row.multipart_id, tail_key=row.tail_key)
+                row.status, row.multipart_id = "terminated", None
+            self._discard(doomed)  # after the commit: a save can no longer take it
         UPLOADS.labels("terminated").inc()
 
     def _discard(self, upload: Upload) -> None:
