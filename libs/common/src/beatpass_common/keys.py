@@ -45,6 +45,8 @@ def upload_key(producer_id: str, upload_id: str) -> str:
 
 def tail_key(upload_key_: str, token: str) -> str:
     """The transient tail object of an unfinished upload, next to it: ``{upload key}.tail-{token}``."""
+    if not (token.isascii() and token.isalnum()):
+        raise InvalidKey(f"not a tail token: {token!r}")
     *folder, name = upload_key_.split("/")
     return object_key(*folder, f"{name}.tail-{token}")
 
