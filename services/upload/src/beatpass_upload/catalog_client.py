@@ -38,7 +38,8 @@ class CatalogClient:
             r = self.http.request(method, self._url(producer_id, path), timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
-        if r.status_code >= 500:
+        # 401: the catalog does not take our credential (a rotation half done): our fault, not the producer's.
+        if r.status_code >= 500 or r.status_code == 401:
             raise CatalogUnavailable(f"catalog answered {r.status_code}")
         return r.status_code, _json(r)
 
@@ -49,4 +50,7 @@ class CatalogClient:
             r = requests.get(self._url(producer_id, path), headers=headers, stream=True, timeout=(5, 60))
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
+        if r.status_code >= 500 or r.status_code == 401:
+            r.close()
+            raise CatalogUnavailable(f"catalog answered {r.status_code}")
         return r

@@ -205,3 +205,9 @@ def test_services_refuse_to_start_without_their_keys(tmp_path, module, message):
     finally:
         started.kill()
         started.wait(10)
+
+
+def test_a_gateway_with_the_wrong_catalog_credential_answers_503_not_401(stack):
+    stack.gateway.catalog.http.headers["Authorization"] = "Bearer stale"
+    r = requests.get(f"{stack.url}/api/v1/tracks", headers=stack.headers(), timeout=10)
+    assert r.status_code == 503 and r.json()["errors"][0]["code"] == "CATALOG_UNAVAILABLE"
