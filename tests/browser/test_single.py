@@ -27,8 +27,8 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     rules = requests.get(f"{platform.url}/api/v1/rules", timeout=10).json()["messages"]
     streams = []
     page.on("request", lambda r: "/events?" in r.url and streams.append(r.url))
-    media = []
-    page.on("request", lambda r: "/media/" in r.url and media.append(r))
+    fetched = []
+    page.on("request", lambda r: "/media/" in r.url and fetched.append(r))
 
     page.goto(f"{platform.url}/backstage/upload#token={token}")
     assert "token=" not in page.url  # taken out of the address bar, kept in sessionStorage
@@ -101,9 +101,9 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     assert streams, "status came from the SSE stream"
     # No bearer token in any URL: streams use tickets, media signed links (the <img> sends no header).
     assert all("signature=" in url and "access_token" not in url and token not in url for url in streams)
-    covers = [r for r in media if "cover-" in r.url]
+    covers = [r for r in fetched if "cover-" in r.url]
     assert covers and all("signature=" in r.url and "authorization" not in r.headers for r in covers)
-    assert all(token not in r.url for r in media)
+    assert all(token not in r.url for r in fetched)
     track_id = card.get_attribute("data-track-id")
     me = requests.get(f"{platform.url}/api/v1/me", headers=auth, timeout=10).json()
     assert me["upload_minutes"]["used"] > 0
