@@ -103,6 +103,7 @@ def platform_env(clean_amqp, s3_url, _postgres_admin, tmp_path):
         "BEATPASS_BUS_URL": clean_amqp, "BEATPASS_STORAGE_URL": s3_url,
         "BEATPASS_UPLOADS_BUCKET": f"uploads-{rid}", "BEATPASS_MEDIA_BUCKET": f"media-{rid}",
         "BEATPASS_JWT_SECRET": f"e2e-secret-{rid}-0123456789abcdef0123456789",
+        "BEATPASS_URL_SIGNING_SECRET": f"e2e-urls-{rid}", "BEATPASS_INTERNAL_API_SECRET": f"e2e-internal-{rid}",
         "BEATPASS_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}",
         "BEATPASS_VAR_DIR": str(tmp_path / "var"), "BEATPASS_RETRY_DELAYS_S": "[0.5, 1.0]",
         "BEATPASS_OUTBOX_POLL_S": "0.2", "BEATPASS_REAPER_INTERVAL_S": "1", "PYTHONUNBUFFERED": "1",

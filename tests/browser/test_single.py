@@ -26,7 +26,9 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     auth = {"Authorization": f"Bearer {token}"}
     rules = requests.get(f"{platform.url}/api/v1/rules", timeout=10).json()["messages"]
     streams = []
-    page.on("request", lambda r: "/events?access_token=" in r.url and streams.append(r.url))
+    page.on("request", lambda r: "/events?" in r.url and streams.append(r.url))
+    fetched = []
+    page.on("request", lambda r: "/media/" in r.url and fetched.append(r))
 
     page.goto(f"{platform.url}/backstage/upload#token={token}")
     assert "token=" not in page.url  # taken out of the address bar, kept in sessionStorage
@@ -97,6 +99,11 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(platform, b
     expect(cover).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cover.element_handle())
     assert streams, "status came from the SSE stream"
+    # No bearer token in any URL: streams use tickets, media signed links (the <img> sends no header).
+    assert all("signature=" in url and "access_token" not in url and token not in url for url in streams)
+    covers = [r for r in fetched if "cover-" in r.url]
+    assert covers and all("signature=" in r.url and "authorization" not in r.headers for r in covers)
+    assert all(token not in r.url for r in fetched)
     track_id = card.get_attribute("data-track-id")
     me = requests.get(f"{platform.url}/api/v1/me", headers=auth, timeout=10).json()
     assert me["upload_minutes"]["used"] > 0

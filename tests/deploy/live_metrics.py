@@ -32,7 +32,8 @@ def exported(body: str) -> set[str]:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="beatpass-live-metrics-") as tmp:
         base = Settings(var_dir=tmp, bus_url="memory://localhost/", http_port=0, reaper_interval_s=0.2,
-                        storage_url="", upload_database_url="", fingerprint_database_url="", catalog_database_url="")
+                        storage_url="", upload_database_url="", fingerprint_database_url="", catalog_database_url="",
+                        dev_mode=True)  # no keys to provision for a look at /metrics
         runtimes = [importlib.import_module(f"beatpass_{name}.service").build(base) for name in SERVICES]
         for rt in runtimes:
             rt.start(serve_http=False)

@@ -218,6 +218,7 @@ def test_configuration_names_exist_in_settings(overlay):
 
 
 SECRET_VARS = {"BEATPASS_BUS_URL", "BEATPASS_STORAGE_URL", "BEATPASS_JWT_SECRET", "BEATPASS_JWT_PUBLIC_KEY",
+               "BEATPASS_URL_SIGNING_SECRET", "BEATPASS_INTERNAL_API_SECRET",
                "BEATPASS_UPLOAD_DATABASE_URL", "BEATPASS_FINGERPRINT_DATABASE_URL", "BEATPASS_CATALOG_DATABASE_URL"}
 
 
@@ -239,6 +240,36 @@ def test_secrets_are_references(overlay):
     assert not SECRET_VARS & set(cm["data"]), "secrets in the ConfigMap"
     if overlay == "prod":
         assert not of_kind(overlay, "Secret"), "prod must not carry Secrets: the platform provides them"
+
+
+# Keys a service refuses to start without outside dev mode (Settings.require_secrets): the
+# manifests require them too, so a missing Secret stops the rollout (CreateContainerConfigError)
+# instead of a gateway that would trust a built-in key.
+REQUIRED_KEYS = {
+    "beatpass-upload": [("BEATPASS_JWT_PUBLIC_KEY", "BEATPASS_JWT_SECRET"), ("BEATPASS_URL_SIGNING_SECRET",),
+                        ("BEATPASS_INTERNAL_API_SECRET",)],
+    "beatpass-catalog": [("BEATPASS_INTERNAL_API_SECRET",)],
+}
+
+
+@overlays
+def test_keys_are_required_secrets(overlay):
+    deployments = of_kind(overlay, "Deployment")
+    for name, needed in REQUIRED_KEYS.items():
+        env = {e["name"]: e for c in deployments[name]["spec"]["template"]["spec"]["containers"]
+               for e in c.get("env", [])}
+        for choices in needed:
+            present = [env[v] for v in choices if v in env]
+            assert present, f"{name}: none of {choices}"
+            for e in present:
+                ref = e["valueFrom"]["secretKeyRef"]
+                assert ref.get("optional", False) is False, f"{name}: {e['name']} must not be optional"
+    prod_jwt = {e["name"] for c in of_kind("prod", "Deployment")["beatpass-upload"]["spec"]["template"]["spec"][
+        "containers"] for e in c.get("env", []) if e["name"].startswith("BEATPASS_JWT")}
+    assert prod_jwt == {"BEATPASS_JWT_PUBLIC_KEY"}, "prod verifies the identity provider's RS256 tokens"
+    if overlay == "dev":
+        generated = {d["metadata"]["name"] for d in of_kind(overlay, "Secret").values()}
+        assert {"beatpass-jwt", "beatpass-url-signing", "beatpass-internal-api"} <= generated
 
 
 @overlays

@@ -30,8 +30,13 @@ def test_upload_to_ready_then_the_same_audio_is_a_duplicate(platform):
     assert track["facts"]["sample_rate"] == 44100 and abs(track["facts"]["duration_s"] - 14) < 0.01
     peaks = requests.get(platform.url + track["waveform"]["json"], headers=platform.headers(), timeout=10).json()
     assert peaks["version"] == 2 and peaks["samples_per_pixel"] == 256 and peaks["length"] > 0
-    png = requests.get(platform.url + track["waveform"]["png"], headers=platform.headers(), timeout=10)
-    assert png.content.startswith(b"\x89PNG")
+    # Media links come signed (as an <img> opens them): no Authorization header, no token in the URL.
+    png = requests.get(platform.url + track["waveform"]["png"], timeout=10)
+    assert "signature=" in track["waveform"]["png"] and png.content.startswith(b"\x89PNG")
+    other = track["waveform"]["png"].replace("producer=producer-e2e", "producer=producer-other")
+    assert requests.get(platform.url + other, timeout=10).status_code == 401
+    cover = requests.get(platform.url + track["cover"]["large"], timeout=10)
+    assert cover.status_code == 200 and cover.headers["Content-Type"] == "image/jpeg"
 
     second = _save(platform, audio, "Night Drive (again)")
     dup = platform.wait_track(second)

@@ -87,6 +87,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
     env.update({"MALLOC_ARENA_MAX": "2",  # as the image sets it
                 "BEATPASS_STORAGE_URL": s3, "BEATPASS_VAR_DIR": str(work / "var"), "BEATPASS_JWT_SECRET": secret,
+                "BEATPASS_URL_SIGNING_SECRET": "bench-urls", "BEATPASS_INTERNAL_API_SECRET": "bench-internal",
                 "BEATPASS_UPLOAD_PART_BYTES": str(8 * MiB), "BEATPASS_MAX_UPLOAD_BYTES": str(3 * 1024 * MiB)})
     token = mint_dev_token(Settings(jwt_secret=secret), "bench")
     port = infra.free_port()

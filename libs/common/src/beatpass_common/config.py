@@ -13,6 +13,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "beatpass-dev-secret-do-not-use-in-production"
+# Dev mode only (BEATPASS_DEV_MODE): the keys a service would otherwise refuse to start without.
+DEV_SECRETS = {"jwt_secret": DEV_JWT_SECRET, "url_signing_secret": "beatpass-dev-url-signing-not-for-production",
+               "internal_api_secret": "beatpass-dev-internal-api-not-for-production"}
+
+
+class MissingSecret(Exception):
+    """A key the service needs is not configured and dev mode is off: the process must not start."""
 
 # Health/metrics port per process when BEATPASS_HTTP_PORT is not set (the gateway serves its API on it).
 DEFAULT_PORTS = {"upload": 8080, "validation": 8081, "waveform": 8082, "fingerprint": 8083, "catalog": 8084}
@@ -29,9 +36,13 @@ class Settings(BaseSettings):
     fingerprint_database_url: str = ""
     catalog_database_url: str = ""
 
-    jwt_secret: str = ""  # HS256; empty and no public key: the dev secret
+    jwt_secret: str = ""  # HS256; empty and no public key: the dev secret in dev mode, else no start
     jwt_public_key: str = ""  # RS256 PEM; takes precedence over the secret
     jwt_audience: str = ""
+    url_signing_secret: str = ""  # HMAC key of the gateway's signed media and event-stream URLs
+    media_url_ttl_s: int = 3600  # a signed media link (waveform, cover) works this long at most
+    events_url_ttl_s: int = 60  # an event-stream ticket must be used this soon (reconnects fetch a new one)
+    internal_api_secret: str = ""  # the gateway's credential on the catalog's internal API
 
     http_port: int | None = None
     http_host: str = "127.0.0.1"
@@ -134,6 +145,32 @@ class Settings(BaseSettings):
     @property
     def uses_dev_secret(self) -> bool:
         return not (self.jwt_secret or self.jwt_public_key)
+
+    def secret(self, name: str) -> str:
+        """The configured ``jwt_secret``/``url_signing_secret``/``internal_api_secret``, the dev value in
+        dev mode; raises MissingSecret when neither applies."""
+        value = getattr(self, name)
+        if value:
+            return value
+        if self.dev_mode:
+            return DEV_SECRETS[name]
+        raise MissingSecret(self.missing_message([name]))
+
+    def require_secrets(self, service: str, names: list[str]) -> None:
+        """Refuse to build ``service`` (MissingSecret, with the sentence an operator reads) when a
+        key it needs is missing outside dev mode. ``jwt_secret`` is also satisfied by ``jwt_public_key``."""
+        if self.dev_mode:
+            return
+        missing = [n for n in names if not getattr(self, n) and not (n == "jwt_secret" and self.jwt_public_key)]
+        if missing:
+            raise MissingSecret(f"beatpass-{service} cannot start: {self.missing_message(missing)}")
+
+    @staticmethod
+    def missing_message(names: list[str]) -> str:
+        variables = ", ".join("BEATPASS_JWT_SECRET or BEATPASS_JWT_PUBLIC_KEY" if n == "jwt_secret"
+                              else f"BEATPASS_{n.upper()}" for n in names)
+        return (f"{variables} not set. Outside dev mode (BEATPASS_DEV_MODE) every key must be provisioned "
+                "(docs/operations.md, Secrets).")
 
 
 @lru_cache

@@ -6,6 +6,7 @@ same as an unknown id. Status streams (SSE) are woken by the event handlers, not
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 import time
@@ -51,8 +52,23 @@ def _own(session, model, producer_id: str, id_: str):
     return row
 
 
+INTERNAL_AUTH_MESSAGE = "This internal API needs the gateway's credential."
+
+
 def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0) -> Flask:
+    """The internal API. Every /internal/ request must carry ``Authorization: Bearer
+    <internal_api_secret>`` (the gateway's); others get 401 ``INTERNAL_AUTH_REQUIRED``."""
     app = Flask("beatpass_catalog")
+    expected = f"Bearer {deps.settings.secret('internal_api_secret')}".encode()
+
+    @app.before_request
+    def _authenticate():
+        if not request.path.startswith("/internal/"):
+            return None
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if hmac.compare_digest(given, expected):
+            return None
+        return jsonify(errors=[{"field": None, "code": "INTERNAL_AUTH_REQUIRED", "message": INTERNAL_AUTH_MESSAGE}]), 401
 
     @app.errorhandler(404)
     def _not_found(_exc):  # JSON like every other answer of this API

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from amqp.exceptions import NotFound
 from kombu import Connection, Producer
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from beatpass_common import runner
 from beatpass_common.bus import Publisher, topology
-from beatpass_common.config import get_settings
+from beatpass_common.config import MissingSecret, get_settings
 from beatpass_common.logs import setup_logging
 
 from .disputes import DisputeError, open_disputes, resolve_dispute
@@ -204,7 +205,12 @@ def serve(settings) -> int:
     from .service import build
 
     setup_logging("catalog")
-    runner.run([build(settings)])
+    try:
+        runtime = build(settings)
+    except MissingSecret as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    runner.run([runtime])
     return 0
 
 

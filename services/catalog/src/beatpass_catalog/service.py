@@ -26,6 +26,8 @@ def build_deps(settings: Settings, publish) -> Deps:
 
 
 def build(settings: Settings) -> Runtime:
+    """The catalog process; MissingSecret outside dev mode without ``internal_api_secret``."""
+    settings.require_secrets("catalog", ["internal_api_secret"])
     bus = Bus(settings, "catalog")
     deps = build_deps(settings, bus.publish)
     notifier = ChangeNotifier()

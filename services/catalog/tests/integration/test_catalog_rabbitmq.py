@@ -14,6 +14,13 @@ from beatpass_catalog.service import build
 from beatpass_common.bus import Publisher
 
 pytestmark = pytest.mark.integration
+SECRET = "catalog-test-internal-api"
+AUTH = {"Authorization": f"Bearer {SECRET}"}  # the gateway's credential on the internal API
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"internal_api_secret": SECRET})
 
 
 @pytest.fixture
@@ -28,7 +35,7 @@ def catalog(settings, clean_amqp, postgres_url):
 
 
 def _get(url, ev):
-    r = requests.get(f"{url}/internal/v1/producers/{ev.producer}/tracks/{ev.track_id}", timeout=5)
+    r = requests.get(f"{url}/internal/v1/producers/{ev.producer}/tracks/{ev.track_id}", headers=AUTH, timeout=5)
     return r.json() if r.status_code == 200 else None
 
 
@@ -65,7 +72,7 @@ def test_status_stream_is_pushed_by_events(catalog, events):
 
     def listen():
         with requests.get(f"{url}/internal/v1/producers/{ev.producer}/tracks/{ev.track_id}/events",
-                          stream=True, timeout=30) as r:
+                          headers=AUTH, stream=True, timeout=30) as r:
             for line in r.iter_lines(decode_unicode=True):
                 if line.startswith("data: "):
                     received.append((time.monotonic(), json.loads(line[6:])))
@@ -85,7 +92,8 @@ def test_status_stream_is_pushed_by_events(catalog, events):
     assert received[-1][1]["steps"] == {"validation": "done", "waveform": "done", "fingerprint": "done"}
     # Woken by the handler, not by a heartbeat poll (15 s).
     assert received[-1][0] - sent < 5
-    other = requests.get(f"{url}/internal/v1/producers/intruder/tracks/{ev.track_id}/events", timeout=5)
+    other = requests.get(f"{url}/internal/v1/producers/intruder/tracks/{ev.track_id}/events", headers=AUTH,
+                         timeout=5)
     assert other.status_code == 404
 
 

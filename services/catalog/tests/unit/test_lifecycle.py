@@ -337,6 +337,7 @@ def test_collection_stream_carries_its_items_changes(deps, apply, events):
                                              "track_ids": [item.track_id]}, producer_id="p1", collection_id=cid),
           item.submitted(), item.validated(), item.waveform(), item.fingerprint())
     client = create_api(deps, ChangeNotifier(), heartbeat_s=0.05, stream_max_s=0.3).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {deps.settings.internal_api_secret}"
     body = client.get(f"/internal/v1/producers/p1/collections/{cid}/events", headers={"Last-Event-ID": "0"}).get_data(
         as_text=True)
     data = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]

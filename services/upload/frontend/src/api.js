@@ -54,9 +54,14 @@ export class Api {
     return this.request("POST", path, body, headers);
   }
 
-  /** A URL for EventSource / <img>, which cannot send headers (the gateway allows this on SSE and media only). */
-  authorized(path) {
-    return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(this.token)}`;
+  /**
+   * A short-lived signed URL of an event stream (`${path}/ticket`), for EventSource, which cannot
+   * send the Authorization header; the token itself never goes into a URL. Media links in track
+   * views come signed already.
+   */
+  async streamUrl(path) {
+    const { url } = await this.post(`${path}/ticket`);
+    return url;
   }
 }
 

@@ -64,7 +64,23 @@ class TrackWatch {
       this.timer = setTimeout(() => { this.refresh(); this.connect(); }, 2000);
       return;
     }
-    const es = new EventSource(this.api.authorized(`/api/v1/tracks/${this.trackId}/events`));
+    // The pool slot is held from here: a placeholder until the ticket arrives and the stream
+    // opens. A stop (or a newer connect) in between replaces it, and the late ticket is dropped.
+    const slot = { close() {} };
+    this.es = slot;
+    this.api.streamUrl(`/api/v1/tracks/${this.trackId}/events`).then(
+      (url) => this.open(url, slot),
+      () => {
+        if (this.es !== slot) return;
+        this.closeStream();
+        this.timer = setTimeout(() => { this.refresh(); this.connect(); }, 1500);
+      },
+    );
+  }
+
+  open(url, slot) {
+    if (this.es !== slot) return;
+    const es = new EventSource(url);
     this.es = es;
     es.addEventListener("status", (event) => {
       let data;
@@ -177,7 +193,7 @@ export class TrackCard {
     this.el.setAttribute("aria-label", title);
     const coverLink = v.cover?.thumb || v.cover?.large;
     const cover = coverLink
-      ? h("img", { class: "card-cover", src: this.ctx.api.authorized(coverLink), alt: `Cover art of ${title}` })
+      ? h("img", { class: "card-cover", src: coverLink, alt: `Cover art of ${title}` })
       : h("div", { class: "card-cover placeholder", "aria-hidden": "true" });
     // A running step past the usual time says so with its elapsed time (from its step.started).
     const slowAfter = this.ctx.rules?.step_slow_after_s ?? 120;

@@ -7,6 +7,8 @@ from flask import g, request
 from beatpass_common.auth import AuthError, Producer, bearer_token, verify_token
 from beatpass_common.config import Settings
 
+from . import signing
+
 
 class AccessDenied(Exception):
     def __init__(self, status: int, code: str, message: str):
@@ -16,27 +18,27 @@ class AccessDenied(Exception):
 
 PRODUCER_ACCESS_MESSAGE = "Upload access is only available to approved producers."
 
-# Browsers cannot put an Authorization header on EventSource or <img>, so these read-only routes
-# (and only these) also accept the token as ``?access_token=`` (RFC 6750 section 2.3).
-QUERY_TOKEN_ENDPOINTS = frozenset({"api.track_events", "api.collection_events", "api.media", "api.collection_media"})
-
-
-def _authorization() -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None and request.endpoint in QUERY_TOKEN_ENDPOINTS and request.args.get("access_token"):
-        return f"Bearer {request.args['access_token']}"
-    return header
-
-
 def current_producer(settings: Settings, *, approved: bool) -> Producer:
+    """The producer of the request's ``Authorization: Bearer`` token (never a token in the URL)."""
     try:
-        producer = verify_token(bearer_token(_authorization()), settings)
+        producer = verify_token(bearer_token(request.headers.get("Authorization")), settings)
     except AuthError as exc:
         raise AccessDenied(401, exc.code, exc.message) from None
     if approved and not producer.approved:
         raise AccessDenied(403, "PRODUCER_ACCESS_REQUIRED", PRODUCER_ACCESS_MESSAGE)
     g.producer = producer
     return producer
+
+
+def reader_id(settings: Settings) -> str:
+    """For media and event streams: the producer of a signed URL (signing.py) or, without a
+    signature, of the bearer token."""
+    if "signature" not in request.args:
+        return current_producer(settings, approved=False).id
+    try:
+        return signing.verify(settings, request.path, request.args)
+    except signing.LinkRefused as exc:
+        raise AccessDenied(401, exc.code, exc.message) from None
 
 
 def minutes_limit(producer: Producer, settings: Settings) -> int:

@@ -16,8 +16,8 @@ from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 
-from . import idempotency, inputs, quota
-from .access import current_producer, minutes_limit
+from . import idempotency, inputs, quota, signing
+from .access import current_producer, minutes_limit, reader_id
 from .catalog_client import CatalogUnavailable
 from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX, FieldError, messages
 from .models import Submission
@@ -190,10 +190,30 @@ def retry_track(track_id):
                        lambda producer, body: _retry(producer, body, track_id, None))
 
 
-def _relay(status: int, body):
+def _relay(status: int, body, producer_id: str | None = None):
+    """The catalog's answer; with ``producer_id``, its media links signed for that producer."""
     if status == 404:
         return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
+    if producer_id is not None and status == 200:
+        _sign_links(body, producer_id, _gw().settings)
     return jsonify(body), status
+
+
+def _sign_links(doc, producer_id: str, settings) -> None:
+    """Sign, in place, the media links of a track/collection view or a list of them (``cover``,
+    ``waveform``, ``items``), so an ``<img>`` opens them without a bearer token."""
+    if isinstance(doc, list):
+        for item in doc:
+            _sign_links(item, producer_id, settings)
+        return
+    if not isinstance(doc, dict):
+        return
+    for field in ("cover", "waveform"):
+        links = doc.get(field)
+        for name, link in (links or {}).items():
+            if isinstance(link, str) and link.startswith("/api/v1/"):
+                links[name] = signing.sign(settings, link, producer_id, settings.media_url_ttl_s)
+    _sign_links(doc.get("items"), producer_id, settings)
 
 
 @bp.get("/api/v1/tracks")
@@ -208,7 +228,7 @@ def list_tracks():
         problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(TRACK_STATUSES)}."))
     if problems:
         return problem(400, "The track list query is not valid.", [e.as_dict() for e in problems])
-    return _relay(*gw.catalog.get(producer.id, "tracks", params))
+    return _relay(*gw.catalog.get(producer.id, "tracks", params), producer.id)
 
 
 @bp.get("/api/v1/tracks/<track_id>")
@@ -222,7 +242,7 @@ def get_track(track_id):
             submission = s.get(Submission, track_id)
         if submission is not None and submission.producer_id == producer.id:
             return jsonify(_submitted_view(submission))
-    return _relay(status, body)
+    return _relay(status, body, producer.id)
 
 
 def _submitted_view(sub: Submission) -> dict:
@@ -239,7 +259,7 @@ def _submitted_view(sub: Submission) -> dict:
 def get_collection(collection_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    return _relay(*gw.catalog.get(producer.id, f"collections/{collection_id}"))
+    return _relay(*gw.catalog.get(producer.id, f"collections/{collection_id}"), producer.id)
 
 
 @bp.post("/api/v1/tracks/<track_id>/dispute")
@@ -267,8 +287,7 @@ def collection_media(collection_id, name):
 
 def _media(path: str, name: str):
     gw = _gw()
-    producer = current_producer(gw.settings, approved=False)
-    status, ref = gw.catalog.get(producer.id, path)
+    status, ref = gw.catalog.get(reader_id(gw.settings), path)
     if status != 200:
         return _relay(404, None)
     try:
@@ -289,8 +308,7 @@ def _media(path: str, name: str):
 
 def _events(subject: str, id_: str):
     gw = _gw()
-    producer = current_producer(gw.settings, approved=False)
-    upstream = gw.catalog.stream(producer.id, f"{subject}/{id_}/events", request.headers.get("Last-Event-ID"))
+    upstream = gw.catalog.stream(reader_id(gw.settings), f"{subject}/{id_}/events", request.headers.get("Last-Event-ID"))
     if upstream.status_code != 200:
         upstream.close()
         return _relay(404, None)
@@ -311,6 +329,24 @@ def track_events(track_id):
 @bp.get("/api/v1/collections/<collection_id>/events")
 def collection_events(collection_id):
     return _events("collections", collection_id)
+
+
+def _ticket(subject: str, id_: str):
+    """A short-lived signed URL of an event stream, for EventSource (which cannot send a header)."""
+    gw = _gw()
+    producer = current_producer(gw.settings, approved=False)
+    url = signing.sign(gw.settings, f"/api/v1/{subject}/{id_}/events", producer.id, gw.settings.events_url_ttl_s)
+    return jsonify(url=url), 201
+
+
+@bp.post("/api/v1/tracks/<track_id>/events/ticket")
+def track_events_ticket(track_id):
+    return _ticket("tracks", track_id)
+
+
+@bp.post("/api/v1/collections/<collection_id>/events/ticket")
+def collection_events_ticket(collection_id):
+    return _ticket("collections", collection_id)
 
 
 @bp.get("/api/v1/me")

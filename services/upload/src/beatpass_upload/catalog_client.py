@@ -16,10 +16,13 @@ class CatalogUnavailable(Exception):
 
 
 class CatalogClient:
-    def __init__(self, base_url: str, timeout: float = 10.0):
+    def __init__(self, base_url: str, secret: str, timeout: float = 10.0):
+        """``secret``: the internal API credential (``internal_api_secret``), sent on every call."""
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self.auth = {"Authorization": f"Bearer {secret}"}
         self.http = requests.Session()
+        self.http.headers.update(self.auth)
 
     def _url(self, producer_id: str, path: str) -> str:
         return f"{self.base}/internal/v1/producers/{quote(producer_id, safe='')}/{path}"
@@ -35,15 +38,19 @@ class CatalogClient:
             r = self.http.request(method, self._url(producer_id, path), timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
-        if r.status_code >= 500:
+        # 401: the catalog does not take our credential (a rotation half done): our fault, not the producer's.
+        if r.status_code >= 500 or r.status_code == 401:
             raise CatalogUnavailable(f"catalog answered {r.status_code}")
         return r.status_code, _json(r)
 
     def stream(self, producer_id: str, path: str, last_event_id: str | None):
         """The catalog's SSE response, to be relayed chunk by chunk."""
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        headers = {**self.auth, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
         try:
             r = requests.get(self._url(producer_id, path), headers=headers, stream=True, timeout=(5, 60))
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
+        if r.status_code >= 500 or r.status_code == 401:
+            r.close()
+            raise CatalogUnavailable(f"catalog answered {r.status_code}")
         return r

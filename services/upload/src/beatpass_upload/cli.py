@@ -12,7 +12,7 @@ import sys
 
 from beatpass_common import runner
 from beatpass_common.auth import mint_dev_token
-from beatpass_common.config import get_settings
+from beatpass_common.config import MissingSecret, get_settings
 from beatpass_common.logs import setup_logging
 
 
@@ -44,5 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     from .service import build
 
     setup_logging("upload")
-    runner.run([build(settings)])
+    try:
+        runtime = build(settings)
+    except MissingSecret as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    runner.run([runtime])
     return 0

@@ -62,8 +62,15 @@ PROBLEM = {"description": "problem document", "content": {"application/problem+j
 AUTH_ERRORS = {"401": PROBLEM, "403": PROBLEM}
 TUS = {"Tus-Resumable": {"in": "header", "name": "Tus-Resumable", "required": True,
                           "schema": {"type": "string", "enum": ["1.0.0"]}}}
-QUERY_TOKEN = {"in": "query", "name": "access_token", "required": False, "schema": {"type": "string"},
-               "description": "for EventSource and <img>, which cannot send the Authorization header"}
+# A signed URL (beatpass_upload.signing) instead of the Authorization header, for EventSource and
+# <img>: the gateway hands these out in track views and event-stream tickets.
+SIGNED = [{"in": "query", "name": name, "required": False, "schema": {"type": "string"}, "description": text}
+          for name, text in (("producer", "the producer the link was signed for"),
+                             ("expires", "Unix time (s) after which the link is refused"),
+                             ("signature", "HMAC-SHA256 of the link, hex"))]
+TICKET = {"summary": "a short-lived signed URL of this event stream (for EventSource)",
+          "responses": {"201": {"description": '{"url": "…/events?producer=…&expires=…&signature=…"}'},
+                        "401": PROBLEM}}
 ID = lambda name: {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}  # noqa: E731
 
 
@@ -116,7 +123,7 @@ def document() -> dict:
         "/api/v1/tracks/{track_id}": {"get": {"summary": "one track", "parameters": [ID("track_id")],
                                               "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}}},
         "/api/v1/tracks/{track_id}/events": {"get": {"summary": "status changes (SSE)", "parameters": [
-            ID("track_id"), QUERY_TOKEN],
+            ID("track_id"), *SIGNED],
                                                      "responses": {"200": {"description": "text/event-stream"},
                                                                    "404": PROBLEM}}},
         "/api/v1/tracks/{track_id}/retry": {"post": {"summary": "re-submit a rejected or failed track",
@@ -140,16 +147,18 @@ def document() -> dict:
             "responses": {"202": ok("accepted"), "404": PROBLEM, "409": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
         "/api/v1/collections/{collection_id}/events": {"get": {
             "summary": "status changes of a collection and its items (SSE)",
-            "parameters": [ID("collection_id"), QUERY_TOKEN],
+            "parameters": [ID("collection_id"), *SIGNED],
             "responses": {"200": {"description": "text/event-stream"}, "404": PROBLEM}}},
         "/api/v1/tracks/{track_id}/media/{name}": {"get": {
             "summary": "a derived file: waveform.json, waveform.dat, waveform.png, cover-large.jpg, cover-thumb.jpg",
-            "parameters": [ID("track_id"), ID("name"), QUERY_TOKEN],
+            "parameters": [ID("track_id"), ID("name"), *SIGNED],
             "responses": {"200": {"description": "the file"}, "404": PROBLEM}}},
         "/api/v1/collections/{collection_id}/media/{name}": {"get": {
             "summary": "album art derivatives: cover-large.jpg, cover-thumb.jpg",
-            "parameters": [ID("collection_id"), ID("name"), QUERY_TOKEN],
+            "parameters": [ID("collection_id"), ID("name"), *SIGNED],
             "responses": {"200": {"description": "the file"}, "404": PROBLEM}}},
+        "/api/v1/tracks/{track_id}/events/ticket": {"post": {**TICKET, "parameters": [ID("track_id")]}},
+        "/api/v1/collections/{collection_id}/events/ticket": {"post": {**TICKET, "parameters": [ID("collection_id")]}},
         "/api/v1/me": {"get": {"summary": "producer, approval and upload minutes",
                                "responses": {"200": ok("me"), "401": PROBLEM}}},
         "/api/v1/rules": {"get": {"summary": "save rules and messages", "responses": {"200": ok("rules")}}},

@@ -47,13 +47,15 @@ class Gateway:
 
 
 def build_gateway(settings: Settings, publish, store: ObjectStore | None = None) -> Gateway:
+    """MissingSecret outside dev mode without a JWT key, ``url_signing_secret`` or ``internal_api_secret``."""
+    settings.require_secrets("upload", ["jwt_secret", "url_signing_secret", "internal_api_secret"])
     factory = open_database(settings.database_url("upload"), MIGRATIONS)
     store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
     store.ensure_bucket(settings.uploads_bucket)
     outbox = Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s)
     return Gateway(settings=settings, factory=factory, store=store, outbox=outbox,
                    uploads=Uploads(factory, store, settings), saver=Saver(factory, store, outbox, settings),
-                   catalog=CatalogClient(settings.catalog_url))
+                   catalog=CatalogClient(settings.catalog_url, settings.secret("internal_api_secret")))
 
 
 def create_app(gw: Gateway) -> Flask:

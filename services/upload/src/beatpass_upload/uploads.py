@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from beatpass_common import keys
 from beatpass_common.config import Settings
 from beatpass_common.storage import ObjectStore
 
@@ -122,7 +123,7 @@ class Uploads:
             raise UploadError(413, "UPLOAD_TOO_LARGE",
                               f"This file is larger than the {self.settings.max_upload_bytes // 1024**2} MiB limit.")
         upload_id = uuid.uuid4().hex
-        key = f"producers/{producer_id}/uploads/{upload_id}"
+        key = keys.upload_key(producer_id, upload_id)
         t = now()
         upload = Upload(id=upload_id, producer_id=producer_id, length=length, offset=0, meta=meta,
                         bucket=self.settings.uploads_bucket, key=key, parts=[], tail_size=0, status="active",
@@ -252,7 +253,7 @@ class Uploads:
             UPLOADS.labels("finished").inc()
         else:
             if filled:  # a new object each time: a writer that lost its lease cannot clobber ours
-                tail_key = f"{upload.key}.tail-{token[:12]}"
+                tail_key = keys.tail_key(upload.key, token[:12])
                 self.store.put_bytes(upload.bucket, tail_key, bytes(rest))
             try:
                 self._save_progress(upload.id, token, offset=durable + filled, parts=parts, tail_size=filled,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps
 
+from beatpass_common import keys
 from beatpass_common.config import Settings
 from beatpass_common.events import CoverFacts, ObjectRef, Problem
 from beatpass_common.storage import ObjectNotFound, ObjectStore
@@ -43,7 +44,7 @@ class CoverResult:
 
 def derivative_keys(owner_id: str, kind: str = "tracks") -> dict[str, str]:
     """Deterministic media keys, so a redelivery overwrites the same objects."""
-    return {name: f"{kind}/{owner_id}/cover-{px}.jpg" for name, px in DERIVATIVES.items()}
+    return {name: keys.media_key(kind, owner_id, f"cover-{px}.jpg") for name, px in DERIVATIVES.items()}
 
 
 def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings) -> CoverResult:

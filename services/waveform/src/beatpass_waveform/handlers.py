@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from beatpass_common import faults
+from beatpass_common import faults, keys
 from beatpass_common.config import Settings
 from beatpass_common.events import Event, ObjectRef, WaveformGenerated, new_event
 from beatpass_common.isolation import Runner, child_store
@@ -20,7 +20,7 @@ OUTPUT_BYTES = Counter("beatpass_waveform_output_bytes_total", "Bytes of wavefor
 
 
 def media_key(track_id: str, extension: str) -> str:
-    return f"tracks/{track_id}/waveform.{extension}"
+    return keys.media_key("tracks", track_id, f"waveform.{extension}")
 
 
 def handle_track_validated(event: Event, *, publish: Callable[[Event], None], settings: Settings,

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+from ..keys import InvalidKey
 from .base import CHUNK, HashingReader, ObjectInfo, ObjectNotFound, PutResult, iter_chunks
 
 
@@ -38,9 +39,14 @@ class LocalStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, bucket: str, key: str) -> Path:
-        path = (self.root / bucket / key).resolve()
-        if self.root.resolve() not in path.parents:
-            raise ValueError(f"key escapes the store: {key!r}")
+        """The file of ``bucket/key``; InvalidKey for a bucket or key that would leave its folder
+        (``..``, absolute, NUL) even where S3 would take it as a literal name."""
+        if "\0" in bucket or "\0" in key or not bucket or "/" in bucket or bucket in {".", ".."}:
+            raise InvalidKey(f"not a bucket and key of this store: {bucket!r}, {key!r}")
+        folder = (self.root / bucket).resolve()
+        path = (folder / key).resolve()
+        if folder not in path.parents:
+            raise InvalidKey(f"key escapes its bucket: {key!r}")
         return path
 
     def _mp_dir(self, upload_id: str) -> Path:

@@ -68,9 +68,12 @@ def s3_url():
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    """Embedded-mode settings rooted in the test's own directory, with fast retries."""
+    """Embedded-mode settings rooted in the test's own directory, with fast retries and keys of
+    their own (dev mode stays off, as in production)."""
+    rid = infra.run_id()
     return Settings(var_dir=tmp_path / "var", retry_delays_s=[0.1, 0.2], outbox_poll_s=0.05,
-                    reaper_interval_s=0.2, http_port=infra.free_port())
+                    reaper_interval_s=0.2, http_port=infra.free_port(), jwt_secret=f"test-jwt-{rid}-" + "0" * 32,
+                    url_signing_secret=f"test-urls-{rid}", internal_api_secret=f"test-internal-{rid}")
 
 
 @pytest.fixture
