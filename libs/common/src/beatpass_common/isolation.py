@@ -119,8 +119,8 @@ class Runner:
                     max_workers=1, max_tasks=0, initializer=_child_setup, initargs=self._setup,
                     context=multiprocessing.get_context("spawn"))
             self._terminated = False
-            future = self._running = self._pool.schedule(fn, args=args, kwargs=kwargs, timeout=limit)
             try:
+                future = self._running = self._pool.schedule(fn, args=args, kwargs=kwargs, timeout=limit)
                 return future.result()
             except TimeoutError:
                 raise TimeLimitExceeded(f"{_name(fn)} ran past its {limit:g}-second limit and was stopped") from None
@@ -132,8 +132,15 @@ class Runner:
                 raise WorkerDied(f"the process running {_name(fn)} died (exit code {exc.exitcode})") from None
             except CancelledError:
                 raise Terminated(f"{_name(fn)} was stopped: the worker is shutting down") from None
+            except Exception as exc:
+                if self._pool.active:  # the function's own exception
+                    raise
+                raise WorkerDied(f"the pool running {_name(fn)} broke ({exc!r}); the next call starts a new one") from None
             finally:
                 self._running = None
+                if not self._pool.active:  # broken (e.g. a child that died starting): never reuse it
+                    log.error("the child process pool broke; the next call starts a new one")
+                    self._discard()
 
     def terminate(self) -> None:
         """Kill the child now if it is running a call; that call raises ``Terminated``."""
@@ -144,13 +151,16 @@ class Runner:
         log.warning("terminating the child process of a running call")
         future.cancel()
 
-    def close(self) -> None:
-        """Stop the child (killing any running call) and release the pool."""
-        self.terminate()
+    def _discard(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:  # stop() kills the children; a bounded join so a shutdown never waits long
             pool.stop()
             pool.join(timeout=2)
+
+    def close(self) -> None:
+        """Stop the child (killing any running call) and release the pool."""
+        self.terminate()
+        self._discard()
 
 
 def _name(fn: Callable) -> str:

@@ -167,3 +167,33 @@ def _alive(pid_: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+FLAKY = """
+import os
+marker = os.environ["BEATPASS_TEST_FLAKY_MARKER"]
+if os.path.exists(marker):
+    os.remove(marker)
+    os._exit(3)  # the child dies while starting: pebble gives up on the pool
+"""
+
+
+def test_a_broken_pool_is_replaced_by_the_next_call(tmp_path, monkeypatch):
+    """Seen by a stranger: after the pool broke ("All workers expired"), every later call failed
+    with "Unexpected error within the Pool" for good. Now the call fails as WorkerDied and the next
+    one gets a new pool."""
+    import sys
+
+    (tmp_path / "flaky_start.py").write_text(FLAKY)
+    marker = tmp_path / "die-once"
+    marker.write_text("")
+    monkeypatch.setenv("BEATPASS_TEST_FLAKY_MARKER", str(marker))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert str(tmp_path) in sys.path
+    flaky = Runner(time_limit_s=30, preload=("flaky_start",))
+    try:
+        with pytest.raises(WorkerDied):
+            flaky.call(pid)
+        assert flaky.call(pid) != os.getpid()  # a new pool, a working child
+    finally:
+        flaky.close()
