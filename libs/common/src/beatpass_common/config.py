@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     cover_max_px: int = 6000
     cover_max_bytes: int = 20 * 1024**2
     cover_square_tolerance: float = 0.01
+    # Decoding cost that file size and pixel count do not bound: a progressive JPEG decoder passes
+    # over the whole image once per scan (encoders write up to ~20), and PNG chunks / JPEG marker
+    # segments are parsed one by one (libpng writes 8 KiB IDAT chunks: ~2,600 in a 20 MiB file).
+    cover_max_scans: int = 64
+    cover_max_chunks: int = 20_000
 
     # waveform
     waveform_samples_per_pixel: int = 256

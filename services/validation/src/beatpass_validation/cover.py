@@ -2,13 +2,18 @@
 
 The image's structure is read by hand first (dimensions, where the picture data ends) so huge
 dimension claims are refused before Pillow allocates anything, and data hidden after the picture
-(polyglots) is found. Pillow then decodes with its decompression-bomb limit set to our own pixel
-limit, verifies the whole file, and the derivatives are re-encoded from the pixels only.
+(polyglots) is found. That walk also bounds what makes decoding cost more than the file's size
+and pixel count suggest: JPEG scans (a progressive decoder passes over the whole image once per
+scan, so thousands of tiny scans take minutes) and the number of PNG chunks or JPEG marker
+segments (each is parsed one by one). Pillow then decodes with its decompression-bomb limit set
+to our own pixel limit, verifies the whole file, and the derivatives are re-encoded from the
+pixels only.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -28,11 +33,24 @@ DERIVATIVES = {"large": 1000, "thumb": 300}
 JPEG_QUALITY = 88
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _STANDALONE = {0x01, *range(0xD0, 0xD9)}
+_SOS, _EOI = 0xDA, 0xD9
+_FILL = re.compile(rb"\xff+")
+# In entropy-coded data FF 00 is a stuffed FF byte and FF D0-D7 a restart marker; anything else
+# after FF (fill bytes aside) is the next marker.
+_AFTER_SCAN = re.compile(rb"\xff+[^\x00\xff\xd0-\xd7]")
 _MARKUP = (b"<script", b"<html", b"<?php", b"<svg", b"<iframe")
 
 
 class _Unreadable(Exception):
     pass
+
+
+class _TooComplex(Exception):
+    """The structure holds more ``what`` ("scans", "chunks", "marker segments") than ``limit``."""
+
+    def __init__(self, what: str, limit: int):
+        super().__init__(f"more than {limit} {what}")
+        self.what, self.limit = what, limit
 
 
 @dataclass
@@ -65,9 +83,11 @@ def judge_cover(data: bytes, settings: Settings) -> CoverResult:
     if kind not in (JPEG, PNG):
         return CoverResult(problems=[rules.cover_format(kind)])
     try:
-        (w, h), pixels_at, end = _png_layout(data) if kind is PNG else _jpeg_layout(data)
+        (w, h), pixels_at, end = (_png_layout if kind is PNG else _jpeg_layout)(data, settings)
     except _Unreadable:
         return CoverResult(problems=[rules.cover_corrupt(kind)])
+    except _TooComplex as exc:
+        return CoverResult(problems=[rules.cover_too_complex(kind, exc.what, exc.limit)])
     if hidden := _hidden_content(data, pixels_at, end):
         return CoverResult(problems=[rules.cover_polyglot(kind, hidden)])
     problems = []
@@ -156,13 +176,17 @@ def _derivatives(image: Image.Image) -> dict[str, bytes]:
     return out
 
 
-def _png_layout(data: bytes) -> tuple[tuple[int, int], int, int]:
-    """(width, height) from IHDR, the offset of the first IDAT and the offset just past IEND."""
+def _png_layout(data: bytes, settings: Settings) -> tuple[tuple[int, int], int, int]:
+    """(width, height) from IHDR, the offset of the first IDAT and the offset just past IEND.
+    Raises _Unreadable, or _TooComplex past ``settings.cover_max_chunks`` chunks."""
     if data[12:16] != b"IHDR" or len(data) < 33:
         raise _Unreadable("no IHDR")
     w, h = struct.unpack(">II", data[16:24])
-    pos, pixels_at = 8, None
+    pos, pixels_at, chunks = 8, None, 0
     while pos + 12 <= len(data):
+        chunks += 1
+        if chunks > settings.cover_max_chunks:
+            raise _TooComplex("chunks", settings.cover_max_chunks)
         length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
         if ctype == b"IDAT" and pixels_at is None:
             pixels_at = pos
@@ -174,29 +198,44 @@ def _png_layout(data: bytes) -> tuple[tuple[int, int], int, int]:
     raise _Unreadable("no pixel data or no IEND: the file is cut short")
 
 
-def _jpeg_layout(data: bytes) -> tuple[tuple[int, int], int, int]:
-    """(width, height) from the frame header, the offset of the first scan and the offset just past EOI."""
-    pos, dims = 2, None
-    while pos + 4 <= len(data):
+def _jpeg_layout(data: bytes, settings: Settings) -> tuple[tuple[int, int], int, int]:
+    """(width, height) from the frame header, the offset of the first scan and the offset just past
+    EOI, walking every marker segment and scan. Raises _Unreadable, or _TooComplex past
+    ``settings.cover_max_scans`` scans or ``settings.cover_max_chunks`` marker segments."""
+    pos, dims, first_scan, scans, segments = 2, None, None, 0, 0
+    while pos + 2 <= len(data):
         if data[pos] != 0xFF:
             raise _Unreadable(f"no marker at {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
+        pos = _FILL.match(data, pos).end() - 1  # fill bytes: any number of FF before a marker
+        marker = data[pos + 1] if pos + 1 < len(data) else None
+        if marker == _EOI:
+            if dims is None or first_scan is None or 0 in dims:
+                break
+            return dims, first_scan, pos + 2
         if marker in _STANDALONE:
             pos += 2
             continue
+        segments += 1
+        if segments > settings.cover_max_chunks:
+            raise _TooComplex("marker segments", settings.cover_max_chunks)
+        if pos + 4 > len(data):
+            break
         length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
         if marker in _SOF and pos + 9 <= len(data):
             h, w = struct.unpack(">HH", data[pos + 5:pos + 9])
             dims = (w, h)
-        if marker == 0xDA:  # start of scan: entropy-coded data never holds FF D9, so the next one is EOI
-            eoi = data.find(b"\xff\xd9", pos + 2 + length)
-            if dims is None or eoi < 0 or 0 in dims:
-                break
-            return dims, pos, eoi + 2
         pos += 2 + length
+        if marker == _SOS:
+            scans += 1
+            if scans > settings.cover_max_scans:
+                raise _TooComplex("scans", settings.cover_max_scans)
+            if dims is None:
+                break
+            first_scan = first_scan if first_scan is not None else pos - 2 - length
+            after = _AFTER_SCAN.search(data, pos)  # the entropy-coded data runs up to the next marker
+            if after is None:
+                break
+            pos = after.start()
     raise _Unreadable("no frame header or no end of image: the file is cut short")
 
 

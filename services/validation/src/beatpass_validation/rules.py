@@ -241,6 +241,14 @@ def cover_corrupt(kind: Kind) -> Problem:
                            "Export the artwork again.")
 
 
+def cover_too_complex(kind: Kind, what: str, limit: int) -> Problem:
+    """``what``: "scans" (JPEG), "chunks" (PNG) or "marker segments" (JPEG)."""
+    return Problem(code="COVER_TOO_COMPLEX", field=COVER,
+                   message=f"This image is {kind.phrase} with more than {limit:,} {what}; BeatPass accepts "
+                           f"{kind.name.upper()} images with at most {limit:,}. "
+                           "Save it again as a standard JPEG or PNG.")
+
+
 def _cover_size_rule(s: Settings) -> str:
     return (f"BeatPass accepts square cover art from {s.cover_min_px:,} × {s.cover_min_px:,} "
             f"to {s.cover_max_px:,} × {s.cover_max_px:,} pixels.")

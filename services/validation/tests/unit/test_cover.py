@@ -2,6 +2,7 @@
 
 import io
 import struct
+import time
 import zipfile
 import zlib
 
@@ -222,3 +223,84 @@ def test_large_covers_are_reduced_before_conversion_keeping_tones_and_orientatio
         assert 120 <= large.getpixel((500, 500))[0] <= 135
     elif mode != "1":
         assert large.getpixel((500, 100))[2] > 150 and large.getpixel((500, 900))[0] > 150  # rotated: blue on top
+
+
+# --- structures whose decoding cost file size and pixel count do not bound ----------------------
+
+def jpeg_segments(jpeg: bytes) -> list[bytes]:
+    """The marker segments after SOI, a scan (SOS) segment running up to the next non-RST marker."""
+    pos, out = 2, []
+    while pos < len(jpeg):
+        marker = jpeg[pos + 1]
+        if marker == 0xD9:
+            return out + [jpeg[pos:pos + 2]]
+        end = pos + 2 + struct.unpack(">H", jpeg[pos + 2:pos + 4])[0]
+        while marker == 0xDA:
+            end = jpeg.index(b"\xff", end)
+            if jpeg[end + 1] != 0 and not 0xD0 <= jpeg[end + 1] <= 0xD7:
+                break
+            end += 2
+        out.append(jpeg[pos:end])
+        pos = end
+    raise AssertionError("no EOI")
+
+
+def scan_bomb(jpeg: bytes, copies: int) -> bytes:
+    """The stranger's cover: a progressive JPEG whose smallest scan after the first is repeated."""
+    segments = jpeg_segments(jpeg)
+    tiny = min((s for s in segments if s[1] == 0xDA), key=len)
+    assert tiny != next(s for s in segments if s[1] == 0xDA)
+    return jpeg[:2] + b"".join(segments[:-1]) + tiny * copies + b"\xff\xd9"
+
+
+def test_jpeg_scan_bomb_is_refused_quickly_before_decoding(settings):
+    pixels = np.zeros((1000, 1000, 3), np.uint8)
+    pixels[:] = (120, 80, 160)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", progressive=True, quality=90)
+    bomb = scan_bomb(buf.getvalue(), 150_000)
+    assert len(bomb) > 1_500_000
+    started = time.monotonic()
+    result = judge_cover(bomb, settings)
+    assert time.monotonic() - started < 2.0  # Pillow needs minutes for these 150,000 scans
+    assert codes(result) == ["COVER_TOO_COMPLEX"]
+    assert result.problems[0].message == (
+        "This image is a JPEG image with more than 64 scans; BeatPass accepts JPEG images with at most 64. "
+        "Save it again as a standard JPEG or PNG.")
+
+
+def test_scans_up_to_the_limit_decode(settings, gen):
+    progressive = gen.image((1000, 1000), "RGB", "JPEG", progressive=True)
+    scans = sum(s[1] == 0xDA for s in jpeg_segments(progressive))
+    repeats = settings.cover_max_scans - scans  # a repeated refinement scan changes nothing visible
+    assert judge_cover(scan_bomb(progressive, repeats), settings).problems == []
+    assert codes(judge_cover(scan_bomb(progressive, repeats + 1), settings)) == ["COVER_TOO_COMPLEX"]
+
+
+def test_too_many_png_chunks_or_jpeg_segments_are_refused(settings, gen):
+    png, jpeg = gen.image((1000, 1000), "RGB", "PNG"), gen.image((1000, 1000), "RGB", "JPEG")
+    empty_idat = png_chunk(b"IDAT", b"")  # legal, and each one parsed by itself
+    first_idat = png.index(b"IDAT") - 4
+    many_idat = png[:first_idat] + empty_idat * 20_000 + png[first_idat:]
+    many_text = png[:33] + png_chunk(b"tEXt", b"a\x00b") * 20_000 + png[33:]
+    many_comments = jpeg[:2] + b"\xff\xfe\x00\x03x" * 20_000 + jpeg[2:]
+    for data, kind, what in ((many_idat, "a PNG image", "chunks"), (many_text, "a PNG image", "chunks"),
+                             (many_comments, "a JPEG image", "marker segments")):
+        result = judge_cover(data, settings)
+        assert codes(result) == ["COVER_TOO_COMPLEX"]
+        name = kind.split()[1]
+        assert result.problems[0].message == (
+            f"This image is {kind} with more than 20,000 {what}; BeatPass accepts {name} images with at most "
+            "20,000. Save it again as a standard JPEG or PNG.")
+    fewer = png[:first_idat] + empty_idat * 1000 + png[first_idat:]
+    assert judge_cover(fewer, settings).problems == []
+
+
+def test_jpeg_walk_skips_segments_by_their_length(settings, gen):
+    """An end-of-image pair inside a segment between scans is data, not the end of the picture."""
+    jpeg = gen.image((1000, 1000), "RGB", "JPEG", progressive=True)
+    segments = jpeg_segments(jpeg)
+    second_scan = [i for i, s in enumerate(segments) if s[1] == 0xDA][1]
+    comment = b"\xff\xfe" + struct.pack(">H", 6) + b"\xff\xd9xx"
+    data = jpeg[:2] + b"".join(segments[:second_scan]) + comment + b"".join(segments[second_scan:])
+    assert judge_cover(data, settings).problems == []
