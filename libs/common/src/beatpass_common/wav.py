@@ -36,19 +36,23 @@ _GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 _UNKNOWN_SIZE = 0xFFFFFFFF
 _SKIP_PIECE = 1024 * 1024
 _MAX_FMT_BYTES = 4096  # fmt is 16-40 bytes; anything far larger is not a WAV any tool wrote
-MAX_CHUNKS = 1024  # beyond this the file is not a WAV any tool wrote
+# Chunks walked before the audio: real files have a handful. Fixed here, not a setting: every
+# service must draw the line at the same place. (libsndfile 1.2.2 gives up after about 64 KiB of
+# chunk headers: 8,185 empty chunks.)
+MAX_CHUNKS = 1024
 
 
 class WavError(ValueError):
     """The stream is not a WAV container any reader can follow.
 
     ``detail`` completes "This WAV file's header is damaged: ..." for a producer; ``missing`` names
-    the chunks ("fmt", "data") that were not found, when that is the reason.
+    the chunks ("fmt", "data") that were not found, when that is the reason; ``chunk_limit`` is
+    MAX_CHUNKS when the walk stopped there (whether fmt and data follow is then unknown).
     """
 
-    def __init__(self, detail: str, *, missing: tuple[str, ...] = ()):
+    def __init__(self, detail: str, *, missing: tuple[str, ...] = (), chunk_limit: int | None = None):
         super().__init__(detail)
-        self.detail, self.missing = detail, missing
+        self.detail, self.missing, self.chunk_limit = detail, missing, chunk_limit
 
 
 @dataclass(frozen=True)
@@ -177,8 +181,7 @@ def read_info(stream: BinaryIO, size: int | None = None) -> WavInfo:
             raise WavError(f"its '{_name(cid)}' chunk has an odd size, which RF64 readers do not follow")
         pad = read_exact(stream, 1, f"'{_name(cid)}' chunk") if csize & 1 else b""  # even-length padding
         pos = body + csize + len(pad)
-    raise WavError(f"it has more than {MAX_CHUNKS:,} chunks before the audio",
-                   missing=("fmt",) * (fmt is None) + ("data",))
+    raise WavError(f"it has more than {MAX_CHUNKS:,} chunks before the audio", chunk_limit=MAX_CHUNKS)
 
 
 def _chunk_header(stream: BinaryIO, pos: int, size: int | None, pad: bytes, missing: tuple[str, ...]) -> bytes:

@@ -140,3 +140,15 @@ def test_missing_chunks_are_named():
     with pytest.raises(WavError) as err:
         read_info(io.BytesIO(b"RIFF\x04\x00\x00\x00WAVE"), 12)
     assert err.value.missing == ("fmt", "data")
+
+
+def test_a_flood_of_chunks_before_the_audio_is_refused_as_such_not_as_missing_chunks():
+    """The stranger's file: 5,000 empty 'junk' chunks, then fmt and data, which libsndfile reads."""
+    flood = _riff(*[chunk(b"junk", b"")] * 5000, _FMT, chunk(b"data", _DATA))
+    assert sf.info(io.BytesIO(flood)).frames == 10
+    with pytest.raises(WavError) as err:
+        read_info(io.BytesIO(flood), len(flood))
+    assert err.value.missing == () and err.value.chunk_limit == 1024
+    assert err.value.detail == "it has more than 1,024 chunks before the audio"
+    fewer = _riff(*[chunk(b"junk", b"")] * 1000, _FMT, chunk(b"data", _DATA))
+    assert read_info(io.BytesIO(fewer), len(fewer)).frames == 10 == sf.info(io.BytesIO(fewer)).frames

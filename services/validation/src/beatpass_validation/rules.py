@@ -88,8 +88,16 @@ def missing_data() -> Problem:
                    message="This WAV file has no audio (data) chunk. Export the track again as a WAV file.")
 
 
+def too_many_chunks(limit: int) -> Problem:
+    return Problem(code="AUDIO_BAD_HEADER", field=AUDIO,
+                   message=f"This WAV file has more than {limit:,} chunks before its audio, so BeatPass does not "
+                           f"read it (WAV files have a handful). Export the track again as a WAV file.")
+
+
 def header_problems(err: WavError) -> list[Problem]:
     """What the common reader refused, in producer terms."""
+    if err.chunk_limit is not None:
+        return [too_many_chunks(err.chunk_limit)]
     if err.missing:
         return [{"fmt": missing_fmt, "data": missing_data}[name]() for name in err.missing]
     return [bad_header(err.detail)]
