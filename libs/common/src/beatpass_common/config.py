@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     sample_rate_min: int = 44_100
     sample_rate_max: int = 192_000
     silence_dbfs: float = -60.0
+    # Float audio may go past full scale (0 dBFS); beyond this it is refused (AUDIO_FLOAT_OUT_OF_RANGE):
+    # players, the waveform and the fingerprint clip at 0 dBFS, so such a master is not what plays.
+    float_peak_max_dbfs: float = 6.0
     cover_min_px: int = 1000
     cover_max_px: int = 6000
     cover_max_bytes: int = 20 * 1024**2

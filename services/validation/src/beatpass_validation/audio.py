@@ -68,6 +68,8 @@ def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], sett
         problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))
     if stats.nonfinite_at_s is not None:
         problems.append(rules.corrupt_float(stats.nonfinite_at_s))
+    elif header.is_float and (stats.peak_dbfs or 0.0) > settings.float_peak_max_dbfs:
+        problems.append(rules.float_out_of_range(stats.peak_dbfs, settings.float_peak_max_dbfs))
     elif stats.peak_dbfs is None or stats.peak_dbfs < settings.silence_dbfs:
         problems.append(rules.silent(stats.peak_dbfs, settings.silence_dbfs))
     if problems:

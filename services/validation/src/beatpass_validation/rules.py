@@ -156,6 +156,13 @@ def corrupt_float(at_s: float) -> Problem:
                            f"{duration(at_s)}. Export the track again.")
 
 
+def float_out_of_range(peak_dbfs: float, limit_dbfs: float) -> Problem:
+    return Problem(code="AUDIO_FLOAT_OUT_OF_RANGE", field=AUDIO,
+                   message=f"This track's float samples peak at {peak_dbfs:+,.1f} dBFS, above full scale "
+                           f"(0 dBFS). BeatPass accepts float audio peaking at most {limit_dbfs:+g} dBFS. "
+                           "Normalise the track to 0 dBFS and export it again.")
+
+
 def silent(peak_dbfs: float | None, threshold: float) -> Problem:
     found = "only digital silence" if peak_dbfs is None else f"no sound above {peak_dbfs:.1f} dBFS"
     return Problem(code="AUDIO_SILENT", field=AUDIO,

@@ -73,6 +73,29 @@ def test_clipping_is_measured_not_rejected(check, gen):
     assert result.facts.clipped_ratio > 0.001
 
 
+def _float_peaking_at(gen, peak: float) -> bytes:
+    x = gen.music(11.0)
+    return gen.wav(x * (peak / np.abs(x).max()), enc="float", bits=32)
+
+
+@pytest.mark.parametrize("peak, shown", [(1000.0, "+60.0"), (3.4e38, "+770.6")])
+def test_float_samples_far_beyond_full_scale_are_refused(check, gen, peak, shown):
+    """The stranger's files: ±1000.0 read as +60 dBFS and 56 LUFS, ±3.4e38 as +770 dBFS, no loudness."""
+    result = check(_float_peaking_at(gen, peak))
+    assert [p.model_dump() for p in result.problems] == [{
+        "code": "AUDIO_FLOAT_OUT_OF_RANGE", "field": "audio",
+        "message": f"This track's float samples peak at {shown} dBFS, above full scale (0 dBFS). BeatPass "
+                   "accepts float audio peaking at most +6 dBFS. Normalise the track to 0 dBFS and export it again."}]
+
+
+def test_float_headroom_up_to_the_limit_passes_with_its_clipping_measured(check, gen):
+    result = check(_float_peaking_at(gen, 10 ** (5.9 / 20)))
+    assert result.problems == [] and result.facts.peak_dbfs == pytest.approx(5.9, abs=0.01)
+    assert result.facts.clipped_ratio > 0
+    assert codes(check(_float_peaking_at(gen, 10 ** (5.9 / 20)), float_peak_max_dbfs=3.0)) == [
+        "AUDIO_FLOAT_OUT_OF_RANGE"]
+
+
 # --- the rules -------------------------------------------------------------------------------
 
 def test_exact_sentences(check, gen, encoded):
