@@ -28,12 +28,25 @@ def _trim(x: float, places: int) -> str:
     return f"{x:,.{places}f}".rstrip("0").rstrip(".")
 
 
+# A header can claim millions of years (an RF64 size table says up to 2^64 bytes); past this a
+# duration is only said to be longer.
+DURATION_SHOWN_MAX_H = 100
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'s' * (n != 1)}"
+
+
 def duration(s: float) -> str:
     if s < 60:
         return f"{_trim(s, 2)} seconds"
+    if s > DURATION_SHOWN_MAX_H * 3600:
+        return f"more than {DURATION_SHOWN_MAX_H} hours"
+    if s >= 3600:
+        hours, minutes = divmod(round(s / 60), 60)
+        return _count(hours, "hour") + (f" {_count(minutes, 'minute')}" if minutes else "")
     minutes, seconds = divmod(round(s), 60)
-    text = f"{minutes} minute{'s' * (minutes != 1)}"
-    return text + (f" {seconds} second{'s' * (seconds != 1)}" if seconds else "")
+    return _count(minutes, "minute") + (f" {_count(seconds, 'second')}" if seconds else "")
 
 
 def size(n: int) -> str:

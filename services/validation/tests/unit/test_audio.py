@@ -179,6 +179,16 @@ def test_corpus_of_bad_inputs(check, gen):
     assert found == {name: expected for name, (_, expected) in cases.items()}
 
 
+def test_an_enormous_rf64_size_table_reads_as_a_sensible_duration(check, gen):
+    """The stranger's ds64 said 2^62 bytes: "435722412927 minutes 45 seconds" before."""
+    result = check(gen.wav(gen.music(11.0), rf64=True, data_size=2**62))
+    assert [(p.code, p.message) for p in result.problems] == [
+        ("AUDIO_TRUNCATED", "The audio is cut short: the WAV header promises more than 100 hours of audio but the "
+                            "file holds only 11 seconds. Upload the complete file."),
+        ("AUDIO_TOO_LONG", "This track is more than 100 hours long. "
+                           "BeatPass accepts tracks from 10 seconds to 20 minutes long.")]
+
+
 def test_missing_object(check):
     assert codes(check(None)) == ["AUDIO_MISSING"]
 

@@ -22,6 +22,8 @@ def test_bpm_warning_sentence():
 @pytest.mark.parametrize("seconds, text", [
     (4.25, "4.25 seconds"), (10.0, "10 seconds"), (59.999, "60 seconds"), (60, "1 minute"),
     (61, "1 minute 1 second"), (1500, "25 minutes"), (1263.4, "21 minutes 3 seconds"),
+    (3600, "1 hour"), (5460, "1 hour 31 minutes"), (7200.4, "2 hours"), (100 * 3600, "100 hours"),
+    (100 * 3600 + 1, "more than 100 hours"), (2**63 / 176400, "more than 100 hours"),
 ])
 def test_durations_read_naturally(seconds, text):
     assert rules.duration(seconds) == text
