@@ -171,7 +171,7 @@ def _step_started(r: Records, event: Event) -> None:
     track = r.track(event)
     if r.stale(track, event):
         return
-    r.start_step(track, step)
+    r.start_step(track, step, event.occurred_at)
     r.settle(track, event)
 
 

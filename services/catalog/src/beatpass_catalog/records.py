@@ -27,6 +27,11 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _aware(t: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every one stored here is UTC."""
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 # What the producer reads when a step fails, by reason: which step, what happened, what to do.
 # {step} is the step's label; {attempts} how many times it was tried.
 _FAILED = {
@@ -90,11 +95,16 @@ class Records:
         step.attempts = max(step.attempts, 1)
         step.deadline_at = now() + timedelta(seconds=self.settings.step_queue_deadline_s)
 
-    def start_step(self, track: Track, name: str) -> None:
-        """A worker took the step's message (step.started): running, deadline from now. Again
-        for a redelivery (the worker restarted); never after the step's result."""
+    def start_step(self, track: Track, name: str, started: datetime) -> None:
+        """A worker took the step's message at ``started`` (step.started): running, deadline from
+        now. Again for a redelivery (the worker restarted). After the step's result (the two travel
+        apart, so the start may come second) the step stays over; only a missing start is filled in."""
         step = track.step(name)
-        if step.state in {"done", "failed"} or track.status not in {"processing", "in_review"}:
+        if step.state in {"done", "failed"}:
+            if step.started_at is None and step.finished_at is not None:
+                step.started_at = min(_aware(started), _aware(step.finished_at))
+            return
+        if track.status not in {"processing", "in_review"}:
             return
         t = now()
         step.state = "running"

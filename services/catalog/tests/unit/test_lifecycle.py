@@ -146,6 +146,24 @@ def test_step_started_after_the_result_or_from_an_old_submission_changes_nothing
     assert _step(deps, ev.track_id, "validation").state == "pending"
 
 
+def test_a_start_that_arrives_after_the_result_fills_started_at_without_reopening(deps, apply, events, published):
+    """Production: 87 of 187 finished waveform steps had no started_at (step.started came second)."""
+    ev = events()
+    apply(ev.submitted(), ev.validated())
+    waveform_started, fingerprint_started = ev.started("waveform"), ev.started("fingerprint")
+    apply(ev.waveform(), ev.fingerprint())
+    assert _track(deps, ev.track_id).status == "ready"
+    apply(waveform_started, fingerprint_started, ev.started("waveform"))  # a redelivered start changes nothing
+    track = _track(deps, ev.track_id)
+    assert track.status == "ready" and _types(published).count("track.ready") == 1
+    for step, start in (("waveform", waveform_started), ("fingerprint", fingerprint_started)):
+        s = track.step(step)
+        assert s.state == "done" and s.deadline_at is None and s.started_at is not None
+        started_at = s.started_at if s.started_at.tzinfo else s.started_at.replace(tzinfo=start.occurred_at.tzinfo)
+        assert started_at == start.occurred_at
+    assert track_view(track)["steps"]["waveform"]["started_at"] is not None
+
+
 def test_step_started_before_its_submission_is_kept(deps, apply, events):
     ev = events()
     apply(ev.started("validation"), ev.submitted())
