@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # segments are parsed one by one (libpng writes 8 KiB IDAT chunks: ~2,600 in a 20 MiB file).
     cover_max_scans: int = 64
     cover_max_chunks: int = 20_000
+    # The cover's decode and derivatives, a child call of its own (a 6,000 px image takes ~2 s);
+    # past this the image is refused (COVER_TOO_COMPLEX): the hard limit is only the backstop.
+    cover_time_limit_s: float = 30.0
 
     # waveform
     waveform_samples_per_pixel: int = 256

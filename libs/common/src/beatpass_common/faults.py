@@ -6,8 +6,8 @@ known to every step and to the test that uploaded it). It is empty in every real
 (docs/operations.md); tests and the end-to-end suite set it to prove that the hard limits of
 ``beatpass_common.isolation`` stop work that never yields, and that nothing waits on a dead process.
 
-Points: ``upload.save``, ``validation.audio``, ``validation.estimate``, ``waveform.peaks``,
-``fingerprint.print``. Actions: ``hang`` (a busy loop that never yields), ``alloc`` (allocate
+Points: ``upload.save``, ``validation.audio``, ``validation.cover``, ``validation.estimate``,
+``waveform.peaks``, ``fingerprint.print``. Actions: ``hang`` (a busy loop that never yields), ``alloc`` (allocate
 until refused or killed), ``stall`` (sleep ``handler_time_limit_s`` holding what the caller holds).
 """
 
@@ -20,7 +20,7 @@ from .config import Settings
 
 log = logging.getLogger(__name__)
 
-POINTS = ("upload.save", "validation.audio", "validation.estimate", "waveform.peaks", "fingerprint.print")
+POINTS = ("upload.save", "validation.audio", "validation.cover", "validation.estimate", "waveform.peaks", "fingerprint.print")
 ACTIONS = ("hang", "alloc", "stall")
 _CHUNK = 64 * 1024**2
 

@@ -2,9 +2,10 @@
 
 Producer mistakes (including a missing upload) end as a rejection listing every problem found in
 the audio and the cover together. The checks run in a supervised child process (``runner``, a
-``beatpass_common.isolation.Runner``): an overrun of the required part is not the producer's
-fault and propagates as an ``Overrun`` (the bus retries, then parks); an overrun of the optional
-BPM/key estimate only leaves it out, with an ``ESTIMATE_SKIPPED`` warning. Other exceptions mean
+``beatpass_common.isolation.Runner``): an overrun of the required audio part is not the producer's
+fault and propagates as an ``Overrun`` (the bus retries, then parks); the cover has a time budget
+of its own (``cover_time_limit_s``), past which the image is refused (``COVER_TOO_COMPLEX``); an
+overrun of the optional BPM/key estimate only leaves it out, with an ``ESTIMATE_SKIPPED`` warning. Other exceptions mean
 our fault (storage or broker trouble) and are retried by the bus. A redelivered event yields the
 same event id (``new_event(caused_by=...)``) and overwrites the same derivative objects.
 """
@@ -15,9 +16,10 @@ import logging
 from typing import Callable
 
 from beatpass_common.config import Settings
-from beatpass_common.errors import Overrun
+from beatpass_common.errors import Overrun, TimeLimitExceeded
 from beatpass_common.events import (
-    AudioFacts, CollectionRejected, CollectionValidated, Event, Problem, TrackRejected, TrackValidated, new_event,
+    AudioFacts, CollectionRejected, CollectionValidated, Event, ObjectRef, Problem, TrackRejected, TrackValidated,
+    new_event,
 )
 from beatpass_common.isolation import Runner, Terminated
 
@@ -32,15 +34,18 @@ def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], se
                            runner: Runner) -> None:
     submitted = event.payload()
     ids = {"producer_id": event.producer_id, "track_id": event.track_id, "collection_id": event.collection_id}
-    checked = runner.call(work.check_track, settings, submitted.audio, submitted.cover, event.track_id or event.id)
-    if checked.problems:
-        log.info("track rejected: %s", ", ".join(p.code for p in checked.problems))
-        publish(new_event("track.rejected", TrackRejected(errors=checked.problems, step="validation"),
+    heard = runner.call(work.check_track_audio, settings, submitted.audio)
+    seen = _check_cover(runner, settings, submitted.cover, event.track_id or event.id, "tracks",
+                        keep=not heard.problems, audio_key=submitted.audio.key)
+    problems = heard.problems + seen.problems
+    if problems:
+        log.info("track rejected: %s", ", ".join(p.code for p in problems))
+        publish(new_event("track.rejected", TrackRejected(errors=problems, step="validation"),
                           caused_by=event, **ids))
         return
-    facts, warnings = checked.audio, []
+    facts, warnings = heard.audio, []
     try:
-        facts = runner.call(work.estimate, settings, facts, checked.excerpts, submitted.audio.key,
+        facts = runner.call(work.estimate, settings, facts, heard.excerpts, submitted.audio.key,
                             time_limit_s=settings.estimate_time_limit_s)
     except Terminated:
         raise  # shutting down: the message goes back, nothing is published
@@ -48,7 +53,7 @@ def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], se
         log.warning("BPM/key estimate skipped: %s", exc)
         warnings.append(rules.estimate_skipped())
     validated = TrackValidated(
-        source=submitted.audio, audio=facts, cover=checked.cover, cover_images=checked.images,
+        source=submitted.audio, audio=facts, cover=seen.cover, cover_images=seen.images,
         warnings=warnings + _bpm_warnings(submitted.metadata.bpm, facts),
         replaces_track_id=submitted.replaces_track_id,
     )
@@ -60,12 +65,24 @@ def handle_collection_submitted(event: Event, *, publish: Callable[[Event], None
     """The album art: the same checks as a track's cover, derivatives under collections/{id}/."""
     submitted = event.payload()
     ids = {"producer_id": event.producer_id, "collection_id": event.collection_id}
-    checked = runner.call(work.check_collection, settings, submitted.cover, event.collection_id or event.id)
+    checked = _check_cover(runner, settings, submitted.cover, event.collection_id or event.id, "collections")
     if checked.problems:
         publish(new_event("collection.rejected", CollectionRejected(errors=checked.problems), caused_by=event, **ids))
         return
     publish(new_event("collection.validated", CollectionValidated(cover=checked.cover, cover_images=checked.images),
                       caused_by=event, **ids))
+
+
+def _check_cover(runner: Runner, settings: Settings, cover: ObjectRef, owner_id: str, kind: str,
+                 **options) -> work.Checked:
+    """The cover under its own time budget: with the structure already bounded (cover.py), an image
+    that still takes longer than ``cover_time_limit_s`` is refused, not our fault."""
+    try:
+        return runner.call(work.check_cover_art, settings, cover, owner_id, kind,
+                           time_limit_s=settings.cover_time_limit_s, **options)
+    except TimeLimitExceeded as exc:
+        log.warning("cover refused: %s", exc)
+        return work.Checked(problems=[rules.cover_too_slow(settings.cover_time_limit_s)])
 
 
 def _bpm_warnings(declared_bpm: int, facts: AudioFacts) -> list[Problem]:

@@ -277,6 +277,12 @@ def cover_too_complex(kind: Kind, what: str, limit: int) -> Problem:
                            "Save it again as a standard JPEG or PNG.")
 
 
+def cover_too_slow(limit_s: float) -> Problem:
+    return Problem(code="COVER_TOO_COMPLEX", field=COVER,
+                   message=f"This image took longer than {_trim(limit_s, 1)} seconds to read, far longer than cover "
+                           "art takes. Save it again as a standard JPEG or PNG.")
+
+
 def _cover_size_rule(s: Settings) -> str:
     return (f"BeatPass accepts square cover art from {s.cover_min_px:,} × {s.cover_min_px:,} "
             f"to {s.cover_max_px:,} × {s.cover_max_px:,} pixels.")

@@ -30,24 +30,23 @@ class Checked:
     excerpts: list[Excerpt] = field(default_factory=list)
 
 
-def check_track(settings: Settings, audio: ObjectRef, cover: ObjectRef, owner_id: str) -> Checked:
-    """The required part: audio checks, decode, loudness, cover checks, then the derivatives of a pass."""
+def check_track_audio(settings: Settings, audio: ObjectRef) -> Checked:
+    """The required audio part: header checks, decode, loudness; the facts and excerpts of a pass."""
     faults.inject(settings, "validation.audio", audio.key)
-    store = child_store(settings)
-    heard, seen = check_audio(store, audio, settings), check_cover(store, cover, settings)
-    if heard.problems or seen.problems:
-        return Checked(problems=heard.problems + seen.problems)
-    return Checked(audio=heard.facts, cover=seen.facts, excerpts=heard.excerpts,
-                   images=_store_derivatives(store, settings, seen, owner_id, "tracks"))
+    heard = check_audio(child_store(settings), audio, settings)
+    return Checked(problems=heard.problems, audio=heard.facts, excerpts=heard.excerpts)
 
 
-def check_collection(settings: Settings, cover: ObjectRef, owner_id: str) -> Checked:
-    """The album art: a track cover's checks, derivatives under collections/{id}/."""
+def check_cover_art(settings: Settings, cover: ObjectRef, owner_id: str, kind: str, *, keep: bool = True,
+                    audio_key: str | None = None) -> Checked:
+    """A cover's checks, then (``keep``) its derivatives stored under ``kind``/{owner_id}/.
+    Run under ``cover_time_limit_s`` of its own; ``audio_key`` only keys the test fault."""
+    faults.inject(settings, "validation.cover", audio_key)
     store = child_store(settings)
     seen = check_cover(store, cover, settings)
-    if seen.problems:
+    if seen.problems or not keep:
         return Checked(problems=seen.problems)
-    return Checked(cover=seen.facts, images=_store_derivatives(store, settings, seen, owner_id, "collections"))
+    return Checked(cover=seen.facts, images=_store_derivatives(store, settings, seen, owner_id, kind))
 
 
 def estimate(settings: Settings, facts: AudioFacts, excerpts: list[Excerpt], audio_key: str) -> AudioFacts:

@@ -184,6 +184,26 @@ def test_a_required_part_that_hangs_raises_time_limit_exceeded(gen, store, setti
     assert [e.type for e in out] == ["track.validated"]
 
 
+def test_a_cover_that_takes_past_its_budget_is_refused_as_the_producers_fault(gen, store, settings, good, faulty):
+    """The hard limit is the backstop: a cover still decoding after cover_time_limit_s is rejected
+    at once (a scan bomb ended `failed` after two hard time limits)."""
+    event = gen.submitted(store, settings, *good)
+    s, runner = faulty("validation.cover", "hang", event.payload().audio.key, cover_time_limit_s=2.0)
+    out: list[Event] = []
+    started = time.monotonic()
+    handle_track_submitted(event, publish=out.append, settings=s, runner=runner)
+    assert time.monotonic() - started < 2.0 + 15  # the audio part plus the cover's 2 s
+    (rejected,) = out
+    assert rejected.type == "track.rejected"
+    assert [(p.code, p.field, p.message) for p in rejected.payload().errors] == [(
+        "COVER_TOO_COMPLEX", "cover",
+        "This image took longer than 2 seconds to read, far longer than cover art takes. "
+        "Save it again as a standard JPEG or PNG.")]
+    other = gen.submitted(store, settings, *good, track_id="t2")
+    handle_track_submitted(other, publish=out.append, settings=s, runner=runner)  # the next call works
+    assert [e.type for e in out] == ["track.rejected", "track.validated"]
+
+
 def test_a_required_part_that_allocates_without_bound_is_stopped(gen, store, settings, good, faulty):
     event = gen.submitted(store, settings, *good)
     s, runner = faulty("validation.audio", "alloc", event.payload().audio.key,
