@@ -41,7 +41,7 @@ def handle(runner):
 
 
 def test_rf64_with_metadata_validates_through_s3(s3, s3_settings, gen, handle):
-    audio = gen.wav(gen.music(10.5), bits=24, rf64=True, before=[gen.chunk(b"JUNK", b"j" * 70_001)],
+    audio = gen.wav(gen.music(10.5), bits=24, rf64=True, before=[gen.chunk(b"JUNK", b"j" * 70_000)],
                     after=[gen.chunk(b"LIST", b"INFO")])
     event = gen.submitted(s3, s3_settings, audio, gen.image((1100, 1100), "CMYK", "JPEG"), track_id="s3-ok")
     first, second = handle(event, s3, s3_settings), handle(event, s3, s3_settings)
