@@ -133,8 +133,11 @@ def save_track():
 
 def _replaceable(producer, track_id) -> list[FieldError]:
     """A new version may replace only one of the producer's own ready tracks."""
+    if not isinstance(track_id, str):
+        return [FieldError("replaces_track_id", "REPLACES_TRACK_ID_INVALID",
+                           messages(_gw().settings)["REPLACES_TRACK_ID_INVALID"])]
     try:
-        track_id = str(uuid.UUID(str(track_id)))
+        track_id = str(uuid.UUID(track_id))
         status, track = _gw().catalog.get(producer.id, f"tracks/{track_id}")
     except ValueError:
         status, track = 404, None
@@ -159,23 +162,47 @@ def save_collection():
 
 
 def _retry(producer, body, track_id: str, collection_id: str | None):
+    """Re-submit the track's latest submission ``n`` as ``n + 1``, once.
+
+    The gateway's own submission row is the base (a track it never saved is 404). The catalog must
+    report the track rejected or failed for that very submission: a view of an earlier one (it has
+    not recorded ``n`` yet) means ``n`` is still processing. The commit then moves the row from
+    ``n`` to ``n + 1`` only if it still holds ``n`` (saving.Saver.advance), so of concurrent or
+    repeated retries of ``n`` exactly one is accepted and the others are 409 NOT_RETRYABLE, before
+    they reserve minutes or claim an upload.
+    """
     gw = _gw()
-    status, track = gw.catalog.get(producer.id, f"tracks/{track_id}")
-    if status == 404 or track is None or (collection_id is not None and track.get("collection_id") != collection_id):
-        raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
-    if track["status"] not in {"rejected", "failed"}:
-        raise SaveRejected([FieldError("track", "NOT_RETRYABLE",
-                                       "Only a rejected or failed item can be retried.")], 409)
     with gw.factory() as s:
         base = s.get(Submission, track_id)
     if base is None or base.producer_id != producer.id:
         raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
+    status, track = gw.catalog.get(producer.id, f"tracks/{track_id}")
+    track = track if status == 200 and isinstance(track, dict) else None
+    if collection_id is not None and collection_id not in {base.collection_id, (track or {}).get("collection_id")}:
+        raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
+    if track is None or track.get("submission") != base.attempt or track.get("status") == "processing":
+        raise SaveRejected([STILL_PROCESSING], 409)
+    if track["status"] not in {"rejected", "failed"}:
+        raise SaveRejected([FieldError("track", "NOT_RETRYABLE",
+                                       "Only a rejected or failed item can be retried.")], 409)
     checked = gw.saver.check_track(producer.id, body, track_id=track_id, base=base)
-    checked.attempt = max(base.attempt, track.get("submission", 0)) + 1
+    checked.attempt = base.attempt + 1
+    if body.get("replaces_track_id") is not None:
+        checked.errors.extend(_replaceable(producer, body["replaces_track_id"]))
     if checked.errors:
         raise SaveRejected(checked.errors)
     limit = minutes_limit(producer, gw.settings)
-    return _commit(lambda s: gw.saver.save_track(s, producer.id, limit, checked, base.collection_id))
+
+    def stage(s):
+        if not gw.saver.advance(s, track_id, base.attempt):
+            raise SaveRejected([STILL_PROCESSING], 409)  # another retry of ``n`` got there first
+        return gw.saver.save_track(s, producer.id, limit, checked, base.collection_id)
+
+    return _commit(stage)
+
+
+STILL_PROCESSING = FieldError("track", "NOT_RETRYABLE",
+                              "This track is still processing. It can be retried once it is rejected or failed.")
 
 
 @bp.post("/api/v1/collections/<collection_id>/tracks/<track_id>/retry")

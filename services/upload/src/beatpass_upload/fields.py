@@ -23,12 +23,16 @@ MOOD_MAX = 50
 def messages(settings: Settings) -> dict[str, str]:
     return {
         "AUDIO_REQUIRED": "Audio is required.",
+        "AUDIO_UPLOAD_ID_INVALID": "The audio upload id must be text (the id of your upload).",
         "COVER_REQUIRED": "Cover art is required.",
+        "COVER_UPLOAD_ID_INVALID": "The cover art upload id must be text (the id of your upload).",
         "TITLE_REQUIRED": "Title is required.",
+        "TITLE_NOT_TEXT": "Title must be text.",
         "TITLE_TOO_LONG": f"Title must be {TITLE_MAX} characters or fewer.",
         "ARTISTS_REQUIRED": "Add at least one artist.",
         "ARTISTS_TOO_MANY": f"Add no more than {ARTISTS_MAX} artists.",
         "ARTIST_INVALID": f"Each artist name must be 1 to {NAME_MAX} characters.",
+        "ARTISTS_NOT_TEXT": "Each artist must be a name (text).",
         "BPM_REQUIRED": "BPM is required.",
         "BPM_INVALID": f"BPM must be a whole number between {settings.bpm_min} and {settings.bpm_max}.",
         "KEY_REQUIRED": "Key is required.",
@@ -38,13 +42,20 @@ def messages(settings: Settings) -> dict[str, str]:
         "LICENSING_REQUIRED": "Licensing is required.",
         "LICENSING_INVALID": "Licensing must be non_exclusive, exclusive or free_download.",
         "GENRES_TOO_MANY": f"Choose no more than {GENRES_MAX} genres.",
+        "GENRES_NOT_TEXT": "Each genre must be a name (text).",
         "TAGS_TOO_MANY": f"Add no more than {TAGS_MAX} tags.",
         "TAG_INVALID": f"Each tag must be 1 to {TAG_MAX} characters.",
+        "TAGS_NOT_TEXT": "Each tag must be text.",
         "DESCRIPTION_TOO_LONG": f"Description must be {DESCRIPTION_MAX} characters or fewer.",
+        "DESCRIPTION_NOT_TEXT": "Description must be text.",
         "MOOD_INVALID": f"Mood must be {MOOD_MAX} characters or fewer.",
+        "MOOD_NOT_TEXT": "Mood must be text.",
+        "REPLACES_TRACK_ID_INVALID": "The track to replace must be given by its id (text).",
         "COLLECTION_TITLE_REQUIRED": "Collection title is required.",
+        "COLLECTION_TITLE_NOT_TEXT": "Collection title must be text.",
         "COLLECTION_COVER_REQUIRED": "Album cover art is required.",
         "COLLECTION_TRACKS_REQUIRED": "Add at least one track to the collection.",
+        "COLLECTION_TRACKS_INVALID": "Tracks must be a list of tracks, each an object with its fields.",
         "COLLECTION_TOO_MANY_TRACKS": f"A collection can hold at most {settings.collection_tracks_max} tracks.",
     }
 
@@ -60,10 +71,13 @@ class FieldError:
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+    """Absent: null or only whitespace. Any other type is present (and then refused as the wrong type)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _str_list(value) -> list | None:
+    """A list of strings, or one comma-separated string (from a simple form); None for any other
+    type or any element that is not a string."""
     if isinstance(value, str):  # "a, b" from a simple form
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -80,6 +94,10 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
     def err(field, code):
         errors.append(FieldError(prefix + field, code, msg[code]))
 
+    for name, field, code in (("audio_upload_id", "audio", "AUDIO_UPLOAD_ID_INVALID"),
+                              ("cover_upload_id", "cover", "COVER_UPLOAD_ID_INVALID")):
+        if body.get(name) is not None and not isinstance(body[name], str):  # a string naming nothing: UPLOAD_NOT_FOUND
+            err(field, code)
     if uploads_required and _blank(body.get("audio_upload_id")):
         err("audio", "AUDIO_REQUIRED")
     if uploads_required and not cover_default and _blank(body.get("cover_upload_id")):
@@ -87,15 +105,19 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
 
     clean: dict = {}
     title = body.get("title")
-    if _blank(title) or not isinstance(title, str):
+    if _blank(title):
         err("title", "TITLE_REQUIRED")
+    elif not isinstance(title, str):
+        err("title", "TITLE_NOT_TEXT")
     elif len(title.strip()) > TITLE_MAX:
         err("title", "TITLE_TOO_LONG")
     else:
         clean["title"] = title.strip()
 
-    artists = _str_list(body.get("artists"))
-    if not artists:
+    artists = [] if body.get("artists") is None else _str_list(body["artists"])
+    if artists is None:
+        err("artists", "ARTISTS_NOT_TEXT")
+    elif not artists:
         err("artists", "ARTISTS_REQUIRED")
     elif len(artists) > ARTISTS_MAX:
         err("artists", "ARTISTS_TOO_MANY")
@@ -127,17 +149,23 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
 
     description = body.get("description")
     if not _blank(description):
-        if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
+        if not isinstance(description, str):
+            err("description", "DESCRIPTION_NOT_TEXT")
+        elif len(description) > DESCRIPTION_MAX:
             err("description", "DESCRIPTION_TOO_LONG")
         else:
             clean["description"] = description.strip()
-    genres = _str_list(body.get("genres") or [])
-    if genres is None or len(genres) > GENRES_MAX:
+    genres = _str_list(body["genres"]) if body.get("genres") is not None else []
+    if genres is None:
+        err("genres", "GENRES_NOT_TEXT")
+    elif len(genres) > GENRES_MAX:
         err("genres", "GENRES_TOO_MANY")
     else:
         clean["genres"] = [g for g in genres if g]
-    tags = _str_list(body.get("tags") or [])
-    if tags is None or len(tags) > TAGS_MAX:
+    tags = _str_list(body["tags"]) if body.get("tags") is not None else []
+    if tags is None:
+        err("tags", "TAGS_NOT_TEXT")
+    elif len(tags) > TAGS_MAX:
         err("tags", "TAGS_TOO_MANY")
     elif any(not t or len(t) > TAG_MAX for t in tags):
         err("tags", "TAG_INVALID")
@@ -145,7 +173,9 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
         clean["tags"] = tags
     mood = body.get("mood")
     if not _blank(mood):
-        if not isinstance(mood, str) or len(mood) > MOOD_MAX:
+        if not isinstance(mood, str):
+            err("mood", "MOOD_NOT_TEXT")
+        elif len(mood) > MOOD_MAX:
             err("mood", "MOOD_INVALID")
         else:
             clean["mood"] = mood.strip()

@@ -165,6 +165,16 @@ class Saver:
             raise SaveRejected([FieldError("cover", "UPLOAD_NOT_FOUND",
                                            "The cover art upload was not found. Upload the file again.")], 409)
 
+    def advance(self, s: Session, track_id: str, attempt: int) -> bool:
+        """Move the track's submission from ``attempt`` to ``attempt + 1``, in the caller's
+        transaction; False when it no longer holds ``attempt`` (another retry advanced it).
+
+        One conditional UPDATE: PostgreSQL makes a concurrent one wait for the row and re-check
+        the condition after the first commits; SQLite runs one writer at a time."""
+        return bool(s.execute(update(Submission).where(Submission.track_id == track_id,
+                                                       Submission.attempt == attempt)
+                              .values(attempt=attempt + 1)).rowcount)
+
     def save_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack,
                    collection_id: str | None = None) -> dict:
         """A new track, or the next submission of one (a retry: ``t.attempt`` > 0)."""
@@ -182,12 +192,17 @@ class Saver:
     def check_collection(self, producer_id: str, body: dict) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
         errors: list[FieldError] = []
         title = body.get("title")
-        if not isinstance(title, str) or not title.strip():
+        if title is None or (isinstance(title, str) and not title.strip()):
             errors.append(FieldError("title", "COLLECTION_TITLE_REQUIRED", self.msg["COLLECTION_TITLE_REQUIRED"]))
+        elif not isinstance(title, str):
+            errors.append(FieldError("title", "COLLECTION_TITLE_NOT_TEXT", self.msg["COLLECTION_TITLE_NOT_TEXT"]))
         elif len(title.strip()) > 100:
             errors.append(FieldError("title", "TITLE_TOO_LONG", self.msg["TITLE_TOO_LONG"]))
         cover = None
-        if not isinstance(body.get("cover_upload_id"), str) or not body["cover_upload_id"]:
+        cover_id = body.get("cover_upload_id")
+        if cover_id is not None and not isinstance(cover_id, str):
+            errors.append(FieldError("cover", "COVER_UPLOAD_ID_INVALID", self.msg["COVER_UPLOAD_ID_INVALID"]))
+        elif cover_id is None or not cover_id.strip():
             errors.append(FieldError("cover", "COLLECTION_COVER_REQUIRED", self.msg["COLLECTION_COVER_REQUIRED"]))
         else:
             cover = self._upload(producer_id, body["cover_upload_id"], "cover", errors)
@@ -195,14 +210,19 @@ class Saver:
                 errors.extend(self._not_an_image(cover, "cover"))
         items = body.get("tracks")
         checked: list[CheckedTrack] = []
-        if not isinstance(items, list) or not items:
+        if items is not None and not isinstance(items, list):
+            errors.append(FieldError("tracks", "COLLECTION_TRACKS_INVALID", self.msg["COLLECTION_TRACKS_INVALID"]))
+        elif not items:
             errors.append(FieldError("tracks", "COLLECTION_TRACKS_REQUIRED", self.msg["COLLECTION_TRACKS_REQUIRED"]))
         elif len(items) > self.settings.collection_tracks_max:  # refused whole, never cut short
             errors.append(FieldError("tracks", "COLLECTION_TOO_MANY_TRACKS", self.msg["COLLECTION_TOO_MANY_TRACKS"]))
         else:
             seen_audio: set[str] = set()
             for i, item in enumerate(items):
-                item = item if isinstance(item, dict) else {}
+                if not isinstance(item, dict):
+                    errors.append(FieldError(f"tracks[{i}]", "COLLECTION_TRACKS_INVALID",
+                                             self.msg["COLLECTION_TRACKS_INVALID"]))
+                    continue
                 t = self.check_track(producer_id, item, f"tracks[{i}].", default_cover=body.get("cover_upload_id"))
                 if t.audio is not None and t.audio.id in seen_audio:
                     t.errors.append(FieldError(f"tracks[{i}].audio", "UPLOAD_ALREADY_SAVED",

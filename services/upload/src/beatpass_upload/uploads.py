@@ -164,7 +164,11 @@ class Uploads:
                 raise UploadError(410, "UPLOAD_GONE", "This upload has expired; upload the file again.")
             if offset == upload.offset and declared == 0:
                 return upload  # nothing to add (tus: 204 with the offset, even once complete)
-            if upload.status == "complete" or offset != upload.offset:
+            if upload.status == "complete" and offset == upload.offset:
+                # tusd answers 204 and drops the bytes; we say why they are not taken.
+                raise UploadError(409, "UPLOAD_COMPLETE", "This upload is already complete; it takes no more data.",
+                                  {"Upload-Offset": str(upload.offset)})
+            if offset != upload.offset:
                 raise UploadError(409, "OFFSET_MISMATCH",
                                   f"Upload-Offset {offset} does not match the server's offset {upload.offset}.",
                                   {"Upload-Offset": str(upload.offset)})

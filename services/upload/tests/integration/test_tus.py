@@ -126,6 +126,21 @@ def test_patch_errors(stack):
     assert requests.head(location, headers=h).headers["Upload-Offset"] == "0"
 
 
+def test_a_patch_with_bytes_on_a_complete_upload_says_it_is_complete(stack):
+    h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
+    location = requests.post(f"{stack.url}/api/v1/uploads", data=b"abcd",
+                             headers={**h, "Upload-Length": "4"}).headers["Location"]
+    r = requests.patch(location, data=b"ef", headers={**h, "Upload-Offset": "4"})
+    assert r.status_code == 409 and r.headers["Upload-Offset"] == "4"
+    assert r.json()["errors"] == [{"field": None, "code": "UPLOAD_COMPLETE",
+                                   "message": "This upload is already complete; it takes no more data."}]
+    r = requests.patch(location, data=b"ef", headers={**h, "Upload-Offset": "2"})  # a stale offset stays a mismatch
+    assert r.status_code == 409 and r.json()["errors"][0]["code"] == "OFFSET_MISMATCH"
+    assert r.json()["errors"][0]["message"] == "Upload-Offset 2 does not match the server's offset 4."
+    r = requests.patch(location, data=b"", headers={**h, "Upload-Offset": "4"})  # as tusd: 204 with the offset
+    assert r.status_code == 204 and r.headers["Upload-Offset"] == "4"
+
+
 def test_racing_patch_is_refused_with_423_while_the_first_lives(stack):
     h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
     location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "2000000"}).headers["Location"]
