@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -17,9 +18,10 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from .bus import Bus
-from .config import Settings
+from .config import MissingSecret, Settings
 from .http import instrument
 from .http_errors import ProblemRequestHandler
+from .logs import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,22 @@ class Runtime:
             loop.stop()
         for callback in self.on_stop:
             callback()
+
+
+def serve(service: str, build: Callable[[Settings], Runtime], settings: Settings) -> int:
+    """The process entry of one service: build its runtime and run it until SIGTERM.
+
+    Returns the exit status: 0 after a clean stop, 2 when a key the service needs is missing
+    outside dev mode (``config.MissingSecret``; its message names the variables).
+    """
+    setup_logging(service)
+    try:
+        runtime = build(settings)
+    except MissingSecret as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    run([runtime])
+    return 0
 
 
 def run(runtimes: list[Runtime], *, on_started: Callable[[], None] | None = None) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from amqp.exceptions import NotFound
 from kombu import Connection, Producer
@@ -22,8 +21,7 @@ from sqlalchemy import select
 
 from beatpass_common import runner
 from beatpass_common.bus import Publisher, topology
-from beatpass_common.config import MissingSecret, get_settings
-from beatpass_common.logs import setup_logging
+from beatpass_common.config import get_settings
 
 from .disputes import DisputeError, open_disputes, resolve_dispute
 from .models import Step, Track
@@ -204,14 +202,7 @@ def cmd_dead(args, settings) -> int:
 def serve(settings) -> int:
     from .service import build
 
-    setup_logging("catalog")
-    try:
-        runtime = build(settings)
-    except MissingSecret as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    runner.run([runtime])
-    return 0
+    return runner.serve("catalog", build, settings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,7 @@ import sys
 
 from beatpass_common import runner
 from beatpass_common.auth import mint_dev_token
-from beatpass_common.config import MissingSecret, get_settings
-from beatpass_common.logs import setup_logging
+from beatpass_common.config import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,11 +42,4 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .service import build
 
-    setup_logging("upload")
-    try:
-        runtime = build(settings)
-    except MissingSecret as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    runner.run([runtime])
-    return 0
+    return runner.serve("upload", build, settings)
