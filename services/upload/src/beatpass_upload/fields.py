@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from beatpass_common import disputes
 from beatpass_common.config import Settings
 
 KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -57,6 +58,7 @@ def messages(settings: Settings) -> dict[str, str]:
         "COLLECTION_TRACKS_REQUIRED": "Add at least one track to the collection.",
         "COLLECTION_TRACKS_INVALID": "Tracks must be a list of tracks, each an object with its fields.",
         "COLLECTION_TOO_MANY_TRACKS": f"A collection can hold at most {settings.collection_tracks_max} tracks.",
+        "DISPUTE_REASON_REQUIRED": disputes.REASON_REQUIRED,  # the catalog checks it; the page says it first
     }
 
 
