@@ -37,8 +37,3 @@ export class Draft {
     localStorage.removeItem(this.key);
   }
 }
-
-/** True when a form's typed values hold anything worth keeping. */
-export function hasText(values) {
-  return Object.values(values || {}).some((v) => String(v ?? "").trim());
-}

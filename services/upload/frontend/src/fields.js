@@ -398,9 +398,15 @@ export class TrackEditor {
     }
   }
 
-  /** The controls' text as typed (for drafts). */
-  typed() {
-    return Object.fromEntries(Object.entries(this.controls).map(([name, c]) => [name, c.value]));
+  /** The controls' text as typed, for a draft: {fields, autoTitle}, or null when nothing is typed. */
+  draft() {
+    const fields = Object.fromEntries(Object.entries(this.controls).map(([name, c]) => [name, c.value]));
+    return Object.values(fields).some((v) => v.trim()) ? { fields, autoTitle: this.autoTitle } : null;
+  }
+
+  restoreDraft(draft) {
+    this.setValues(draft?.fields || {});
+    this.autoTitle = draft?.autoTitle || null;
   }
 
   values() {

@@ -5,7 +5,7 @@ import { h, clear, uid, minutes, minutesFigures, formatBytes, keepFocus, PAGE } 
 import { unfinishedUploads, discardUpload } from "./uploads.js";
 import { FileSlot, TrackEditor } from "./fields.js";
 import { Library } from "./library.js";
-import { Draft, hasText } from "./draft.js";
+import { Draft } from "./draft.js";
 import { supportButton } from "./support.js";
 
 const TOKEN_KEY = "beatpass.token";
@@ -176,8 +176,8 @@ class SingleForm {
 
   restore() {
     const draft = this.draft.load();
-    if (!hasText(draft?.fields)) return;
-    this.editor.setValues(draft.fields);
+    if (!draft?.fields) return;
+    this.editor.restoreDraft(draft);
     this.editor.refresh();
     this.restored.hidden = false;
     this.restored.textContent = "The details you typed last time are back. Choose the files again: an upload that was cut off continues where it stopped.";
@@ -185,10 +185,7 @@ class SingleForm {
 
   keepDraft() {
     if (this.saving) return;
-    this.draft.save(() => {
-      const fields = this.editor.typed();
-      return hasText(fields) ? { fields } : null;
-    });
+    this.draft.save(() => this.editor.draft());
   }
 
   async save() {
@@ -266,10 +263,11 @@ class CollectionForm {
     return { mode: "collection", collectionTitle: this.title.value.trim() };
   }
 
-  addItem(file, values) {
+  addItem(file, draft) {
     const item = {};
-    item.editor = new TrackEditor(this.ctx, { coverOptional: true, coverLabel: "Track cover", initial: values || {},
+    item.editor = new TrackEditor(this.ctx, { coverOptional: true, coverLabel: "Track cover",
       context: () => this.context(), applyAll: (name) => this.applyAll(item, name), onChange: () => this.refresh() });
+    if (draft) item.editor.restoreDraft(draft);
     item.heading = h("h3", {});
     item.up = h("button", { type: "button", class: "link-button", onclick: () => this.move(item, -1) }, "Move up");
     item.down = h("button", { type: "button", class: "link-button", onclick: () => this.move(item, 1) }, "Move down");
@@ -377,9 +375,9 @@ class CollectionForm {
 
   restore() {
     const draft = this.draft.load();
-    if (!draft || !(draft.title?.trim() || (draft.items || []).some(hasText))) return false;
+    if (!draft || !(draft.title?.trim() || (draft.items || []).some((d) => d?.fields))) return false;
     this.title.value = draft.title || "";
-    for (const values of draft.items?.length ? draft.items : [{}]) this.addItem(null, values);
+    for (const item of draft.items?.length ? draft.items : [null]) this.addItem(null, item);
     this.restored.hidden = false;
     this.restored.textContent = "The details you typed last time are back. Choose the files again: an upload that was cut off continues where it stopped.";
     return true;
@@ -388,8 +386,8 @@ class CollectionForm {
   keepDraft() {
     if (!this.draft || this.saving) return;
     this.draft.save(() => {
-      const items = this.items.map((item) => item.editor.typed());
-      return this.title.value.trim() || items.some(hasText) ? { title: this.title.value, items } : null;
+      const items = this.items.map((item) => item.editor.draft());
+      return this.title.value.trim() || items.some(Boolean) ? { title: this.title.value, items } : null;
     });
   }
 
