@@ -52,13 +52,13 @@ def messages(settings: Settings) -> dict[str, str]:
         "MOOD_INVALID": f"Mood must be {MOOD_MAX} characters or fewer.",
         "MOOD_NOT_TEXT": "Mood must be text.",
         "REPLACES_TRACK_ID_INVALID": "The track to replace must be given by its id (text).",
+        "DISPUTE_REASON_REQUIRED": disputes.REASON_REQUIRED,  # the catalog checks it; the page says it first
         "COLLECTION_TITLE_REQUIRED": "Collection title is required.",
         "COLLECTION_TITLE_NOT_TEXT": "Collection title must be text.",
         "COLLECTION_COVER_REQUIRED": "Album cover art is required.",
         "COLLECTION_TRACKS_REQUIRED": "Add at least one track to the collection.",
         "COLLECTION_TRACKS_INVALID": "Tracks must be a list of tracks, each an object with its fields.",
         "COLLECTION_TOO_MANY_TRACKS": f"A collection can hold at most {settings.collection_tracks_max} tracks.",
-        "DISPUTE_REASON_REQUIRED": disputes.REASON_REQUIRED,  # the catalog checks it; the page says it first
     }
 
 
