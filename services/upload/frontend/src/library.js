@@ -138,7 +138,7 @@ export class Library {
   /** A track changed status; a new version that became ready replaced its old one: show that. */
   changed(card) {
     this.ctx.refreshMinutes();
-    const old = card.view.replaces_track_id;
+    const old = card.replaces;
     if (card.status === "ready" && old) {
       const oldCard = this.cards.get(old);
       if (oldCard instanceof TrackCard) oldCard.reload();
@@ -189,7 +189,8 @@ export class Library {
       owner.refresh();
       return null;
     }
-    const card = this.added({ kind: "track", id: newId, title, uploadIds: { audio: uploadIds.audio_upload_id, cover: uploadIds.cover_upload_id } });
+    const card = this.added({ kind: "track", id: newId, title, replaces: oldId,
+      uploadIds: { audio: uploadIds.audio_upload_id, cover: uploadIds.cover_upload_id } });
     this.cards.get(oldId)?.render();
     card.focus();
     return card;

@@ -168,9 +168,11 @@ export class TrackCard {
    * `view`: the track view when known (from the library list); `uploadIds`/`files`: what this
    * page saved (for support details); `collectionId`/`collectionTitle`: an item of a collection.
    */
-  constructor(ctx, { id, title, view = null, collectionId = null, collectionTitle = null, uploadIds = null, files = null, onUpdate }) {
+  constructor(ctx, { id, title, view = null, collectionId = null, collectionTitle = null, uploadIds = null, files = null,
+    replaces = null, onUpdate }) {
     this.ctx = ctx;
     this.id = id;
+    this.replaces = replaces || view?.replaces_track_id || null; // the track this new version replaces
     this.collectionId = collectionId || view?.collection_id || null;
     this.collectionTitle = collectionTitle;
     this.uploadIds = uploadIds;
@@ -219,6 +221,7 @@ export class TrackCard {
       this.view = { ...this.view, status: view.status, steps };
     } else {
       this.view = view;
+      this.replaces = view.replaces_track_id || this.replaces;
       this.requestId = requestIdOf(view) || this.requestId;
     }
     this.render();

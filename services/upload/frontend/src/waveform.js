@@ -27,10 +27,11 @@ export function peaksFromJson(doc) {
   return { peaks, duration: (length * doc.samples_per_pixel) / doc.sample_rate };
 }
 
-function colors() {
+function colors(playable) {
   const style = getComputedStyle(document.documentElement);
   const wave = style.getPropertyValue("--wave").trim() || "#6d4aff";
-  return { wave, played: style.getPropertyValue("--wave-played").trim() || wave };
+  // A player shows what was played in the full colour over a lighter rest.
+  return playable ? { wave: style.getPropertyValue("--wave-unplayed").trim() || wave, played: wave } : { wave, played: wave };
 }
 
 /**
@@ -62,7 +63,7 @@ export class Waveform {
     this.duration = duration;
     this.ws?.destroy();
     this.wave.replaceChildren();
-    const { wave, played } = colors();
+    const { wave, played } = colors(Boolean(this.audio));
     this.ws = WaveSurfer.create({
       container: this.wave,
       height: 64,
@@ -79,7 +80,7 @@ export class Waveform {
       media: this.audio || undefined,
       cspNonce: PAGE.styleNonce, // its shadow DOM <style> runs under the page's CSP
       waveColor: wave,
-      progressColor: this.audio ? played : wave,
+      progressColor: played,
     });
     this.wave.dataset.drawn = "true";
     this.wave.dataset.points = String(doc.length);
