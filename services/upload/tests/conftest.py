@@ -3,6 +3,7 @@ gateway as an OS process of its own (to be killed) on the same database and buck
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import requests
 
 from beatpass_common.auth import mint_dev_token
 from beatpass_common.testing import infra
+from beatpass_common.testing.fixtures import settings_for, with_s3
 
 
 @dataclass
@@ -58,26 +60,50 @@ def start_stack(settings) -> Stack:
     return Stack(f"http://127.0.0.1:{upload_port}", settings, upload.deps, [upload, catalog])
 
 
-@pytest.fixture
-def real_settings(s3_settings, postgres_url, _postgres_admin):
+@contextlib.contextmanager
+def _real(s3_settings, admin_url: str):
     """Gateway and catalog each on a PostgreSQL database of their own, objects in S3."""
-    from beatpass_common.testing.infra import create_database, run_id
+    names = [f"beatpass_test_{infra.run_id()}" for _ in ("upload", "catalog")]
+    upload_db, catalog_db = (infra.create_database(admin_url, name) for name in names)
+    try:
+        yield s3_settings.model_copy(update={
+            "upload_database_url": upload_db, "catalog_database_url": catalog_db,
+            "upload_part_bytes": 5 * 1024 * 1024, "lease_s": 1.0})
+    finally:
+        for name in names:
+            infra.drop_database(admin_url, name)
 
-    catalog_db = create_database(_postgres_admin, f"beatpass_test_{run_id()}")
-    yield s3_settings.model_copy(update={
-        "upload_database_url": postgres_url, "catalog_database_url": catalog_db,
-        "upload_part_bytes": 5 * 1024 * 1024, "lease_s": 1.0})
-    from sqlalchemy.engine import make_url
 
-    infra.drop_database(_postgres_admin, make_url(catalog_db).database)
+@contextlib.contextmanager
+def _running(settings):
+    s = start_stack(settings)
+    try:
+        yield s
+    finally:
+        for runtime in s.runtimes:
+            runtime.stop()
+
+
+@pytest.fixture
+def real_settings(s3_settings, _postgres_admin):
+    with _real(s3_settings, _postgres_admin) as settings:
+        yield settings
 
 
 @pytest.fixture
 def stack(real_settings):
-    s = start_stack(real_settings)
-    yield s
-    for runtime in s.runtimes:
-        runtime.stop()
+    with _running(real_settings) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory, s3_url, _postgres_admin):
+    """One stack for a whole module, for tests that only read or add records of their own (each
+    start costs seconds); such a module names it its ``stack``."""
+    settings = with_s3(settings_for(tmp_path_factory.mktemp("stack")), s3_url)
+    with _real(settings, _postgres_admin) as real, _running(real) as s:
+        yield s
+
 
 
 @pytest.fixture

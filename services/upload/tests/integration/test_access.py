@@ -12,6 +12,13 @@ from beatpass_common.config import DEV_JWT_SECRET
 from beatpass_common.testing.media import beat_wav, cover_bytes
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(name="stack")
+def _stack(module_stack):
+    return module_stack  # every test here only reads or adds records of its own
+
+
 TUS = {"Tus-Resumable": "1.0.0"}
 
 

@@ -15,6 +15,12 @@ from beatpass_common.testing.media import beat_wav, cover_bytes
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(name="stack")
+def _stack(module_stack):
+    return module_stack  # every test here only reads or adds records of its own
+
+
 FIELDS = {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
           "licensing": "non_exclusive"}
 WRONG = [123, 1.5, True, ["x"], {}, -1, 10**30]

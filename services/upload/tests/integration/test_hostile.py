@@ -20,6 +20,11 @@ TUS = {"Tus-Resumable": "1.0.0"}
 OCTET = {"Content-Type": "application/offset+octet-stream"}
 
 
+@pytest.fixture(name="stack")
+def _stack(module_stack):
+    return module_stack  # every test here only reads or adds records of its own
+
+
 def _fields(**over):
     return {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
             "licensing": "non_exclusive", **over}

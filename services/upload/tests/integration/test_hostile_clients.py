@@ -19,6 +19,13 @@ from beatpass_common.testing.media import beat_wav, cover_bytes
 
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(name="stack")
+def _stack(module_stack):
+    return module_stack  # every test here only reads or adds records of its own
+
+
 TUS = {"Tus-Resumable": "1.0.0"}
 HOSTILE_SUBS = ["../../beatpass-media/x", "a/../b", "../uploads/producer-b", "p\x00", "..", "a/b", "x" * 65]
 PRODUCER_ID_INVALID = {"field": None, "code": "PRODUCER_ID_INVALID",

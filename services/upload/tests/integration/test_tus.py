@@ -16,6 +16,13 @@ from tusclient import client as tus
 from beatpass_common.storage import open_store
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(name="stack")
+def _stack(module_stack):
+    return module_stack  # every test here only reads or adds records of its own
+
+
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
@@ -230,7 +237,8 @@ def test_termination_frees_storage(stack):
     assert requests.patch(location, data=b"a", headers={**h, "Upload-Offset": "40"}).status_code == 410
 
 
-def test_expired_uploads_are_swept(stack):
+def test_expired_uploads_are_swept(real_settings, stack_factory):
+    stack = stack_factory(real_settings)  # its own: the sweep sees every upload of the database
     h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
     stack.gateway.uploads.settings = stack.settings.model_copy(update={"upload_expiry_s": 0})
     location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "100"}).headers["Location"]
