@@ -103,7 +103,8 @@ def open_session(chromium):
         context.set_default_timeout(20_000)
         page = context.new_page()
         page.errors = []
-        page.on("console", lambda msg: msg.type == "error" and page.errors.append(f"console: {msg.text}"))
+        page.on("console", lambda msg: msg.type == "error" and page.errors.append(
+            f"console: {msg.text} ({msg.location.get('url')})"))
         page.on("pageerror", lambda exc: page.errors.append(f"page: {exc}"))
         contexts.append((context, page))
         return page

@@ -175,9 +175,10 @@ export class Library {
   cardFor(item) {
     const known = this.cards.get(item.id);
     if (known) return known;
+    const requestId = this.requestId;
     const card = this.kind === "collections"
-      ? new CollectionCard(this.ctx, { id: item.id, title: item.title, view: item })
-      : new TrackCard(this.ctx, { id: item.id, title: item.title, view: item, onUpdate: (c) => this.changed(c) });
+      ? new CollectionCard(this.ctx, { id: item.id, title: item.title, view: item, requestId })
+      : new TrackCard(this.ctx, { id: item.id, title: item.title, view: item, requestId, onUpdate: (c) => this.changed(c) });
     this.cards.set(item.id, card);
     return card;
   }

@@ -169,7 +169,7 @@ export class TrackCard {
    * page saved (for support details); `collectionId`/`collectionTitle`: an item of a collection.
    */
   constructor(ctx, { id, title, view = null, collectionId = null, collectionTitle = null, uploadIds = null, files = null,
-    replaces = null, onUpdate }) {
+    replaces = null, requestId = null, onUpdate }) {
     this.ctx = ctx;
     this.id = id;
     this.replaces = replaces || view?.replaces_track_id || null; // the track this new version replaces
@@ -179,7 +179,7 @@ export class TrackCard {
     this.files = files;
     this.onUpdate = onUpdate || (() => {});
     this.view = view?.steps ? view : { id, title, status: "processing", steps: {}, errors: [], warnings: [] };
-    this.requestId = requestIdOf(view);
+    this.requestId = requestIdOf(view) || requestId; // of the answer that delivered the view (a list's)
     this.panel = null;
     this.panelKind = null;
     this.wave = null;
@@ -427,11 +427,11 @@ export class TrackCard {
 
 export class CollectionCard {
   /** From a collection view (the library), or from a save's answer (`trackIds`, `titles`). */
-  constructor(ctx, { id, title, view = null, trackIds = [], titles = [], uploadIds = [], files = [] }) {
+  constructor(ctx, { id, title, view = null, trackIds = [], titles = [], uploadIds = [], files = [], requestId = null }) {
     this.ctx = ctx;
     this.id = id;
     this.view = view || { id, title, status: "processing", errors: [], cover: {}, items: trackIds.map((tid) => ({ id: tid })) };
-    this.requestId = requestIdOf(view);
+    this.requestId = requestIdOf(view) || requestId;
     this.panel = null;
     const items = this.view.items || [];
     this.items = items.map((item, i) => this.itemCard(item, titles[i], uploadIds[i], files[i]));
@@ -451,7 +451,7 @@ export class CollectionCard {
 
   itemCard(item, title, uploadIds, files) {
     return new TrackCard(this.ctx, { id: item.id, title: title || item.title, view: item.steps ? item : null, collectionId: this.id,
-      collectionTitle: this.view.title, uploadIds, files, onUpdate: () => this.refresh() });
+      collectionTitle: this.view.title, uploadIds, files, requestId: this.requestId, onUpdate: () => this.refresh() });
   }
 
   get status() {
