@@ -10,7 +10,7 @@ session each with zero console errors from start to end (page.errors, conftest.o
   filter, a validation rejection that says so), a collection with apply-to-all, reordering and a
   draft, then edited (title, cover, order).
 
-All services run once for the module (one stack, separate producers per test).
+All services run once for the browser tests (conftest.stack), each test with producers of its own.
 """
 
 from __future__ import annotations
@@ -27,18 +27,10 @@ from beatpass_common.testing.media import beat_wav, cover_bytes
 
 pytestmark = pytest.mark.browser
 
-PAGE_SIZE = 2
 THROTTLE_BYTES_S = 3 * 1024 * 1024  # so an upload lasts long enough to move focus around in it
 # Audio differs between the two sizes: one stack serves both, and the same audio twice would be
 # a duplicate (across producers too).
 SEEDS = {"desktop": 100, "phone": 200}
-
-
-@pytest.fixture(scope="module")
-def stack(make_platform, tmp_path_factory):
-    with make_platform(tmp_path_factory.mktemp("pages")) as platform:
-        platform.start_all({"upload": {"BEATPASS_LIBRARY_PAGE_SIZE": str(PAGE_SIZE)}})
-        yield platform
 
 
 @pytest.fixture(params=list(SEEDS))
@@ -352,7 +344,7 @@ def _seed(stack, producer: str, path, title: str, cover_id: str | None = None) -
     return r.json()["track_id"], cover_id
 
 
-def test_library_and_collections(stack, open_session, media, files, token_for, shot, fits, size):
+def test_library_and_collections(stack, open_session, media, files, token_for, shot, fits, size, library_page_size):
     producer = f"library-{size}"
     token = token_for(stack, producer)
     auth = {"Authorization": f"Bearer {token}"}
@@ -367,7 +359,7 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     page.goto(f"{stack.url}/backstage/upload#token={token}")
     library = page.get_by_role("region", name="Your uploads")
     cards = library.get_by_role("article")
-    expect(cards).to_have_count(PAGE_SIZE)
+    expect(cards).to_have_count(library_page_size)
     expect(cards.nth(0)).to_have_attribute("data-track-id", seed_b)  # newest first
     expect(cards.nth(1)).to_have_attribute("data-track-id", seed_a)
     expect(library.get_by_role("navigation", name="Pages of your uploads")).to_contain_text("Page 1 of 2 · 3 tracks")
@@ -388,7 +380,7 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     library.get_by_label("Status").select_option("replaced")
     expect(library.locator(".library-note")).to_have_text("No tracks with the status “Replaced”.")
     library.get_by_label("Status").select_option("")
-    expect(cards).to_have_count(PAGE_SIZE)
+    expect(cards).to_have_count(library_page_size)
     shot(page, f"issue15-library-{size}")
     assert fits(page)
 
