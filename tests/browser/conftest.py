@@ -15,7 +15,6 @@ from beatpass_common.config import Settings
 from beatpass_common.testing.media import beat_wav, cover_bytes, wav_bytes
 
 CHROMIUM = os.environ.get("BEATPASS_CHROMIUM", "/usr/bin/chromium")
-LIBRARY_PAGE_SIZE = 2  # small, so the library's pages show with a few tracks
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 BUNDLE = Path(__file__).resolve().parents[2] / "services/upload/src/beatpass_upload/static/upload.js"
 
@@ -35,21 +34,6 @@ def chromium():
                                      args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="package")
-def stack(make_platform, tmp_path_factory):
-    """All five services once for the browser tests that only add records of producers of their
-    own (starting them costs 20-80 s on a busy machine). Audio must differ between such tests:
-    the same audio twice is a duplicate, across producers too."""
-    with make_platform(tmp_path_factory.mktemp("browser")) as platform:
-        platform.start_all({"upload": {"BEATPASS_LIBRARY_PAGE_SIZE": str(LIBRARY_PAGE_SIZE)}})
-        yield platform
-
-
-@pytest.fixture
-def library_page_size() -> int:
-    return LIBRARY_PAGE_SIZE
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def _fill(scope, *, title=None, artists="Kai", bpm="120", key="A", scale="minor"
 
 
 def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, browser_page, media, token_for, shot, fits):
-    platform = stack  # shared by the browser tests (conftest.stack)
+    platform = stack  # shared by this package's tests (conftest.stack)
     page = browser_page
     token = token_for(platform, "producer-page")
     auth = {"Authorization": f"Bearer {token}"}

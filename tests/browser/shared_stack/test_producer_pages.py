@@ -10,7 +10,7 @@ session each with zero console errors from start to end (page.errors, conftest.o
   filter, a validation rejection that says so), a collection with apply-to-all, reordering and a
   draft, then edited (title, cover, order).
 
-All services run once for the browser tests (conftest.stack), each test with producers of its own.
+All services run once for this package's tests (conftest.stack), each test with producers of its own.
 """
 
 from __future__ import annotations

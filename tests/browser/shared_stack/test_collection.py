@@ -20,7 +20,7 @@ def _details(item, bpm: str):
 
 
 def test_collection_with_a_bad_item_fixed_and_retried_alone(stack, browser_page, media, token_for, shot, fits):
-    platform = stack  # shared by the browser tests (conftest.stack)
+    platform = stack  # shared by this package's tests (conftest.stack)
     page = browser_page
     token = token_for(platform, "producer-album")
     auth = {"Authorization": f"Bearer {token}"}
