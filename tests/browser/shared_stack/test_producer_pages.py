@@ -45,7 +45,7 @@ def files(size, tmp_path_factory):
     base = SEEDS[size]
     specs = {"forty_five": ("Forty_Five.wav", 45, 1),  # 0.75 upload minutes
              "sunrise": ("Sunrise.wav", 11, 2), "dusk": ("Dusk.wav", 11, 3),
-             "seed_a": ("Seed_A.wav", 10, 4), "seed_b": ("Seed_B.wav", 10, 5)}
+             "seed_a": ("Seed_A.wav", 10, 4), "seed_b": ("Seed_B.wav", 10, 5), "new_take": ("Forty_Five_v2.wav", 12, 6)}
     out = {}
     for key, (name, seconds, n) in specs.items():
         out[key] = root / name
@@ -305,7 +305,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
 
     # "Replace the audio on that track instead", from the duplicate's card: a new version.
     dup.get_by_role("button", name="Replace the audio of “Forty Five”").click()
-    dup.get_by_label("New audio (WAV)").set_input_files(files["sunrise"])
+    dup.get_by_label("New audio (WAV)").set_input_files(files["new_take"])
     new_version = dup.get_by_role("button", name="Save new version")
     expect(new_version).to_be_enabled(timeout=30_000)
     shot(page, f"issue15-replace-panel-{size}")
