@@ -14,6 +14,8 @@ import time
 from flask import Flask, Response, abort, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
+from beatpass_common import request_ids
+
 from .disputes import DisputeError, open_dispute
 from .handlers import Deps
 from .models import Change, Collection, Track
@@ -59,6 +61,7 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
     """The internal API. Every /internal/ request must carry ``Authorization: Bearer
     <internal_api_secret>`` (the gateway's); others get 401 ``INTERNAL_AUTH_REQUIRED``."""
     app = Flask("beatpass_catalog")
+    request_ids.install(app)  # the gateway's id, in this service's log lines too
     expected = f"Bearer {deps.settings.secret('internal_api_secret')}".encode()
 
     @app.before_request

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
+from beatpass_common import request_ids
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
@@ -66,6 +67,7 @@ def create_app(gw: Gateway) -> Flask:
     for blueprint in (tus.bp, api_bp, openapi_bp, page.bp):
         app.register_blueprint(blueprint)
     register_errors(app)
+    request_ids.install(app)
     responses.install(app)
     return app
 
