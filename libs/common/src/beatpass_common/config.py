@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     upload_minutes_limit: int = 600
     upload_metadata_max_bytes: int = 4096  # the Upload-Metadata header as sent (base64 pairs)
     collection_tracks_max: int = 50  # tracks one collection save may hold; more is refused, never cut
+    # An event stream of a track or collection the gateway accepted but the catalog has not
+    # recorded yet asks the catalog this often, for at most this long, then ends (the client reconnects).
+    catalog_catchup_poll_s: float = 1.0
+    catalog_catchup_wait_s: float = 120.0
 
     # what one HTTP request to the gateway may look like (docs/api-limits.md); tus PATCH/POST
     # bodies are bounded by Upload-Length and max_upload_bytes instead

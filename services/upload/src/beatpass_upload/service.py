@@ -19,7 +19,7 @@ from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
 
-from . import idempotency, page, responses, tus
+from . import idempotency, library, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
 from .catalog_client import CatalogClient
@@ -64,7 +64,8 @@ def create_app(gw: Gateway) -> Flask:
     # tus bodies are streamed and bounded by Upload-Length; JSON bodies by json_body_max_bytes (inputs.py)
     app.config["MAX_CONTENT_LENGTH"] = None
     app.extensions["beatpass"] = gw
-    for blueprint in (tus.bp, api_bp, openapi_bp, page.bp):
+    # library after tus: HEAD /api/v1/uploads/{id} stays tus's (a GET route also answers HEAD).
+    for blueprint in (tus.bp, api_bp, library.bp, openapi_bp, page.bp):
         app.register_blueprint(blueprint)
     register_errors(app)
     request_ids.install(app)
