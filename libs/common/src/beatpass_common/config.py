@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     # The cover's decode and derivatives, a child call of its own (a 6,000 px image takes ~2 s);
     # past this the image is refused (COVER_TOO_COMPLEX): the hard limit is only the backstop.
     cover_time_limit_s: float = 30.0
+    # The gateway reads a cover's dimensions at upload completion from at most this many first
+    # bytes (Pillow walks a JPEG header byte by byte: ~3 s per MiB of crafted header); a header
+    # longer than that (rare: huge metadata) leaves the size check to validation.
+    cover_header_max_bytes: int = 256 * 1024
 
     # waveform
     waveform_samples_per_pixel: int = 256

@@ -4,7 +4,10 @@ card at once instead of after Save, with the very code and sentence validation w
 Audio: the header-level look validation takes before it decodes (``beatpass_common.headers``:
 size, real format, the one WAV reader's chunk walk, ``media_rules.format_problems``). Cover: size,
 real format (``sniff``) and the dimensions from the image header, read by Pillow's JPEG/PNG plugin
-opened lazily over ranged reads (no pixel is decoded), judged with ``media_rules``. What needs the
+opened lazily (no pixel is decoded) on the file's first ``cover_header_max_bytes``, judged with
+``media_rules``. Pillow walks a JPEG's header byte by byte (a crafted 20 MiB file takes a minute),
+so it never sees more than that prefix; a header that does not end within it leaves the size to
+validation. What needs the
 whole file (silence, damaged samples, hidden content, decoding cost) stays validation's, after
 Save: validation still decides.
 
@@ -27,16 +30,13 @@ from beatpass_common import media_rules as rules
 from beatpass_common.config import Settings
 from beatpass_common.headers import HEAD_BYTES, audio_header
 from beatpass_common.sniff import JPEG, PNG, identify
-from beatpass_common.storage import ObjectStore, RangedObject
+from beatpass_common.storage import ObjectStore
 
 from .models import Upload
 
 KINDS = ("audio", "cover")
 # Files a producer may mean as cover art when the upload does not say (tus metadata ``kind``).
 IMAGE_FORMATS = {"jpeg", "png", "gif", "tiff", "bmp", "webp", "heic", "avif", "svg"}
-# Image headers may carry metadata (EXIF, ICC, XMP) before the dimensions: large ranged reads keep
-# that to a few requests. The file is at most ``cover_max_bytes`` (checked first).
-COVER_WINDOW_BYTES = 1024 * 1024
 _PLUGINS = {JPEG: JpegImagePlugin.JpegImageFile, PNG: PngImagePlugin.PngImageFile}
 
 
@@ -72,17 +72,19 @@ def _cover(store: ObjectStore, upload: Upload, settings: Settings) -> dict:
         return _result("cover", None, None, [rules.cover_empty()])
     if size > settings.cover_max_bytes:
         return _result("cover", None, None, [rules.cover_too_large(size, settings.cover_max_bytes)])
-    stream = io.BufferedReader(RangedObject(store, upload.bucket, upload.key, size), COVER_WINDOW_BYTES)
-    kind = identify(stream.peek(HEAD_BYTES)[:HEAD_BYTES])
+    whole = size <= settings.cover_header_max_bytes
+    head = store.get_bytes(upload.bucket, upload.key, 0, min(size, settings.cover_header_max_bytes))
+    kind = identify(head[:HEAD_BYTES])
     if kind not in _PLUGINS:
         return _result("cover", kind.name, None, [rules.cover_format(kind)])
     try:
         # The plugin reads the header up to the dimensions (and the pixel data's start); it
         # decodes nothing, and Image.open's global decompression-bomb setting is not involved.
-        with _PLUGINS[kind](stream) as image:
+        with _PLUGINS[kind](io.BytesIO(head)) as image:
             width, height = image.size
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error):
-        return _result("cover", kind.name, None, [rules.cover_corrupt(kind)])
+        # The whole file was there: it is damaged. Otherwise its header is longer than we look.
+        return _result("cover", kind.name, None, [rules.cover_corrupt(kind)] if whole else [])
     return _result("cover", kind.name, {"width": width, "height": height},
                    rules.cover_size_problems(width, height, settings))
 

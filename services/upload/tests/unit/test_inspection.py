@@ -146,3 +146,23 @@ def test_sizes_come_first_and_the_kind_is_guessed_when_not_declared(store):
     assert inspect(store, upload(store, beat_wav(10), None, "w"), Settings())["kind"] == "audio"
     # the role a save gives an upload wins over what it declared
     assert inspect(store, upload(store, beat_wav(10), "cover", "w2"), Settings(), "audio")["problems"] == []
+
+
+def test_a_cover_header_is_read_from_a_bounded_prefix_only(store):
+    """Pillow walks a JPEG header byte by byte (a crafted 20 MiB one takes about a minute): it is
+    shown at most ``cover_header_max_bytes``. A header that does not end there leaves the size to
+    validation (no problem claimed); within a file shorter than that, it is damage."""
+    settings = Settings(cover_header_max_bytes=64 * 1024)
+    crafted = b"\xff\xd8" + b"\xff" * (4 << 20)  # fill bytes that never reach a frame header
+    result = inspect(store, upload(store, crafted, "cover"), settings)
+    assert (result["format"], result["facts"], result["problems"]) == ("jpeg", None, [])
+    assert store.read <= 64 * 1024
+    exif = b"\xff\xe1\xff\xfe" + b"x" * 65532  # large metadata before the dimensions (as some editors write)
+    big_header = cover_bytes(1000)
+    big_header = big_header[:2] + exif * 2 + big_header[2:]
+    assert inspect(store, upload(store, big_header, "cover", "meta"), settings)["facts"] is None
+    assert inspect(store, upload(store, big_header, "cover", "meta"), Settings())["facts"] == {"width": 1000,
+                                                                                              "height": 1000}
+    damaged = inspect(store, upload(store, b"\xff\xd8" + b"\xff" * 1000, "cover", "small"), settings)
+    assert problems(damaged) == [("cover", "COVER_CORRUPT", "This image could not be read: a JPEG image that is "
+                                                            "damaged or cut short. Export the artwork again.")]
