@@ -106,30 +106,6 @@ def module_stack(tmp_path_factory, s3_url, _postgres_admin):
         yield s
 
 
-
-@pytest.fixture(scope="module")
-def module_stack(tmp_path_factory, s3_url, _postgres_admin):
-    """One gateway + catalog for a whole test module (as ``stack``: PostgreSQL, S3, memory bus),
-    for tests that only read or add records of their own: starting a stack costs seconds."""
-    from beatpass_common.config import Settings
-
-    rid = infra.run_id()
-    names = [f"beatpass_test_{rid}_{service}" for service in ("upload", "catalog")]
-    upload_db, catalog_db = (infra.create_database(_postgres_admin, name) for name in names)
-    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), retry_delays_s=[0.1, 0.2], outbox_poll_s=0.05,
-                        reaper_interval_s=0.2, jwt_secret=f"test-jwt-{rid}-" + "0" * 32,
-                        url_signing_secret=f"test-urls-{rid}", internal_api_secret=f"test-internal-{rid}",
-                        storage_url=s3_url, uploads_bucket=f"uploads-{rid}", media_bucket=f"media-{rid}",
-                        upload_database_url=upload_db, catalog_database_url=catalog_db,
-                        upload_part_bytes=5 * 1024 * 1024, lease_s=1.0)
-    s = start_stack(settings)
-    yield s
-    for runtime in s.runtimes:
-        runtime.stop()
-    for name in names:
-        infra.drop_database(_postgres_admin, name)
-
-
 @pytest.fixture
 def stack_factory():
     """Start stacks at will (e.g. to restart the gateway); all are stopped at the end."""
