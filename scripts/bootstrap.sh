@@ -43,7 +43,7 @@ build_frontend() {
 build_frontend
 
 stamp="$VENV/.bootstrap-$MODE"
-inputs=$(cat requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-16)
+inputs=$(cat "$0" requirements-dev.txt libs/common/pyproject.toml services/*/pyproject.toml | sha256sum | cut -c1-16)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$inputs" ]]; then
   exit 0
 fi
@@ -54,6 +54,10 @@ for svc in services/*/; do
   # tests and benchmarks also need a service's "test" extra, where it has one
   if [[ "$MODE" != run ]] && grep -q '^test = ' "$svc/pyproject.toml"; then args+=(-e "${svc%/}[test]"); else args+=(-e "$svc"); fi
 done
-[[ "$MODE" != run ]] && args+=(-r requirements-dev.txt)
+if [[ "$MODE" != run ]]; then
+  args+=(-r requirements-dev.txt)
+else  # the tus client of the README's example, at the pin the tests use
+  args+=("$(grep -m1 '^tuspy==' requirements-dev.txt)")
+fi
 "$VENV/bin/pip" install -q --disable-pip-version-check "${args[@]}"
 echo "$inputs" > "$stamp"

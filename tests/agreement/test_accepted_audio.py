@@ -1,6 +1,7 @@
 """Whatever validation accepts, every later reader decodes to exactly the samples libsndfile
-(soundfile) decodes, and the track reaches ``ready``; the gateway's save-time header look gives
-the duration validation reports.
+(soundfile) decodes, and the track reaches ``ready``; the gateway's inspection at upload
+completion gives the duration validation reports, and refuses only what validation refuses, with
+the same codes and sentences (the header-level part of validation's list).
 
 WAV files generated from their parts (beatpass_common.testing.wavgen, odd and broken layouts
 included) go through the handlers of validation, waveform, fingerprint and catalog in this
@@ -37,8 +38,8 @@ from beatpass_common.testing.wavgen import WavParts, wav_parts
 from beatpass_fingerprint import handlers as fingerprint
 from beatpass_fingerprint.models import OutboxEvent, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
-from beatpass_upload.wavheader import wav_duration_s
-from beatpass_validation import rules
+from beatpass_upload.inspection import inspect
+from beatpass_upload.models import Upload
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_waveform import handlers as waveform
 from beatpass_waveform.formats import read_json
@@ -50,8 +51,14 @@ MAX_FRAMES = 12_000  # up to 0.27 s at 44.1 kHz: 150 examples through every hand
 INLINE = Runner(isolated=False)
 METADATA = TrackMetadata(title="Generated", artists=["Kai"], bpm=120, key="A", scale="minor",
                          licensing="non_exclusive")
-# Rejections of a header the reader refuses or samples it cannot decode: no length to reserve.
-UNDECODABLE = {"AUDIO_BAD_HEADER", "AUDIO_MISSING_FMT", "AUDIO_MISSING_DATA", "AUDIO_LAYOUT", "AUDIO_ENCODING"}
+# What only decoding the samples finds: validation's, after Save.
+DECODED = {"AUDIO_TRUNCATED", "AUDIO_CORRUPT", "AUDIO_FLOAT_OUT_OF_RANGE", "AUDIO_SILENT"}
+
+
+def inspected(pipeline, audio: ObjectRef) -> dict:
+    """The gateway's inspection of the upload (as when its last PATCH completed it)."""
+    upload = Upload(id="u", bucket=audio.bucket, key=audio.key, length=audio.size, meta={"kind": "audio"})
+    return inspect(pipeline.store, upload, pipeline.settings)
 
 
 @dataclass
@@ -171,18 +178,20 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
         track_id = str(uuid.uuid4())
         audio = pipeline.put(f"producers/p1/uploads/{track_id}", data)
         submitted, result = pipeline.validate(track_id, audio)
-        looked = wav_duration_s(pipeline.store, audio.bucket, audio.key, audio.size)
+        looked = inspected(pipeline, audio)
         if result.type == "track.rejected":
-            errors = {e.code: e.message for e in result.payload().errors}
-            pipeline.outcomes.append(next(iter(errors)))
-            if UNDECODABLE & set(errors):  # the gateway counts 0 s where validation names the fault
-                assert looked == 0.0
-            elif "AUDIO_TOO_SHORT" in errors and "AUDIO_TRUNCATED" not in errors:
-                assert errors["AUDIO_TOO_SHORT"].startswith(f"This track is {rules.duration(looked)} long.")
+            errors = [e.model_dump(mode="json") for e in result.payload().errors if e.field == "audio"]
+            pipeline.outcomes.append(errors[0]["code"])
+            # The gateway shows at once what validation refuses from the header, word for word;
+            # what it leaves to validation is what only decoding finds.
+            assert errors[: len(looked["problems"])] == looked["problems"]
+            assert {e["code"] for e in errors[len(looked["problems"]):]} <= DECODED
             return
         facts = result.payload().audio
         pipeline.outcomes.append(facts.format)
-        assert looked == pytest.approx(facts.duration_s, abs=1e-6)  # upload minutes are reserved against this
+        assert looked["problems"] == []
+        # upload minutes are reserved against this
+        assert looked["facts"]["duration_s"] == pytest.approx(facts.duration_s, abs=1e-6)
         check_facts(facts, data)
 
         generated = pipeline.draw_waveform(result)
@@ -213,8 +222,9 @@ def test_the_gateway_reserves_the_length_validation_measures_for_the_odd_pcm_lay
     in 8-byte stereo frames, which the gateway once reserved as 16 s (6-byte frames counted)."""
     audio = pipeline.put(name, odd_pcm_layouts()[name])
     _, result = pipeline.validate(str(uuid.uuid4()), audio)
-    looked = wav_duration_s(pipeline.store, audio.bucket, audio.key, audio.size)
-    if duration_s is None:
-        assert [e.code for e in result.payload().errors] == ["AUDIO_LAYOUT"] and looked == 0.0
+    looked = inspected(pipeline, audio)
+    if duration_s is None:  # refused at once, with validation's sentence: nothing is reserved
+        assert [e.model_dump(mode="json") for e in result.payload().errors] == looked["problems"]
+        assert [p["code"] for p in looked["problems"]] == ["AUDIO_LAYOUT"]
     else:
-        assert result.payload().audio.duration_s == duration_s == looked
+        assert result.payload().audio.duration_s == duration_s == looked["facts"]["duration_s"]

@@ -54,6 +54,8 @@ def test_gunicorn_workers_share_upload_state_and_metrics(platform_env, tmp_path)
         assert head.startswith(f"HTTP/1.1 {status}".encode()), head
         assert b"application/problem+json" in head, head
         assert code is None or json.loads(body)["errors"][0]["code"] == code
+        request_id = re.search(rb"\r\nX-Request-Id: ([0-9a-f]{32})\r\n", head + b"\r\n").group(1).decode()
+        assert json.loads(body)["request_id"] == request_id  # what support asks for, even here
 
     assert platform_env.stop("upload", signal.SIGTERM) == 0  # drains and exits cleanly
 

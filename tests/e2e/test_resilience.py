@@ -6,10 +6,11 @@ import signal
 import time
 from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 import requests
 
-from beatpass_common.testing.media import beat_wav, cover_bytes
+from beatpass_common.testing.media import beat_wav, cover_bytes, wav_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,9 @@ def _wait(predicate, timeout=120):
 
 def test_collection_with_a_rejected_item_is_partial_then_ready_after_retrying_that_item(platform):
     cover = platform.upload(cover_bytes(1500), "album.jpg")
-    audios = [platform.upload(beat_wav(12, seed=21), "a.wav"), platform.upload(beat_wav(5, seed=22), "short.wav"),
+    # Silence is found only by decoding: the save is accepted and validation rejects that item.
+    audios = [platform.upload(beat_wav(12, seed=21), "a.wav"), platform.upload(wav_bytes(np.zeros((12 * 44_100, 2))),
+                                                                               "silent.wav"),
               platform.upload(beat_wav(12, seed=23), "c.wav")]
     body = {"title": "Tape One", "cover_upload_id": cover,
             "tracks": [{**FIELDS, "title": f"Track {i}", "audio_upload_id": a} for i, a in enumerate(audios)]}
@@ -51,7 +54,7 @@ def test_collection_with_a_rejected_item_is_partial_then_ready_after_retrying_th
     partial = _wait(lambda: (c := _collection(platform, cid)).get("status") == "partial" and c)
     items = {item["id"]: item for item in partial["items"]}
     assert [items[i]["status"] for i in ids] == ["ready", "rejected", "ready"]
-    assert items[ids[1]]["errors"][0]["code"] == "AUDIO_TOO_SHORT"
+    assert items[ids[1]]["errors"][0]["code"] == "AUDIO_SILENT"
     versions_before = {i: items[i]["version"] for i in (ids[0], ids[2])}
 
     fixed = platform.upload(beat_wav(13, seed=24), "fixed.wav")

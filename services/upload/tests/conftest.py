@@ -35,11 +35,12 @@ class Stack:
         return {"Authorization": f"Bearer {self.token(producer, **kw)}"}
 
     def tus_upload(self, data: bytes, producer: str = "producer-a", chunk_size: int = 2 * 1024 * 1024,
-                   filename: str = "file.bin") -> str:
+                   filename: str = "file.bin", **metadata) -> str:
         from tusclient import client as tus
 
         c = tus.TusClient(f"{self.url}/api/v1/uploads", headers=self.headers(producer))
-        uploader = c.uploader(file_stream=io.BytesIO(data), chunk_size=chunk_size, metadata={"filename": filename})
+        uploader = c.uploader(file_stream=io.BytesIO(data), chunk_size=chunk_size,
+                              metadata={"filename": filename, **metadata})
         uploader.upload()
         return uploader.url.rsplit("/", 1)[1]
 
@@ -103,7 +104,6 @@ def module_stack(tmp_path_factory, s3_url, _postgres_admin):
     settings = with_s3(settings_for(tmp_path_factory.mktemp("stack")), s3_url)
     with _real(settings, _postgres_admin) as real, _running(real) as s:
         yield s
-
 
 
 @pytest.fixture

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     upload_minutes_limit: int = 600
     upload_metadata_max_bytes: int = 4096  # the Upload-Metadata header as sent (base64 pairs)
     collection_tracks_max: int = 50  # tracks one collection save may hold; more is refused, never cut
+    # An event stream of a track or collection the gateway accepted but the catalog has not
+    # recorded yet asks the catalog this often, for at most this long, then ends (the client reconnects).
+    catalog_catchup_poll_s: float = 1.0
+    catalog_catchup_wait_s: float = 120.0
 
     # what one HTTP request to the gateway may look like (docs/api-limits.md); tus PATCH/POST
     # bodies are bounded by Upload-Length and max_upload_bytes instead
@@ -123,6 +127,10 @@ class Settings(BaseSettings):
     # The cover's decode and derivatives, a child call of its own (a 6,000 px image takes ~2 s);
     # past this the image is refused (COVER_TOO_COMPLEX): the hard limit is only the backstop.
     cover_time_limit_s: float = 30.0
+    # The gateway reads a cover's dimensions at upload completion from at most this many first
+    # bytes (Pillow walks a JPEG header byte by byte: ~3 s per MiB of crafted header); a header
+    # longer than that (rare: huge metadata) leaves the size check to validation.
+    cover_header_max_bytes: int = 256 * 1024
 
     # waveform
     waveform_samples_per_pixel: int = 256

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .logs import current_field
+
 SCHEMA_VERSION = 1
 
 
@@ -207,6 +209,9 @@ class Event(_Model):
     track_id: str | None = None
     collection_id: str | None = None
     attempt: int = 0
+    # The public request that set this story going (the gateway's X-Request-Id), carried by every
+    # event it causes, so one id finds a save's whole trail in every service's logs.
+    request_id: str | None = None
     data: dict[str, Any]
 
     def payload(self) -> Any:
@@ -227,6 +232,7 @@ def new_event(
     attempt: int | None = None,
     id: str | None = None,
     caused_by: Event | None = None,
+    request_id: str | None = None,
 ) -> Event:
     """Build a validated event.
 
@@ -234,9 +240,14 @@ def new_event(
     stateless worker that handles a redelivered event publishes the same event again and
     consumers can drop the repeat by id. It also carries the cause's ``attempt`` (the track's
     submission number) so results of an earlier submission are recognised as stale.
+
+    ``request_id`` defaults to the cause's, else to the request id of the current log context (a
+    gateway request, or the event a handler is working on), so it travels without being passed.
     """
     if attempt is None:
         attempt = caused_by.attempt if caused_by else 0
+    if request_id is None:
+        request_id = caused_by.request_id if caused_by else current_field("request_id")
     if type not in DATA_MODELS:
         raise MalformedEvent(f"unknown event type {type!r}")
     raw = data.model_dump(mode="json", by_alias=True) if isinstance(data, BaseModel) else data
@@ -254,6 +265,7 @@ def new_event(
         track_id=track_id,
         collection_id=collection_id,
         attempt=attempt,
+        request_id=request_id,
         data=raw,
     )
 

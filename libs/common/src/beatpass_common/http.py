@@ -9,6 +9,7 @@ from typing import Callable
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import Counter, Histogram
 
+from . import request_ids
 from .metrics import HTTP_BUCKETS, render_metrics
 
 
@@ -23,11 +24,14 @@ def _http_metrics(service: str):
 
 def problem(status: int, title: str, errors: list[dict] | None = None, *, type_: str = "about:blank",
             detail: str | None = None, headers: dict | None = None) -> Response:
-    """An RFC 9457 problem document with BeatPass's ``errors: [{field, code, message}]`` list."""
+    """An RFC 9457 problem document with BeatPass's ``errors: [{field, code, message}]`` list and
+    the request's ``request_id`` (what support asks for)."""
     body = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body["errors"] = errors or []
+    if (request_id := request_ids.current()) is not None:
+        body["request_id"] = request_id
     response = jsonify(body)
     response.status_code = status
     response.content_type = "application/problem+json"

@@ -9,6 +9,8 @@ from http import HTTPStatus
 
 from werkzeug.serving import WSGIRequestHandler
 
+from . import request_ids
+
 SERVER_NAME = "beatpass"
 
 # status -> (stable code, the sentence a client reads)
@@ -41,11 +43,14 @@ def describe(status: int) -> tuple[str, str]:
     return phrase.upper().replace(" ", "_").replace("-", "_"), f"{phrase}."
 
 
-def problem_document(status: int) -> dict:
+def problem_document(status: int, request_id: str | None = None) -> dict:
     """The RFC 9457 body BeatPass answers with for a bare HTTP error ``status``."""
     code, message = describe(status)
-    return {"type": "about:blank", "title": message, "status": status,
+    body = {"type": "about:blank", "title": message, "status": status,
             "errors": [{"field": None, "code": code, "message": message}]}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 class ProblemRequestHandler(WSGIRequestHandler):
@@ -63,7 +68,9 @@ class ProblemRequestHandler(WSGIRequestHandler):
         self.log_error("code %d, message %s", code, message)
         self.send_response(code, message)
         self.send_header("Connection", "close")
-        body = json.dumps(problem_document(code)).encode()
+        request_id = request_ids.accept(None)  # the request could not be read, nor its id
+        self.send_header(request_ids.HEADER, request_id)
+        body = json.dumps(problem_document(code, request_id)).encode()
         self.send_header("Content-Type", "application/problem+json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -73,7 +80,8 @@ class ProblemRequestHandler(WSGIRequestHandler):
 
 def write_gunicorn_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """Drop-in for gunicorn.util.write_error: the same answer as a problem document."""
-    body = json.dumps(problem_document(status_int)).encode()
+    request_id = request_ids.accept(None)  # the request could not be read, nor its id
+    body = json.dumps(problem_document(status_int, request_id)).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+            f"{request_ids.HEADER}: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n")
     sock.sendall(head.encode("latin-1") + body)

@@ -1,4 +1,4 @@
-"""JSON logs that carry the event, track and producer being worked on."""
+"""JSON logs that carry the request, event, track and producer being worked on."""
 
 from __future__ import annotations
 
@@ -21,9 +21,28 @@ def log_context(**fields):
         _context.reset(token)
 
 
+def bind(**fields) -> contextvars.Token:
+    """Add ``fields`` to the context until ``unbind(token)`` (for hooks that cannot use ``with``,
+    such as a web framework's before/teardown request hooks)."""
+    return _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def unbind(token: contextvars.Token) -> None:
+    try:
+        _context.reset(token)
+    except ValueError:  # set in another context (a thread that was reused): start clean
+        _context.set(None)
+
+
+def current_field(name: str):
+    """A field of the current log context (e.g. ``request_id``), None when unset."""
+    return (_context.get() or {}).get(name)
+
+
 def event_context(event):
     return log_context(event_id=event.id, event_type=event.type, track_id=event.track_id,
-                       producer_id=event.producer_id, collection_id=event.collection_id)
+                       producer_id=event.producer_id, collection_id=event.collection_id,
+                       request_id=getattr(event, "request_id", None))
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,6 +14,8 @@ import time
 from flask import Flask, Response, abort, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
+from beatpass_common import request_ids
+
 from .disputes import DisputeError, open_dispute
 from .handlers import Deps
 from .models import Change, Collection, Track
@@ -59,6 +61,7 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
     """The internal API. Every /internal/ request must carry ``Authorization: Bearer
     <internal_api_secret>`` (the gateway's); others get 401 ``INTERNAL_AUTH_REQUIRED``."""
     app = Flask("beatpass_catalog")
+    request_ids.install(app)  # the gateway's id, in this service's log lines too
     expected = f"Bearer {deps.settings.secret('internal_api_secret')}".encode()
 
     @app.before_request
@@ -81,16 +84,36 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         if status and status not in STATUSES:
             return jsonify(errors=[{"field": "status", "code": "QUERY_INVALID",
                                     "message": f"status must be one of {', '.join(sorted(STATUSES))}."}]), 400
-        page = min(100_000, max(1, request.args.get("page", 1, type=int)))  # bounded: OFFSET must fit
-        per_page = min(100, max(1, request.args.get("per_page", 20, type=int)))
+        page, per_page = _paging()
         with factory() as s:
             query = select(Track).where(Track.producer_id == producer_id, Track.submitted.is_(True))
             if status:
                 query = query.where(Track.status == status)
+            if request.args.get("single") == "true":  # saved on their own, not in a collection
+                query = query.where(Track.collection_id.is_(None))
             total = s.scalar(select(func.count()).select_from(query.subquery()))
             rows = s.scalars(query.order_by(Track.created_at.desc(), Track.id)
                              .offset((page - 1) * per_page).limit(per_page)).all()
             return jsonify(items=[track_view(t) for t in rows], page=page, per_page=per_page, total=total)
+
+    def _paging() -> tuple[int, int]:
+        page = min(100_000, max(1, request.args.get("page", 1, type=int)))  # bounded: OFFSET must fit
+        per_page = min(100, max(1, request.args.get("per_page", 20, type=int)))
+        return page, per_page
+
+    @app.get("/internal/v1/producers/<producer_id>/collections")
+    def list_collections(producer_id):
+        """The producer's collections, newest first, each with its items (as GET of one)."""
+        page, per_page = _paging()
+        with factory() as s:
+            query = select(Collection).where(Collection.producer_id == producer_id)
+            total = s.scalar(select(func.count()).select_from(query.subquery()))
+            rows = s.scalars(query.order_by(Collection.created_at.desc(), Collection.id)
+                             .offset((page - 1) * per_page).limit(per_page)).all()
+            wanted = {t for c in rows for t in c.track_ids}
+            tracks = s.scalars(select(Track).where(Track.id.in_(wanted))).all() if wanted else []
+            return jsonify(items=[collection_view(c, tracks) for c in rows], page=page, per_page=per_page,
+                           total=total)
 
     @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>")
     def get_track(producer_id, track_id):

@@ -17,7 +17,7 @@ from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 
-from . import idempotency, inputs, quota, signing
+from . import idempotency, inputs, quota, reads, signing
 from .access import current_producer, minutes_limit, reader_id
 from .catalog_client import CatalogUnavailable
 from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX, FieldError, messages
@@ -26,7 +26,6 @@ from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
 TRACK_STATUSES = ("processing", "ready", "rejected", "failed", "in_review", "replaced")
-MAX_PAGE = 100_000
 
 
 @bp.url_value_preprocessor
@@ -224,6 +223,7 @@ def _relay(status: int, body, producer_id: str | None = None):
         return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
     if producer_id is not None and status == 200:
         _sign_links(body, producer_id, _gw().settings)
+        reads.add_audio(body, producer_id, _gw())
     return jsonify(body), status
 
 
@@ -248,12 +248,7 @@ def _sign_links(doc, producer_id: str, settings) -> None:
 def list_tracks():
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    params = {k: request.args[k] for k in ("status", "page", "per_page") if k in request.args}
-    problems = [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
-                for name, top in (("page", MAX_PAGE), ("per_page", 100))
-                if name in params and not 1 <= (inputs.ascii_whole_number(params[name]) or 0) <= top]
-    if params.get("status") not in (None, *TRACK_STATUSES):
-        problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(TRACK_STATUSES)}."))
+    params, problems = reads.list_query(request.args, TRACK_STATUSES)
     if problems:
         return problem(400, "The track list query is not valid.", [e.as_dict() for e in problems])
     return _relay(*gw.catalog.get(producer.id, "tracks", params), producer.id)
@@ -269,7 +264,7 @@ def get_track(track_id):
         with gw.factory() as s:
             submission = s.get(Submission, track_id)
         if submission is not None and submission.producer_id == producer.id:
-            return jsonify(_submitted_view(submission))
+            return _relay(200, _submitted_view(submission), producer.id)
     return _relay(status, body, producer.id)
 
 
@@ -287,7 +282,11 @@ def _submitted_view(sub: Submission) -> dict:
 def get_collection(collection_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    return _relay(*gw.catalog.get(producer.id, f"collections/{collection_id}"), producer.id)
+    status, body = gw.catalog.get(producer.id, f"collections/{collection_id}")
+    if status == 404:  # saved a moment ago: processing, not missing (as a track is)
+        body = reads.submitted_collection(gw.factory, producer.id, collection_id, _submitted_view)
+        status = 200 if body is not None else 404
+    return _relay(status, body, producer.id)
 
 
 @bp.post("/api/v1/tracks/<track_id>/dispute")
@@ -336,16 +335,23 @@ def _media(path: str, name: str):
 
 def _events(subject: str, id_: str):
     gw = _gw()
-    upstream = gw.catalog.stream(reader_id(gw.settings), f"{subject}/{id_}/events", request.headers.get("Last-Event-ID"))
+    producer_id, path = reader_id(gw.settings), f"{subject}/{id_}/events"
+    upstream = gw.catalog.stream(producer_id, path, request.headers.get("Last-Event-ID"))
     if upstream.status_code != 200:
         upstream.close()
-        return _relay(404, None)
+        # Saved a moment ago: the submitted state now, the catalog's stream once it has the record.
+        snapshot = reads.submitted_snapshot(gw.factory, producer_id, subject, id_)
+        if snapshot is None:
+            return _relay(404, None)
+        body = reads.catching_up(gw.catalog, producer_id, path, snapshot, poll_s=gw.settings.catalog_catchup_poll_s,
+                                 wait_s=gw.settings.catalog_catchup_wait_s)
+    else:
+        def relay():
+            with upstream:
+                yield from upstream.iter_content(chunk_size=None)
+        body = relay()
 
-    def relay():
-        with upstream:
-            yield from upstream.iter_content(chunk_size=None)
-
-    return Response(stream_with_context(relay()), mimetype="text/event-stream",
+    return Response(stream_with_context(body), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

@@ -6,9 +6,17 @@ from urllib.parse import quote
 
 import requests
 
+from beatpass_common import request_ids
+
 
 def _json(r: requests.Response):
     return r.json() if r.headers.get("Content-Type", "").startswith("application/json") else None
+
+
+def _request_id() -> dict:
+    """The public request's id, so the catalog logs under it too."""
+    rid = request_ids.current()
+    return {request_ids.HEADER: rid} if rid else {}
 
 
 class CatalogUnavailable(Exception):
@@ -35,7 +43,8 @@ class CatalogClient:
 
     def _request(self, method: str, producer_id: str, path: str, **kwargs) -> tuple[int, dict | None]:
         try:
-            r = self.http.request(method, self._url(producer_id, path), timeout=self.timeout, **kwargs)
+            r = self.http.request(method, self._url(producer_id, path), timeout=self.timeout,
+                                  headers=_request_id(), **kwargs)
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
         # 401: the catalog does not take our credential (a rotation half done): our fault, not the producer's.
@@ -45,7 +54,7 @@ class CatalogClient:
 
     def stream(self, producer_id: str, path: str, last_event_id: str | None):
         """The catalog's SSE response, to be relayed chunk by chunk."""
-        headers = {**self.auth, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        headers = {**self.auth, **_request_id(), **({"Last-Event-ID": last_event_id} if last_event_id else {})}
         try:
             r = requests.get(self._url(producer_id, path), headers=headers, stream=True, timeout=(5, 60))
         except requests.RequestException as exc:

@@ -43,6 +43,9 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the upload is, judged once when it completed (inspection.py): {"kind", "format",
+    # "facts", "problems"}; None before then (and for uploads completed before inspections existed).
+    inspection: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Submission(Base):
@@ -66,6 +69,7 @@ class CollectionRecord(Base):
     producer_id: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(200))
     cover_upload_id: Mapped[str] = mapped_column(String(32))
+    track_ids: Mapped[list | None] = mapped_column(JSON)  # in the order saved (None: saved before it was kept)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -72,6 +72,15 @@ TICKET = {"summary": "a short-lived signed URL of this event stream (for EventSo
           "responses": {"201": {"description": '{"url": "…/events?producer=…&expires=…&signature=…"}'},
                         "401": PROBLEM}}
 ID = lambda name: {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}  # noqa: E731
+PAGING = [{"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+          {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
+# Any route takes the client's own request id (beatpass_common.request_ids); every answer carries one.
+REQUEST_ID = {"in": "header", "name": "X-Request-Id", "required": False,
+              "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+              "description": "kept when valid, else replaced; answered in X-Request-Id and problem documents"}
+AUDIO_HEADERS = [{"in": "header", "name": "Range", "required": False, "schema": {"type": "string"},
+                  "description": "one byte range, e.g. bytes=0-1023, bytes=1024-, bytes=-4096"},
+                 {"in": "header", "name": "If-Range", "required": False, "schema": {"type": "string"}}]
 
 
 def _json_body(model: type[BaseModel]) -> dict:
@@ -88,7 +97,8 @@ def document() -> dict:
     schemas["Problem"] = {"type": "object", "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": ["string", "null"]}, "code": {"type": "string"}, "message": {"type": "string"}}}}}}
+            "field": {"type": ["string", "null"]}, "code": {"type": "string"}, "message": {"type": "string"}}}},
+        "request_id": {"type": "string"}}}
     tracks_max = current_app.extensions["beatpass"].settings.collection_tracks_max
     schemas["CollectionSave"]["properties"]["tracks"]["maxItems"] = tracks_max
     idem = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}
@@ -109,15 +119,19 @@ def document() -> dict:
                                     "460": {"description": "checksum mismatch"}, **AUTH_ERRORS}},
             "delete": {"summary": "terminate", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
                        "responses": {"204": {"description": "terminated"}, **AUTH_ERRORS}},
+            "get": {"summary": "the upload's progress and, once complete, its inspection (the problems Save "
+                               "would refuse, with validation's codes and sentences)",
+                    "parameters": [ID("upload_id")],
+                    "responses": {"200": ok("upload"), "404": PROBLEM, "410": PROBLEM, "401": PROBLEM}},
         },
         "/api/v1/tracks": {
             "post": {"summary": "save a track", "parameters": [idem], "requestBody": _json_body(TrackSave),
                      "responses": {"202": ok("accepted"), "422": PROBLEM, "409": PROBLEM, **AUTH_ERRORS}},
-            "get": {"summary": "the producer's tracks", "parameters": [
+            "get": {"summary": "the producer's tracks, newest first", "parameters": [
                 {"in": "query", "name": "status", "schema": {"type": "string", "enum": [
                     "processing", "ready", "rejected", "failed", "in_review", "replaced"]}},
-                {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
-                {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                {"in": "query", "name": "single", "schema": {"type": "string", "enum": ["true", "false"]},
+                 "description": "true: only tracks saved on their own, not in a collection"}, *PAGING],
                 "responses": {"200": ok("tracks"), "400": PROBLEM, "401": PROBLEM}},
         },
         "/api/v1/tracks/{track_id}": {"get": {"summary": "one track", "parameters": [ID("track_id")],
@@ -137,7 +151,10 @@ def document() -> dict:
                                                                      "409": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
         "/api/v1/collections": {"post": {"summary": "save a collection", "parameters": [idem],
                                          "requestBody": _json_body(CollectionSave),
-                                         "responses": {"202": ok("accepted"), "422": PROBLEM, **AUTH_ERRORS}}},
+                                         "responses": {"202": ok("accepted"), "422": PROBLEM, **AUTH_ERRORS}},
+                                "get": {"summary": "the producer's collections with their items, newest first",
+                                        "parameters": PAGING,
+                                        "responses": {"200": ok("collections"), "400": PROBLEM, "401": PROBLEM}}},
         "/api/v1/collections/{collection_id}": {"get": {"summary": "a collection with its items",
                                                         "parameters": [ID("collection_id")],
                                                         "responses": {"200": ok("collection"), "404": PROBLEM}}},
@@ -149,6 +166,11 @@ def document() -> dict:
             "summary": "status changes of a collection and its items (SSE)",
             "parameters": [ID("collection_id"), *SIGNED],
             "responses": {"200": {"description": "text/event-stream"}, "404": PROBLEM}}},
+        "/api/v1/tracks/{track_id}/media/audio": {"get": {
+            "summary": "the producer's original WAV: whole, or one byte range (Range)",
+            "parameters": [ID("track_id"), *AUDIO_HEADERS, *SIGNED],
+            "responses": {"200": {"description": "audio/wav"}, "206": {"description": "one byte range"},
+                          "404": PROBLEM, "416": PROBLEM, "401": PROBLEM}}},
         "/api/v1/tracks/{track_id}/media/{name}": {"get": {
             "summary": "a derived file: waveform.json, waveform.dat, waveform.png, cover-large.jpg, cover-thumb.jpg",
             "parameters": [ID("track_id"), ID("name"), *SIGNED],
@@ -176,6 +198,9 @@ def document() -> dict:
                                ("/api/v1/tracks/{track_id}/dispute", "post", "disputeTrack"),
                                ("/api/v1/collections/{collection_id}", "get", "getCollection")):
         paths[path][method]["operationId"] = name
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["parameters"] = [*operation.get("parameters", []), REQUEST_ID]
     registered = {rule.rule for rule in current_app.url_map.iter_rules()}
     missing = [p for p in paths if p.replace("{", "<").replace("}", ">") not in registered]
     if missing:  # the document must describe routes that exist

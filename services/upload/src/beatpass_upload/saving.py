@@ -25,8 +25,7 @@ from beatpass_common.storage import ObjectStore
 from . import quota
 from .fields import FieldError, check_track_fields, messages
 from .models import CollectionRecord, Submission, Upload
-from .uploads import is_upload_id
-from .wavheader import sniff_image, wav_duration_s
+from .uploads import UploadError, Uploads, is_upload_id
 
 log = logging.getLogger(__name__)
 SAVES = Counter("beatpass_upload_saves_total", "Saves by kind and outcome code", ["kind", "code"])
@@ -60,6 +59,7 @@ class Saver:
         self.outbox = outbox
         self.settings = settings
         self.msg = messages(settings)
+        self.uploads = Uploads(factory, store, settings)
 
     # ---- checks ----------------------------------------------------------------------------
 
@@ -83,10 +83,15 @@ class Saver:
             return None
         return upload
 
-    def _not_an_image(self, upload: Upload, field_: str) -> list[FieldError]:
-        if sniff_image(self.store.get_bytes(upload.bucket, upload.key, 0, 16)) is not None:
-            return []
-        return [FieldError(field_, "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image.")]
+    def _inspection(self, upload: Upload, kind: str, field_: str) -> tuple[list[FieldError], dict | None]:
+        """The problems the upload's inspection found (validation's codes and sentences, under
+        the save body's field name) and its facts. The upload is judged as ``kind``, the role
+        the save gives it, whatever it declared."""
+        try:
+            found = self.uploads.inspected(upload, kind)
+        except UploadError as exc:
+            raise SaveRejected([FieldError(field_, exc.code, exc.message)], exc.status) from None
+        return [FieldError(field_, p["code"], p["message"]) for p in found["problems"]], found["facts"]
 
     def check_track(self, producer_id: str, body: dict, prefix: str = "", *, default_cover: str | None = None,
                     track_id: str | None = None, base: Submission | None = None) -> CheckedTrack:
@@ -104,14 +109,12 @@ class Saver:
         if isinstance(cover_id, str) and cover_id:
             cover = self._upload(producer_id, cover_id, prefix + "cover", errors)
         if audio is not None:
-            duration_s = wav_duration_s(self.store, audio.bucket, audio.key, audio.length)
-            if duration_s is None:
-                errors.append(FieldError(prefix + "audio", "AUDIO_NOT_WAV",
-                                         "This file is not WAV audio. BeatPass accepts WAV audio only."))
-            else:
-                duration = duration_s
-        if cover is not None:
-            errors.extend(self._not_an_image(cover, prefix + "cover"))
+            # Upload minutes are reserved for the length the header gives (what validation reports).
+            problems, facts = self._inspection(audio, "audio", prefix + "audio")
+            errors.extend(problems)
+            duration = facts["duration_s"] if facts and not problems else 0.0
+        if cover is not None and cover_id != default_cover:  # the album cover is judged once, as "cover"
+            errors.extend(self._inspection(cover, "cover", prefix + "cover")[0])
         return CheckedTrack(track_id=track_id, fields=clean, audio=audio, cover=cover, duration_s=duration,
                             filename=(audio.meta or {}).get("filename") if audio else None, errors=errors,
                             replaces_track_id=body.get("replaces_track_id") if isinstance(
@@ -207,7 +210,7 @@ class Saver:
         else:
             cover = self._upload(producer_id, body["cover_upload_id"], "cover", errors)
             if cover is not None:
-                errors.extend(self._not_an_image(cover, "cover"))
+                errors.extend(self._inspection(cover, "cover", "cover")[0])
         items = body.get("tracks")
         checked: list[CheckedTrack] = []
         if items is not None and not isinstance(items, list):
@@ -244,7 +247,8 @@ class Saver:
         for t in checked:
             self._stage_track(s, producer_id, t, collection_id)
         s.add(CollectionRecord(id=collection_id, producer_id=producer_id, title=body["title"].strip(),
-                               cover_upload_id=cover.id, created_at=datetime.now(timezone.utc)))
+                               cover_upload_id=cover.id, track_ids=[t.track_id for t in checked],
+                               created_at=datetime.now(timezone.utc)))
         self.outbox.add(s, new_event("collection.submitted", {
             "title": body["title"].strip(), "cover": self._ref(cover).model_dump(mode="json"),
             "track_ids": [t.track_id for t in checked]}, producer_id=producer_id, collection_id=collection_id))

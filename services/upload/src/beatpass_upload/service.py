@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from beatpass_common.bus import Bus
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
+from beatpass_common import request_ids
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
 
-from . import idempotency, page, responses, tus
+from . import idempotency, library, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
 from .catalog_client import CatalogClient
@@ -63,9 +64,11 @@ def create_app(gw: Gateway) -> Flask:
     # tus bodies are streamed and bounded by Upload-Length; JSON bodies by json_body_max_bytes (inputs.py)
     app.config["MAX_CONTENT_LENGTH"] = None
     app.extensions["beatpass"] = gw
-    for blueprint in (tus.bp, api_bp, openapi_bp, page.bp):
+    # library after tus: HEAD /api/v1/uploads/{id} stays tus's (a GET route also answers HEAD).
+    for blueprint in (tus.bp, api_bp, library.bp, openapi_bp, page.bp):
         app.register_blueprint(blueprint)
     register_errors(app)
+    request_ids.install(app)
     responses.install(app)
     return app
 

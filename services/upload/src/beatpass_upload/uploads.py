@@ -30,6 +30,7 @@ from beatpass_common import keys
 from beatpass_common.config import Settings
 from beatpass_common.storage import ObjectStore
 
+from . import inspection
 from .leases import Heartbeat, wait_for
 from .models import CollectionRecord, Submission, Upload
 
@@ -122,6 +123,8 @@ class Uploads:
         if length > self.settings.max_upload_bytes:
             raise UploadError(413, "UPLOAD_TOO_LARGE",
                               f"This file is larger than the {self.settings.max_upload_bytes // 1024**2} MiB limit.")
+        if meta.get("kind") not in (None, *inspection.KINDS):
+            raise UploadError(400, "UPLOAD_KIND_INVALID", "Upload-Metadata kind must be audio or cover.")
         upload_id = uuid.uuid4().hex
         key = keys.upload_key(producer_id, upload_id)
         t = now()
@@ -135,7 +138,8 @@ class Uploads:
             s.add(upload)
         if length == 0:
             self.store.put_bytes(upload.bucket, key, b"")
-            self._mark_complete(upload_id)
+            upload.inspection = self._inspect(upload)
+            self._mark_complete(upload_id, upload.inspection)
             upload.status = "complete"
         UPLOADS.labels("created").inc()
         return upload
@@ -253,7 +257,8 @@ class Uploads:
             self._renew(upload.id, token)  # still ours: nobody else can have added parts
             self.store.complete_multipart(upload.bucket, upload.key, upload.multipart_id, [tuple(p) for p in parts])
             self._save_progress(upload.id, token, offset=upload.length, parts=parts, tail_size=0)
-            self._mark_complete(upload.id)
+            # Once, still under the lease: headers only (a few ranged reads), whatever the size.
+            self._mark_complete(upload.id, self._inspect(upload))
             UPLOADS.labels("finished").inc()
         else:
             if filled:  # a new object each time: a writer that lost its lease cannot clobber ours
@@ -291,10 +296,39 @@ class Uploads:
         if not self._extend(upload_id, token, **values):
             raise UploadError(423, "UPLOAD_LOCKED", "This upload was taken over by another request; resume it.")
 
-    def _mark_complete(self, upload_id: str) -> None:
+    def _mark_complete(self, upload_id: str, inspected: dict | None) -> None:
         with self.factory() as s, s.begin():
             s.execute(update(Upload).where(Upload.id == upload_id)
-                      .values(status="complete", completed_at=now(), multipart_id=None))
+                      .values(status="complete", completed_at=now(), multipart_id=None, inspection=inspected))
+
+    # ---- inspection (inspection.py) ----------------------------------------------------------
+
+    def _inspect(self, upload: Upload, kind: str | None = None) -> dict | None:
+        """The complete upload judged as ``kind``; None when storage failed us (it is judged
+        again when next read or saved: a storage hiccup must not fail the upload itself)."""
+        try:
+            return inspection.inspect(self.store, upload, self.settings, kind)
+        except Exception:  # noqa: BLE001 - our fault, not the file's: retried lazily
+            log.warning("inspection of upload %s failed; it is inspected again when read", upload.id, exc_info=True)
+            return None
+
+    def inspected(self, upload: Upload, kind: str | None = None) -> dict:
+        """The complete upload's inspection as ``kind`` (default: as it was inspected). A kind
+        other than the stored one is judged afresh and not stored; a missing one is stored.
+        Raises UploadError 503 when storage cannot be read."""
+        stored = upload.inspection
+        if stored is not None and kind in (None, stored["kind"]):
+            return stored
+        result = self._inspect(upload, kind)
+        if result is None:
+            raise UploadError(503, "STORAGE_UNAVAILABLE",
+                              "Your upload cannot be read right now. It is safe; try again shortly.",
+                              {"Retry-After": "5"})
+        if stored is None:
+            with self.factory() as s, s.begin():
+                s.execute(update(Upload).where(Upload.id == upload.id, Upload.inspection.is_(None))
+                          .values(inspection=result))
+        return result
 
     # ---- the lease that serialises PATCHes on one upload -------------------------------------
 

@@ -162,6 +162,7 @@ def test_headers_too_large_for_the_server_are_a_problem_document(stack):
     assert head.startswith(b"HTTP/1.1 431")
     assert b"Content-Type: application/problem+json" in head and b"Werkzeug" not in head
     assert json.loads(body)["errors"][0]["code"] == "HEADERS_TOO_LARGE"
+    assert f"X-Request-Id: {json.loads(body)['request_id']}".encode() in head
 
 
 # ---- item 7: uploads a submission needs cannot be deleted -------------------------------------

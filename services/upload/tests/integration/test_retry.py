@@ -116,7 +116,7 @@ def test_concurrent_retries_of_one_rejection_accept_exactly_one(stack, rejected)
                             headers={**stack.headers(), "Idempotency-Key": f"retry-{loser}"})
     assert refused.status_code == 409 and refused.json()["errors"][0]["code"] == "NOT_RETRYABLE"
     # A loser's upload is not burned: it saves as a track of its own.
-    r = stack.save({**FIELDS, "audio_upload_id": audios[loser], "cover_upload_id": stack.tus_upload(cover_bytes(900))})
+    r = stack.save({**FIELDS, "audio_upload_id": audios[loser], "cover_upload_id": stack.tus_upload(cover_bytes(1000))})
     assert r.status_code == 202, r.text
 
 

@@ -64,7 +64,7 @@ def test_audio_must_look_like_wav_and_be_complete(stack, uploads):
     mp3ish = stack.tus_upload(b"ID3\x04" + b"\x00" * 5000, filename="beat.wav")
     r = stack.save({**_fields(), "audio_upload_id": mp3ish, "cover_upload_id": uploads["cover"]})
     assert [(e["code"], e["message"]) for e in r.json()["errors"]] == [
-        ("AUDIO_NOT_WAV", "This file is not WAV audio. BeatPass accepts WAV audio only.")]
+        ("AUDIO_NOT_WAV", "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.")]  # validation's
     h = {"Tus-Resumable": "1.0.0", **stack.headers()}
     partial = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "1000"}).headers["Location"]
     r = stack.save({**_fields(), "audio_upload_id": partial.rsplit("/", 1)[1], "cover_upload_id": uploads["cover"]})

@@ -8,20 +8,16 @@ runs apart (``estimated``) under its own time limit: it is optional, the checks 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 from beatpass_common.config import Settings
 from beatpass_common.events import AudioFacts, ObjectRef, Problem
-from beatpass_common.sniff import RF64, WAV, id3_size, identify
-from beatpass_common.storage import ObjectNotFound, ObjectStore, RangedObject
-from beatpass_common.wav import WavError, WavInfo, read_info
+from beatpass_common.headers import audio_header
+from beatpass_common.storage import ObjectNotFound, ObjectStore
+from beatpass_common.wav import WavInfo
 
 from . import musical, rules
 from .decode import decode
-
-HEAD_BYTES = 4096
-WINDOW_BYTES = 64 * 1024
 
 
 @dataclass
@@ -37,22 +33,11 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> Audio
         size = store.stat(ref.bucket, ref.key).size
     except ObjectNotFound:
         return AudioResult(problems=[rules.audio_missing()])
-    if size == 0:
-        return AudioResult(problems=[rules.audio_empty()])
-    if size > settings.audio_max_bytes:
-        return AudioResult(problems=[rules.audio_too_large(size, settings.audio_max_bytes)])
-    # Ranged reads through a small window: walking the chunk headers costs a handful of requests.
-    stream = io.BufferedReader(RangedObject(store, ref.bucket, ref.key, size), WINDOW_BYTES)
-    head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]
-    tag = id3_size(head)
-    kind = identify(head, store.get_bytes(ref.bucket, ref.key, tag, HEAD_BYTES) if tag else None)
-    if kind not in (WAV, RF64):
-        return AudioResult(problems=[rules.not_wav(kind)])
-    try:
-        header = read_info(stream, size)
-    except WavError as exc:
-        return AudioResult(problems=rules.header_problems(exc))
-    problems = rules.format_problems(header, settings)
+    # Size, real format and header: the very look the gateway takes when the upload completes.
+    head = audio_header(store, ref.bucket, ref.key, size, settings)
+    header, problems = head.info, head.problems
+    if header is None:
+        return AudioResult(problems=problems)
     decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS and header.undecodable() is None
     if not decodable or header.frames == 0 or header.duration_s > settings.audio_max_s:
         return AudioResult(problems=problems)

@@ -90,12 +90,7 @@ def judge_cover(data: bytes, settings: Settings) -> CoverResult:
         return CoverResult(problems=[rules.cover_too_complex(kind, exc.what, exc.limit)])
     if hidden := _hidden_content(data, pixels_at, end):
         return CoverResult(problems=[rules.cover_polyglot(kind, hidden)])
-    problems = []
-    if min(w, h) < settings.cover_min_px or max(w, h) > settings.cover_max_px:
-        problems.append(rules.cover_dimensions(w, h, settings))
-    if abs(w - h) > settings.cover_square_tolerance * max(w, h):
-        problems.append(rules.cover_not_square(w, h, settings))
-    if problems:
+    if problems := rules.cover_size_problems(w, h, settings):
         return CoverResult(problems=problems)
     try:
         image, mode = decode_guarded(data, (w, h), max_pixels=settings.cover_max_px ** 2)

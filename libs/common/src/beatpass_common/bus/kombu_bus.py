@@ -40,7 +40,7 @@ from kombu.mixins import ConsumerMixin
 
 from ..errors import Overrun, PermanentError
 from ..events import Event, MalformedEvent, StepFailed, StepStarted, new_event, parse_event
-from ..logs import event_context
+from ..logs import event_context, log_context
 from . import topology
 from .metrics import BusMetrics
 
@@ -125,6 +125,9 @@ class Publisher:
         self.publish_raw(event.to_json(), topology.EVENTS, event.type, headers={}, message_id=event.id)
         if self._metrics:
             self._metrics.published.labels(event.type).inc()
+        # One line per event sent, under the request that set it going (and the cause in hand).
+        with log_context(request_id=event.request_id):
+            log.info("published %s %s", event.type, event.id)
 
     def publish_raw(self, body: bytes, exchange, routing_key: str, headers: dict, message_id: str | None = None,
                     declare=()) -> None:
@@ -354,6 +357,7 @@ class QueueConsumer(ConsumerMixin):
                 if exc is None:
                     self.metrics.consumed.labels(item.event.type).inc()
                     self._ack(item.message)
+                    log.info("handled %s in %.3f s", item.event.type, duration)
                 else:
                     self._on_failure(item, exc)
         self.metrics.busy.labels(self.spec.name).set(busy)

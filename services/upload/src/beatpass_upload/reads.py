@@ -1,0 +1,150 @@
+"""What the gateway adds to the catalog's reads: list queries, the audio link of a track view, and
+the submitted state of what it accepted but the catalog has not recorded yet (read-after-write).
+
+A 202 names a track or collection; from that moment its reads and event streams answer, with the
+gateway's submitted view (status ``processing``, steps pending) until the catalog has the record.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timezone
+from typing import Callable, Iterator
+
+from sqlalchemy import select
+
+from . import signing
+from .catalog_client import CatalogUnavailable
+from .fields import FieldError
+from .inputs import ascii_whole_number
+from .models import CollectionRecord, Submission, Upload
+
+MAX_PAGE = 100_000
+STEPS = ("validation", "waveform", "fingerprint")
+BOOLEANS = {"true": True, "false": False}
+
+
+def list_query(args, statuses: tuple[str, ...] | None = None) -> tuple[dict, list[FieldError]]:
+    """The catalog query of a list request (``page``, ``per_page``, and ``status`` and ``single``
+    for tracks when ``statuses`` is given) and one FieldError (400 QUERY_INVALID) per bad value."""
+    names = ("page", "per_page") + (("status", "single") if statuses is not None else ())
+    params = {k: args[k] for k in names if k in args}
+    problems = [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
+                for name, top in (("page", MAX_PAGE), ("per_page", 100))
+                if name in params and not 1 <= (ascii_whole_number(params[name]) or 0) <= top]
+    if statuses is not None and params.get("status") not in (None, *statuses):
+        problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(statuses)}."))
+    if "single" in params and params["single"] not in BOOLEANS:
+        problems.append(FieldError("single", "QUERY_INVALID", "single must be true or false."))
+    return params, problems
+
+
+# ---- the audio link of track views -------------------------------------------------------------
+
+def audio_path(track_id: str) -> str:
+    return f"/api/v1/tracks/{track_id}/media/audio"
+
+
+def _track_views(doc) -> Iterator[dict]:
+    """Track views in a track view, a collection view, or a list of either (``items``)."""
+    if not isinstance(doc, dict):
+        return
+    if "steps" in doc or "items" not in doc:
+        if "id" in doc:
+            yield doc
+        return
+    for item in doc["items"] if isinstance(doc["items"], list) else ():
+        if isinstance(item, dict) and "items" in item:
+            yield from _track_views(item)
+        elif isinstance(item, dict) and "id" in item:
+            yield item
+
+
+def track_audio(factory, producer_id: str, track_ids: list[str]) -> dict[str, Upload]:
+    """The complete audio upload of each of the producer's tracks (the latest submission's)."""
+    if not track_ids:
+        return {}
+    with factory() as s:
+        rows = s.execute(select(Submission.track_id, Upload)
+                         .join(Upload, Upload.id == Submission.audio_upload_id)
+                         .where(Submission.track_id.in_(track_ids), Submission.producer_id == producer_id,
+                                Upload.producer_id == producer_id, Upload.status == "complete")).all()
+    return {track_id: upload for track_id, upload in rows}
+
+
+def add_audio(doc, producer_id: str, gw) -> None:
+    """Set, in place, each track view's ``audio``: ``{"url": <signed link>, "filename",
+    "content_type": "audio/wav"}``, or None while no audio of the producer's is readable."""
+    views = list(_track_views(doc))
+    uploads = track_audio(gw.factory, producer_id, [v["id"] for v in views if isinstance(v["id"], str)])
+    for view in views:
+        upload = uploads.get(view["id"])
+        view["audio"] = None if upload is None else {
+            "url": signing.sign(gw.settings, audio_path(view["id"]), producer_id, gw.settings.media_url_ttl_s),
+            "filename": (upload.meta or {}).get("filename"), "content_type": "audio/wav"}
+
+
+# ---- submitted state, until the catalog has the record -------------------------------------------
+
+def own_submission(factory, producer_id: str, track_id: str) -> Submission | None:
+    with factory() as s:
+        submission = s.get(Submission, track_id)
+    return submission if submission is not None and submission.producer_id == producer_id else None
+
+
+def submitted_collection(factory, producer_id: str, collection_id: str,
+                         track_view: Callable[[Submission], dict]) -> dict | None:
+    """The collection as the gateway accepted it (its items through ``track_view``), or None
+    when the producer never saved it."""
+    with factory() as s:
+        record = s.get(CollectionRecord, collection_id)
+        if record is None or record.producer_id != producer_id:
+            return None
+        submissions = s.scalars(select(Submission).where(Submission.collection_id == collection_id)
+                                .order_by(Submission.created_at, Submission.track_id)).all()
+    order = {track_id: i for i, track_id in enumerate(record.track_ids or [])}
+    submissions = sorted(submissions, key=lambda sub: order.get(sub.track_id, len(order)))
+    created = record.created_at.replace(tzinfo=record.created_at.tzinfo or timezone.utc).isoformat()
+    return {"id": record.id, "title": record.title, "status": "processing", "errors": [], "cover": {},
+            "version": 0, "items": [track_view(sub) for sub in submissions], "created_at": created,
+            "updated_at": created}
+
+
+def submitted_snapshot(factory, producer_id: str, subject: str, id_: str) -> dict | None:
+    """The first ``status`` event of a stream the catalog cannot serve yet (the shape of the
+    catalog's own snapshot), or None when the producer never saved ``id_``."""
+    if subject == "tracks":
+        submission = own_submission(factory, producer_id, id_)
+        if submission is None:
+            return None
+        return {"track_id": id_, "status": "processing", "version": 0, "steps": dict.fromkeys(STEPS, "pending"),
+                "collection_id": submission.collection_id}
+    with factory() as s:
+        record = s.get(CollectionRecord, id_)
+    if record is None or record.producer_id != producer_id:
+        return None
+    return {"collection_id": id_, "status": "processing", "version": 0}
+
+
+def catching_up(catalog, producer_id: str, path: str, snapshot: dict, *, poll_s: float,
+                wait_s: float) -> Iterator[bytes]:
+    """An event stream for what the catalog has not recorded yet: the submitted ``snapshot`` as
+    an ``event: status`` (without an id, so a reconnect starts afresh), then the catalog's own
+    stream once it has the record. Asks every ``poll_s`` for at most ``wait_s``, then ends (the
+    client reconnects); a comment each round finds a client that went away."""
+    yield f"event: status\ndata: {json.dumps(snapshot)}\n\n".encode()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            upstream = catalog.stream(producer_id, path, None)
+        except CatalogUnavailable:
+            upstream = None
+        if upstream is not None and upstream.status_code == 200:
+            with upstream:
+                yield from upstream.iter_content(chunk_size=None)
+            return
+        if upstream is not None:
+            upstream.close()
+        yield b": waiting for the catalog\n\n"
+        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
