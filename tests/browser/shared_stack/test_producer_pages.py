@@ -439,9 +439,15 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     body = edited.value.request.post_data_json
     assert edited.value.status == 200 and body["title"] == "Dawn Tape (Deluxe)" and body["cover_upload_id"]
     assert len(body["track_ids"]) == 2
+    assert edited.value.json()["cover_change"]["state"] == "checking"  # shown once validation accepts it
     card = library.get_by_role("article", name="Dawn Tape (Deluxe)")
+    expect(card.get_by_role("heading", name="Dawn Tape (Deluxe)")).to_be_focused()
     expect(card.locator(".track-card").nth(0)).to_have_attribute("aria-label", "Dusk")
     expect(card).to_have_attribute("data-status", "ready", timeout=120_000)
+    # The accepted cover comes under a new link (no cached old image); the notice goes.
+    cover = card.get_by_role("button", name="Open cover art of Dawn Tape (Deluxe)").locator("img")
+    expect(cover).to_have_attribute("src", re.compile(r"/cover-thumb-r\d+\.jpg\?"), timeout=60_000)
+    expect(card.locator(".cover-change")).to_have_count(0)
     collection = requests.get(f"{stack.url}/api/v1/collections/{collection_id}", headers=auth, timeout=10).json()
     assert collection["title"] == "Dawn Tape (Deluxe)" and [t["title"] for t in collection["items"]] == ["Dusk", "Sunrise"]
     shot(page, f"issue15-collection-edited-{size}")

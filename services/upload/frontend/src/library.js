@@ -185,13 +185,14 @@ export class Library {
 
   /** After a replace: the new version's card, on top of the same list as its old one. */
   replaced({ oldId, newId, title, collectionId, uploadIds }) {
-    const owner = collectionId ? [...this.cards.values()].find((c) => c instanceof CollectionCard && c.id === collectionId) : null;
-    if (owner) {
-      owner.refresh();
-      return null;
+    const ids = { audio: uploadIds.audio_upload_id, cover: uploadIds.cover_upload_id };
+    const owner = collectionId ? this.cards.get(collectionId) : null;
+    if (owner instanceof CollectionCard) {
+      const card = owner.addVersion({ newId, title, oldId, uploadIds: ids });
+      card.focus();
+      return card;
     }
-    const card = this.added({ kind: "track", id: newId, title, replaces: oldId,
-      uploadIds: { audio: uploadIds.audio_upload_id, cover: uploadIds.cover_upload_id } });
+    const card = this.added({ kind: "track", id: newId, title, replaces: oldId, uploadIds: ids });
     this.cards.get(oldId)?.render();
     card.focus();
     return card;

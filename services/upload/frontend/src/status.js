@@ -433,6 +433,7 @@ export class CollectionCard {
     this.view = view || { id, title, status: "processing", errors: [], cover: {}, items: trackIds.map((tid) => ({ id: tid })) };
     this.requestId = requestIdOf(view) || requestId;
     this.panel = null;
+    this.pending = new Map(); // id -> TrackCard of a new version, shown here until it joins
     const items = this.view.items || [];
     this.items = items.map((item, i) => this.itemCard(item, titles[i], uploadIds[i], files[i]));
     this.head = h("div", { class: "collection-head-row" });
@@ -446,7 +447,20 @@ export class CollectionCard {
   }
 
   unsettled() {
-    return this.status === "processing" || this.items.some((c) => c.status === "processing");
+    return this.status === "processing" || this.view.cover_change?.state === "checking"
+      || [...this.items, ...this.pending.values()].some((c) => c.status === "processing");
+  }
+
+  /** A new version of one of its tracks: shown here; it takes the old one's place once ready. */
+  addVersion({ newId, title, oldId, uploadIds }) {
+    const card = new TrackCard(this.ctx, { id: newId, title, replaces: oldId, collectionTitle: this.view.title, uploadIds,
+      onUpdate: () => this.refresh() });
+    card.el.classList.add("new-version");
+    card.el.prepend(h("p", { class: "muted version-note" }, `New version of “${title}”: it takes the current one's place once it is ready.`));
+    this.pending.set(newId, card);
+    this.list.append(card.el);
+    this.refresh();
+    return card;
   }
 
   itemCard(item, title, uploadIds, files) {
@@ -487,9 +501,16 @@ export class CollectionCard {
       actions.push(h("button", { type: "button", class: "button secondary", "data-focus": "edit", "aria-expanded": String(Boolean(this.panel)),
         onclick: () => this.togglePanel() }, "Edit collection"));
     }
+    // A new album cover shows once validation accepts it; meanwhile, or if refused, say so.
+    const change = v.cover_change;
+    const problems = [...(v.errors || []), ...(change?.state === "rejected" ? change.errors || [] : [])];
     clear(this.details,
       errorList(v.errors),
-      v.errors?.length ? supportButton(() => ({ mode: "collection", collectionTitle: v.title, errors: v.errors,
+      change?.state === "checking"
+        ? h("p", { class: "notice cover-change", role: "status" }, "The new album cover is being checked. The current one shows until it is accepted.") : null,
+      change?.state === "rejected"
+        ? [h("p", { class: "cover-change" }, "The new album cover was not accepted, so the current one stays:"), errorList(change.errors)] : null,
+      problems.length ? supportButton(() => ({ mode: "collection", collectionTitle: v.title, errors: problems,
         collectionId: this.id, requestId: this.requestId })) : null,
       actions.length ? h("div", { class: "card-actions" }, actions) : null);
   }
@@ -518,12 +539,22 @@ export class CollectionCard {
   apply(view) {
     this.view = { ...this.view, ...view };
     this.requestId = requestIdOf(view) || this.requestId;
-    const byId = new Map(this.items.map((c) => [c.id, c]));
+    const byId = new Map([...this.items, ...this.pending.values()].map((c) => [c.id, c]));
     const next = (view.items || []).map((item) => byId.get(item.id) || this.itemCard(item));
-    for (const card of this.items) if (!next.includes(card)) card.destroy();
-    for (const card of next) card.collectionTitle = view.title;
-    const order = next.map((c) => c.id).join();
-    if (order !== this.items.map((c) => c.id).join()) keepFocus(this.list, () => this.list.replaceChildren(...next.map((c) => c.el)));
+    for (const card of next) {
+      card.collectionTitle = view.title;
+      if (this.pending.delete(card.id)) {
+        card.collectionId = this.id; // a new version that joined, in its old one's place
+        card.el.classList.remove("new-version");
+        card.el.querySelector(".version-note")?.remove();
+      }
+    }
+    const shown = [...next, ...this.pending.values()];
+    for (const card of this.items) if (!shown.includes(card)) card.destroy();
+    const order = shown.map((c) => c.id).join();
+    if (order !== [...this.list.children].map((el) => el.dataset.trackId).join()) {
+      keepFocus(this.list, () => this.list.replaceChildren(...shown.map((c) => c.el)));
+    }
     this.items = next;
     this.render();
   }
@@ -543,7 +574,7 @@ export class CollectionCard {
 
   destroy() {
     clearTimeout(this.timer);
-    for (const card of this.items) card.destroy();
+    for (const card of [...this.items, ...this.pending.values()]) card.destroy();
     this.panel?.destroy();
   }
 }
