@@ -29,3 +29,13 @@ def warnings(declared: int, facts: AudioFacts) -> list[Problem]:
     if facts.estimated_bpm is None or (facts.bpm_confidence or 0) < MIN_CONFIDENCE:
         return []
     return [] if agrees(declared, facts.estimated_bpm) else [mismatch(declared, facts.estimated_bpm)]
+
+
+
+def refreshed(current: list[dict], declared: int | None, facts: dict | None) -> list[dict]:
+    """``current`` warnings (Problem dicts) with the BPM warning judged again for ``declared``
+    against ``facts`` (an AudioFacts dict); unchanged while there are no facts or no BPM."""
+    if not facts or not declared:
+        return current
+    others = [w for w in current or [] if w.get("code") != CODE]
+    return others + [p.model_dump(mode="json") for p in warnings(declared, AudioFacts.model_validate(facts))]

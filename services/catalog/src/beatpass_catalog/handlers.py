@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common.config import Settings
 from beatpass_common.events import Event
+from beatpass_common.order import reordered
 from beatpass_common.outbox import Outbox
 
 from .models import STEPS, Collection, ProcessedEvent, Track
-from .records import Records, now, reordered
+from .records import Records, now
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from beatpass_common import bpm
 from beatpass_common.config import Settings
-from beatpass_common.events import AudioFacts, Event, TrackMetadata, new_event
+from beatpass_common.events import Event, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
 
 from .models import STEPS, Change, Collection, Step, Track
@@ -163,11 +163,7 @@ class Records:
     def refresh_bpm_warning(self, track: Track) -> None:
         """The BPM warning follows the BPM the producer gives now, not the one validation saw
         (they may edit it while or after the track is measured): same rule, same sentence."""
-        if not track.facts or not (track.meta or {}).get("bpm"):
-            return  # not measured yet (track.validated refreshes it), or a placeholder without metadata
-        others = [w for w in track.warnings or [] if w.get("code") != bpm.CODE]
-        found = bpm.warnings(track.meta["bpm"], AudioFacts.model_validate(track.facts))
-        track.warnings = others + [w.model_dump(mode="json") for w in found]
+        track.warnings = bpm.refreshed(track.warnings or [], (track.meta or {}).get("bpm"), track.facts)
 
     def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
         track.status = "rejected"
@@ -275,24 +271,6 @@ class Records:
             collection.updated_at = now()
             self.record_change("collection", collection.id, collection.producer_id, {
                 "collection_id": collection.id, "status": status, "version": collection.version})
-
-
-def reordered(current: list[str], wanted: list[str], replaced: dict[str, str]) -> list[str]:
-    """``current`` in the order of ``wanted`` (the producer's order). A track not named there
-    takes the place of the one it ``replaced`` (track id -> id it replaced: a new version became
-    ready since the order was asked for); any other keeps its place after the named ones."""
-    rank: dict[str, int] = {}
-    for i, track_id in enumerate(wanted):
-        rank.setdefault(track_id, i)  # a repeat (the gateway refuses them) keeps its first place
-
-    def place(item: tuple[int, str]):
-        i, track_id = item
-        for candidate in (track_id, replaced.get(track_id)):
-            if candidate in rank:
-                return 0, rank[candidate], i
-        return 1, i, i
-
-    return [track_id for _, track_id in sorted(enumerate(current), key=place)]
 
 
 def collection_status(item_statuses: list[str], missing: int = 0) -> str:

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from beatpass_catalog.api import ChangeNotifier, create_api
 from beatpass_catalog.handlers import CollectionNotYetKnown
 from beatpass_catalog.models import Change, Collection, Track
-from beatpass_catalog.records import reordered
 from beatpass_catalog.views import collection_view, track_view
 from beatpass_common.events import new_event
+from beatpass_common.order import reordered
 
 META = {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor", "licensing": "exclusive"}
 REF = {"bucket": "b", "key": "k", "size": 10}

@@ -21,6 +21,7 @@ from beatpass_common.storage import ObjectStore, open_store
 from . import idempotency, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
+from .edit_api import bp as edit_bp
 from .catalog_client import CatalogClient
 from .handlers import handle_outcome
 from .models import OutboxEvent
@@ -63,7 +64,7 @@ def create_app(gw: Gateway) -> Flask:
     # tus bodies are streamed and bounded by Upload-Length; JSON bodies by json_body_max_bytes (inputs.py)
     app.config["MAX_CONTENT_LENGTH"] = None
     app.extensions["beatpass"] = gw
-    for blueprint in (tus.bp, api_bp, openapi_bp, page.bp):
+    for blueprint in (tus.bp, api_bp, edit_bp, openapi_bp, page.bp):
         app.register_blueprint(blueprint)
     register_errors(app)
     responses.install(app)

@@ -1,0 +1,31 @@
+"""producer edits: a submission's edit count, a collection's order and per-part edit numbers
+
+Revision ID: d5a7e2c91b3f
+Revises: c4f1a9d27e63
+Create Date: 2026-12-08 10:00:00.000000
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = 'd5a7e2c91b3f'
+down_revision = 'c4f1a9d27e63'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Existing records were never edited; an existing collection's order is the catalog's.
+    with op.batch_alter_table('submissions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('edits', sa.Integer(), nullable=False, server_default='0'))
+    with op.batch_alter_table('collections', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('track_ids', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('edits', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('collections', schema=None) as batch_op:
+        batch_op.drop_column('edits')
+        batch_op.drop_column('track_ids')
+    with op.batch_alter_table('submissions', schema=None) as batch_op:
+        batch_op.drop_column('edits')
