@@ -294,7 +294,8 @@ def _fresh_track(view: dict, sub: Submission | None) -> dict:
     """``view`` (in place) with ``sub``'s metadata when it holds an edit the view does not show
     yet, the BPM warning judged for it as the catalog will."""
     if sub is not None and sub.edits > (view.get("edit") or 0):
-        view.update(title=sub.fields.get("title"), metadata=dict(sub.fields), edit=sub.edits,
+        view.update(title=sub.fields.get("title"), metadata=TrackMetadata(**sub.fields).model_dump(mode="json"),
+                    edit=sub.edits,
                     warnings=bpm.refreshed(view.get("warnings") or [], sub.fields.get("bpm"), view.get("facts")))
     return view
 
