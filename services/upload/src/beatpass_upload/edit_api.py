@@ -50,8 +50,8 @@ def replace(track_id):
     gw = _gw()
 
     def work(producer, body):
-        checked = editing.plan_replace(gw, producer.id, track_id, body)
+        plan = editing.plan_replace(gw, producer.id, track_id, body)
         limit = minutes_limit(producer, gw.settings)
-        return _commit(lambda s: gw.saver.save_track(s, producer.id, limit, checked))
+        return _commit(lambda s: editing.stage_replace(gw, s, plan, producer.id, limit))
 
     return _idempotent(f"POST /api/v1/tracks/{track_id}/replace", "replace", work)

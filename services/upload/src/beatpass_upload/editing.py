@@ -122,7 +122,14 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
 
 # ---- replacing a ready track's audio or cover ----------------------------------------------
 
-def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> CheckedTrack:
+@dataclass
+class Replacement:
+    checked: CheckedTrack  # the new version
+    track_id: str  # the version it replaces
+    edits: int  # that version's edits its metadata includes
+
+
+def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> Replacement:
     """A new version of the producer's ready track ``track_id``: its metadata and the file not
     given are the current version's (that audio upload stays the old track's and is held, not
     claimed). Saved like ``POST /api/v1/tracks`` with ``replaces_track_id``: its minutes are
@@ -149,7 +156,17 @@ def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> CheckedTrac
         "replaces_track_id": track_id}, kept_audio=sub.audio_upload_id)
     if checked.errors:
         raise SaveRejected(checked.errors)
-    return checked
+    return Replacement(checked, track_id, sub.edits)
+
+
+def stage_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_minutes: int) -> dict:
+    """In the commit's transaction: the new version, unless the old one was edited since its
+    metadata was read (the new version would lose that edit: 409 TRACK_EDITED, nothing kept)."""
+    old = s.get(Submission, plan.track_id, with_for_update=True)
+    if old.edits != plan.edits:
+        raise SaveRejected([FieldError("track", "TRACK_EDITED",
+                                       "This track was edited while you replaced its files. Replace them again.")], 409)
+    return gw.saver.save_track(s, producer_id, limit_minutes, plan.checked)
 
 
 _NOT_REPLACEABLE = {

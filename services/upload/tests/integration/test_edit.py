@@ -19,6 +19,7 @@ from sqlalchemy import select
 from beatpass_common.db import transaction
 from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.testing.media import beat_wav, cover_bytes
+from beatpass_upload import editing
 from beatpass_upload.models import OutboxEvent, Reservation, Submission, Upload
 from beatpass_upload.saving import SaveRejected
 
@@ -265,9 +266,16 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing(stack):
 def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(stack):
     track_id = _save(stack, seconds=12)
     _ready(stack, track_id)
+    # A replacement that read the metadata before an edit committed would lose the edit: refused.
+    gw = stack.gateway
+    early = editing.plan_replace(gw, "producer-a", track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))})
     _patch(stack, f"tracks/{track_id}", {"title": "Night Drive (Edited)"})
+    with pytest.raises(SaveRejected) as refused:
+        with transaction(gw.factory) as s:
+            editing.stage_replace(gw, s, early, "producer-a", 600)
+    assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     old = _submission(stack, track_id)
-    assert _used_minutes(stack) == 0.2
+    assert _used_minutes(stack) == 0.2  # nothing of it kept
 
     cover = stack.tus_upload(cover_bytes(1200))
     r = _replace(stack, track_id, {"cover_upload_id": cover}, **{"Idempotency-Key": "replace-1"})
