@@ -52,6 +52,6 @@ def replace(track_id):
     def work(producer, body):
         plan = editing.plan_replace(gw, producer.id, track_id, body)
         limit = minutes_limit(producer, gw.settings)
-        return _commit(lambda s: editing.stage_replace(gw, s, plan, producer.id, limit))
+        return _commit(lambda s: editing.apply_replace(gw, s, plan, producer.id, limit))
 
     return _idempotent(f"POST /api/v1/tracks/{track_id}/replace", "replace", work)

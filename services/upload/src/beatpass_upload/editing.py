@@ -10,7 +10,7 @@ the idempotent response). The catalog applies an edit only if it is newer than t
 until it has, reads show the gateway's newer values over the catalog's view (``fresh``).
 
 Each use case is a ``plan_*`` (checks, reads the catalog; raises SaveRejected with the problems)
-and an ``apply_*`` run inside the commit's transaction.
+and an ``apply_*`` run inside the commit's transaction (which re-checks what may have changed).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
         gw.outbox.add(s, new_event("track.edited", {
             "edit": row.edits, "metadata": TrackMetadata(**fields).model_dump(mode="json"), "fields": changed},
             producer_id=row.producer_id, track_id=row.track_id, collection_id=row.collection_id, attempt=row.attempt))
-    return _fresh_track(plan.view if plan.view is not None else _submitted_track(row), row)
+    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else _submitted_track(row))
 
 
 # ---- replacing a ready track's audio or cover ----------------------------------------------
@@ -139,11 +139,10 @@ def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> Replacement
     upload problems."""
     sub = _own(gw, Submission, producer_id, track_id)
     view = _catalog_view(gw, producer_id, f"tracks/{track_id}")
-    status = (view or {}).get("status", "processing")
+    status = (view or {}).get("status", "processing")  # not recorded by the catalog yet: processing
     if status != "ready":
-        code = {"replaced": "NOT_REPLACEABLE_REPLACED", "rejected": "NOT_REPLACEABLE_RETRY",
-                "failed": "NOT_REPLACEABLE_RETRY"}.get(status, "NOT_REPLACEABLE_PROCESSING")
-        raise SaveRejected([FieldError("track", "NOT_REPLACEABLE", _NOT_REPLACEABLE[code])], 409)
+        message = _NOT_REPLACEABLE.get(status, _NOT_REPLACEABLE["processing"])
+        raise SaveRejected([FieldError("track", "NOT_REPLACEABLE", message)], 409)
     errors = _shape(gw, body, FILES)
     # A file given as it is now (or blank) is not a new one.
     new = {k: body[k] for k in FILES if not _blank(body.get(k)) and body[k] != getattr(sub, k)}
@@ -159,7 +158,7 @@ def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> Replacement
     return Replacement(checked, track_id, sub.edits)
 
 
-def stage_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_minutes: int) -> dict:
+def apply_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_minutes: int) -> dict:
     """In the commit's transaction: the new version, unless the old one was edited since its
     metadata was read (the new version would lose that edit: 409 TRACK_EDITED, nothing kept)."""
     old = s.get(Submission, plan.track_id, with_for_update=True)
@@ -169,11 +168,12 @@ def stage_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_min
     return gw.saver.save_track(s, producer_id, limit_minutes, plan.checked)
 
 
+# NOT_REPLACEABLE's sentence by the track's status (processing and in_review: the first).
 _NOT_REPLACEABLE = {
-    "NOT_REPLACEABLE_PROCESSING": "This track is still processing. Its audio or cover art can be replaced once it "
-                                  "is ready.",
-    "NOT_REPLACEABLE_RETRY": "Only a ready track can be replaced. Retry this one with the new files instead.",
-    "NOT_REPLACEABLE_REPLACED": "This track was replaced by a newer version. Replace that version instead.",
+    "processing": "This track is still processing. Its audio or cover art can be replaced once it is ready.",
+    "rejected": "Only a ready track can be replaced. Retry this one with the new files instead.",
+    "failed": "Only a ready track can be replaced. Retry this one with the new files instead.",
+    "replaced": "This track was replaced by a newer version. Replace that version instead.",
 }
 
 
@@ -271,12 +271,7 @@ def apply_collection_edit(gw, s: Session, plan: CollectionEdit) -> dict:
         row.edits = parts
         gw.outbox.add(s, new_event("collection.edited", {"edit": edit, **data}, producer_id=row.producer_id,
                                    collection_id=row.id, attempt=edit))
-    view = plan.view if plan.view is not None else _submitted_collection(s, row)
-    _fresh_collection(view, row)
-    subs = s.scalars(select(Submission).where(Submission.track_id.in_(_item_ids(view)))).all()
-    for item in _items(view):
-        _fresh_track(item, next((x for x in subs if x.track_id == item["id"]), None))
-    return view
+    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else _submitted_collection(s, row))
 
 
 def _submitted_track(sub: Submission) -> dict:
@@ -301,10 +296,6 @@ def _submitted_collection(s: Session, row: CollectionRecord) -> dict:
 
 def _items(doc: dict) -> list[dict]:
     return [i for i in doc.get("items") or [] if isinstance(i, dict) and "steps" in i and "id" in i]
-
-
-def _item_ids(doc: dict) -> list[str]:
-    return [i["id"] for i in _items(doc)]
 
 
 def _fresh_track(view: dict, sub: Submission | None) -> dict:
@@ -337,16 +328,20 @@ def _fresh_collection(view: dict, row: CollectionRecord) -> None:
 def fresh(gw, producer_id: str, doc) -> None:
     """Show, in place, the producer's edits the catalog has not applied yet over a catalog
     document: a track view, a collection view, or a list of them (``{"items": [...]}``)."""
-    if not isinstance(doc, dict):
-        return
+    if isinstance(doc, dict):
+        with gw.factory() as s:
+            _fresh_doc(s, producer_id, doc)
+
+
+def _fresh_doc(s: Session, producer_id: str, doc: dict) -> dict:
     tracks = [doc] if "steps" in doc and "id" in doc else _items(doc)
-    is_collection = "steps" not in doc and "id" in doc and "items" in doc
-    with gw.factory() as s:
+    if tracks:
         subs = {x.track_id: x for x in s.scalars(select(Submission).where(
-            Submission.track_id.in_([t["id"] for t in tracks]), Submission.producer_id == producer_id))} \
-            if tracks else {}
-        record = s.get(CollectionRecord, doc["id"]) if is_collection else None
-    if record is not None and record.producer_id == producer_id:
-        _fresh_collection(doc, record)
-    for track in tracks:
-        _fresh_track(track, subs.get(track["id"]))
+            Submission.track_id.in_([t["id"] for t in tracks]), Submission.producer_id == producer_id))}
+        for track in tracks:
+            _fresh_track(track, subs.get(track["id"]))
+    if "steps" not in doc and "id" in doc and "items" in doc:  # a collection view
+        record = s.get(CollectionRecord, doc["id"])
+        if record is not None and record.producer_id == producer_id:
+            _fresh_collection(doc, record)
+    return doc

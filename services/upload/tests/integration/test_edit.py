@@ -272,7 +272,7 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     _patch(stack, f"tracks/{track_id}", {"title": "Night Drive (Edited)"})
     with pytest.raises(SaveRejected) as refused:
         with transaction(gw.factory) as s:
-            editing.stage_replace(gw, s, early, "producer-a", 600)
+            editing.apply_replace(gw, s, early, "producer-a", 600)
     assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     old = _submission(stack, track_id)
     assert _used_minutes(stack) == 0.2  # nothing of it kept
