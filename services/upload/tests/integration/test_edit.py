@@ -159,8 +159,16 @@ def test_an_edit_shows_at_once_is_recorded_by_the_catalog_and_replays_by_key(sta
     assert _metadata(_submission(stack, track_id).fields) == view["metadata"]
 
 
-def test_every_field_problem_is_the_saves_with_its_exact_sentence(stack):
+def test_track_edit_refusals_are_the_saves_sentences_and_only_the_owner_edits(stack):
     track_id = _save(stack)
+    for producer, path in (("producer-b", track_id), ("producer-a", OTHER)):
+        for r in (_patch(stack, f"tracks/{path}", {"title": "Mine"}, producer),
+                  _replace(stack, path, {"cover_upload_id": "x"}, producer)):
+            assert _errors(r, 404) == [("track", "TRACK_NOT_FOUND", "Track not found.")]
+    assert _patch(stack, "tracks/not-a-uuid", {"title": "x"}).status_code == 404
+    unapproved = requests.patch(f"{stack.url}/api/v1/tracks/{track_id}", json={"title": "x"}, timeout=10,
+                                headers=stack.headers(approved=False))
+    assert unapproved.status_code == 403
     audio, cover = stack.tus_upload(beat_wav(12, seed=7)), stack.tus_upload(cover_bytes(1000))
     bad = {"title": ["", None, 5, "x" * 101], "artists": [[], ["a"] * 6, [""], [1], None, "x" * 101],
            "bpm": [59, 201, 120.5, "120", True, None, 10**30], "key": ["H", None, 5, "a"],
@@ -187,45 +195,7 @@ def test_every_field_problem_is_the_saves_with_its_exact_sentence(stack):
     assert rules["EDIT_EMPTY"] == "Change at least one field." and "TRACK_IDS_MISSING" in rules
 
 
-def test_only_the_owner_edits_and_a_replaced_track_is_not_editable(stack):
-    track_id = _save(stack)
-    for producer, path in (("producer-b", track_id), ("producer-a", OTHER)):
-        for r in (_patch(stack, f"tracks/{path}", {"title": "Mine"}, producer),
-                  _replace(stack, path, {"cover_upload_id": "x"}, producer)):
-            assert _errors(r, 404) == [("track", "TRACK_NOT_FOUND", "Track not found.")]
-    assert _patch(stack, "tracks/not-a-uuid", {"title": "x"}).status_code == 404
-    unapproved = requests.patch(f"{stack.url}/api/v1/tracks/{track_id}", json={"title": "x"}, timeout=10,
-                                headers=stack.headers(approved=False))
-    assert unapproved.status_code == 403
-    assert _submission(stack, track_id).fields["title"] == "Night Drive"
-
-    _ready(stack, track_id)
-    new = _replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1100))})
-    assert new.status_code == 202, new.text
-    _ready(stack, new.json()["track_id"])
-    _wait(lambda: _view(stack, f"tracks/{track_id}")["status"] == "replaced")
-    assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Old"}), 409) == [
-        ("track", "NOT_EDITABLE", "This track was replaced by a newer version. Edit that version instead.")]
-    assert _errors(_replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))}), 409) == [
-        ("track", "NOT_REPLACEABLE", "This track was replaced by a newer version. Replace that version instead.")]
-
-
-def test_an_edit_of_a_rejected_track_is_what_its_retry_submits(stack):
-    track_id = _save(stack)
-    _reject(stack, track_id)
-    r = _patch(stack, f"tracks/{track_id}", {"title": "Fixed title", "mood": "calm"})
-    assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["edit"] == 1
-    retry = requests.post(f"{stack.url}/api/v1/tracks/{track_id}/retry", json={"bpm": 90}, headers=stack.headers(),
-                          timeout=30)
-    assert retry.status_code == 202, retry.text
-    expected = {**FIELDS, "title": "Fixed title", "mood": "calm", "bpm": 90, "genres": [], "tags": []}
-    assert _submission(stack, track_id).fields == expected
-    assert _outbox(stack, "track.submitted")[-1]["data"]["edit"] == 1
-    view = _wait(lambda: (v := _view(stack, f"tracks/{track_id}")) and v["submission"] == 1 and v)
-    assert view["metadata"] == _metadata(expected) and view["title"] == "Fixed title"
-
-
-def test_edits_racing_each_other_and_a_retry_lose_nothing(stack):
+def test_edits_racing_each_other_and_a_retry_lose_nothing_and_the_retry_submits_them(stack):
     track_id = _save(stack)
     _reject(stack, track_id)
     # A retry checked before an edit and committed after it would submit the older metadata: refused.
@@ -241,7 +211,19 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing(stack):
     assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     assert _submission(stack, track_id).attempt == 0  # rolled back whole
 
-    # Eight edits of different fields at once: every one kept, numbered 2..9.
+    # The edited metadata is what the next retry submits.
+    r = _patch(stack, f"tracks/{track_id}", {"title": "Fixed title", "mood": "calm"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["edit"] == 2
+    retry = requests.post(f"{stack.url}/api/v1/tracks/{track_id}/retry", json={"bpm": 90}, headers=stack.headers(),
+                          timeout=30)
+    assert retry.status_code == 202, retry.text
+    expected = {**FIELDS, "title": "Fixed title", "mood": "calm", "bpm": 90, "genres": [], "tags": []}
+    assert _submission(stack, track_id).fields == expected
+    assert _outbox(stack, "track.submitted")[-1]["data"]["edit"] == 2
+    view = _wait(lambda: (v := _view(stack, f"tracks/{track_id}")) and v["submission"] == 1 and v)
+    assert view["metadata"] == _metadata(expected) and view["title"] == "Fixed title"
+
+    # Eight edits of different fields at once, while it is processing: every one kept, numbered 3..10.
     changes = [{"title": "T"}, {"artists": ["Ana", "Kai"]}, {"bpm": 99}, {"key": "C#"}, {"scale": "major"},
                {"licensing": "exclusive"}, {"genres": ["trap"]}, {"mood": "dark"}]
     barrier = threading.Barrier(len(changes))
@@ -255,8 +237,8 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing(stack):
     assert [r.status_code for r in results] == [200] * len(changes), [r.text for r in results]
     merged = {k: v for change in changes for k, v in change.items()}
     sub = _submission(stack, track_id)
-    assert sub.edits == 1 + len(changes) and sub.fields == {**sub.fields, **merged}
-    assert sorted(r.json()["edit"] for r in results) == list(range(2, 2 + len(changes)))
+    assert sub.edits == 2 + len(changes) and sub.fields == {**sub.fields, **merged}
+    assert sorted(r.json()["edit"] for r in results) == list(range(3, 3 + len(changes)))
     caught_up = _wait(lambda: (v := _view(stack, f"tracks/{track_id}")) and v["edit"] == sub.edits and v)
     assert caught_up["metadata"] == _metadata(sub.fields)
 
@@ -303,6 +285,10 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     gone = requests.delete(f"{stack.url}/api/v1/uploads/{old.audio_upload_id}", timeout=10,
                            headers={**stack.headers(), "Tus-Resumable": "1.0.0"})
     assert gone.status_code == 409 and gone.json()["errors"][0]["code"] == "UPLOAD_IN_USE"
+    assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Old"}), 409) == [
+        ("track", "NOT_EDITABLE", "This track was replaced by a newer version. Edit that version instead.")]
+    assert _errors(_replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))}), 409) == [
+        ("track", "NOT_REPLACEABLE", "This track was replaced by a newer version. Replace that version instead.")]
 
     # The new version's audio, kept from the first, can be replaced in its turn.
     newer = _replace(stack, new_id, {"audio_upload_id": stack.tus_upload(beat_wav(12, seed=5), filename="v3.wav")})
@@ -397,10 +383,12 @@ def test_a_collection_title_order_and_album_cover_change(stack):
     gone = requests.delete(f"{stack.url}/api/v1/uploads/{cover}", timeout=10,
                            headers={**stack.headers(), "Tus-Resumable": "1.0.0"})
     assert gone.status_code == 409  # the album cover in force is in use
+    _collection_edit_refusals(stack)
 
 
-def test_collection_edit_refusals(stack):
+def _collection_edit_refusals(stack):
     cid, (a, b, c) = _collection(stack)
+    stack.gateway.outbox.relay_once()  # its relay loop was stopped above
     _wait(lambda: _view(stack, f"collections/{cid}"))
     other_cid, other_ids = _collection(stack, 1, "producer-b")
     url = f"collections/{cid}"
@@ -434,7 +422,7 @@ def test_collection_edit_refusals(stack):
             ("collection", "COLLECTION_NOT_FOUND", "Collection not found.")]
     unchanged = _patch(stack, url, {"track_ids": [a, b, c], "title": "Tape"})  # as it is: no edit
     assert unchanged.status_code == 200 and unchanged.json()["edits"] == {}
-    assert _outbox(stack, "collection.edited") == []
+    assert [e for e in _outbox(stack, "collection.edited") if e["collection_id"] == cid] == []
 
 
 # ---- a stranger's bodies -------------------------------------------------------------------
