@@ -388,7 +388,15 @@ def test_a_collection_title_order_and_album_cover_change(stack):
 
 def _collection_edit_refusals(stack):
     cid, (a, b, c) = _collection(stack)
-    stack.gateway.outbox.relay_once()  # its relay loop was stopped above
+    # Edited before the catalog has heard of the collection at all (its relay loop is stopped).
+    early, (x, y) = _collection(stack, 2)
+    r = _patch(stack, f"collections/{early}", {"title": "Early", "track_ids": [y, x]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["title"], [i["id"] for i in r.json()["items"]]) == ("processing", "Early", [y, x])
+    assert [i["status"] for i in r.json()["items"]] == ["processing", "processing"]
+    stack.gateway.outbox.relay_once()
+    recorded = _wait(lambda: (v := _view(stack, f"collections/{early}")) and v["edits"].get("order") == 1 and v)
+    assert recorded["title"] == "Early" and [i["id"] for i in recorded["items"]] == [y, x]
     _wait(lambda: _view(stack, f"collections/{cid}"))
     other_cid, other_ids = _collection(stack, 1, "producer-b")
     url = f"collections/{cid}"
