@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -55,7 +57,9 @@ def test_upload_to_ready_then_the_same_audio_is_a_duplicate(platform):
     assert abs(me["upload_minutes"]["used"] - 14 / 60) < 0.01  # the rejected copy gave its minutes back
 
 
-def test_dispute_resolved_by_an_operator_and_a_new_version_replacing_a_track(platform):
+def test_dispute_resolved_by_an_operator_new_versions_and_edits(platform):
+    """On one platform (starting one costs more than these steps): a dispute, a new version saved
+    with replaces_track_id, an edit and a replaced cover from the card, a collection's edits."""
     import subprocess
     import sys
 
@@ -89,3 +93,54 @@ def test_dispute_resolved_by_an_operator_and_a_new_version_replacing_a_track(pla
                             headers=platform.headers("someone-else"), timeout=30)
     assert foreign.status_code == 422
     assert "REPLACED_TRACK_NOT_FOUND" in {e["code"] for e in foreign.json()["errors"]}
+
+    # Edit the new version's metadata, then replace its cover from the card: the next version
+    # keeps its audio and the edited metadata, and takes its place.
+    v2 = r.json()["track_id"]
+    edit = requests.patch(f"{platform.url}/api/v1/tracks/{v2}", json={"title": "Original (v2, edited)", "bpm": 96},
+                          headers=platform.headers(), timeout=30)
+    assert edit.status_code == 200 and edit.json()["title"] == "Original (v2, edited)", edit.text
+    recorded = platform.wait_track(v2, until=lambda t: t["edit"] == 1 and t["metadata"]["bpm"] == 96)
+    assert recorded["status"] == "ready"
+    r = requests.post(f"{platform.url}/api/v1/tracks/{v2}/replace", headers=platform.headers(), timeout=30,
+                      json={"cover_upload_id": platform.upload(cover_bytes(1300, color=(10, 120, 200)), "new.jpg")})
+    assert r.status_code == 202, r.text
+    v3 = platform.wait_track(r.json()["track_id"])
+    assert v3["status"] == "ready", v3  # its own audio was not taken for a duplicate of the version it replaces
+    assert v3["title"] == "Original (v2, edited)" and v3["metadata"]["bpm"] == 96
+    assert platform.wait_track(v2, until=lambda t: t["status"] == "replaced")["replaced_by"] == v3["id"]
+    _collection_title_and_album_cover_change_through_validation(platform)
+
+
+def _collection_title_and_album_cover_change_through_validation(platform):
+    headers = platform.headers()
+    r = requests.post(f"{platform.url}/api/v1/collections", headers=headers, timeout=30, json={
+        "title": "Tape", "cover_upload_id": platform.upload(cover_bytes(1200), "album.jpg"),
+        "tracks": [{**FIELDS, "title": "Side A", "audio_upload_id": platform.upload(beat_wav(12, seed=63), "a.wav")}]})
+    assert r.status_code == 202, r.text
+    cid, (item,) = r.json()["collection_id"], r.json()["track_ids"]
+    platform.wait_track(item)
+    url = f"{platform.url}/api/v1/collections/{cid}"
+
+    def collection(until, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while not until(body := requests.get(url, headers=headers, timeout=10).json()):
+            assert time.monotonic() < deadline, body
+            time.sleep(0.3)
+        return body
+
+    first = collection(lambda c: c["status"] == "ready" and c["cover"])
+    edit = requests.patch(url, headers=headers, timeout=30, json={
+        "title": "Tape (Deluxe)", "cover_upload_id": platform.upload(cover_bytes(1400, color=(0, 90, 30)), "new.jpg")})
+    assert edit.status_code == 200 and edit.json()["title"] == "Tape (Deluxe)", edit.text
+    assert edit.json()["cover_change"] == {"state": "checking", "errors": []}
+    changed = collection(lambda c: c["cover_change"] is None and c["cover"] != first["cover"])
+    assert "/media/cover-large-r1.jpg?" in changed["cover"]["large"] and changed["title"] == "Tape (Deluxe)"
+    image = requests.get(platform.url + changed["cover"]["large"], timeout=10)
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
+    bad = requests.patch(url, headers=headers, timeout=30, json={
+        "cover_upload_id": platform.upload(cover_bytes(1200, height=800), "wide.jpg")})
+    assert bad.status_code == 200, bad.text
+    refused = collection(lambda c: (c["cover_change"] or {}).get("state") == "rejected")
+    assert refused["cover"] == changed["cover"] and refused["status"] == "ready"
+    assert refused["cover_change"]["errors"][0]["field"] == "cover"

@@ -62,12 +62,38 @@ class TrackSubmitted(_Model):
     filename: str | None = None
     declared_duration_s: float | None = None
     replaces_track_id: str | None = None
+    edit: int = Field(0, ge=0)  # the last edit (TrackEdited.edit) ``metadata`` includes
+
+
+class TrackEdited(_Model):
+    """The producer changed a track's metadata after saving it (upload -> catalog).
+
+    ``edit`` numbers the track's edits from 1 (the gateway assigns it under the track's row lock);
+    ``metadata`` is the whole metadata after this edit, so the catalog keeps the highest ``edit``
+    it has seen, whatever order edits (and submissions, see ``TrackSubmitted.edit``) arrive in.
+    ``fields`` names what this edit changed."""
+
+    edit: int = Field(ge=1)
+    metadata: TrackMetadata
+    fields: list[str] = []
 
 
 class CollectionSubmitted(_Model):
     title: str
     cover: ObjectRef
     track_ids: list[str]
+
+
+class CollectionEdited(_Model):
+    """The producer changed a collection (upload -> catalog, validation); only what changed is
+    given. ``edit`` numbers the collection's edits from 1 and is also the envelope's ``attempt``,
+    so validation's verdict on a new ``cover`` (collection.validated / collection.rejected)
+    carries it. ``track_ids``: the new order of the collection's tracks."""
+
+    edit: int = Field(ge=1)
+    title: str | None = None
+    track_ids: list[str] | None = None
+    cover: ObjectRef | None = None
 
 
 class AudioFacts(_Model):
@@ -185,7 +211,9 @@ class TrackRemoved(_Model):
 
 DATA_MODELS: dict[str, type[_Model]] = {
     "track.submitted": TrackSubmitted,
+    "track.edited": TrackEdited,
     "collection.submitted": CollectionSubmitted,
+    "collection.edited": CollectionEdited,
     "collection.validated": CollectionValidated,
     "collection.rejected": CollectionRejected,
     "track.validated": TrackValidated,

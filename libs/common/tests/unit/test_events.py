@@ -46,3 +46,15 @@ def test_publishing_invalid_data_is_refused():
 def test_object_ref_rejects_negative_size():
     with pytest.raises(ValueError):
         ObjectRef(bucket="b", key="k", size=-1)
+
+
+def test_edits_are_numbered_from_one_and_a_submission_without_an_edit_number_is_edit_0():
+    meta = {"title": "t", "artists": ["a"], "bpm": 120, "key": "A", "scale": "minor", "licensing": "exclusive"}
+    with pytest.raises(MalformedEvent, match="track.edited"):
+        new_event("track.edited", {"edit": 0, "metadata": meta}, producer_id="p")
+    with pytest.raises(MalformedEvent, match="collection.edited"):
+        new_event("collection.edited", {"title": "x"}, producer_id="p")
+    ref = {"bucket": "b", "key": "k", "size": 1}
+    older = parse_event(json.dumps({"id": "1", "type": "track.submitted", "occurred_at": "2026-01-01T00:00:00Z",
+                                    "producer_id": "p", "data": {"audio": ref, "cover": ref, "metadata": meta}}))
+    assert older.payload().edit == 0  # sent before edits existed

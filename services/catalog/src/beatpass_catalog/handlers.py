@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common.config import Settings
 from beatpass_common.events import Event
+from beatpass_common.order import reordered
 from beatpass_common.outbox import Outbox
 
 from .models import STEPS, Collection, ProcessedEvent, Track
@@ -80,19 +82,76 @@ def _collection(r: Records, event: Event) -> Collection:
     return collection
 
 
+def _cover_verdict(collection: Collection, event: Event) -> bool:
+    """Whether this verdict is on the newest cover asked for (its edit, or 0 for the saved one);
+    it then records that edit as applied (a verdict may arrive before its collection.edited)."""
+    edits = dict(collection.edits or {})
+    if event.attempt < edits.get("cover", 0):
+        return False  # on an older cover than the latest one the producer gave
+    edits["cover"] = event.attempt
+    collection.edits = edits
+    return True
+
+
 def _collection_validated(r: Records, event: Event) -> None:
     collection = _collection(r, event)
+    if not _cover_verdict(collection, event):
+        return
     data = event.payload()
-    collection.cover = {**(collection.cover or {}), "facts": data.cover.model_dump(mode="json"),
+    cover = dict(collection.cover or {})
+    pending = cover.pop("pending", None)
+    if pending and pending.get("revision") == event.attempt:
+        cover["upload"] = pending["upload"]
+    collection.cover = {**cover, "facts": data.cover.model_dump(mode="json"), "revision": event.attempt,
                         "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()}}
-    collection.version += 1
+    collection.errors = []  # the album art in force has no problems
+    collection.cover_change = None
+    if event.attempt:
+        r.collection_changed(collection, edited=["cover"])
+    else:
+        collection.version += 1
     r.aggregate(collection)
 
 
 def _collection_rejected(r: Records, event: Event) -> None:
     collection = _collection(r, event)
-    collection.errors = [e.model_dump(mode="json") for e in event.payload().errors]
+    if not _cover_verdict(collection, event):
+        return
+    errors = [e.model_dump(mode="json") for e in event.payload().errors]
+    if event.attempt == 0 or not (collection.cover or {}).get("images"):
+        collection.errors = errors  # no album art in force: these are the collection's problems
+    if event.attempt:
+        # A changed cover was refused: the one in force (if any) stays, the refusal is shown.
+        collection.cover = {k: v for k, v in (collection.cover or {}).items() if k != "pending"}
+        collection.cover_change = {"state": "rejected", "errors": errors}
+        r.collection_changed(collection, edited=["cover"])
     r.aggregate(collection)
+
+
+def _collection_edited(r: Records, event: Event) -> None:
+    """Each part (title, order, cover) takes the edit only if it is newer than the last one it
+    took, so a late or repeated edit never undoes a newer one. A new cover waits for
+    validation's verdict (carrying this edit as ``attempt``) before it is shown."""
+    collection = _collection(r, event)
+    data = event.payload()
+    edits, changed = dict(collection.edits or {}), []
+    if data.title is not None and data.edit > edits.get("title", 0):
+        collection.title, edits["title"] = data.title, data.edit
+        changed.append("title")
+    if data.track_ids is not None and data.edit > edits.get("order", 0):
+        replaced = dict(r.s.execute(select(Track.id, Track.replaces_track_id)
+                                    .where(Track.id.in_(collection.track_ids))).all())
+        collection.track_ids, edits["order"] = reordered(collection.track_ids, data.track_ids, replaced), data.edit
+        changed.append("track_ids")
+    if data.cover is not None and data.edit > edits.get("cover", 0):
+        edits["cover"] = data.edit
+        collection.cover = {**(collection.cover or {}),
+                            "pending": {"upload": data.cover.model_dump(mode="json"), "revision": data.edit}}
+        collection.cover_change = {"state": "checking", "errors": []}
+        changed.append("cover")
+    if changed:
+        collection.edits = edits
+        r.collection_changed(collection, edited=changed)
 
 
 def _track_validated(r: Records, event: Event) -> None:
@@ -105,11 +164,22 @@ def _track_validated(r: Records, event: Event) -> None:
                    "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()}}
     track.warnings = [w.model_dump(mode="json") for w in data.warnings]
     track.validated_event = event.model_dump_json()
+    r.refresh_bpm_warning(track)  # against the BPM as it is now (the producer may have edited it)
     r.finish_step(track, "validation")
     if track.status in {"processing", "in_review"}:
         r.queue_step(track, "waveform")
         r.queue_step(track, "fingerprint")
     r.settle(track, event)
+
+
+def _track_edited(r: Records, event: Event) -> None:
+    """The producer's edit: applied only if newer than the last one the track took (the event
+    carries the whole metadata, so the newest edit wins whatever the arrival order)."""
+    data = event.payload()
+    track = r.track(event)
+    if data.edit <= track.edit_seq:
+        return
+    r.edit(track, data.edit, data.metadata, list(data.fields), event)
 
 
 def _track_rejected(r: Records, event: Event) -> None:
@@ -195,7 +265,9 @@ def _step_of(event_type: str | None) -> str | None:
 
 HANDLERS: dict[str, Callable[[Records, Event], None]] = {
     "track.submitted": _track_submitted,
+    "track.edited": _track_edited,
     "collection.submitted": _collection_submitted,
+    "collection.edited": _collection_edited,
     "collection.validated": _collection_validated,
     "collection.rejected": _collection_rejected,
     "track.validated": _track_validated,

@@ -39,6 +39,9 @@ class Track(Base):
     warnings: Mapped[list] = mapped_column(JSON, default=list)
     replaces_track_id: Mapped[str | None] = mapped_column(String(36))
     replaced_by: Mapped[str | None] = mapped_column(String(36))  # a newer version took this track's place
+    # The producer's last edit applied to meta/title (track.edited's ``edit``; 0: none): a lower
+    # one arriving later is older and changes nothing.
+    edit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     submitted_event: Mapped[str | None] = mapped_column(Text)  # re-driven by the reaper
     validated_event: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -83,6 +86,11 @@ class Collection(Base):
     track_ids: Mapped[list] = mapped_column(JSON, default=list)
     errors: Mapped[list] = mapped_column(JSON, default=list)  # album art problems
     status: Mapped[str] = mapped_column(String(16))
+    # The last edit applied per part: {"title": n, "order": n, "cover": n} (collection.edited's
+    # ``edit``; a cover's verdict carries its edit as ``attempt``). Older edits change nothing.
+    edits: Mapped[dict] = mapped_column(JSON, default=dict)
+    # A changed cover not in force: null, {"state": "checking"} or {"state": "rejected", "errors": [...]}
+    cover_change: Mapped[dict | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from beatpass_common import bpm
 from beatpass_common.config import Settings
-from beatpass_common.events import Event, new_event
+from beatpass_common.events import Event, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
 
 from .models import STEPS, Change, Collection, Step, Track
@@ -127,8 +128,9 @@ class Records:
         track.submission = event.attempt
         track.submitted = True
         track.collection_id = event.collection_id or track.collection_id
-        track.title = data.metadata.title
-        track.meta = data.metadata.model_dump(mode="json")
+        if data.edit >= track.edit_seq:  # else an edit made after this submission already holds newer metadata
+            track.edit_seq = data.edit
+            self.set_metadata(track, data.metadata)
         track.audio = data.audio.model_dump(mode="json")
         track.cover = {"upload": data.cover.model_dump(mode="json")}
         track.replaces_track_id = data.replaces_track_id
@@ -145,6 +147,23 @@ class Records:
                 step.started_at = step.finished_at = step.deadline_at = None
         self.queue_step(track, "validation")
         self.settle(track)
+
+    def edit(self, track: Track, edit: int, metadata: TrackMetadata, fields: list[str], cause: Event) -> None:
+        """The producer's edit number ``edit`` (newer than ``track.edit_seq``): the whole metadata
+        after it, and a change on the track's stream naming the ``fields`` it changed."""
+        track.edit_seq = edit
+        self.set_metadata(track, metadata)
+        self.settle(track, cause, note={"edited": fields})
+
+    def set_metadata(self, track: Track, metadata: TrackMetadata) -> None:
+        track.title = metadata.title
+        track.meta = metadata.model_dump(mode="json")
+        self.refresh_bpm_warning(track)
+
+    def refresh_bpm_warning(self, track: Track) -> None:
+        """The BPM warning follows the BPM the producer gives now, not the one validation saw
+        (they may edit it while or after the track is measured): same rule, same sentence."""
+        track.warnings = bpm.refreshed(track.warnings or [], (track.meta or {}).get("bpm"), track.facts)
 
     def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
         track.status = "rejected"
@@ -171,8 +190,9 @@ class Records:
             if other.state in {"pending", "running"}:
                 other.deadline_at = None
 
-    def settle(self, track: Track, cause: Event | None = None) -> None:
-        """Become ready once every step is done and nothing blocks; record the change.
+    def settle(self, track: Track, cause: Event | None = None, note: dict | None = None) -> None:
+        """Become ready once every step is done and nothing blocks; record the change (with
+        ``note``'s keys, e.g. what an edit changed).
 
         Only a processing track becomes ready, and a ready one only goes back to processing
         through a new submission, so track.ready is published once per submission."""
@@ -187,6 +207,7 @@ class Records:
         self.record_change("track", track.id, track.producer_id, {
             "track_id": track.id, "status": track.status, "version": track.version,
             "steps": {s.name: s.state for s in track.steps}, "collection_id": track.collection_id,
+            "edit": track.edit_seq, **(note or {}),
         })
         if track.collection_id:
             self.touched_collections.add(track.collection_id)
@@ -232,6 +253,13 @@ class Records:
                 continue  # its tracks arrived first; collection.submitted will aggregate
             self.aggregate(collection)
         self.touched_collections.clear()
+
+    def collection_changed(self, collection: Collection, **note) -> None:
+        """A change of the collection itself (an edit, a new cover in force): on its stream."""
+        collection.version += 1
+        collection.updated_at = now()
+        self.record_change("collection", collection.id, collection.producer_id, {
+            "collection_id": collection.id, "status": collection.status, "version": collection.version, **note})
 
     def aggregate(self, collection: Collection) -> None:
         statuses = [t.status for t in self.s.scalars(select(Track).where(Track.id.in_(collection.track_ids)))]

@@ -61,14 +61,24 @@ def track_view(track: Track) -> dict:
         "dispute": track.dispute,
         "replaces_track_id": track.replaces_track_id,
         "replaced_by": track.replaced_by,
+        "edit": track.edit_seq,  # the producer's last edit shown here (0: none)
         "created_at": _ts(track.created_at),
         "updated_at": _ts(track.updated_at),
         "version": track.version,
     }
 
 
+def _cover_names(collection: Collection) -> dict[str, str]:
+    """size -> public file name of the album art in force. A changed cover's names carry its
+    revision, so a browser never shows an older image it cached under the same link."""
+    cover = collection.cover or {}
+    suffix = f"-r{cover['revision']}" if cover.get("revision") else ""
+    return {size: f"cover-{size}{suffix}.jpg" for size in cover.get("images") or {}}
+
+
 def collection_media_refs(collection: Collection) -> dict[str, dict]:
-    return {f"cover-{size}.jpg": ref for size, ref in ((collection.cover or {}).get("images") or {}).items()}
+    images = (collection.cover or {}).get("images") or {}
+    return {name: images[size] for size, name in _cover_names(collection).items()}
 
 
 def collection_view(collection: Collection, tracks: list[Track]) -> dict:
@@ -78,8 +88,11 @@ def collection_view(collection: Collection, tracks: list[Track]) -> dict:
         "title": collection.title,
         "status": collection.status,
         "errors": collection.errors or [],
-        "cover": {name[len("cover-"):-len(".jpg")]: f"/api/v1/collections/{collection.id}/media/{name}"
-                  for name in collection_media_refs(collection)},
+        "cover": {size: f"/api/v1/collections/{collection.id}/media/{name}"
+                  for size, name in _cover_names(collection).items()},
+        # a changed cover not in force yet: {"state": "checking" | "rejected", "errors": [...]}, else null
+        "cover_change": collection.cover_change,
+        "edits": collection.edits or {},  # the last edit applied per part: title, order, cover
         "version": collection.version,
         "items": [track_view(by_id[tid]) if tid in by_id else {"id": tid, "status": "processing"}
                   for tid in collection.track_ids],

@@ -17,7 +17,7 @@ from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 
-from . import idempotency, inputs, quota, reads, signing
+from . import editing, idempotency, inputs, quota, reads, signing
 from .access import current_producer, minutes_limit, reader_id
 from .catalog_client import CatalogUnavailable
 from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX, FieldError, messages
@@ -53,15 +53,21 @@ def _json_body() -> dict:
         raise SaveRejected([FieldError("body", exc.code, exc.message)], 400) from None
 
 
+TITLES = {"track": "The track cannot be saved yet.", "replace": "The track cannot be saved yet.",
+          "collection": "The collection cannot be saved yet."}
+
+
 def _rejected(exc: SaveRejected, kind: str) -> Response:
     codes = {e.code for e in exc.errors}
     SAVES.labels(kind, sorted(codes)[0] if len(codes) == 1 else "INVALID_FIELDS").inc()
-    title = "The track cannot be saved yet." if kind == "track" else "The collection cannot be saved yet."
+    title = TITLES.get(kind, "The change cannot be saved.")  # edits
     return problem(exc.status, title, [e.as_dict() for e in exc.errors])
 
 
-def _idempotent(route: str, kind: str, work):
-    """Run ``work(session) -> (status, body)`` once per Idempotency-Key (when given)."""
+def _idempotent(route: str, kind: str, work, present=None):
+    """Run ``work(producer, body) -> (status, body)`` once per Idempotency-Key (when given);
+    ``present(producer, body)`` readies the body for the response, a replayed one too (e.g. signs
+    its media links, which the stored response keeps unsigned)."""
     gw = _gw()
     producer = current_producer(gw.settings, approved=True)
     try:
@@ -77,7 +83,7 @@ def _idempotent(route: str, kind: str, work):
         except idempotency.KeyConflict as exc:
             return _key_conflict(exc)
         if isinstance(claim, idempotency.Replay):
-            response = jsonify(claim.body)
+            response = jsonify(present(producer, claim.body) if present else claim.body)
             response.status_code = claim.status
             response.headers["Idempotent-Replayed"] = "true"
             return response
@@ -97,22 +103,22 @@ def _idempotent(route: str, kind: str, work):
         raise
     gw.outbox.notify()
     SAVES.labels(kind, "accepted").inc()
-    return jsonify(result), status
+    return jsonify(present(producer, result) if present else result), status
 
 
 def _key_conflict(exc: idempotency.KeyConflict) -> Response:
     return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}])
 
 
-def _commit(stage):
+def _commit(stage, status: int = 202):
     """Run ``stage(session)`` and store the idempotent response in the same transaction."""
     gw = _gw()
     claim = g.idempotency_claim
     with transaction(gw.factory) as s:
         result = stage(s)
         if claim is not None:
-            idempotency.finish(s, claim, 202, result)
-    return 202, result
+            idempotency.finish(s, claim, status, result)
+    return status, result
 
 
 @bp.post("/api/v1/tracks")
@@ -222,6 +228,7 @@ def _relay(status: int, body, producer_id: str | None = None):
     if status == 404:
         return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
     if producer_id is not None and status == 200:
+        editing.fresh(_gw(), producer_id, body)  # edits the catalog has not applied yet
         _sign_links(body, producer_id, _gw().settings)
         reads.add_audio(body, producer_id, _gw())
     return jsonify(body), status

@@ -59,6 +59,16 @@ def messages(settings: Settings) -> dict[str, str]:
         "COLLECTION_TRACKS_REQUIRED": "Add at least one track to the collection.",
         "COLLECTION_TRACKS_INVALID": "Tracks must be a list of tracks, each an object with its fields.",
         "COLLECTION_TOO_MANY_TRACKS": f"A collection can hold at most {settings.collection_tracks_max} tracks.",
+        # Edits (PATCH) and replacements (editing.py)
+        "EDIT_EMPTY": "Change at least one field.",
+        "FIELD_UNKNOWN": "This field cannot be changed here.",
+        "FIELD_NOT_EDITABLE": "The audio and cover art of a saved track are changed by replacing them, not by an edit.",
+        "NOT_EDITABLE": "This track was replaced by a newer version. Edit that version instead.",
+        "REPLACE_EMPTY": "Choose a new audio file or new cover art to replace.",
+        "TRACK_IDS_INVALID": "The new order must be a list of the collection's track ids.",
+        "TRACK_IDS_REPEATED": "Each track can appear only once in the new order.",
+        "TRACK_IDS_UNKNOWN": "The new order names a track that is not in this collection.",
+        "TRACK_IDS_MISSING": "The new order must list every track of this collection.",
     }
 
 
@@ -182,6 +192,18 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
         else:
             clean["mood"] = mood.strip()
     return errors, clean
+
+
+def check_collection_title(value, settings: Settings) -> tuple[list[FieldError], str | None]:
+    """A collection's title (a save's or an edit's): its problems and the cleaned title."""
+    msg = messages(settings)
+    if _blank(value):
+        return [FieldError("title", "COLLECTION_TITLE_REQUIRED", msg["COLLECTION_TITLE_REQUIRED"])], None
+    if not isinstance(value, str):
+        return [FieldError("title", "COLLECTION_TITLE_NOT_TEXT", msg["COLLECTION_TITLE_NOT_TEXT"])], None
+    if len(value.strip()) > TITLE_MAX:
+        return [FieldError("title", "TITLE_TOO_LONG", msg["TITLE_TOO_LONG"])], None
+    return [], value.strip()
 
 
 def _whole_number(value) -> int | None:

@@ -60,6 +60,8 @@ class Submission(Base):
     cover_upload_id: Mapped[str] = mapped_column(String(32))
     fields: Mapped[dict] = mapped_column(JSON)
     duration_s: Mapped[float] = mapped_column(Float)
+    # How many times the producer edited ``fields`` since saving (track.edited numbers them).
+    edits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -69,7 +71,9 @@ class CollectionRecord(Base):
     producer_id: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(200))
     cover_upload_id: Mapped[str] = mapped_column(String(32))
-    track_ids: Mapped[list | None] = mapped_column(JSON)  # in the order saved (None: saved before it was kept)
+    track_ids: Mapped[list | None] = mapped_column(JSON)  # as saved, then as last reordered
+    # The last edit number per part, {"title": n, "order": n, "cover": n} (collection.edited's)
+    edits: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

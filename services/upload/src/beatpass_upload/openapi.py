@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX
 
@@ -53,6 +53,41 @@ class Retry(BaseModel):
     licensing: str | None = None
 
 
+class TrackEdit(BaseModel):
+    """Any non-empty subset of a save's metadata fields, each with the save's rules and sentences
+    (null or blank clears an optional field); any other field is 422 FIELD_UNKNOWN."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
+    artists: list[str] | None = Field(None, min_length=1, max_length=ARTISTS_MAX)
+    bpm: int | None = Field(None, ge=60, le=200)
+    key: str | None = Field(None, json_schema_extra={"enum": list(KEYS)})
+    scale: str | None = Field(None, json_schema_extra={"enum": list(SCALES)})
+    licensing: str | None = Field(None, json_schema_extra={"enum": list(LICENSING)})
+    description: str | None = None
+    genres: list[str] | None = Field(None, max_length=GENRES_MAX)
+    tags: list[str] | None = Field(None, max_length=TAGS_MAX)
+    mood: str | None = None
+
+
+class CollectionEdit(BaseModel):
+    """Any non-empty subset: a new title, a new album cover (checked again like a save's), or
+    ``track_ids``: the collection's current track ids in a new order, each exactly once."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
+    cover_upload_id: str | None = None
+    track_ids: list[str] | None = None
+
+
+class Replace(BaseModel):
+    """At least one new file; the other file and the metadata are the current version's."""
+
+    model_config = ConfigDict(extra="forbid")
+    audio_upload_id: str | None = None
+    cover_upload_id: str | None = None
+
+
 class Dispute(BaseModel):
     reason: str = Field(min_length=3, max_length=2000)
 
@@ -88,7 +123,7 @@ def _json_body(model: type[BaseModel]) -> dict:
 
 
 def document() -> dict:
-    models = [TrackSave, CollectionSave, CollectionTrack, Retry, Dispute]
+    models = [TrackSave, CollectionSave, CollectionTrack, Retry, Dispute, TrackEdit, CollectionEdit, Replace]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -134,8 +169,18 @@ def document() -> dict:
                  "description": "true: only tracks saved on their own, not in a collection"}, *PAGING],
                 "responses": {"200": ok("tracks"), "400": PROBLEM, "401": PROBLEM}},
         },
-        "/api/v1/tracks/{track_id}": {"get": {"summary": "one track", "parameters": [ID("track_id")],
-                                              "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}}},
+        "/api/v1/tracks/{track_id}": {
+            "get": {"summary": "one track", "parameters": [ID("track_id")],
+                    "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}},
+            "patch": {"summary": "edit a track's metadata (the track view showing the edit)",
+                      "parameters": [ID("track_id"), idem], "requestBody": _json_body(TrackEdit),
+                      "responses": {"200": ok("track"), "404": PROBLEM, "409": PROBLEM, "422": PROBLEM,
+                                    **AUTH_ERRORS}}},
+        "/api/v1/tracks/{track_id}/replace": {"post": {
+            "summary": "a new version of a ready track with a new audio file and/or cover art",
+            "parameters": [ID("track_id"), idem], "requestBody": _json_body(Replace),
+            "responses": {"202": ok("accepted: the new version's track_id"), "404": PROBLEM, "409": PROBLEM,
+                          "422": PROBLEM, **AUTH_ERRORS}}},
         "/api/v1/tracks/{track_id}/events": {"get": {"summary": "status changes (SSE)", "parameters": [
             ID("track_id"), *SIGNED],
                                                      "responses": {"200": {"description": "text/event-stream"},
@@ -155,9 +200,12 @@ def document() -> dict:
                                 "get": {"summary": "the producer's collections with their items, newest first",
                                         "parameters": PAGING,
                                         "responses": {"200": ok("collections"), "400": PROBLEM, "401": PROBLEM}}},
-        "/api/v1/collections/{collection_id}": {"get": {"summary": "a collection with its items",
-                                                        "parameters": [ID("collection_id")],
-                                                        "responses": {"200": ok("collection"), "404": PROBLEM}}},
+        "/api/v1/collections/{collection_id}": {
+            "get": {"summary": "a collection with its items", "parameters": [ID("collection_id")],
+                    "responses": {"200": ok("collection"), "404": PROBLEM}},
+            "patch": {"summary": "edit a collection's title, album cover or track order",
+                      "parameters": [ID("collection_id"), idem], "requestBody": _json_body(CollectionEdit),
+                      "responses": {"200": ok("collection"), "404": PROBLEM, "422": PROBLEM, **AUTH_ERRORS}}},
         "/api/v1/collections/{collection_id}/tracks/{track_id}/retry": {"post": {
             "summary": "re-submit one failed or rejected item", "parameters": [ID("collection_id"), ID("track_id"), idem],
             "requestBody": _json_body(Retry),
@@ -176,7 +224,8 @@ def document() -> dict:
             "parameters": [ID("track_id"), ID("name"), *SIGNED],
             "responses": {"200": {"description": "the file"}, "404": PROBLEM}}},
         "/api/v1/collections/{collection_id}/media/{name}": {"get": {
-            "summary": "album art derivatives: cover-large.jpg, cover-thumb.jpg",
+            "summary": "album art derivatives: cover-large.jpg, cover-thumb.jpg (cover-large-r{n}.jpg ... after "
+                       "a cover edit: use the collection view's links)",
             "parameters": [ID("collection_id"), ID("name"), *SIGNED],
             "responses": {"200": {"description": "the file"}, "404": PROBLEM}}},
         "/api/v1/tracks/{track_id}/events/ticket": {"post": {**TICKET, "parameters": [ID("track_id")]}},
@@ -190,13 +239,20 @@ def document() -> dict:
     paths["/api/v1/tracks"]["post"]["responses"]["202"]["links"] = {
         "track": {"operationId": "getTrack", "parameters": track},
         "retry": {"operationId": "retryTrack", "parameters": track},
-        "dispute": {"operationId": "disputeTrack", "parameters": track}}
+        "dispute": {"operationId": "disputeTrack", "parameters": track},
+        "edit": {"operationId": "editTrack", "parameters": track},
+        "replace": {"operationId": "replaceTrack", "parameters": track}}
+    collection = {"collection_id": "$response.body#/collection_id"}
     paths["/api/v1/collections"]["post"]["responses"]["202"]["links"] = {
-        "collection": {"operationId": "getCollection", "parameters": {"collection_id": "$response.body#/collection_id"}}}
+        "collection": {"operationId": "getCollection", "parameters": collection},
+        "edit": {"operationId": "editCollection", "parameters": collection}}
     for path, method, name in (("/api/v1/tracks/{track_id}", "get", "getTrack"),
                                ("/api/v1/tracks/{track_id}/retry", "post", "retryTrack"),
                                ("/api/v1/tracks/{track_id}/dispute", "post", "disputeTrack"),
-                               ("/api/v1/collections/{collection_id}", "get", "getCollection")):
+                               ("/api/v1/collections/{collection_id}", "get", "getCollection"),
+                               ("/api/v1/tracks/{track_id}", "patch", "editTrack"),
+                               ("/api/v1/tracks/{track_id}/replace", "post", "replaceTrack"),
+                               ("/api/v1/collections/{collection_id}", "patch", "editCollection")):
         paths[path][method]["operationId"] = name
     for operations in paths.values():
         for operation in operations.values():

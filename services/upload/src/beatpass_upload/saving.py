@@ -23,7 +23,7 @@ from beatpass_common.outbox import Outbox
 from beatpass_common.storage import ObjectStore
 
 from . import quota
-from .fields import FieldError, check_track_fields, messages
+from .fields import FieldError, check_collection_title, check_track_fields, messages
 from .models import CollectionRecord, Submission, Upload
 from .uploads import UploadError, Uploads, is_upload_id
 
@@ -50,6 +50,10 @@ class CheckedTrack:
     replaces_track_id: str | None = None
     attempt: int = 0
     errors: list[FieldError] = field(default_factory=list)
+    # The audio upload is already this track's (its previous submission's, or the version it
+    # replaces): held as it is, not claimed again.
+    audio_kept: bool = False
+    edits: int = 0  # the producer's edits ``fields`` include (Submission.edits of the base)
 
 
 class Saver:
@@ -64,7 +68,9 @@ class Saver:
     # ---- checks ----------------------------------------------------------------------------
 
     def _upload(self, producer_id: str, upload_id, field_: str, errors: list[FieldError],
-                allow_track: str | None = None) -> Upload | None:
+                allow_track: str | None = None, kept: bool = False) -> Upload | None:
+        """The producer's complete upload, or None with the problem in ``errors``. An audio upload
+        saved as another track is refused unless it is ``kept`` (already this track's)."""
         with self.factory() as s:
             upload = s.get(Upload, upload_id) if is_upload_id(upload_id) else None
         label = "audio" if field_.endswith("audio") else "cover art"
@@ -77,7 +83,7 @@ class Saver:
                                      f"The {label} upload is not finished yet ({upload.offset} of {upload.length} "
                                      "bytes received)."))
             return None
-        if upload.track_id and upload.track_id != allow_track and field_.endswith("audio"):
+        if upload.track_id and upload.track_id != allow_track and field_.endswith("audio") and not kept:
             errors.append(FieldError(field_, "UPLOAD_ALREADY_SAVED",
                                      "This audio upload is already saved as a track."))
             return None
@@ -94,8 +100,12 @@ class Saver:
         return [FieldError(field_, p["code"], p["message"]) for p in found["problems"]], found["facts"]
 
     def check_track(self, producer_id: str, body: dict, prefix: str = "", *, default_cover: str | None = None,
-                    track_id: str | None = None, base: Submission | None = None) -> CheckedTrack:
-        """All problems of one track; ``base`` is the previous submission when retrying."""
+                    track_id: str | None = None, base: Submission | None = None,
+                    kept_audio: str | None = None) -> CheckedTrack:
+        """All problems of one track; ``base`` is the previous submission when retrying;
+        ``kept_audio``: an audio upload id that is already this track's (a replacement keeping the
+        audio of the version it replaces)."""
+        kept_audio = kept_audio or (base.audio_upload_id if base is not None else None)
         if base is not None:
             body = {**base.fields, "audio_upload_id": base.audio_upload_id, "cover_upload_id": base.cover_upload_id,
                     **{k: v for k, v in body.items() if v is not None}}
@@ -104,7 +114,8 @@ class Saver:
         audio = cover = None
         duration = 0.0
         if isinstance(body.get("audio_upload_id"), str) and body["audio_upload_id"]:
-            audio = self._upload(producer_id, body["audio_upload_id"], prefix + "audio", errors, allow_track=track_id)
+            audio = self._upload(producer_id, body["audio_upload_id"], prefix + "audio", errors, allow_track=track_id,
+                                 kept=body["audio_upload_id"] == kept_audio)
         cover_id = body.get("cover_upload_id") or default_cover
         if isinstance(cover_id, str) and cover_id:
             cover = self._upload(producer_id, cover_id, prefix + "cover", errors)
@@ -118,11 +129,13 @@ class Saver:
         return CheckedTrack(track_id=track_id, fields=clean, audio=audio, cover=cover, duration_s=duration,
                             filename=(audio.meta or {}).get("filename") if audio else None, errors=errors,
                             replaces_track_id=body.get("replaces_track_id") if isinstance(
-                                body.get("replaces_track_id"), str) else None)
+                                body.get("replaces_track_id"), str) else None,
+                            audio_kept=audio is not None and audio.id == kept_audio,
+                            edits=base.edits if base is not None else 0)
 
     # ---- commit ----------------------------------------------------------------------------
 
-    def _ref(self, upload: Upload) -> ObjectRef:
+    def ref(self, upload: Upload) -> ObjectRef:
         return ObjectRef(bucket=upload.bucket, key=upload.key, size=upload.length,
                          content_type=(upload.meta or {}).get("filetype"))
 
@@ -132,17 +145,25 @@ class Saver:
 
     def _stage_track(self, s: Session, producer_id: str, t: CheckedTrack, collection_id: str | None) -> None:
         now = datetime.now(timezone.utc)
-        claimed = s.execute(update(Upload).where(Upload.id == t.audio.id, Upload.status == "complete",
-                                                 (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id))
-                            .values(track_id=t.track_id)).rowcount
-        if not claimed:  # another save took this upload between our check and now
-            raise SaveRejected([FieldError("audio", "UPLOAD_ALREADY_SAVED",
-                                           "This audio upload is already saved as a track.")], 409)
-        self._hold_cover(s, t.cover)
-        submission = s.get(Submission, t.track_id)
+        if t.audio_kept:
+            self.hold(s, t.audio, "audio")
+        else:
+            claimed = s.execute(update(Upload).where(Upload.id == t.audio.id, Upload.status == "complete",
+                                                     (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id))
+                                .values(track_id=t.track_id)).rowcount
+            if not claimed:  # another save took this upload between our check and now
+                raise SaveRejected([FieldError("audio", "UPLOAD_ALREADY_SAVED",
+                                               "This audio upload is already saved as a track.")], 409)
+        self.hold(s, t.cover, "cover")
+        submission = s.get(Submission, t.track_id, with_for_update=True)
         if submission is None:
-            submission = Submission(track_id=t.track_id, producer_id=producer_id, created_at=now)
+            submission = Submission(track_id=t.track_id, producer_id=producer_id, created_at=now, edits=0)
             s.add(submission)
+        elif submission.edits != t.edits:
+            # An edit committed after this retry read the metadata: submitting the older metadata
+            # would undo it. Nothing is kept of this try; the next one reads the edit.
+            raise SaveRejected([FieldError("track", "TRACK_EDITED",
+                                           "This track was edited while you retried it. Retry it again.")], 409)
         submission.collection_id = collection_id
         submission.attempt = t.attempt
         submission.audio_upload_id = t.audio.id
@@ -150,23 +171,24 @@ class Saver:
         submission.fields = t.fields
         submission.duration_s = t.duration_s
         event = new_event("track.submitted", {
-            "audio": self._ref(t.audio).model_dump(mode="json"),
-            "cover": self._ref(t.cover).model_dump(mode="json"),
+            "audio": self.ref(t.audio).model_dump(mode="json"),
+            "cover": self.ref(t.cover).model_dump(mode="json"),
             "metadata": TrackMetadata(**t.fields).model_dump(mode="json"),
             "filename": t.filename, "declared_duration_s": round(t.duration_s, 3),
-            "replaces_track_id": t.replaces_track_id,
+            "replaces_track_id": t.replaces_track_id, "edit": submission.edits,
         }, producer_id=producer_id, track_id=t.track_id, collection_id=collection_id, attempt=t.attempt)
         self.outbox.add(s, event)
 
-    def _hold_cover(self, s: Session, cover: Upload) -> None:
-        """Lock the cover's row until this save commits, and only while it is still complete:
+    def hold(self, s: Session, upload: Upload, field_: str) -> None:
+        """Lock the upload's row until this save commits, and only while it is still complete:
         Uploads.terminate locks the same row, so one of the two waits for the other and then
         sees either the submission (409 UPLOAD_IN_USE) or the termination (refused here)."""
-        held = s.execute(update(Upload).where(Upload.id == cover.id, Upload.status == "complete")
+        held = s.execute(update(Upload).where(Upload.id == upload.id, Upload.status == "complete")
                          .values(status="complete")).rowcount
         if not held:
-            raise SaveRejected([FieldError("cover", "UPLOAD_NOT_FOUND",
-                                           "The cover art upload was not found. Upload the file again.")], 409)
+            label = "audio" if field_ == "audio" else "cover art"
+            raise SaveRejected([FieldError(field_, "UPLOAD_NOT_FOUND",
+                                           f"The {label} upload was not found. Upload the file again.")], 409)
 
     def advance(self, s: Session, track_id: str, attempt: int) -> bool:
         """Move the track's submission from ``attempt`` to ``attempt + 1``, in the caller's
@@ -193,24 +215,8 @@ class Saver:
                 "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
 
     def check_collection(self, producer_id: str, body: dict) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
-        errors: list[FieldError] = []
-        title = body.get("title")
-        if title is None or (isinstance(title, str) and not title.strip()):
-            errors.append(FieldError("title", "COLLECTION_TITLE_REQUIRED", self.msg["COLLECTION_TITLE_REQUIRED"]))
-        elif not isinstance(title, str):
-            errors.append(FieldError("title", "COLLECTION_TITLE_NOT_TEXT", self.msg["COLLECTION_TITLE_NOT_TEXT"]))
-        elif len(title.strip()) > 100:
-            errors.append(FieldError("title", "TITLE_TOO_LONG", self.msg["TITLE_TOO_LONG"]))
-        cover = None
-        cover_id = body.get("cover_upload_id")
-        if cover_id is not None and not isinstance(cover_id, str):
-            errors.append(FieldError("cover", "COVER_UPLOAD_ID_INVALID", self.msg["COVER_UPLOAD_ID_INVALID"]))
-        elif cover_id is None or not cover_id.strip():
-            errors.append(FieldError("cover", "COLLECTION_COVER_REQUIRED", self.msg["COLLECTION_COVER_REQUIRED"]))
-        else:
-            cover = self._upload(producer_id, body["cover_upload_id"], "cover", errors)
-            if cover is not None:
-                errors.extend(self._inspection(cover, "cover", "cover")[0])
+        errors, _ = check_collection_title(body.get("title"), self.settings)
+        cover = self.check_collection_cover(producer_id, body.get("cover_upload_id"), errors)
         items = body.get("tracks")
         checked: list[CheckedTrack] = []
         if items is not None and not isinstance(items, list):
@@ -236,6 +242,19 @@ class Saver:
                 checked.append(t)
         return errors, checked, cover
 
+    def check_collection_cover(self, producer_id: str, cover_id, errors: list[FieldError]) -> Upload | None:
+        """The album cover upload of a collection save or edit; its problems go to ``errors``."""
+        if cover_id is not None and not isinstance(cover_id, str):
+            errors.append(FieldError("cover", "COVER_UPLOAD_ID_INVALID", self.msg["COVER_UPLOAD_ID_INVALID"]))
+            return None
+        if cover_id is None or not cover_id.strip():
+            errors.append(FieldError("cover", "COLLECTION_COVER_REQUIRED", self.msg["COLLECTION_COVER_REQUIRED"]))
+            return None
+        cover = self._upload(producer_id, cover_id, "cover", errors)
+        if cover is not None:
+            errors.extend(self._inspection(cover, "cover", "cover")[0])
+        return cover
+
     def save_collection(self, s: Session, producer_id: str, limit_minutes: int, body: dict,
                         checked: list[CheckedTrack], cover: Upload) -> dict:
         collection_id = str(uuid.uuid4())
@@ -243,14 +262,14 @@ class Saver:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, 0, t.duration_s) for t in checked])
         except quota.QuotaExceeded as exc:
             raise self._quota_error(exc, sum(t.duration_s for t in checked), "tracks") from None
-        self._hold_cover(s, cover)
+        self.hold(s, cover, "cover")
         for t in checked:
             self._stage_track(s, producer_id, t, collection_id)
         s.add(CollectionRecord(id=collection_id, producer_id=producer_id, title=body["title"].strip(),
-                               cover_upload_id=cover.id, track_ids=[t.track_id for t in checked],
+                               cover_upload_id=cover.id, track_ids=[t.track_id for t in checked], edits={},
                                created_at=datetime.now(timezone.utc)))
         self.outbox.add(s, new_event("collection.submitted", {
-            "title": body["title"].strip(), "cover": self._ref(cover).model_dump(mode="json"),
+            "title": body["title"].strip(), "cover": self.ref(cover).model_dump(mode="json"),
             "track_ids": [t.track_id for t in checked]}, producer_id=producer_id, collection_id=collection_id))
         return {"collection_id": collection_id, "status": "processing", "track_ids": [t.track_id for t in checked],
                 "links": {"self": f"/api/v1/collections/{collection_id}"}}

@@ -22,6 +22,7 @@ from beatpass_common.storage import ObjectStore, open_store
 from . import idempotency, library, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
+from .edit_api import bp as edit_bp
 from .catalog_client import CatalogClient
 from .handlers import handle_outcome
 from .models import OutboxEvent
@@ -65,7 +66,7 @@ def create_app(gw: Gateway) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None
     app.extensions["beatpass"] = gw
     # library after tus: HEAD /api/v1/uploads/{id} stays tus's (a GET route also answers HEAD).
-    for blueprint in (tus.bp, api_bp, library.bp, openapi_bp, page.bp):
+    for blueprint in (tus.bp, api_bp, library.bp, edit_bp, openapi_bp, page.bp):
         app.register_blueprint(blueprint)
     register_errors(app)
     request_ids.install(app)

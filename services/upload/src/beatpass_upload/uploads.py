@@ -376,7 +376,7 @@ class Uploads:
         upload = self.get(producer_id, upload_id)
         with self._leased(upload) as token:
             with self.factory() as s, s.begin():
-                # Locks the row a concurrent save holds (Saver._hold_cover) and then reads
+                # Locks the row a concurrent save holds (Saver.hold) and then reads
                 # the submissions committed by then.
                 row = s.scalars(select(Upload).where(Upload.id == upload_id, Upload.lock_token == token)
                                 .with_for_update()).first()

@@ -60,9 +60,12 @@ class CoverResult:
     derivatives: dict[str, bytes] = field(default_factory=dict)  # name -> JPEG bytes
 
 
-def derivative_keys(owner_id: str, kind: str = "tracks") -> dict[str, str]:
-    """Deterministic media keys, so a redelivery overwrites the same objects."""
-    return {name: keys.media_key(kind, owner_id, f"cover-{px}.jpg") for name, px in DERIVATIVES.items()}
+def derivative_keys(owner_id: str, kind: str = "tracks", revision: int = 0) -> dict[str, str]:
+    """Deterministic media keys, so a redelivery overwrites the same objects. A collection's
+    changed cover (``revision`` n > 0, its edit number) gets keys of its own: a late verdict on an
+    older cover never overwrites the images of a newer one."""
+    suffix = f"-r{revision}" if revision else ""
+    return {name: keys.media_key(kind, owner_id, f"cover-{px}{suffix}.jpg") for name, px in DERIVATIVES.items()}
 
 
 def check_cover(store: ObjectStore, ref: ObjectRef, settings: Settings) -> CoverResult:

@@ -15,19 +15,17 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from beatpass_common import bpm
 from beatpass_common.config import Settings
 from beatpass_common.errors import Overrun, TimeLimitExceeded
 from beatpass_common.events import (
-    AudioFacts, CollectionRejected, CollectionValidated, Event, ObjectRef, Problem, TrackRejected, TrackValidated,
-    new_event,
+    CollectionRejected, CollectionValidated, Event, ObjectRef, TrackRejected, TrackValidated, new_event,
 )
 from beatpass_common.isolation import Runner, Terminated
 
 from . import rules, work
 
 log = logging.getLogger(__name__)
-# Under this confidence the tempo estimate is too weak to second-guess the producer.
-MIN_BPM_CONFIDENCE = 0.3
 
 
 def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], settings: Settings,
@@ -54,7 +52,7 @@ def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], se
         warnings.append(rules.estimate_skipped())
     validated = TrackValidated(
         source=submitted.audio, audio=facts, cover=seen.cover, cover_images=seen.images,
-        warnings=warnings + _bpm_warnings(submitted.metadata.bpm, facts),
+        warnings=warnings + bpm.warnings(submitted.metadata.bpm, facts),
         replaces_track_id=submitted.replaces_track_id,
     )
     publish(new_event("track.validated", validated, caused_by=event, **ids))
@@ -62,10 +60,18 @@ def handle_track_submitted(event: Event, *, publish: Callable[[Event], None], se
 
 def handle_collection_submitted(event: Event, *, publish: Callable[[Event], None], settings: Settings,
                                 runner: Runner) -> None:
-    """The album art: the same checks as a track's cover, derivatives under collections/{id}/."""
+    """The album art: the same checks as a track's cover, derivatives under collections/{id}/.
+
+    Also takes collection.edited: a changed cover (revision = the edit number, carried by the
+    verdict's ``attempt``) is checked the same way, its images under keys of that revision; an
+    edit that changed no cover needs nothing from validation."""
     submitted = event.payload()
+    if submitted.cover is None:
+        return
+    revision = submitted.edit if event.type == "collection.edited" else 0
     ids = {"producer_id": event.producer_id, "collection_id": event.collection_id}
-    checked = _check_cover(runner, settings, submitted.cover, event.collection_id or event.id, "collections")
+    checked = _check_cover(runner, settings, submitted.cover, event.collection_id or event.id, "collections",
+                           revision=revision)
     if checked.problems:
         publish(new_event("collection.rejected", CollectionRejected(errors=checked.problems), caused_by=event, **ids))
         return
@@ -83,11 +89,3 @@ def _check_cover(runner: Runner, settings: Settings, cover: ObjectRef, owner_id:
     except TimeLimitExceeded as exc:
         log.warning("cover refused: %s", exc)
         return work.Checked(problems=[rules.cover_too_slow(settings.cover_time_limit_s)])
-
-
-def _bpm_warnings(declared_bpm: int, facts: AudioFacts) -> list[Problem]:
-    if facts.estimated_bpm is None or (facts.bpm_confidence or 0) < MIN_BPM_CONFIDENCE:
-        return []
-    if rules.bpm_agrees(declared_bpm, facts.estimated_bpm):
-        return []
-    return [rules.bpm_mismatch(declared_bpm, facts.estimated_bpm)]

@@ -4,16 +4,16 @@
 
 from __future__ import annotations
 
+from beatpass_common import bpm
 from beatpass_common.events import Problem
 from beatpass_common.media_rules import *  # noqa: F403 - one set of sentences for both services
 
 BPM = "bpm"
 
 
-def bpm_mismatch(declared: int, estimated: float) -> Problem:
-    return Problem(code="BPM_MISMATCH", field=BPM,
-                   message=f"You entered {declared} BPM, but the audio sounds like about {estimated:.0f} BPM. "
-                           "Check the BPM before publishing.")
+# The BPM warning is shared with the catalog, which warns again when the producer edits the BPM.
+bpm_mismatch = bpm.mismatch
+bpm_agrees = bpm.agrees
 
 
 def estimate_skipped() -> Problem:
@@ -21,8 +21,4 @@ def estimate_skipped() -> Problem:
                    message="We could not estimate the BPM and key of this file in time; "
                            "check them before publishing.")
 
-
-def bpm_agrees(declared: int, estimated: float, tolerance: float = 0.04) -> bool:
-    """Half and double time count as agreeing: producers count either way."""
-    return any(abs(declared - estimated * m) <= max(2.0, tolerance * estimated * m) for m in (0.5, 1.0, 2.0))
 

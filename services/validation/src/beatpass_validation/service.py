@@ -40,5 +40,6 @@ def build(settings: Settings) -> Runtime:
     runner = Runner.from_settings(settings, preload=PRELOAD)
     deps = {"publish": _counting(bus.publish), "settings": settings, "runner": runner}
     bus.subscribe("validation.tracks", {"track.submitted": partial(handle_track_submitted, **deps)})
-    bus.subscribe("validation.collections", {"collection.submitted": partial(handle_collection_submitted, **deps)})
+    bus.subscribe("validation.collections", {t: partial(handle_collection_submitted, **deps)
+                                             for t in ("collection.submitted", "collection.edited")})
     return Runtime("validation", settings, bus=bus, on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)

@@ -38,15 +38,16 @@ def check_track_audio(settings: Settings, audio: ObjectRef) -> Checked:
 
 
 def check_cover_art(settings: Settings, cover: ObjectRef, owner_id: str, kind: str, *, keep: bool = True,
-                    audio_key: str | None = None) -> Checked:
-    """A cover's checks, then (``keep``) its derivatives stored under ``kind``/{owner_id}/.
-    Run under ``cover_time_limit_s`` of its own; ``audio_key`` only keys the test fault."""
+                    audio_key: str | None = None, revision: int = 0) -> Checked:
+    """A cover's checks, then (``keep``) its derivatives stored under ``kind``/{owner_id}/
+    (cover.derivative_keys of ``revision``). Run under ``cover_time_limit_s`` of its own;
+    ``audio_key`` only keys the test fault."""
     faults.inject(settings, "validation.cover", audio_key)
     store = child_store(settings)
     seen = check_cover(store, cover, settings)
     if seen.problems or not keep:
         return Checked(problems=seen.problems)
-    return Checked(cover=seen.facts, images=_store_derivatives(store, settings, seen, owner_id, kind))
+    return Checked(cover=seen.facts, images=_store_derivatives(store, settings, seen, owner_id, kind, revision))
 
 
 def estimate(settings: Settings, facts: AudioFacts, excerpts: list[Excerpt], audio_key: str) -> AudioFacts:
@@ -56,9 +57,9 @@ def estimate(settings: Settings, facts: AudioFacts, excerpts: list[Excerpt], aud
 
 
 def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult, owner_id: str,
-                       kind: str) -> dict[str, ObjectRef]:
+                       kind: str, revision: int) -> dict[str, ObjectRef]:
     refs = {}
-    for name, key in derivative_keys(owner_id, kind).items():
+    for name, key in derivative_keys(owner_id, kind, revision).items():
         put = store.put_bytes(settings.media_bucket, key, cover.derivatives[name], "image/jpeg")
         refs[name] = ObjectRef(bucket=settings.media_bucket, key=key, size=put.size, sha256=put.sha256,
                                content_type="image/jpeg")

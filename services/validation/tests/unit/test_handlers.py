@@ -133,6 +133,27 @@ def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, out
         assert out[0].payload().errors[0].field == "cover"
 
 
+def test_a_changed_album_cover_is_checked_under_keys_of_its_edit_and_other_edits_need_nothing(gen, store, settings):
+    from beatpass_common.events import new_event
+    from beatpass_validation.handlers import handle_collection_submitted
+
+    good = gen.put(store, settings, "producers/p1/uploads/album2", gen.image((1400, 1400), "RGB", "PNG"))
+    bad = gen.put(store, settings, "producers/p1/uploads/album3", gen.image((1400, 700), "RGB", "PNG"))
+    out: list[Event] = []
+    for edit, data in ((2, {"cover": good.model_dump(mode="json")}), (3, {"cover": bad.model_dump(mode="json")}),
+                       (4, {"title": "Tape II", "track_ids": ["t2", "t1"]})):
+        event = new_event("collection.edited", {"edit": edit, **data}, producer_id="p1", collection_id="c1",
+                          attempt=edit)
+        handle_collection_submitted(parse_event(event.to_json()), publish=out.append, settings=settings,
+                                    runner=INLINE)
+    assert [(e.type, e.attempt, e.collection_id) for e in out] == [
+        ("collection.validated", 2, "c1"), ("collection.rejected", 3, "c1")]
+    images = out[0].payload().cover_images
+    assert images["large"].key == "collections/c1/cover-1000-r2.jpg"
+    assert store.get_bytes(settings.media_bucket, images["thumb"].key).startswith(b"\xff\xd8")
+    assert out[1].payload().errors[0].field == "cover"
+
+
 # --- hard limits: the checks in a supervised child, driven by the test fault ------------------
 
 @pytest.fixture

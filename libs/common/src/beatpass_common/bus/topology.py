@@ -33,15 +33,16 @@ class QueueSpec:
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("upload.outcomes", ("track.ready", "track.rejected", "track.failed", "track.removed")),
     QueueSpec("validation.tracks", ("track.submitted",)),
-    QueueSpec("validation.collections", ("collection.submitted",)),
+    # collection.edited: a new album cover is checked like a saved collection's.
+    QueueSpec("validation.collections", ("collection.submitted", "collection.edited")),
     QueueSpec("waveform.tracks", ("track.validated",)),
     # track.ready: a duplicate accepted on dispute joins the fingerprint index.
     QueueSpec("fingerprint.tracks", ("track.validated", "track.removed", "track.ready")),
     QueueSpec(
         "catalog.records",
         (
-            "track.submitted", "collection.submitted", "collection.validated", "collection.rejected",
-            "track.validated", "track.rejected",
+            "track.submitted", "track.edited", "collection.submitted", "collection.edited",
+            "collection.validated", "collection.rejected", "track.validated", "track.rejected",
             "waveform.generated", "fingerprint.completed", "step.started", "step.failed",
         ),
     ),
