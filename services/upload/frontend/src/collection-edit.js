@@ -70,7 +70,7 @@ export function collectionEditPanel(card) {
     const ids = order.entries();
     if (ids.join() !== before.join()) body.track_ids = ids;
     if (!Object.keys(body).length) {
-      clear(errors, errorList([{ message: "Nothing has changed yet." }]));
+      clear(errors, errorList([{ code: "EDIT_EMPTY", message: ctx.rules.messages.EDIT_EMPTY }]));
       return;
     }
     submit.disabled = true;

@@ -32,7 +32,7 @@ export function editPanel(card) {
     }
     const body = editor.changes(saved);
     if (!Object.keys(body).length) {
-      clear(errors, errorList([{ message: "Nothing has changed yet." }]));
+      clear(errors, errorList([{ code: "EDIT_EMPTY", message: card.ctx.rules.messages.EDIT_EMPTY }]));
       return;
     }
     submit.disabled = true;
