@@ -4,6 +4,7 @@ page of a platform running as OS processes on RabbitMQ, PostgreSQL and S3 (tests
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -96,7 +97,9 @@ SIZES = {
 def open_session(chromium):
     """``open_session(size)``: a new browser context (a fresh device: no storage) of that size
     with clipboard access, and its page. Every console error and page error of the whole
-    session is collected in ``page.errors`` and must be none when the test ends."""
+    session is collected in ``page.errors`` and must be none when the test ends, except those a
+    test announces in ``page.expected_errors`` (regular expressions, each matching exactly one:
+    Chromium logs every 4xx answer, also one the test provokes on purpose)."""
     contexts = []
 
     def open_(size: str):
@@ -104,6 +107,7 @@ def open_session(chromium):
         context.set_default_timeout(20_000)
         page = context.new_page()
         page.errors = []
+        page.expected_errors = []
         page.on("console", lambda msg: msg.type == "error" and page.errors.append(
             f"console: {msg.text} ({msg.location.get('url')})"))
         page.on("pageerror", lambda exc: page.errors.append(f"page: {exc}"))
@@ -111,9 +115,15 @@ def open_session(chromium):
         return page
 
     yield open_
-    errors = [e for _, page in contexts for e in page.errors]
-    for context, _ in contexts:
+    errors = []
+    for context, page in contexts:
         context.close()
+        unexpected = list(page.errors)
+        for pattern in page.expected_errors:
+            found = [e for e in unexpected if re.search(pattern, e)]
+            assert len(found) == 1, (pattern, page.errors)
+            unexpected.remove(found[0])
+        errors += unexpected
     assert errors == [], errors
 
 

@@ -1,11 +1,14 @@
 """Issue #15 on the upload page, each test once on a desktop and once on a phone, one browser
-session each with zero console errors from start to end (page.errors, conftest.open_session).
+session each with zero console errors from start to end (page.errors, conftest.open_session),
+apart from the one refusal a test provokes on purpose and names.
 
 - test_single_track_journey: problems before Save (the real format, the inspection's code and
   sentence, Save blocked), title from the file name, a draft kept over a reload, an already
   uploaded cover, focus kept while uploading and after Save, consistent minutes, listen (play,
   seek by click and keyboard, Range), the cover large, edit details, copy details for support, a
   duplicate with a step that says what it found, our dispute sentence, replace from the duplicate.
+- test_a_refused_save_keeps_the_form_and_its_support_details: a save the API refuses (no upload
+  minutes left) keeps what was typed and picked, with the sentence and "Copy details for support".
 - test_library_and_collections: the library on a fresh device (newest first, pages, status
   filter, a validation rejection that says so), a collection with apply-to-all, reordering and a
   draft, then edited (title, cover, order).
@@ -322,6 +325,43 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     shot(page, f"issue15-replaced-{size}")
     assert fits(page)
     _minutes_add_up(page)
+
+
+def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_session, media, token_for, size):
+    page = open_session(size)
+    # The one refusal this test provokes (Chromium logs the 422 of the save as a console error).
+    page.expected_errors = [r"status of 422 .*/api/v1/tracks\)$"]
+    token = token_for(stack, f"no-minutes-{size}", minutes=0)
+    page.goto(f"{stack.url}/backstage/upload#token={token}")
+    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("0 of 0 left · 0 used")
+    form = page.get_by_role("tabpanel", name="Single track", exact=True)
+    form.get_by_label("Audio (WAV)").set_input_files(media["beat"])
+    form.get_by_label("Cover art").set_input_files(media["cover"])
+    _fill(form)
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("Longer than your 0 remaining upload minutes.")
+    save = form.get_by_role("button", name="Save track")
+    expect(save).to_be_enabled()
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/tracks") and r.request.method == "POST") as refused:
+        save.click()
+    problem = refused.value.json()
+    assert refused.value.status == 422 and problem["errors"][0]["code"] == "UPLOAD_MINUTES_EXCEEDED"
+    errors = form.locator(".form-errors")
+    expect(errors.get_by_role("alert")).to_have_text(problem["errors"][0]["message"])
+    # Nothing was cleared: the details and both uploads are still there to fix and retry.
+    expect(form.get_by_label("Title", exact=True)).to_have_value("Night Drive")
+    expect(form.get_by_label("BPM")).to_have_value("60")
+    expect(form.locator("[data-slot=audio] .file-state")).to_have_text("Uploaded")
+    expect(form.locator("[data-slot=cover] .file-state")).to_have_text("Uploaded")
+    errors.get_by_role("button", name="Copy details for support").click()
+    text = _clipboard(page)
+    body = refused.value.request.post_data_json
+    for part in (problem["errors"][0]["message"], "UPLOAD_MINUTES_EXCEEDED", "Audio file: Night_Drive.wav (WAV)",
+                 "Cover file: cover.jpg (JPEG)", "Upload type: single track", body["audio_upload_id"],
+                 body["cover_upload_id"], f"Request id: {problem['request_id']}", "screenshot"):
+        assert part in text, (part, text)
+    assert problem["request_id"] == refused.value.headers["x-request-id"]
+    page.reload()  # the draft outlives a refused save
+    expect(page.get_by_role("tabpanel", name="Single track", exact=True).get_by_label("Title", exact=True)).to_have_value("Night Drive")
 
 
 def _seed(stack, producer: str, path, title: str, cover_id: str | None = None) -> tuple[str, str]:
