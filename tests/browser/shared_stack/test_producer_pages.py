@@ -345,14 +345,16 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
         save.click()
     problem = refused.value.json()
     assert refused.value.status == 422 and problem["errors"][0]["code"] == "UPLOAD_MINUTES_EXCEEDED"
-    errors = form.locator(".form-errors")
-    expect(errors.get_by_role("alert")).to_have_text(problem["errors"][0]["message"])
+    first = problem["errors"][0]
+    assert first["field"] == "audio"
+    expect(form.locator("[data-slot=audio] .field-error")).to_have_text(first["message"])  # beside the file
+    expect(form.locator(".reasons")).to_contain_text(first["message"])
     # Nothing was cleared: the details and both uploads are still there to fix and retry.
     expect(form.get_by_label("Title", exact=True)).to_have_value("Night Drive")
     expect(form.get_by_label("BPM")).to_have_value("60")
     expect(form.locator("[data-slot=audio] .file-state")).to_have_text("Uploaded")
     expect(form.locator("[data-slot=cover] .file-state")).to_have_text("Uploaded")
-    errors.get_by_role("button", name="Copy details for support").click()
+    form.locator(".savebar").get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
     body = refused.value.request.post_data_json
     for part in (problem["errors"][0]["message"], "UPLOAD_MINUTES_EXCEEDED", "Audio file: Night_Drive.wav (WAV)",

@@ -104,12 +104,14 @@ class SaveBar {
     }, this.button);
   }
 
-  /** Errors of a refused save, with "Copy details for support". */
-  showErrors(errors, details) {
-    clear(this.errors, errors.length ? [
-      h("ul", { class: "messages error", role: "alert" }, errors.map((e) => h("li", {}, e.message))),
-      supportButton(() => ({ ...details(), errors })),
-    ] : null);
+  /**
+   * A refused save: `general` (errors of no field shown in the form) listed here, and "Copy
+   * details for support" with every error of the refusal (`all`), field ones included.
+   */
+  showErrors(general, details, all = general) {
+    clear(this.errors,
+      general.length ? h("ul", { class: "messages error", role: "alert" }, general.map((e) => h("li", {}, e.message))) : null,
+      all.length ? supportButton(() => ({ ...details(), errors: all })) : null);
   }
 
   async run() {
@@ -198,7 +200,8 @@ class SingleForm {
       const errors = errorsOf(err);
       this.editor.showServerErrors(errors);
       const known = new Set(["audio", "cover", ...Object.keys(this.editor.controls)]);
-      this.bar.showErrors(errors.filter((e) => !known.has(e.field)), () => formDetails([this.editor], "single track", null, err.requestId));
+      this.bar.showErrors(errors.filter((e) => !known.has(e.field)), () => formDetails([this.editor], "single track", null, err.requestId),
+        errors);
       return;
     }
     this.key = idempotencyKey();
@@ -419,7 +422,8 @@ class CollectionForm {
       }
       this.items.forEach((item, i) => item.editor.showServerErrors(perItem.get(i) || []));
       this.refresh();
-      this.bar.showErrors(general, () => formDetails(this.items.map((i) => i.editor), "collection", body.title, err.requestId));
+      this.bar.showErrors(general, () => formDetails(this.items.map((i) => i.editor), "collection", body.title, err.requestId),
+        errors);
       return;
     }
     this.key = idempotencyKey();
