@@ -146,3 +146,34 @@ def test_schema_step_gives_up_after_the_wait_with_a_sentence(tmp_path):
 def test_schema_cli_refuses_a_service_without_database(capsys):
     assert schema.main(["waveform"]) == 2
     assert "usage: python -m beatpass_common.schema {upload,fingerprint,catalog}" in capsys.readouterr().err
+
+
+def test_outbox_backlog_is_measured_for_the_lag_panel_and_alert(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy.orm import DeclarativeBase
+
+    from beatpass_common.db import session_factory, transaction
+    from beatpass_common.outbox import OLDEST, PENDING, Outbox, outbox_model
+
+    class Base(DeclarativeBase):
+        pass
+
+    model = outbox_model(Base)
+    engine = make_engine(f"sqlite:///{tmp_path}/o.db")
+    Base.metadata.create_all(engine)
+    factory = session_factory(engine)
+    published = []
+    outbox = Outbox(model, factory, published.append)
+    outbox.service = "catalog"  # named after the model's package (beatpass_catalog.models -> catalog)
+    assert outbox.measure() == (0, 0.0)
+    with transaction(factory) as session:
+        session.add(model(event_id="e1", type="track.removed", body="{}", published_at=None,
+                          created_at=datetime.now(timezone.utc) - timedelta(seconds=90)))
+    count, age = outbox.measure()
+    assert count == 1 and 89 <= age < 120
+    assert PENDING.labels("catalog")._value.get() == 1 and OLDEST.labels("catalog")._value.get() >= 89
+    with transaction(factory) as session:
+        session.query(model).update({"published_at": datetime.now(timezone.utc)})
+    assert outbox.measure() == (0, 0.0)
+    assert OLDEST.labels("catalog")._value.get() == 0
