@@ -377,7 +377,7 @@ def test_every_service_has_service_pdb_and_monitor(overlay):
 
 # ---------------------------------------------------------------- migrations
 
-DIRECT = "postgresql+psycopg://beatpass-postgres-rw.beatpass-data.svc:5432/beatpass_{svc}?sslmode=require"
+DIRECT = "postgresql+psycopg://beatpass-postgres-primary.beatpass-data.svc:5432/beatpass_{svc}?sslmode=require"
 
 
 @overlays
@@ -499,6 +499,8 @@ def _restore_docs() -> list[dict]:
 
 
 def test_restore_cluster_renders_and_passes_the_network_policies():
+    import yaml
+
     docs = _restore_docs()
     assert not _validate_custom(docs), _validate_custom(docs)
     (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
@@ -514,6 +516,16 @@ def test_restore_cluster_renders_and_passes_the_network_policies():
     instance = {"cnpg.io/podRole": "instance", "cnpg.io/cluster": cluster["metadata"]["name"]}
     selecting = {n for n, p in policies.items() if _selects(p["spec"]["podSelector"], instance)}
     assert {"beatpass-postgres", "beatpass-postgres-egress-kube-api-and-backups", "allow-dns", "default-deny-all"} <= selecting
+    migrations = of_kind("prod", "NetworkPolicy", APP_NS)["beatpass-egress-dependencies"]["spec"]["egress"]
+    assert any(_selects(peer["podSelector"], instance) for rule in migrations for peer in rule["to"]
+               if {"protocol": "TCP", "port": 5432} in rule["ports"]), "migrations reach a restored cluster"
+    # the switch: the prod pooler and primary Service, pointed at the restored cluster and nothing else
+    switch = {d["kind"]: d for d in yaml.safe_load_all(render_path(str(DEPLOY / "k8s/restore/switch"))) if d}
+    prod_pooler = of_kind("prod", "Pooler", DATA_NS)["beatpass-postgres-pooler-rw"]
+    prod_primary = of_kind("prod", "Service", DATA_NS)["beatpass-postgres-primary"]
+    assert switch["Pooler"]["spec"] == {**prod_pooler["spec"], "cluster": {"name": cluster["metadata"]["name"]}}
+    assert switch["Service"]["spec"]["selector"] == {**prod_primary["spec"]["selector"], "cnpg.io/cluster": cluster["metadata"]["name"]}
+    assert not _validate_custom(list(switch.values()))
 
 
 # ---------------------------------------------------------------- scaling
