@@ -425,8 +425,9 @@ def test_migration_command_runs(svc, tmp_path):
     env = {**os.environ, f"BEATPASS_{svc.upper()}_DATABASE_URL": f"sqlite:///{db}", "BEATPASS_VAR_DIR": str(tmp_path),
            "BEATPASS_MIGRATE_ON_START": "false", "BEATPASS_MIGRATION_WAIT_S": "5"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    waiting = run([sys.executable, "-m", "beatpass_common.schema", svc], env={**env, "BEATPASS_MIGRATION_WAIT_S": "0"}, timeout=120)
-    assert waiting.returncode == 1 and "did not finish within BEATPASS_MIGRATION_WAIT_S" in waiting.stderr
+    if svc == "upload":  # before the Job: the init container gives up after its wait, with a sentence
+        waiting = run([sys.executable, "-m", "beatpass_common.schema", svc], env={**env, "BEATPASS_MIGRATION_WAIT_S": "0"}, timeout=120)
+        assert waiting.returncode == 1 and "did not finish within BEATPASS_MIGRATION_WAIT_S" in waiting.stderr
     proc = run([sys.executable, "-m", f"beatpass_{svc}", "migrate"], env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with sqlite3.connect(db) as conn:

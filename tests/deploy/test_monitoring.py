@@ -87,7 +87,9 @@ def test_runbook_base_is_absolute_and_can_be_changed(tmp_path):
     text = (copy / "prometheusrule.yaml").read_text()
     assert RUNBOOK_BASE not in text and text.count("runbook_url: https://wiki.example.org/beatpass/ops#") == len(_alerts())
     assert RUNBOOK_BASE not in "".join(p.read_text() for p in (copy / "tests").glob("*.yaml"))
-    assert run(["promtool", "test", "rules", *map(str, sorted((copy / "tests").glob("*.yaml")))]).returncode == 0
+    # the rewritten tests still pass (two of them: test_promtool_test_rules runs them all)
+    assert run(["promtool", "test", "rules", str(copy / "tests" / "service_down.yaml"),
+                str(copy / "tests" / "dead_letters_waiting.yaml")]).returncode == 0
     bad = run([sys.executable, str(copy / "sync_prometheusrule.py"), "--runbook-base", "docs/operations.md"])
     assert bad.returncode != 0 and "absolute http(s) URL" in bad.stderr
 
