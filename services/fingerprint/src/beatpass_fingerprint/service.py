@@ -19,7 +19,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: Settings) -> Runtime:
-    factory = open_database(settings.database_url("fingerprint"), MIGRATIONS)
+    factory = open_database(settings.database_url("fingerprint"), MIGRATIONS, migrate_first=settings.migrate_on_start,
+                            **settings.database_pool())
     runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma",))
     bus = Bus(settings, "fingerprint", step="fingerprint")
     outbox = Outbox(OutboxEvent, factory, bus.publish, settings.outbox_poll_s)
