@@ -138,11 +138,11 @@ def load(engine, n_tracks: int, batch: int = 2000) -> None:
         for b in range(0, n_tracks, batch):
             prints = synthetic_prints(rng, min(batch, n_tracks - b))
             rows = []
-            with cur.copy("COPY fingerprints (id, track_id, producer_id, submission, source, pcm_sha256, "
+            with cur.copy("COPY fingerprints (id, track_id, producer_id, submission, source, pcm_hash, hash_scheme, "
                           "duration_s, fingerprint, indexed, result, created_at) FROM STDIN") as copy:
                 for i, fp in enumerate(prints):
                     pid = start_id + b + i
-                    copy.write_row((pid, f"synthetic-{pid}", "bench", 0, "synthetic", f"{pid:064x}", len(fp) * ITEM_S,
+                    copy.write_row((pid, f"synthetic-{pid}", "bench", 0, "synthetic", f"{pid:064x}", 2, len(fp) * ITEM_S,
                                     fp.astype("<u4").tobytes(), True, "{}", now))
                     rows.extend(v for k, p in index_entries(fp) for v in (pid, k, p))
             with cur.copy("COPY fingerprint_index (print_id, key, position) FROM STDIN") as copy:

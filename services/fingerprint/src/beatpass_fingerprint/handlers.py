@@ -39,8 +39,9 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
         if _settled(session, outbox, event, source):
             outbox.notify()
             return
+        legacy = index.has_legacy_hashes(session)  # then the old hash too, so those rows still match
     # Decoding is the slow part: done before taking the index lock.
-    audio = runner.call(print_audio, settings, data.source)
+    audio = runner.call(print_audio, settings, data.source, legacy)
     exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
     with transaction(session_factory) as session:
         index.lock(session)
@@ -66,11 +67,12 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
              f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct")
 
 
-def print_audio(settings: Settings, source: ObjectRef) -> AudioPrint:
-    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash."""
+def print_audio(settings: Settings, source: ObjectRef, legacy_hash: bool = False) -> AudioPrint:
+    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash
+    (and the scheme-1 hash with ``legacy_hash``)."""
     faults.inject(settings, "fingerprint.print", source.key)
     with child_store(settings).open(source.bucket, source.key) as stream:
-        return analyse(stream)
+        return analyse(stream, legacy_hash=legacy_hash)
 
 
 def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Integer, any_, bindparam, delete, insert, select, text
+from sqlalchemy import Integer, and_, any_, bindparam, delete, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .chroma import AudioPrint, fingerprint_from_bytes
+from .exact import LEGACY_SCHEME, SCHEME
 from .keys import index_entries
 from .models import IndexEntry, Removal, TrackPrint
 
@@ -28,10 +29,20 @@ def get(session: Session, track_id: str) -> TrackPrint | None:
     return session.scalar(select(TrackPrint).where(TrackPrint.track_id == track_id))
 
 
-def find_exact(session: Session, pcm_sha256: str, exclude: set[str]) -> TrackPrint | None:
-    query = select(TrackPrint).where(TrackPrint.pcm_sha256 == pcm_sha256, TrackPrint.indexed.is_(True),
+def find_exact(session: Session, audio: AudioPrint, exclude: set[str]) -> TrackPrint | None:
+    """The first indexed track with the same exact hash: scheme 2, or scheme 1 when ``audio`` has
+    that hash too (computed while rows of scheme 1 remain, see ``has_legacy_hashes``)."""
+    same = and_(TrackPrint.pcm_hash == audio.pcm_hash, TrackPrint.hash_scheme == SCHEME)
+    if audio.legacy_hash is not None:
+        same = or_(same, and_(TrackPrint.pcm_hash == audio.legacy_hash, TrackPrint.hash_scheme == LEGACY_SCHEME))
+    query = select(TrackPrint).where(same, TrackPrint.indexed.is_(True),
                                      TrackPrint.track_id.not_in(exclude)).order_by(TrackPrint.id).limit(1)
     return session.scalar(query)
+
+
+def has_legacy_hashes(session: Session) -> bool:
+    """Whether any row still holds a scheme-1 hash (a partial index answers it)."""
+    return session.scalar(select(TrackPrint.id).where(TrackPrint.hash_scheme == LEGACY_SCHEME).limit(1)) is not None
 
 
 def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarray:
@@ -57,7 +68,7 @@ def fingerprints(session: Session, print_ids: list[int]) -> dict[int, tuple[str,
 def add(session: Session, *, track_id: str, producer_id: str, source: str, audio: AudioPrint,
         indexed: bool, result: dict, submission: int = 0) -> TrackPrint:
     row = TrackPrint(track_id=track_id, producer_id=producer_id, submission=submission, source=source,
-                     pcm_sha256=audio.pcm_sha256,
+                     pcm_hash=audio.pcm_hash, hash_scheme=SCHEME,
                      duration_s=audio.duration_s, fingerprint=audio.fingerprint_bytes(), indexed=indexed,
                      result=result, created_at=datetime.now(timezone.utc))
     session.add(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from beatpass_common.outbox import outbox_model
@@ -24,12 +24,16 @@ class TrackPrint(Base):
     producer_id: Mapped[str] = mapped_column(String(128))
     submission: Mapped[int] = mapped_column(Integer)  # the envelope's attempt: a later one supersedes
     source: Mapped[str] = mapped_column(String(1100))  # "bucket/key" fingerprinted; new audio, new print
-    pcm_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    pcm_hash: Mapped[str] = mapped_column(String(64), index=True)  # the exact hash (exact.py), hex
+    hash_scheme: Mapped[int] = mapped_column(Integer)  # exact.SCHEME; 1: from before it (exact.LegacyHash)
     duration_s: Mapped[float] = mapped_column(Float)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)  # raw Chromaprint, uint32 little-endian
     indexed: Mapped[bool] = mapped_column(Boolean)  # False: judged a duplicate, kept out of the index
     result: Mapped[dict] = mapped_column(JSON)  # the fingerprint.completed data, to republish as is
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_fingerprints_legacy_hash", "id", postgresql_where=text("hash_scheme = 1"),
+                            sqlite_where=text("hash_scheme = 1")),)
 
 
 class IndexEntry(Base):
