@@ -102,7 +102,7 @@ class Pipeline:
             sha = session.query(TrackPrint).filter_by(track_id=validated.track_id).one().pcm_hash
         removed = new_event("track.removed", TrackRemoved(reason="rejected"), producer_id="p1",
                             track_id=validated.track_id)
-        fingerprint.handle_track_removed(removed, session_factory=self.fingerprint_db)
+        fingerprint.handle_track_removed(removed, session_factory=self.fingerprint_db, settings=self.settings)
         return completed, sha
 
     def status(self, *events: Event) -> str:

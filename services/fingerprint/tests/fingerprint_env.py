@@ -36,8 +36,8 @@ class Env:
         self.store.ensure_bucket(self.settings.uploads_bucket)
         self.validated = partial(handle_track_validated, runner=self.runner, session_factory=self.factory,
                                  outbox=self.outbox, settings=self.settings)
-        self.removed = partial(handle_track_removed, session_factory=self.factory)
-        self.ready = partial(handle_track_ready, session_factory=self.factory)
+        self.removed = partial(handle_track_removed, session_factory=self.factory, settings=self.settings)
+        self.ready = partial(handle_track_ready, session_factory=self.factory, settings=self.settings)
 
     def upload(self, key: str, data: bytes) -> ObjectRef:
         self.store.put_bytes(self.settings.uploads_bucket, key, data, "audio/wav")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timezone
 
 import numpy as np
@@ -11,18 +12,37 @@ from sqlalchemy.orm import Session
 
 from .chroma import AudioPrint, fingerprint_from_bytes
 from .exact import LEGACY_SCHEME, SCHEME
-from .keys import index_entries
+from .keys import index_entries, lock_keys
 from .models import IndexEntry, Removal, TrackPrint
 
-_LOCK_KEY = 0x62706670  # "bpfp": one advisory lock for all writers of the index
 _CHUNK = 5000  # keys per IN (...) list; SQLite caps bound parameters
+# Advisory lock namespaces (PostgreSQL's two-int form); locks are taken in (namespace, id) order.
+_NS_TRACK, _NS_HASH, _NS_KEY = 1, 2, 3
 
 
-def lock(session: Session) -> None:
-    """Serialise index writers for the rest of the transaction, so two copies of one track
-    processed at once see each other (SQLite already holds its write lock: BEGIN IMMEDIATE)."""
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+def lock_content(session: Session, track_id: str, fingerprint: np.ndarray | None = None,
+                 hashes: tuple[str | None, ...] = (), *, max_keys: int = 512, timeout_s: float = 30.0) -> None:
+    """Lock what this transaction's lookup and insert are about, until it ends: the track id, its
+    exact hashes and (``keys.lock_keys``) up to ``max_keys`` of its index keys. Two copies of one
+    audio share their hash, two acoustic copies share keys, so one waits for the other's commit and
+    then sees it; unrelated tracks rarely share a lock and run side by side. All locks are taken in
+    one statement in a fixed order, so two transactions cannot deadlock; a wait past ``timeout_s``
+    fails the transaction (the message is retried). SQLite: BEGIN IMMEDIATE already serialises
+    writers, nothing to do. Raises ``sqlalchemy.exc.OperationalError`` on the timeout."""
+    if session.bind.dialect.name != "postgresql":
+        return
+    locks = {(_NS_TRACK, _int32(zlib.crc32(track_id.encode())))}
+    locks |= {(_NS_HASH, _int32(int(h[:8], 16))) for h in hashes if h}
+    if fingerprint is not None:
+        locks |= {(_NS_KEY, int(k)) for k in lock_keys(fingerprint, max_keys)}
+    namespaces, ids = zip(*sorted(locks))
+    session.execute(text(f"SET LOCAL lock_timeout = {int(timeout_s * 1000)}"))
+    session.execute(text("SELECT count(pg_advisory_xact_lock(n, k)) FROM unnest(CAST(:ns AS int[]), CAST(:ks AS int[])) "
+                         "AS t(n, k)"), {"ns": list(namespaces), "ks": list(ids)})
+
+
+def _int32(value: int) -> int:
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def get(session: Session, track_id: str) -> TrackPrint | None:

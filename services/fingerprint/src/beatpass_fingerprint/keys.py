@@ -36,3 +36,15 @@ def query_entries(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(keys, positions) of a query: every informative position."""
     positions = np.flatnonzero(informative(fingerprint))
     return key_values(fingerprint)[positions], positions
+
+
+def lock_keys(fingerprint: np.ndarray, count: int) -> np.ndarray:
+    """The query's keys to lock (index.lock_content): all of them up to ``count``, else the
+    ``count`` with the smallest mixed value (a bottom-k MinHash sketch of the key set). The choice
+    depends on the keys only, not on where they sit, so two tracks that share many keys (as any
+    two duplicates do) share many of these."""
+    keys = np.unique(key_values(fingerprint)[informative(fingerprint)])
+    if len(keys) <= count:
+        return keys
+    mixed = (keys * 0x9E3779B1) & 0xFFFFFFFF  # an odd multiplier: a permutation of the 32-bit values
+    return np.sort(keys[np.argsort(mixed, kind="stable")[:count]])

@@ -26,8 +26,8 @@ def build(settings: Settings) -> Runtime:
     bus.subscribe("fingerprint.tracks", {
         "track.validated": partial(handle_track_validated, runner=runner, session_factory=factory,
                                    outbox=outbox, settings=settings),
-        "track.removed": partial(handle_track_removed, session_factory=factory),
-        "track.ready": partial(handle_track_ready, session_factory=factory),
+        "track.removed": partial(handle_track_removed, session_factory=factory, settings=settings),
+        "track.ready": partial(handle_track_ready, session_factory=factory, settings=settings),
     })
     return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)},
                    on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)
