@@ -93,12 +93,19 @@ def run(url: str, var_dir: str, keys: list[tuple[str, int]], workers: int, lock:
         p.start()
     for _ in procs:
         if not ready.acquire(timeout=600):
+            for p in procs:
+                p.kill()
             raise RuntimeError("a worker did not start")
     t = time.perf_counter()
     start.set()
-    for _ in procs:
-        if not done.acquire(timeout=1800):
-            raise RuntimeError("a worker did not finish")
+    finished, deadline = 0, time.monotonic() + 1800
+    while finished < len(procs):
+        if done.acquire(timeout=1):
+            finished += 1
+        elif any(p.exitcode not in (None, 0) for p in procs) or time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+            raise RuntimeError("a worker failed or did not finish")
     elapsed = time.perf_counter() - t
     for p in procs:
         p.join(60)

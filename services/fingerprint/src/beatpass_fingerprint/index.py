@@ -6,14 +6,14 @@ import zlib
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Integer, and_, any_, bindparam, delete, insert, or_, select, text
+from sqlalchemy import Integer, and_, any_, bindparam, delete, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .chroma import AudioPrint, fingerprint_from_bytes
 from .exact import LEGACY_SCHEME, SCHEME
 from .keys import index_entries, lock_keys
-from .models import IndexEntry, Removal, TrackPrint
+from .models import PostingList, Removal, TrackPrint
 
 _CHUNK = 5000  # keys per IN (...) list; SQLite caps bound parameters
 # Advisory lock namespaces (PostgreSQL's two-int form); locks are taken in (namespace, id) order.
@@ -65,17 +65,36 @@ def has_legacy_hashes(session: Session) -> bool:
     return session.scalar(select(TrackPrint.id).where(TrackPrint.hash_scheme == LEGACY_SCHEME).limit(1)) is not None
 
 
+def pack(pairs: np.ndarray) -> bytes:
+    """(print id, position) rows as a posting list's bytes: big-endian int32 pairs."""
+    return np.asarray(pairs, ">i4").tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, ">i4").reshape(-1, 2)
+
+
+def _lists(session: Session, keys: list[int], for_update: bool = False) -> list[tuple[int, bytes]]:
+    """(key, packed postings) of the keys present, in key order."""
+    query = select(PostingList.key, PostingList.postings).order_by(PostingList.key)
+    if session.bind.dialect.name == "postgresql":  # one array parameter instead of thousands
+        query = query.where(PostingList.key == any_(bindparam("keys", keys, ARRAY(Integer))))
+        return session.execute(query.with_for_update() if for_update else query).all()
+    rows = []
+    for i in range(0, len(keys), _CHUNK):
+        rows.extend(session.execute(query.where(PostingList.key.in_(keys[i:i + _CHUNK]))).all())
+    return rows
+
+
 def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarray:
     """(key, print id, position) rows for ``keys``, without the excluded tracks."""
-    unique = np.unique(keys).tolist()
-    columns = select(IndexEntry.key, IndexEntry.print_id, IndexEntry.position)
-    if session.bind.dialect.name == "postgresql":  # one array parameter instead of thousands
-        rows = session.execute(columns.where(IndexEntry.key == any_(bindparam("keys", unique, ARRAY(Integer))))).all()
-    else:
-        rows = []
-        for i in range(0, len(unique), _CHUNK):
-            rows.extend(session.execute(columns.where(IndexEntry.key.in_(unique[i:i + _CHUNK]))).all())
-    result = np.array(rows, np.int64).reshape(-1, 3)
+    rows = _lists(session, np.unique(keys).tolist())
+    if not rows:
+        return np.zeros((0, 3), np.int64)
+    pairs = [unpack(blob) for _, blob in rows]
+    result = np.empty((sum(len(p) for p in pairs), 3), np.int64)
+    result[:, 0] = np.repeat([key for key, _ in rows], [len(p) for p in pairs])
+    result[:, 1:] = np.concatenate(pairs)
     skip = session.scalars(select(TrackPrint.id).where(TrackPrint.track_id.in_(exclude))).all()
     return result[~np.isin(result[:, 1], skip)] if skip else result
 
@@ -106,17 +125,49 @@ def admit(session: Session, row: TrackPrint) -> None:
 
 
 def _insert_entries(session: Session, print_id: int, fingerprint: np.ndarray) -> None:
-    entries = index_entries(fingerprint)
-    if entries:
-        session.execute(insert(IndexEntry), [{"print_id": print_id, "key": k, "position": p} for k, p in entries])
+    """Append the track's postings to their keys' lists, in key order (two writers lock rows in the
+    same order, so they cannot deadlock)."""
+    entries = sorted(index_entries(fingerprint))
+    if not entries:
+        return
+    keys = [k for k, _ in entries]
+    blobs = [pack([(print_id, p)]) for _, p in entries]
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text(
+            "INSERT INTO fingerprint_postings (key, postings) SELECT k, p FROM unnest(CAST(:ks AS int[]), "
+            "CAST(:ps AS bytea[])) AS t(k, p) ORDER BY k ON CONFLICT (key) DO UPDATE SET postings = "
+            "fingerprint_postings.postings || EXCLUDED.postings"), {"ks": keys, "ps": blobs})
+        return
+    # SQLite: '||' turns blobs into text; its single writer (BEGIN IMMEDIATE) makes read-then-write safe.
+    existing = dict(_lists(session, keys))
+    session.execute(text("INSERT INTO fingerprint_postings (key, postings) VALUES (:k, :p) "
+                         "ON CONFLICT (key) DO UPDATE SET postings = excluded.postings"),
+                    [{"k": k, "p": existing.get(k, b"") + b} for k, b in zip(keys, blobs)])
+
+
+def _delete_entries(session: Session, print_id: int, fingerprint: np.ndarray) -> None:
+    """Take the track's postings out of their keys' lists (the keys follow from its fingerprint)."""
+    keys = sorted({k for k, _ in index_entries(fingerprint)})
+    kept, emptied = [], []
+    for key, blob in _lists(session, keys, for_update=True):
+        pairs = unpack(blob)
+        rest = pairs[pairs[:, 0] != print_id]
+        if len(rest) == len(pairs):
+            continue
+        (kept.append({"k": key, "p": pack(rest)}) if len(rest) else emptied.append(key))
+    if kept:
+        session.execute(text("UPDATE fingerprint_postings SET postings = :p WHERE key = :k"), kept)
+    if emptied:
+        session.execute(delete(PostingList).where(PostingList.key.in_(emptied)))
 
 
 def remove(session: Session, track_id: str) -> bool:
-    """Drop a track's fingerprint and index rows; False when there was nothing to drop."""
+    """Drop a track's fingerprint and postings; False when there was nothing to drop."""
     row = get(session, track_id)
     if row is None:
         return False
-    session.execute(delete(IndexEntry).where(IndexEntry.print_id == row.id))  # SQLite may run without FKs
+    if row.indexed:
+        _delete_entries(session, row.id, fingerprint_from_bytes(row.fingerprint))
     session.delete(row)
     session.flush()
     return True

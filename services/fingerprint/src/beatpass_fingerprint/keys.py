@@ -24,12 +24,18 @@ def informative(fingerprint: np.ndarray) -> np.ndarray:
 def index_entries(fingerprint: np.ndarray) -> list[tuple[int, int]]:
     """(key, position) to store for a track: every STRIDE-th informative position, each key once
     (its first occurrence), so a loop repeated through the track counts as one loop."""
+    keys, positions = index_arrays(fingerprint)
+    return list(zip(keys.tolist(), positions.tolist()))
+
+
+def index_arrays(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``index_entries`` as two arrays (keys, positions), in position order."""
     keys = key_values(fingerprint)
     positions = np.flatnonzero(informative(fingerprint))
     positions = positions[positions % STRIDE == 0]
     _, first = np.unique(keys[positions], return_index=True)
     chosen = np.sort(positions[first])
-    return [(int(keys[p]), int(p)) for p in chosen]
+    return keys[chosen], chosen
 
 
 def query_entries(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -38,19 +38,21 @@ def fingerprint(env, track_id, data):
     return event.payload().duplicate
 
 
-def test_the_migration_keeps_old_rows_as_scheme_1(url, evalset):
+def test_the_migrations_keep_old_rows_as_scheme_1_and_pack_their_index_rows(url, evalset):
     migrate(url, MIGRATIONS, "0001")
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO fingerprints (id, track_id, producer_id, submission, source, pcm_sha256, duration_s, fingerprint, "
-            "indexed, result, created_at) VALUES (7, 'old', 'p1', 0, 'b/k', :h, 60, :fp, true, '{}', :now)"),
-            {"h": "ab" * 32, "fp": b"\x01\x00\x00\x00", "now": datetime.now(timezone.utc)})
-        conn.execute(text("INSERT INTO fingerprint_index (print_id, key, position) VALUES (7, 42, 0)"))
+            "indexed, result, created_at) VALUES (:id, :t, 'p1', 0, 'b/k', :h, 60, :fp, true, '{}', :now)"),
+            [{"id": i, "t": f"old{i}", "h": "ab" * 32, "fp": b"\x01\x00\x00\x00", "now": datetime.now(timezone.utc)}
+             for i in (7, 8)])
+        conn.execute(text("INSERT INTO fingerprint_index (print_id, key, position) VALUES (7, 42, 0), (7, 9, 5), (8, 42, 3)"))
     migrate(url, MIGRATIONS)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT pcm_hash, hash_scheme FROM fingerprints")).all() == [("ab" * 32, 1)]
-        assert conn.execute(text("SELECT count(*) FROM fingerprint_index")).scalar() == 1
+        assert conn.execute(text("SELECT pcm_hash, hash_scheme FROM fingerprints")).all() == [("ab" * 32, 1)] * 2
+        lists = {k: index.unpack(p).tolist() for k, p in conn.execute(text("SELECT key, postings FROM fingerprint_postings"))}
+    assert lists == {9: [[7, 5]], 42: [[7, 0], [8, 3]]}  # the index rows, packed per key (0003)
     engine.dispose()
 
 
