@@ -79,3 +79,14 @@ def test_the_legacy_hash_is_the_sha256_of_the_float32_samples():
     printed = analyse(io.BytesIO(data), legacy_hash=True)
     assert printed.legacy_hash == expected and analyse(io.BytesIO(data)).legacy_hash is None
     assert printed.pcm_hash == exact_hash(io.BytesIO(data))
+
+
+def test_a_narrower_form_that_stops_fitting_past_the_first_block_gives_way_to_the_wider():
+    # 4 s that fit 16 bits, then 2 s that need 24: over 1 MiB of 24-bit data, so the 16-bit
+    # candidate is hashed through a whole block before the samples that end it.
+    x = sf.read(io.BytesIO(wav(tone(6.0))), dtype="float64")[0]
+    x[4 * 44100:] += 2.0 ** -23
+    hashes = {subtype: exact_hash(io.BytesIO(wav(x, subtype=subtype))) for subtype in ("PCM_24", "PCM_32", "FLOAT")}
+    assert len(set(hashes.values())) == 1, hashes
+    data = wav(x, subtype="PCM_24")
+    assert hashes["PCM_24"] == blake3.blake3(b"beatpass-pcm-2:i24:44100:2:" + data[data.index(b"data") + 8:]).hexdigest()
