@@ -9,6 +9,7 @@ import time
 import pytest
 from fingerprint_env import Env
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from beatpass_common.storage import LocalStore
@@ -109,3 +110,17 @@ def test_a_copy_waits_for_its_content_while_an_unrelated_track_goes_ahead(env, e
     results = {e.track_id: e.payload().duplicate for e in env.relay()}
     assert results["other"] is None
     assert results["copy"].track_id == "first" and results["copy"].decision == "duplicate"
+
+
+def test_waiting_for_content_past_the_lock_timeout_fails_the_message(env, evalset):
+    env.settings.fingerprint_lock_timeout_s = 0.5
+    held = analyse(io.BytesIO(evalset.originals["beat2"]))
+    with env.engine.connect() as conn, Session(bind=conn) as holder:
+        holder.begin()
+        index.lock_content(holder, "holder", held.fingerprint, (held.pcm_hash,))
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            env.validated(env.track_validated("copy", env.upload("u/copy", evalset.originals["beat2"])))
+        assert time.monotonic() - started < LIMIT_S
+        holder.rollback()
+    assert env.printed("copy") is None and env.relay() == []  # nothing half-done: the bus retries it
