@@ -27,7 +27,8 @@ class _ChannelLayout(ctypes.Structure):  # AVChannelLayout (libavutil >= 57.24)
 
 
 @cache
-def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+def load_libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+    """libswresample and libavutil, with the signatures used here. Raises ``OSError`` if absent."""
     names = {lib: ctypes.util.find_library(lib) for lib in ("swresample", "avutil")}
     if None in names.values():
         raise OSError("libswresample/libavutil not found (Debian: libswresample4 or 5, with libchromaprint1)")
@@ -57,7 +58,7 @@ class Resampler:
     returns what the filter still holds at the end. Raises ``OSError`` if libswresample refuses."""
 
     def __init__(self, fmt: WavInfo):
-        self._swr, avutil = _libs()
+        self._swr, avutil = load_libraries()
         self._ctx = ctypes.c_void_p(self._swr.swr_alloc())
         if not self._ctx:
             raise OSError("swr_alloc failed")

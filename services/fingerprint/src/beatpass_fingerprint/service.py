@@ -14,11 +14,13 @@ from beatpass_common.runner import Runtime
 
 from .handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from .models import OutboxEvent
+from .resample import load_libraries
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: Settings) -> Runtime:
+    load_libraries()  # a missing libswresample fails the start, not every message
     factory = open_database(settings.database_url("fingerprint"), MIGRATIONS)
     runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma",))
     bus = Bus(settings, "fingerprint", step="fingerprint")
