@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # librosa estimate (numba JIT); the rest is room for one message's blocks and images.
     handler_memory_limit_bytes: int = 4 * 1024**3
     estimate_time_limit_s: float = 60.0  # the optional BPM/key estimate; overrun: "not estimated"
+    # Fingerprint index writers lock per content, not the whole index (docs/fingerprint-matching.md,
+    # "Concurrency"): this many of a track's index keys (plus its exact hash and id). Each is one entry
+    # in PostgreSQL's shared lock table (max_locks_per_transaction x max_connections, ~7,000 by default).
+    fingerprint_lock_keys: int = 512
+    fingerprint_lock_timeout_s: float = 30.0  # waiting for a concurrent lookup of the same content
     park_after_overruns: int = 2  # a message that timed out or killed its worker this often is parked
     shutdown_grace_s: float = 20.0  # SIGTERM: a handler in hand gets this long, then its child is killed
     liveness_slack_s: float = 30.0  # /healthz fails once a handler is busy past its time limit + this
