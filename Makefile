@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-unit soak-saves fuzz-wav fuzz-analysis bench install clean
+.PHONY: run test test-unit test-deploy images release lock soak-saves fuzz-wav fuzz-analysis bench install clean
 
 ## Start the whole platform in one process with embedded defaults on http://127.0.0.1:8080
 run:
@@ -17,6 +17,25 @@ test:
 test-unit:
 	@scripts/bootstrap.sh test
 	$(PY) -m pytest -q libs/common/tests/unit services/*/tests/unit
+
+## Offline checks of deploy/ and the images' inputs (renders, schemas, checkov, promtool, Prometheus)
+test-deploy:
+	@scripts/bootstrap.sh test
+	scripts/check_deploy.sh
+
+## The five service images from this commit: beatpass/<svc>:<commit> and :dev (Docker with BuildKit)
+images:
+	scripts/build_images.sh
+
+## Build, push to $(REGISTRY) and pin the digests into deploy/k8s/overlays/prod/release
+release:
+	@test -n "$(REGISTRY)" || { echo "usage: make release REGISTRY=registry.example/beatpass"; exit 2; }
+	REGISTRY=$(REGISTRY) PUSH=1 scripts/build_images.sh
+
+## Re-resolve services/*/requirements.lock (hashes) after changing a pin in a pyproject.toml
+lock:
+	@scripts/bootstrap.sh test
+	$(PY) scripts/lock_requirements.py
 
 ## Soak: 80 saves while the gateway is SIGKILLed at random and restarted; one track per key
 soak-saves:

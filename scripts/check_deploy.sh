@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Validates deploy/ without a cluster or internet: renders every kustomize overlay, validates the
-# manifests (Kubernetes schemas, strict; vendored CRD schemas), runs checkov, promtool's rule
-# checks and unit tests, and checks the Grafana dashboard and compose setup.
-# Installs what is missing first (Debian: kubectl, prometheus for promtool; pip pins from
-# requirements-deploy.txt into .venv, checkov into .venv/checkov).
+# manifests (Kubernetes schemas, strict; vendored CRD schemas), runs checkov (Kubernetes and the
+# Dockerfiles), promtool's rule checks and unit tests, a real Prometheus against the running
+# services, the bus permissions on the local RabbitMQ, and docs/operations.md's walk-through.
+# Installs what is missing first (Debian: kubectl, prometheus for promtool and the server; pip pins
+# from requirements-deploy.txt into .venv, checkov into .venv/checkov).
 # Usage: scripts/check_deploy.sh [--install-only] [extra pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ if ! command -v kubectl >/dev/null; then
   echo "check_deploy: installing kubectl"
   apt_install kubectl || apt_install kubernetes-client
 fi
-if ! command -v promtool >/dev/null; then
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   echo "check_deploy: installing prometheus (for promtool)"
   apt_install prometheus
 fi

@@ -13,13 +13,13 @@ BEATPASS_PIPELINE_EXAMPLES (``make fuzz-wav`` raises it).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
 import uuid
 from dataclasses import dataclass, field
 
+import blake3
 import numpy as np
 import pytest
 import soundfile as sf
@@ -106,10 +106,10 @@ class Pipeline:
         self.fingerprint_outbox.relay_once()
         [completed] = self.fingerprint_out
         with transaction(self.fingerprint_db) as session:
-            sha = session.query(TrackPrint).filter_by(track_id=validated.track_id).one().pcm_sha256
+            sha = session.query(TrackPrint).filter_by(track_id=validated.track_id).one().pcm_hash
         removed = new_event("track.removed", TrackRemoved(reason="rejected"), producer_id="p1",
                             track_id=validated.track_id)
-        fingerprint.handle_track_removed(removed, session_factory=self.fingerprint_db)
+        fingerprint.handle_track_removed(removed, session_factory=self.fingerprint_db, settings=self.settings)
         return completed, sha
 
     def status(self, *events: Event) -> str:
@@ -163,9 +163,18 @@ def check_facts(facts, data: bytes) -> None:
     assert facts.clipped_ratio == clipped / samples.size
 
 
-def pcm_sha256(data: bytes, rate: int) -> str:
-    samples = np.ascontiguousarray(soundfile_reads(data, "float32"))
-    return hashlib.sha256(f"pcm-f32le:{rate}:{samples.shape[1]}:".encode() + samples.tobytes()).hexdigest()
+def pcm_hash(data: bytes, rate: int) -> str:
+    """The exact hash as docs/fingerprint-matching.md defines it, from libsndfile's decode: the
+    narrowest of 16, 24, 32-bit integers that holds every sample exactly, else float32."""
+    values = soundfile_reads(data, "float64")  # exact for PCM up to 32 bits and for float32
+    for bits in (16, 24, 32):
+        ints = values * 2.0 ** (bits - 1)
+        if np.all(np.rint(ints) == ints) and np.all(np.abs(ints + 0.5) <= 2.0 ** (bits - 1)):
+            form, packed = f"i{bits}", ints.astype("<i4").view(np.uint8).reshape(-1, 4)[:, : bits // 8].tobytes()
+            break
+    else:
+        form, packed = "f32", soundfile_reads(data, "float32").tobytes()
+    return blake3.blake3(f"beatpass-pcm-2:{form}:{rate}:{values.shape[1]}:".encode() + packed).hexdigest()
 
 
 def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_becomes_ready(pipeline):
@@ -204,7 +213,7 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
         completed, sha = pipeline.print_audio(result)
         assert completed.payload().duplicate is None
         assert completed.payload().duration_s == round(facts.duration_s, 3)
-        assert sha == pcm_sha256(data, facts.sample_rate)
+        assert sha == pcm_hash(data, facts.sample_rate)
 
         assert pipeline.status(submitted, result, generated, completed) == "ready"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from beatpass_common.config import Settings
 from beatpass_common.db import make_engine, migrate, session_factory, transaction
@@ -16,7 +16,8 @@ from beatpass_common.events import (AudioFacts, CoverFacts, Event, ObjectRef, Tr
 from beatpass_common.isolation import Runner
 from beatpass_common.outbox import Outbox
 from beatpass_fingerprint.handlers import handle_track_ready, handle_track_removed, handle_track_validated
-from beatpass_fingerprint.models import IndexEntry, OutboxEvent, TrackPrint
+from beatpass_fingerprint import index
+from beatpass_fingerprint.models import OutboxEvent, PostingList, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
 
 
@@ -36,8 +37,8 @@ class Env:
         self.store.ensure_bucket(self.settings.uploads_bucket)
         self.validated = partial(handle_track_validated, runner=self.runner, session_factory=self.factory,
                                  outbox=self.outbox, settings=self.settings)
-        self.removed = partial(handle_track_removed, session_factory=self.factory)
-        self.ready = partial(handle_track_ready, session_factory=self.factory)
+        self.removed = partial(handle_track_removed, session_factory=self.factory, settings=self.settings)
+        self.ready = partial(handle_track_ready, session_factory=self.factory, settings=self.settings)
 
     def upload(self, key: str, data: bytes) -> ObjectRef:
         self.store.put_bytes(self.settings.uploads_bucket, key, data, "audio/wav")
@@ -64,8 +65,8 @@ class Env:
 
     def index_rows(self, track_id: str) -> int:
         with transaction(self.factory) as session:
-            return session.scalar(select(func.count()).select_from(IndexEntry).join(TrackPrint)
-                                  .where(TrackPrint.track_id == track_id))
+            print_id = session.scalar(select(TrackPrint.id).where(TrackPrint.track_id == track_id))
+            return sum(int((index.unpack(blob)[:, 0] == print_id).sum()) for blob in session.scalars(select(PostingList.postings)))
 
     def printed(self, track_id: str) -> TrackPrint | None:
         with transaction(self.factory) as session:

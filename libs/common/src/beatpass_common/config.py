@@ -6,10 +6,12 @@ Embedded defaults keep ``make run`` self-contained (in-memory bus, SQLite, local
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "beatpass-dev-secret-do-not-use-in-production"
@@ -35,6 +37,27 @@ class Settings(BaseSettings):
     upload_database_url: str = ""  # empty: sqlite:///<var_dir>/upload.db
     fingerprint_database_url: str = ""
     catalog_database_url: str = ""
+    # Credentials kept apart from the URLs above, so a Kubernetes Secret that an operator reads
+    # (RabbitMQ topology User, CloudNativePG role, MinIO Tenant user) is the very Secret a service
+    # reads: when set, they replace the user and password of the URL (percent-encoded).
+    bus_username: str = ""
+    bus_password: str = ""
+    storage_access_key: str = ""
+    storage_secret_key: str = ""
+    database_username: str = ""  # for whichever *_database_url this process uses
+    database_password: str = ""
+    # TLS: amqps:// and https:// URLs (and sslmode=verify-full&sslrootcert=... in a PostgreSQL
+    # URL) verify their server against this PEM bundle; empty: the system's CAs.
+    tls_ca_file: str = ""
+    # SQLAlchemy pool per process (docs/operations.md "PostgreSQL connections" sizes them so the
+    # sum over every replica fits the pooler): connections kept open, and extra ones under load.
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    # A process upgrades its own database when it starts (make run, compose, the dev overlay).
+    # false: a release's migration Job does it once, and `python -m beatpass_common.schema SERVICE`
+    # (the pods' init container) waits up to migration_wait_s for that schema instead.
+    migrate_on_start: bool = True
+    migration_wait_s: float = 900.0
 
     jwt_secret: str = ""  # HS256; empty and no public key: the dev secret in dev mode, else no start
     jwt_public_key: str = ""  # RS256 PEM; takes precedence over the secret
@@ -45,6 +68,9 @@ class Settings(BaseSettings):
     internal_api_secret: str = ""  # the gateway's credential on the catalog's internal API
 
     http_port: int | None = None
+    # /healthz, /readyz and /metrics on a port of their own that no Ingress routes (the API port
+    # then answers 404 for them); unset: on the API port, as in make run.
+    ops_port: int | None = None
     http_host: str = "127.0.0.1"
     catalog_url: str = "http://127.0.0.1:8084"  # the catalog's read API, for the gateway
     public_url: str = ""  # how producers reach the gateway; empty: http://<host>:<port>
@@ -72,6 +98,11 @@ class Settings(BaseSettings):
     # librosa estimate (numba JIT); the rest is room for one message's blocks and images.
     handler_memory_limit_bytes: int = 4 * 1024**3
     estimate_time_limit_s: float = 60.0  # the optional BPM/key estimate; overrun: "not estimated"
+    # Fingerprint index writers lock per content, not the whole index (docs/fingerprint-matching.md,
+    # "Concurrency"): this many of a track's index keys (plus its exact hash and id). Each is one entry
+    # in PostgreSQL's shared lock table (max_locks_per_transaction x max_connections, ~7,000 by default).
+    fingerprint_lock_keys: int = 512
+    fingerprint_lock_timeout_s: float = 30.0  # waiting for a concurrent lookup of the same content
     park_after_overruns: int = 2  # a message that timed out or killed its worker this often is parked
     shutdown_grace_s: float = 20.0  # SIGTERM: a handler in hand gets this long, then its child is killed
     liveness_slack_s: float = 30.0  # /healthz fails once a handler is busy past its time limit + this
@@ -152,6 +183,23 @@ class Settings(BaseSettings):
     bus_inspect_timeout_s: float = 5.0  # the reaper's look at a queue's consumer count
     reaper_interval_s: float = 30.0
 
+    @model_validator(mode="after")
+    def _credentials_into_urls(self) -> "Settings":
+        self.bus_url = with_credentials(self.bus_url, self.bus_username, self.bus_password)
+        self.storage_url = with_credentials(self.storage_url, self.storage_access_key, self.storage_secret_key)
+        for name in ("upload_database_url", "fingerprint_database_url", "catalog_database_url"):
+            setattr(self, name, with_credentials(getattr(self, name), self.database_username, self.database_password))
+        return self
+
+    def bus_ssl(self) -> bool | dict:
+        """kombu's ``ssl`` option: TLS for amqps:// URLs, verified against ``tls_ca_file`` when set."""
+        if urlsplit(self.bus_url).scheme not in {"amqps", "pyamqps"}:
+            return False
+        return {"ca_certs": self.tls_ca_file, "cert_reqs": ssl.CERT_REQUIRED} if self.tls_ca_file else True
+
+    def database_pool(self) -> dict[str, int]:
+        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
+
     def database_url(self, service: str) -> str:
         url = getattr(self, f"{service}_database_url")
         return url or f"sqlite:///{(self.var_dir / f'{service}.db').resolve()}"
@@ -191,6 +239,17 @@ class Settings(BaseSettings):
                               else f"BEATPASS_{n.upper()}" for n in names)
         return (f"{variables} not set. Outside dev mode (BEATPASS_DEV_MODE) every key must be provisioned "
                 "(docs/operations.md, Secrets).")
+
+
+def with_credentials(url: str, username: str, password: str) -> str:
+    """``url`` with its user and password replaced by ``username``/``password`` (percent-encoded);
+    ``url`` unchanged when both are empty or it is empty."""
+    if not url or not (username or password):
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    auth = quote(username, safe="") + (":" + quote(password, safe="") if password else "")
+    return urlunsplit(parts._replace(netloc=f"{auth}@{host}"))
 
 
 @lru_cache

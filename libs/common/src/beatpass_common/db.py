@@ -13,10 +13,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """An engine for ``url``; on PostgreSQL a pool of ``pool_size`` + ``max_overflow`` connections
+    (query parameters such as ``sslmode`` and ``sslrootcert`` go to libpq as they are)."""
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -77,10 +79,29 @@ def migrate(url: str, migrations_dir: Path, revision: str = "head") -> None:
 _MIGRATION_LOCK = 0x6265617470617373  # "beatpass"
 
 
-def open_database(url: str, migrations_dir: Path) -> sessionmaker[Session]:
-    """A service's database, migrated to head: what every service with a database starts with."""
-    migrate(url, migrations_dir)
-    return session_factory(make_engine(url))
+def open_database(url: str, migrations_dir: Path, *, migrate_first: bool = True, pool_size: int = 10,
+                  max_overflow: int = 10) -> sessionmaker[Session]:
+    """A service's database, migrated to head first unless ``migrate_first`` is false (a release's
+    migration Job did it, and the pod's init container waited for it: beatpass_common.schema)."""
+    if migrate_first:
+        migrate(url, migrations_dir)
+    return session_factory(make_engine(url, pool_size=pool_size, max_overflow=max_overflow))
+
+
+def schema_at_head(url: str, migrations_dir: Path) -> tuple[str | None, str]:
+    """(the database's Alembic revision or None, the head revision of ``migrations_dir``)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision(), head
+    finally:
+        engine.dispose()
 
 
 def reachable(factory: sessionmaker[Session]):

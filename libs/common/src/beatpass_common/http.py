@@ -40,9 +40,13 @@ def problem(status: int, title: str, errors: list[dict] | None = None, *, type_:
     return response
 
 
+OPS_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
 def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
-               live: Callable[[], dict[str, bool]] = dict) -> Flask:
-    """Add /healthz (liveness), /readyz, /metrics and request metrics to ``app``."""
+               live: Callable[[], dict[str, bool]] = dict, *, ops_routes: bool = True) -> Flask:
+    """Add request metrics to ``app``, and /healthz (liveness), /readyz and /metrics unless
+    ``ops_routes`` is false (they are then served by ``ops_app`` on a port of their own)."""
     requests_total, duration = _http_metrics(service)
 
     @app.before_request
@@ -52,11 +56,45 @@ def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
     @app.after_request
     def _record(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        if route not in {"/metrics", "/healthz", "/readyz"}:
+        if route not in OPS_ROUTES:
             requests_total.labels(request.method, route, str(response.status_code)).inc()
             duration.labels(request.method, route).observe(time.perf_counter() - g.get("_beatpass_started", time.perf_counter()))
         return response
 
+    if ops_routes:
+        _add_ops_routes(app, service, ready, live)
+    return app
+
+
+def ops_app(service: str, ready: Callable[[], dict[str, bool]], live: Callable[[], dict[str, bool]] = dict) -> Flask:
+    """A Flask app with only /healthz, /readyz and /metrics (the ops port)."""
+    return _add_ops_routes(Flask(f"beatpass_{service}_ops"), service, ready, live)
+
+
+class PortDispatch:
+    """WSGI middleware: requests that arrived on ``ops_port`` go to ``ops``, all others to ``main``.
+
+    The port is the one the connection's socket is bound to (werkzeug's and gunicorn's socket in
+    the environ), never the Host header a client chooses. Unknown (a test client): ``main``.
+    """
+
+    def __init__(self, main, ops, ops_port: int):
+        self.main, self.ops, self.ops_port = main, ops, ops_port
+
+    def local_port(self, environ) -> int | None:
+        sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
+        try:
+            return sock.getsockname()[1] if sock is not None else None
+        except (OSError, AttributeError, IndexError, TypeError):
+            return None
+
+    def __call__(self, environ, start_response):
+        app = self.ops if self.local_port(environ) == self.ops_port else self.main
+        return app(environ, start_response)
+
+
+def _add_ops_routes(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
+                    live: Callable[[], dict[str, bool]]) -> Flask:
     @app.get("/healthz")
     def healthz():
         checks = live()

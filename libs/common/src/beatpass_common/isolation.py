@@ -76,13 +76,13 @@ def _child_setup(parent: int, memory_limit_bytes: int | None, preload: tuple[str
 
 
 @lru_cache(maxsize=4)
-def _store(url: str, region: str) -> ObjectStore:
-    return open_store(url, region)
+def _store(url: str, region: str, ca_file: str) -> ObjectStore:
+    return open_store(url, region, ca_file)
 
 
 def child_store(settings: Settings) -> ObjectStore:
     """The object store named by ``settings``, opened once per process and reused."""
-    return _store(settings.resolved_storage_url(), settings.storage_region)
+    return _store(settings.resolved_storage_url(), settings.storage_region, settings.tls_ca_file)
 
 
 class Runner:

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from prometheus_client import Gauge
+from sqlalchemy import DateTime, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from .events import Event, parse_event
 
 log = logging.getLogger(__name__)
+
+# The relay's backlog, per service (the model's package): every replica reads the same table, so
+# dashboards and alerts take the max over replicas, never the sum.
+PENDING = Gauge("beatpass_outbox_pending_events", "Events stored but not yet published", ["service"],
+                multiprocess_mode="max")
+OLDEST = Gauge("beatpass_outbox_oldest_pending_seconds", "Age of the oldest unpublished event, 0 when none",
+               ["service"], multiprocess_mode="max")
+MEASURE_EVERY_S = 5.0
 
 
 def outbox_model(base) -> type:
@@ -41,6 +51,9 @@ class Outbox:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # the service whose declarative base the table is on (beatpass_catalog.models -> catalog)
+        self.service = model.__bases__[0].__module__.split(".")[0].removeprefix("beatpass_")
+        self._measured = 0.0
 
     def add(self, session: Session, event: Event) -> None:
         """Stage ``event`` in the caller's transaction."""
@@ -64,6 +77,18 @@ class Outbox:
                 sent += 1
         return sent
 
+    def measure(self) -> tuple[int, float]:
+        """(pending events, age in seconds of the oldest one or 0), also set on the gauges."""
+        with self.factory() as session:
+            count, oldest = session.execute(select(func.count(), func.min(self.model.created_at))
+                                            .where(self.model.published_at.is_(None))).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite returns naive UTC
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else 0.0
+        PENDING.labels(self.service).set(count)
+        OLDEST.labels(self.service).set(max(age, 0.0))
+        return count, age
+
     def run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -72,6 +97,12 @@ class Outbox:
             except Exception:  # noqa: BLE001 - broker or database down: keep the rows, try again
                 log.exception("outbox relay failed; will retry")
                 self._stop.wait(1.0)
+            if time.monotonic() - self._measured >= MEASURE_EVERY_S:
+                self._measured = time.monotonic()
+                try:
+                    self.measure()
+                except Exception:  # noqa: BLE001 - the database is down: the gauges keep their last value
+                    log.warning("could not measure the outbox backlog", exc_info=True)
             self._wake.wait(self.poll_s)
             self._wake.clear()
 

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from .bus import Bus
 from .config import MissingSecret, Settings
-from .http import instrument
+from .http import PortDispatch, instrument, ops_app
 from .http_errors import ProblemRequestHandler
 from .logs import setup_logging
 
@@ -44,6 +44,7 @@ class Runtime:
     interrupts: list[Callable[[], None]] = field(default_factory=list)
     deps: object = None  # the service's own dependencies (database, store, ...) for tests and tools
     _server: object = None
+    _ops_server: object = None
     _ready: bool = False
 
     def readiness(self) -> dict[str, bool]:
@@ -65,12 +66,26 @@ class Runtime:
             callback()
 
     def wsgi(self) -> Flask:
+        """The service's app. With ``settings.ops_port`` the ops routes answer only on that port:
+        the app dispatches by the port a request arrived on (``http.PortDispatch``)."""
         if self.app is None:
             self.app = Flask(f"beatpass_{self.name}")
         if not getattr(self.app, "_beatpass_instrumented", False):
-            instrument(self.app, self.name, self.readiness, self.liveness)
+            ops_port = self.settings.ops_port
+            instrument(self.app, self.name, self.readiness, self.liveness, ops_routes=ops_port is None)
+            if ops_port is not None:
+                self.app.wsgi_app = PortDispatch(self.app.wsgi_app, ops_app(self.name, self.readiness, self.liveness),
+                                                 ops_port)
             self.app._beatpass_instrumented = True
         return self.app
+
+    def _serve(self, port: int, label: str):
+        server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True,
+                             request_handler=ProblemRequestHandler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                         name=f"{label}-{self.name}", daemon=True).start()
+        log.info("%s %s on http://%s:%d", self.name, label, self.settings.http_host, port)
+        return server
 
     def start(self, *, serve_http: bool = True) -> None:
         if self.bus is not None:
@@ -78,20 +93,18 @@ class Runtime:
         for loop in self.loops:
             loop.start()
         if serve_http:
-            port = self.settings.port_for(self.name)
-            self._server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True,
-                                       request_handler=ProblemRequestHandler)
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                             name=f"http-{self.name}", daemon=True).start()
-            log.info("%s listening on http://%s:%d", self.name, self.settings.http_host, port)
+            self._server = self._serve(self.settings.port_for(self.name), "http")
+            if self.settings.ops_port is not None:
+                self._ops_server = self._serve(self.settings.ops_port, "ops")
         if self.bus is not None:
             self.bus.wait_ready(30)
         self._ready = True
 
     def stop(self) -> None:
         self._ready = False
-        if self._server is not None:
-            self._server.shutdown()
+        for server in (self._server, self._ops_server):
+            if server is not None:
+                server.shutdown()
         if self.bus is not None:
             self.bus.stop(self.settings.shutdown_grace_s, self.interrupt)
         for loop in self.loops:

@@ -277,10 +277,10 @@ def samples_int32(raw: bytes | memoryview, info: WavInfo) -> np.ndarray:
         out = data.view("<i2").astype(np.int32) << 16
     elif width == 4:
         out = data.view("<i4").astype(np.int32)
-    else:
-        wide = np.zeros((len(data) // width, 4), np.uint8)
-        wide[:, 4 - width:] = data.reshape(-1, width)  # left-justify the container into an int32
-        out = wide.view("<i4").ravel()
+    else:  # 3 bytes: read 4 from each sample's start (the next sample's first byte on top), shift it out
+        padded = np.empty(len(data) + 1, np.uint8)
+        padded[:-1] = data
+        out = np.ndarray((len(data) // 3,), "<i4", padded, 0, (3,)) << 8
     return out.reshape(-1, info.channels)
 
 

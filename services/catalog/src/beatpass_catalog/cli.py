@@ -31,7 +31,7 @@ from .records import FAILURE_REASONS, Records, now
 def _deps(settings):
     from .service import build_deps
 
-    publisher = Publisher(settings.bus_url)
+    publisher = Publisher(settings.bus_url, ssl=settings.bus_ssl())
     publisher.declare()
     return build_deps(settings, publisher.publish)
 
@@ -163,7 +163,7 @@ def cmd_dead(args, settings) -> int:
     wanted = set(args.id or ())
     replay = args.action == "replay"
     shown = moved = 0
-    with Connection(settings.bus_url, transport_options={"confirm_publish": True}) as conn:
+    with Connection(settings.bus_url, transport_options={"confirm_publish": True}, ssl=settings.bus_ssl()) as conn:
         channel = conn.channel()
         try:
             depth = channel.queue_declare(name, passive=True).message_count

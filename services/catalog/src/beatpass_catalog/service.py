@@ -20,9 +20,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def build_deps(settings: Settings, publish) -> Deps:
-    factory = open_database(settings.database_url("catalog"), MIGRATIONS)
+    factory = open_database(settings.database_url("catalog"), MIGRATIONS, migrate_first=settings.migrate_on_start,
+                            **settings.database_pool())
     return Deps(factory=factory, outbox=Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s), settings=settings,
-                consumers=partial(inspect.consumers, settings.bus_url, timeout_s=settings.bus_inspect_timeout_s))
+                consumers=partial(inspect.consumers, settings.bus_url, timeout_s=settings.bus_inspect_timeout_s,
+                                  ssl=settings.bus_ssl()))
 
 
 def build(settings: Settings) -> Runtime:

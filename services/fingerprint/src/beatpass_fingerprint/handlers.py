@@ -15,7 +15,7 @@ from beatpass_common.isolation import Runner, child_store
 from beatpass_common.outbox import Outbox
 
 from . import index
-from .chroma import AudioPrint, analyse
+from .chroma import AudioPrint, analyse, fingerprint_from_bytes
 from .search import find_duplicate
 
 log = logging.getLogger(__name__)
@@ -23,14 +23,15 @@ log = logging.getLogger(__name__)
 RESULTS = Counter("beatpass_fingerprint_results_total", "Fingerprint results by decision and match kind",
                   ["decision", "kind"])
 AUDIO_SECONDS = Counter("beatpass_fingerprint_audio_seconds_total", "Seconds of audio fingerprinted")
-LOOKUP_SECONDS = Histogram("beatpass_fingerprint_lookup_seconds", "Duplicate lookup and verification, under the index lock",
+LOOKUP_SECONDS = Histogram("beatpass_fingerprint_lookup_seconds", "Duplicate lookup and verification, under the content locks",
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
 def handle_track_validated(event: Event, *, runner: Runner, session_factory: sessionmaker[Session],
                            outbox: Outbox, settings: Settings) -> None:
     """Fingerprint the audio in ``runner``'s supervised child (an overrun raises
-    ``beatpass_common.errors.Overrun``), then look it up and index it here, under the index lock."""
+    ``beatpass_common.errors.Overrun``), then look it up and index it here, under the locks of its
+    content (``index.lock_content``)."""
     data = event.payload()
     if event.track_id is None:
         raise ValueError("track.validated without a track id")
@@ -39,11 +40,13 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
         if _settled(session, outbox, event, source):
             outbox.notify()
             return
-    # Decoding is the slow part: done before taking the index lock.
-    audio = runner.call(print_audio, settings, data.source)
+        legacy = index.has_legacy_hashes(session)  # then the old hash too, so those rows still match
+    # Decoding is the slow part: done before taking any lock.
+    audio = runner.call(print_audio, settings, data.source, legacy)
     exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
     with transaction(session_factory) as session:
-        index.lock(session)
+        index.lock_content(session, event.track_id, audio.fingerprint, (audio.pcm_hash, audio.legacy_hash),
+                           max_keys=settings.fingerprint_lock_keys, timeout_s=settings.fingerprint_lock_timeout_s)
         if _settled(session, outbox, event, source):  # a concurrent copy of this event won
             outbox.notify()
             return
@@ -66,29 +69,36 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
              f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct")
 
 
-def print_audio(settings: Settings, source: ObjectRef) -> AudioPrint:
-    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash."""
+def print_audio(settings: Settings, source: ObjectRef, legacy_hash: bool = False) -> AudioPrint:
+    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash
+    (and the scheme-1 hash with ``legacy_hash``)."""
     faults.inject(settings, "fingerprint.print", source.key)
     with child_store(settings).open(source.bucket, source.key) as stream:
-        return analyse(stream)
+        return analyse(stream, legacy_hash=legacy_hash)
 
 
-def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session]) -> None:
+def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session], settings: Settings) -> None:
     if event.track_id is None:
         return
     with transaction(session_factory) as session:
-        index.lock(session)
+        # Only this track's lock: fewer rows never let a copy pass that would otherwise be caught.
+        index.lock_content(session, event.track_id, timeout_s=settings.fingerprint_lock_timeout_s)
         if index.remove(session, event.track_id):
             log.info("removed %s from the index (%s)", event.track_id, event.payload().reason)
         index.record_removal(session, event.track_id, event.attempt)
 
 
-def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session]) -> None:
+def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session], settings: Settings) -> None:
     """A track held out of the index as a duplicate became ready: its dispute was accepted."""
     if event.track_id is None:
         return
     with transaction(session_factory) as session:
-        index.lock(session)
+        row = index.get(session, event.track_id)
+        if row is None or row.indexed:
+            return
+        index.lock_content(session, event.track_id, fingerprint_from_bytes(row.fingerprint), (row.pcm_hash,),
+                           max_keys=settings.fingerprint_lock_keys, timeout_s=settings.fingerprint_lock_timeout_s)
+        session.expire_all()  # read it again now that its content is ours: it may be indexed or gone
         row = index.get(session, event.track_id)
         if row is not None and not row.indexed:
             index.admit(session, row)

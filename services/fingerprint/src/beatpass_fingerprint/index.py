@@ -2,49 +2,99 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Integer, any_, bindparam, delete, insert, select, text
+from sqlalchemy import Integer, and_, any_, bindparam, delete, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .chroma import AudioPrint, fingerprint_from_bytes
-from .keys import index_entries
-from .models import IndexEntry, Removal, TrackPrint
+from .exact import LEGACY_SCHEME, SCHEME
+from .keys import index_entries, lock_keys
+from .models import PostingList, Removal, TrackPrint
 
-_LOCK_KEY = 0x62706670  # "bpfp": one advisory lock for all writers of the index
 _CHUNK = 5000  # keys per IN (...) list; SQLite caps bound parameters
+# Advisory lock namespaces (PostgreSQL's two-int form); locks are taken in (namespace, id) order.
+_NS_TRACK, _NS_HASH, _NS_KEY = 1, 2, 3
 
 
-def lock(session: Session) -> None:
-    """Serialise index writers for the rest of the transaction, so two copies of one track
-    processed at once see each other (SQLite already holds its write lock: BEGIN IMMEDIATE)."""
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+def lock_content(session: Session, track_id: str, fingerprint: np.ndarray | None = None,
+                 hashes: tuple[str | None, ...] = (), *, max_keys: int = 512, timeout_s: float = 30.0) -> None:
+    """Lock what this transaction's lookup and insert are about, until it ends: the track id, its
+    exact hashes and (``keys.lock_keys``) up to ``max_keys`` of its index keys. Two copies of one
+    audio share their hash, two acoustic copies share keys, so one waits for the other's commit and
+    then sees it; unrelated tracks rarely share a lock and run side by side. All locks are taken in
+    one statement in a fixed order, so two transactions cannot deadlock; a wait past ``timeout_s``
+    fails the transaction (the message is retried). SQLite: BEGIN IMMEDIATE already serialises
+    writers, nothing to do. Raises ``sqlalchemy.exc.OperationalError`` on the timeout."""
+    if session.bind.dialect.name != "postgresql":
+        return
+    locks = {(_NS_TRACK, _int32(zlib.crc32(track_id.encode())))}
+    locks |= {(_NS_HASH, _int32(int(h[:8], 16))) for h in hashes if h}
+    if fingerprint is not None:
+        locks |= {(_NS_KEY, int(k)) for k in lock_keys(fingerprint, max_keys)}
+    namespaces, ids = zip(*sorted(locks))
+    session.execute(text(f"SET LOCAL lock_timeout = {int(timeout_s * 1000)}"))
+    session.execute(text("SELECT count(pg_advisory_xact_lock(n, k)) FROM unnest(CAST(:ns AS int[]), CAST(:ks AS int[])) "
+                         "AS t(n, k)"), {"ns": list(namespaces), "ks": list(ids)})
+
+
+def _int32(value: int) -> int:
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def get(session: Session, track_id: str) -> TrackPrint | None:
     return session.scalar(select(TrackPrint).where(TrackPrint.track_id == track_id))
 
 
-def find_exact(session: Session, pcm_sha256: str, exclude: set[str]) -> TrackPrint | None:
-    query = select(TrackPrint).where(TrackPrint.pcm_sha256 == pcm_sha256, TrackPrint.indexed.is_(True),
+def find_exact(session: Session, audio: AudioPrint, exclude: set[str]) -> TrackPrint | None:
+    """The first indexed track with the same exact hash: scheme 2, or scheme 1 when ``audio`` has
+    that hash too (computed while rows of scheme 1 remain, see ``has_legacy_hashes``)."""
+    same = and_(TrackPrint.pcm_hash == audio.pcm_hash, TrackPrint.hash_scheme == SCHEME)
+    if audio.legacy_hash is not None:
+        same = or_(same, and_(TrackPrint.pcm_hash == audio.legacy_hash, TrackPrint.hash_scheme == LEGACY_SCHEME))
+    query = select(TrackPrint).where(same, TrackPrint.indexed.is_(True),
                                      TrackPrint.track_id.not_in(exclude)).order_by(TrackPrint.id).limit(1)
     return session.scalar(query)
 
 
+def has_legacy_hashes(session: Session) -> bool:
+    """Whether any row still holds a scheme-1 hash (a partial index answers it)."""
+    return session.scalar(select(TrackPrint.id).where(TrackPrint.hash_scheme == LEGACY_SCHEME).limit(1)) is not None
+
+
+def pack(pairs: np.ndarray) -> bytes:
+    """(print id, position) rows as a posting list's bytes: big-endian int32 pairs."""
+    return np.asarray(pairs, ">i4").tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, ">i4").reshape(-1, 2)
+
+
+def _lists(session: Session, keys: list[int], for_update: bool = False) -> list[tuple[int, bytes]]:
+    """(key, packed postings) of the keys present, in key order."""
+    query = select(PostingList.key, PostingList.postings).order_by(PostingList.key)
+    if session.bind.dialect.name == "postgresql":  # one array parameter instead of thousands
+        query = query.where(PostingList.key == any_(bindparam("keys", keys, ARRAY(Integer))))
+        return session.execute(query.with_for_update() if for_update else query).all()
+    rows = []
+    for i in range(0, len(keys), _CHUNK):
+        rows.extend(session.execute(query.where(PostingList.key.in_(keys[i:i + _CHUNK]))).all())
+    return rows
+
+
 def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarray:
     """(key, print id, position) rows for ``keys``, without the excluded tracks."""
-    unique = np.unique(keys).tolist()
-    columns = select(IndexEntry.key, IndexEntry.print_id, IndexEntry.position)
-    if session.bind.dialect.name == "postgresql":  # one array parameter instead of thousands
-        rows = session.execute(columns.where(IndexEntry.key == any_(bindparam("keys", unique, ARRAY(Integer))))).all()
-    else:
-        rows = []
-        for i in range(0, len(unique), _CHUNK):
-            rows.extend(session.execute(columns.where(IndexEntry.key.in_(unique[i:i + _CHUNK]))).all())
-    result = np.array(rows, np.int64).reshape(-1, 3)
+    rows = _lists(session, np.unique(keys).tolist())
+    if not rows:
+        return np.zeros((0, 3), np.int64)
+    pairs = [unpack(blob) for _, blob in rows]
+    result = np.empty((sum(len(p) for p in pairs), 3), np.int64)
+    result[:, 0] = np.repeat([key for key, _ in rows], [len(p) for p in pairs])
+    result[:, 1:] = np.concatenate(pairs)
     skip = session.scalars(select(TrackPrint.id).where(TrackPrint.track_id.in_(exclude))).all()
     return result[~np.isin(result[:, 1], skip)] if skip else result
 
@@ -57,7 +107,7 @@ def fingerprints(session: Session, print_ids: list[int]) -> dict[int, tuple[str,
 def add(session: Session, *, track_id: str, producer_id: str, source: str, audio: AudioPrint,
         indexed: bool, result: dict, submission: int = 0) -> TrackPrint:
     row = TrackPrint(track_id=track_id, producer_id=producer_id, submission=submission, source=source,
-                     pcm_sha256=audio.pcm_sha256,
+                     pcm_hash=audio.pcm_hash, hash_scheme=SCHEME,
                      duration_s=audio.duration_s, fingerprint=audio.fingerprint_bytes(), indexed=indexed,
                      result=result, created_at=datetime.now(timezone.utc))
     session.add(row)
@@ -75,17 +125,49 @@ def admit(session: Session, row: TrackPrint) -> None:
 
 
 def _insert_entries(session: Session, print_id: int, fingerprint: np.ndarray) -> None:
-    entries = index_entries(fingerprint)
-    if entries:
-        session.execute(insert(IndexEntry), [{"print_id": print_id, "key": k, "position": p} for k, p in entries])
+    """Append the track's postings to their keys' lists, in key order (two writers lock rows in the
+    same order, so they cannot deadlock)."""
+    entries = sorted(index_entries(fingerprint))
+    if not entries:
+        return
+    keys = [k for k, _ in entries]
+    blobs = [pack([(print_id, p)]) for _, p in entries]
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text(
+            "INSERT INTO fingerprint_postings (key, postings) SELECT k, p FROM unnest(CAST(:ks AS int[]), "
+            "CAST(:ps AS bytea[])) AS t(k, p) ORDER BY k ON CONFLICT (key) DO UPDATE SET postings = "
+            "fingerprint_postings.postings || EXCLUDED.postings"), {"ks": keys, "ps": blobs})
+        return
+    # SQLite: '||' turns blobs into text; its single writer (BEGIN IMMEDIATE) makes read-then-write safe.
+    existing = dict(_lists(session, keys))
+    session.execute(text("INSERT INTO fingerprint_postings (key, postings) VALUES (:k, :p) "
+                         "ON CONFLICT (key) DO UPDATE SET postings = excluded.postings"),
+                    [{"k": k, "p": existing.get(k, b"") + b} for k, b in zip(keys, blobs)])
+
+
+def _delete_entries(session: Session, print_id: int, fingerprint: np.ndarray) -> None:
+    """Take the track's postings out of their keys' lists (the keys follow from its fingerprint)."""
+    keys = sorted({k for k, _ in index_entries(fingerprint)})
+    kept, emptied = [], []
+    for key, blob in _lists(session, keys, for_update=True):
+        pairs = unpack(blob)
+        rest = pairs[pairs[:, 0] != print_id]
+        if len(rest) == len(pairs):
+            continue
+        (kept.append({"k": key, "p": pack(rest)}) if len(rest) else emptied.append(key))
+    if kept:
+        session.execute(text("UPDATE fingerprint_postings SET postings = :p WHERE key = :k"), kept)
+    if emptied:
+        session.execute(delete(PostingList).where(PostingList.key.in_(emptied)))
 
 
 def remove(session: Session, track_id: str) -> bool:
-    """Drop a track's fingerprint and index rows; False when there was nothing to drop."""
+    """Drop a track's fingerprint and postings; False when there was nothing to drop."""
     row = get(session, track_id)
     if row is None:
         return False
-    session.execute(delete(IndexEntry).where(IndexEntry.print_id == row.id))  # SQLite may run without FKs
+    if row.indexed:
+        _delete_entries(session, row.id, fingerprint_from_bytes(row.fingerprint))
     session.delete(row)
     session.flush()
     return True

@@ -24,15 +24,33 @@ def informative(fingerprint: np.ndarray) -> np.ndarray:
 def index_entries(fingerprint: np.ndarray) -> list[tuple[int, int]]:
     """(key, position) to store for a track: every STRIDE-th informative position, each key once
     (its first occurrence), so a loop repeated through the track counts as one loop."""
+    keys, positions = index_arrays(fingerprint)
+    return list(zip(keys.tolist(), positions.tolist()))
+
+
+def index_arrays(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``index_entries`` as two arrays (keys, positions), in position order."""
     keys = key_values(fingerprint)
     positions = np.flatnonzero(informative(fingerprint))
     positions = positions[positions % STRIDE == 0]
     _, first = np.unique(keys[positions], return_index=True)
     chosen = np.sort(positions[first])
-    return [(int(keys[p]), int(p)) for p in chosen]
+    return keys[chosen], chosen
 
 
 def query_entries(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(keys, positions) of a query: every informative position."""
     positions = np.flatnonzero(informative(fingerprint))
     return key_values(fingerprint)[positions], positions
+
+
+def lock_keys(fingerprint: np.ndarray, count: int) -> np.ndarray:
+    """The query's keys to lock (index.lock_content): all of them up to ``count``, else the
+    ``count`` with the smallest mixed value (a bottom-k MinHash sketch of the key set). The choice
+    depends on the keys only, not on where they sit, so two tracks that share many keys (as any
+    two duplicates do) share many of these."""
+    keys = np.unique(key_values(fingerprint)[informative(fingerprint)])
+    if len(keys) <= count:
+        return keys
+    mixed = (keys * 0x9E3779B1) & 0xFFFFFFFF  # an odd multiplier: a permutation of the 32-bit values
+    return np.sort(keys[np.argsort(mixed, kind="stable")[:count]])

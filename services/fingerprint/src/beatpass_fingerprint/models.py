@@ -1,10 +1,11 @@
-"""The fingerprint service's tables: one fingerprint per track, the inverted index, the outbox."""
+"""The fingerprint service's tables: one fingerprint per track, the inverted index (packed posting
+lists), removals, the outbox."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from beatpass_common.outbox import outbox_model
@@ -24,24 +25,26 @@ class TrackPrint(Base):
     producer_id: Mapped[str] = mapped_column(String(128))
     submission: Mapped[int] = mapped_column(Integer)  # the envelope's attempt: a later one supersedes
     source: Mapped[str] = mapped_column(String(1100))  # "bucket/key" fingerprinted; new audio, new print
-    pcm_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    pcm_hash: Mapped[str] = mapped_column(String(64), index=True)  # the exact hash (exact.py), hex
+    hash_scheme: Mapped[int] = mapped_column(Integer)  # exact.SCHEME; 1: from before it (exact.LegacyHash)
     duration_s: Mapped[float] = mapped_column(Float)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)  # raw Chromaprint, uint32 little-endian
     indexed: Mapped[bool] = mapped_column(Boolean)  # False: judged a duplicate, kept out of the index
     result: Mapped[dict] = mapped_column(JSON)  # the fingerprint.completed data, to republish as is
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
+    __table_args__ = (Index("ix_fingerprints_legacy_hash", "id", postgresql_where=text("hash_scheme = 1"),
+                            sqlite_where=text("hash_scheme = 1")),)
 
-class IndexEntry(Base):
-    """Inverted index: a masked sub-fingerprint value -> where it occurs. One row per key per track."""
 
-    __tablename__ = "fingerprint_index"
-    print_id: Mapped[int] = mapped_column(ForeignKey("fingerprints.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[int] = mapped_column(Integer, primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
+class PostingList(Base):
+    """Inverted index: per key (``keys.key_values``), every (print id, position) holding it, packed
+    as big-endian int32 pairs (``index.pack``). One row per key, not per posting: a row costs ~40
+    bytes of overhead, a posting 8."""
 
-    # Covers the lookup, so PostgreSQL answers it from the index alone.
-    __table_args__ = (Index("ix_fingerprint_index_lookup", "key", "print_id", "position"),)
+    __tablename__ = "fingerprint_postings"
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    postings: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Removal(Base):

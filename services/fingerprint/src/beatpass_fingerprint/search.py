@@ -16,7 +16,7 @@ _RANK = {"duplicate": 2, "review": 1, "distinct": 0}
 
 
 def find_duplicate(session: Session, audio: AudioPrint, exclude: set[str]) -> DuplicateMatch | None:
-    exact = index.find_exact(session, audio.pcm_sha256, exclude)
+    exact = index.find_exact(session, audio, exclude)
     if exact is not None:
         return DuplicateMatch(track_id=exact.track_id, score=1.0, offset_s=0.0, kind="exact",
                               decision="duplicate", coverage=1.0, matched_coverage=1.0,

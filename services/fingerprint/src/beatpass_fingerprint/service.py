@@ -14,20 +14,23 @@ from beatpass_common.runner import Runtime
 
 from .handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from .models import OutboxEvent
+from .resample import load_libraries
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(settings: Settings) -> Runtime:
-    factory = open_database(settings.database_url("fingerprint"), MIGRATIONS)
+    load_libraries()  # a missing libswresample fails the start, not every message
+    factory = open_database(settings.database_url("fingerprint"), MIGRATIONS, migrate_first=settings.migrate_on_start,
+                            **settings.database_pool())
     runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma",))
     bus = Bus(settings, "fingerprint", step="fingerprint")
     outbox = Outbox(OutboxEvent, factory, bus.publish, settings.outbox_poll_s)
     bus.subscribe("fingerprint.tracks", {
         "track.validated": partial(handle_track_validated, runner=runner, session_factory=factory,
                                    outbox=outbox, settings=settings),
-        "track.removed": partial(handle_track_removed, session_factory=factory),
-        "track.ready": partial(handle_track_ready, session_factory=factory),
+        "track.removed": partial(handle_track_removed, session_factory=factory, settings=settings),
+        "track.ready": partial(handle_track_ready, session_factory=factory, settings=settings),
     })
     return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)},
                    on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)

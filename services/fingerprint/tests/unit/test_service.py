@@ -22,7 +22,7 @@ def test_build_migrates_and_reports_ready(settings):
     try:
         assert runtime.readiness() == {"started": True, "bus": True, "database": True}
         tables = set(inspect(create_engine(settings.database_url("fingerprint"))).get_table_names())
-        assert {"fingerprints", "fingerprint_index", "outbox"} <= tables
+        assert {"fingerprints", "fingerprint_postings", "outbox"} <= tables
         (consumer,) = runtime.bus.consumers
         assert consumer.spec.name == "fingerprint.tracks"
         assert set(consumer.sub.handlers) == set(consumer.spec.event_types)

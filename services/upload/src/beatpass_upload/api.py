@@ -271,18 +271,8 @@ def get_track(track_id):
         with gw.factory() as s:
             submission = s.get(Submission, track_id)
         if submission is not None and submission.producer_id == producer.id:
-            return _relay(200, _submitted_view(submission), producer.id)
+            return _relay(200, reads.submitted_track(submission), producer.id)
     return _relay(status, body, producer.id)
-
-
-def _submitted_view(sub: Submission) -> dict:
-    pending = {"state": "pending", "attempts": 0, "error": None, "reason": None, "started_at": None, "finished_at": None,
-               "deadline_at": None}
-    return {"id": sub.track_id, "status": "processing", "collection_id": sub.collection_id,
-            "title": sub.fields.get("title"), "metadata": sub.fields, "submission": sub.attempt,
-            "steps": {name: dict(pending) for name in ("validation", "waveform", "fingerprint")},
-            "errors": [], "warnings": [], "facts": None, "cover": {}, "waveform": None, "duplicate": None,
-            "dispute": None}
 
 
 @bp.get("/api/v1/collections/<collection_id>")
@@ -291,7 +281,7 @@ def get_collection(collection_id):
     producer = current_producer(gw.settings, approved=False)
     status, body = gw.catalog.get(producer.id, f"collections/{collection_id}")
     if status == 404:  # saved a moment ago: processing, not missing (as a track is)
-        body = reads.submitted_collection(gw.factory, producer.id, collection_id, _submitted_view)
+        body = reads.submitted_collection(gw.factory, producer.id, collection_id)
         status = 200 if body is not None else 404
     return _relay(status, body, producer.id)
 

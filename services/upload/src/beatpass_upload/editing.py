@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +25,7 @@ from beatpass_common import bpm
 from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.order import reordered
 
+from . import reads
 from .fields import FieldError, _blank, check_collection_title, check_track_fields, messages
 from .models import CollectionRecord, Submission, Upload
 from .saving import CheckedTrack, SaveRejected
@@ -117,7 +117,7 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
         gw.outbox.add(s, new_event("track.edited", {
             "edit": row.edits, "metadata": TrackMetadata(**fields).model_dump(mode="json"), "fields": changed},
             producer_id=row.producer_id, track_id=row.track_id, collection_id=row.collection_id, attempt=row.attempt))
-    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else _submitted_track(row))
+    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else reads.submitted_track(row))
 
 
 # ---- replacing a ready track's audio or cover ----------------------------------------------
@@ -271,25 +271,8 @@ def apply_collection_edit(gw, s: Session, plan: CollectionEdit) -> dict:
         row.edits = parts
         gw.outbox.add(s, new_event("collection.edited", {"edit": edit, **data}, producer_id=row.producer_id,
                                    collection_id=row.id, attempt=edit))
-    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else _submitted_collection(s, row))
-
-
-def _submitted_track(sub: Submission) -> dict:
-    """The track as the gateway saved it, while the catalog has not recorded it."""
-    from .api import _submitted_view  # api imports this module
-
-    return _submitted_view(sub)
-
-
-def _submitted_collection(s: Session, row: CollectionRecord) -> dict:
-    """The collection as the gateway saved it, while the catalog has not recorded it."""
-    subs = {x.track_id: x for x in s.scalars(select(Submission).where(Submission.collection_id == row.id))}
-    ids = row.track_ids or sorted(subs, key=lambda t: (subs[t].created_at, t))
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
-    return {"id": row.id, "title": row.title, "status": "processing", "errors": [], "cover": {},
-            "cover_change": None, "edits": {}, "version": 0,
-            "items": [_submitted_track(subs[t]) for t in ids if t in subs],
-            "created_at": created.isoformat(), "updated_at": created.isoformat()}
+    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None
+                      else reads.submitted_collection_view(s, row))
 
 
 # ---- reads: edits the catalog has not applied yet ------------------------------------------

@@ -14,7 +14,9 @@ from beatpass_common.http_errors import write_gunicorn_error
 gunicorn.util.write_error = write_gunicorn_error
 
 _settings = get_settings()
-bind = f"0.0.0.0:{_settings.port_for('upload')}"
+# the API, and /healthz, /readyz, /metrics on their own port when BEATPASS_OPS_PORT is set (the
+# app dispatches by the port a request arrived on: beatpass_common.http.PortDispatch)
+bind = [f"0.0.0.0:{_settings.port_for('upload')}"] + ([f"0.0.0.0:{_settings.ops_port}"] if _settings.ops_port else [])
 workers = _settings.gunicorn_workers
 worker_class = "gthread"
 threads = _settings.gunicorn_threads

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timezone
-from typing import Callable, Iterator
+from typing import Iterator
 
 from sqlalchemy import select
 
@@ -93,22 +93,36 @@ def own_submission(factory, producer_id: str, track_id: str) -> Submission | Non
     return submission if submission is not None and submission.producer_id == producer_id else None
 
 
-def submitted_collection(factory, producer_id: str, collection_id: str,
-                         track_view: Callable[[Submission], dict]) -> dict | None:
-    """The collection as the gateway accepted it (its items through ``track_view``), or None
-    when the producer never saved it."""
-    with factory() as s:
-        record = s.get(CollectionRecord, collection_id)
-        if record is None or record.producer_id != producer_id:
-            return None
-        submissions = s.scalars(select(Submission).where(Submission.collection_id == collection_id)
-                                .order_by(Submission.created_at, Submission.track_id)).all()
+def submitted_track(sub: Submission) -> dict:
+    """The track view of a submission the catalog has not recorded yet: ``processing``, steps pending."""
+    pending = {"state": "pending", "attempts": 0, "error": None, "reason": None, "started_at": None, "finished_at": None,
+               "deadline_at": None}
+    return {"id": sub.track_id, "status": "processing", "collection_id": sub.collection_id,
+            "title": sub.fields.get("title"), "metadata": sub.fields, "submission": sub.attempt,
+            "steps": {name: dict(pending) for name in STEPS},
+            "errors": [], "warnings": [], "facts": None, "cover": {}, "waveform": None, "duplicate": None,
+            "dispute": None}
+
+
+def submitted_collection_view(s, record: CollectionRecord) -> dict:
+    """The collection view of a collection the catalog has not recorded yet, items in their order."""
+    submissions = s.scalars(select(Submission).where(Submission.collection_id == record.id)
+                            .order_by(Submission.created_at, Submission.track_id)).all()
     order = {track_id: i for i, track_id in enumerate(record.track_ids or [])}
     submissions = sorted(submissions, key=lambda sub: order.get(sub.track_id, len(order)))
     created = record.created_at.replace(tzinfo=record.created_at.tzinfo or timezone.utc).isoformat()
     return {"id": record.id, "title": record.title, "status": "processing", "errors": [], "cover": {},
-            "version": 0, "items": [track_view(sub) for sub in submissions], "created_at": created,
-            "updated_at": created}
+            "cover_change": None, "edits": {}, "version": 0, "items": [submitted_track(sub) for sub in submissions],
+            "created_at": created, "updated_at": created}
+
+
+def submitted_collection(factory, producer_id: str, collection_id: str) -> dict | None:
+    """The collection as the gateway accepted it, or None when the producer never saved it."""
+    with factory() as s:
+        record = s.get(CollectionRecord, collection_id)
+        if record is None or record.producer_id != producer_id:
+            return None
+        return submitted_collection_view(s, record)
 
 
 def submitted_snapshot(factory, producer_id: str, subject: str, id_: str) -> dict | None:

@@ -51,8 +51,9 @@ class Gateway:
 def build_gateway(settings: Settings, publish, store: ObjectStore | None = None) -> Gateway:
     """MissingSecret outside dev mode without a JWT key, ``url_signing_secret`` or ``internal_api_secret``."""
     settings.require_secrets("upload", ["jwt_secret", "url_signing_secret", "internal_api_secret"])
-    factory = open_database(settings.database_url("upload"), MIGRATIONS)
-    store = store or open_store(settings.resolved_storage_url(), settings.storage_region)
+    factory = open_database(settings.database_url("upload"), MIGRATIONS, migrate_first=settings.migrate_on_start,
+                            **settings.database_pool())
+    store = store or open_store(settings.resolved_storage_url(), settings.storage_region, settings.tls_ca_file)
     store.ensure_bucket(settings.uploads_bucket)
     outbox = Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s)
     return Gateway(settings=settings, factory=factory, store=store, outbox=outbox,

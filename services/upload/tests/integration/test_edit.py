@@ -323,7 +323,8 @@ def test_replace_refusals_and_a_retry_of_a_rejected_new_version(stack):
         ("cover", "UPLOAD_NOT_FOUND", "The cover art upload was not found. Upload the file again.")]
     not_image = stack.tus_upload(beat_wav(12, seed=9))
     assert _errors(_replace(stack, track_id, {"cover_upload_id": not_image})) == [
-        ("cover", "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image.")]
+        ("cover", "COVER_NOT_JPEG_OR_PNG",
+         "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.")]
 
     # A cover-only new version that validation rejects is retried with the audio it kept.
     r = _replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000, color=(1, 2, 3)))})
@@ -422,7 +423,8 @@ def _collection_edit_refusals(stack):
     assert _errors(_patch(stack, url, {"cover_upload_id": foreign})) == [
         ("cover", "UPLOAD_NOT_FOUND", "The cover art upload was not found. Upload the file again.")]
     assert _errors(_patch(stack, url, {"cover_upload_id": stack.tus_upload(beat_wav(12, seed=2))})) == [
-        ("cover", "COVER_NOT_IMAGE", "Cover art must be a JPEG or PNG image.")]
+        ("cover", "COVER_NOT_JPEG_OR_PNG",
+         "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.")]
     assert _errors(_patch(stack, url, {"tracks": []})) == [("tracks", "FIELD_UNKNOWN", "This field cannot be changed here.")]
     assert _errors(_patch(stack, url, {})) == [(None, "EDIT_EMPTY", "Change at least one field.")]
     for path, producer in ((f"collections/{other_cid}", "producer-a"), (url, "producer-b"), (f"collections/{OTHER}", "producer-a")):

@@ -29,7 +29,8 @@ class Bus:
         self.service = service
         self.step = step
         self.metrics: BusMetrics = bus_metrics(service)
-        self.publisher = Publisher(settings.bus_url, self.metrics, heartbeat=settings.bus_heartbeat_s)
+        self.publisher = Publisher(settings.bus_url, self.metrics, heartbeat=settings.bus_heartbeat_s,
+                                   ssl=settings.bus_ssl())
         self.consumers: list[QueueConsumer] = []
         self._watch: DeadLetterWatch | None = None
         self._threads: list[threading.Thread] = []
@@ -51,6 +52,7 @@ class Bus:
             prefetch=self.settings.audio_prefetch if self.step else self.settings.prefetch,
             retry_delays=self.settings.retry_delays_s, metrics=self.metrics, step=self.step,
             park_after=self.settings.park_after_overruns, heartbeat=self.settings.bus_heartbeat_s,
+            ssl=self.settings.bus_ssl(),
         ))
 
     def start(self) -> None:
@@ -59,7 +61,8 @@ class Bus:
         runners: list = list(self.consumers)
         if self.consumers and not is_memory(self.settings.bus_url):
             self._watch = DeadLetterWatch(self.settings.bus_url, self.service, self.publisher, self.metrics,
-                                          step=self.step, heartbeat=self.settings.bus_heartbeat_s)
+                                          step=self.step, heartbeat=self.settings.bus_heartbeat_s,
+                                          ssl=self.settings.bus_ssl())
             runners.append(self._watch)
         for runner in runners:
             name = getattr(getattr(runner, "spec", None), "name", f"{self.service}.dead.notices")

@@ -61,10 +61,11 @@ _BUSY_POLL_S = 0.02
 _IDLE_POLL_S = 1.0
 
 
-def _connect(url: str, heartbeat: int) -> Connection:
+def _connect(url: str, heartbeat: int, ssl: bool | dict = False) -> Connection:
+    """``ssl``: kombu's option for amqps:// URLs (``Settings.bus_ssl()``)."""
     amqp = url.startswith(("amqp", "pyamqp"))
     return Connection(url, transport_options={"confirm_publish": True} if amqp else {},
-                      heartbeat=heartbeat if amqp else 0)
+                      heartbeat=heartbeat if amqp else 0, ssl=ssl)
 
 
 def is_memory(url: str) -> bool:
@@ -78,10 +79,10 @@ class Publisher:
     broker's heartbeats) and records whether it is alive, which readiness reports.
     """
 
-    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30):
+    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False):
         self.url = url
         self.heartbeat = heartbeat
-        self._conn = _connect(url, heartbeat)
+        self._conn = _connect(url, heartbeat, ssl)
         self._lock = threading.Lock()
         self._metrics = metrics
         self._alive = True
@@ -183,8 +184,8 @@ class QueueConsumer(ConsumerMixin):
 
     def __init__(self, url: str, subscription: Subscription, publisher: Publisher, *, prefetch: int,
                  retry_delays: list[float], metrics: BusMetrics, step: str | None = None,
-                 park_after: int = 2, heartbeat: int = 30):
-        self.connection = _connect(url, heartbeat)
+                 park_after: int = 2, heartbeat: int = 30, ssl: bool | dict = False):
+        self.connection = _connect(url, heartbeat, ssl)
         self.sub = subscription
         self.spec = topology.spec(subscription.queue)
         self.publisher = publisher
@@ -453,8 +454,8 @@ class DeadLetterWatch(ConsumerMixin):
     """
 
     def __init__(self, url: str, service: str, publisher: Publisher, metrics: BusMetrics, *,
-                 step: str | None, heartbeat: int = 30):
-        self.connection = _connect(url, heartbeat)
+                 step: str | None, heartbeat: int = 30, ssl: bool | dict = False):
+        self.connection = _connect(url, heartbeat, ssl)
         self.service, self.publisher, self.metrics, self.step = service, publisher, metrics, step
         self.consuming = threading.Event()
 

@@ -14,11 +14,12 @@ __all__ = [
 ]
 
 
-def open_store(url: str, region: str = "us-east-1") -> ObjectStore:
-    """``file:///path`` (or ``file://./rel``) for a directory, ``http(s)://KEY:SECRET@host:port`` for S3."""
+def open_store(url: str, region: str = "us-east-1", ca_file: str = "") -> ObjectStore:
+    """``file:///path`` (or ``file://./rel``) for a directory, ``http(s)://KEY:SECRET@host:port`` for S3
+    (https verified against ``ca_file`` when set, else the system's CAs)."""
     scheme = urlsplit(url).scheme
     if scheme == "file":
         return LocalStore(url[len("file://"):])
     if scheme in {"http", "https"}:
-        return S3Store(url, region)
+        return S3Store(url, region, ca_file)
     raise ValueError(f"unsupported storage URL scheme {scheme!r}")

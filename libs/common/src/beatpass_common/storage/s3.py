@@ -44,7 +44,8 @@ class _Response(io.RawIOBase):
 
 
 class S3Store:
-    def __init__(self, url: str, region: str = "us-east-1"):
+    def __init__(self, url: str, region: str = "us-east-1", ca_file: str = ""):
+        """``ca_file``: PEM bundle that verifies an https:// endpoint (empty: the system's CAs)."""
         parts = urlsplit(url)
         self.client = Minio(
             parts.hostname + (f":{parts.port}" if parts.port else ""),
@@ -54,6 +55,8 @@ class S3Store:
             region=region,
             http_client=urllib3.PoolManager(
                 maxsize=16,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=ca_file or None,
                 timeout=urllib3.Timeout(connect=5, read=120),
                 retries=urllib3.Retry(total=3, backoff_factor=0.3, status_forcelist=[500, 502, 503, 504]),
             ),
