@@ -167,7 +167,6 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     expect(cover.locator(".file-progress")).to_have_attribute("data-check", "ok")
     expect(cover.locator(".problem-message")).to_have_count(0)
     form.get_by_label("Tags").fill("night, drive")
-    page.wait_for_timeout(600)  # the draft is written a moment after the last key press
     page.reload()
     form = page.get_by_role("tabpanel", name="Single track", exact=True)
     save = form.get_by_role("button", name="Save track")
@@ -431,7 +430,6 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     page.get_by_role("tab", name="Collection", exact=True).click()
     form = page.get_by_role("tabpanel", name="Collection", exact=True)
     form.get_by_label("Collection title").fill("Dawn Tape")
-    page.wait_for_timeout(600)  # the draft is written a moment after the last key press
     page.reload()
     form = page.get_by_role("tabpanel", name="Collection", exact=True)
     page.get_by_role("tab", name="Collection", exact=True).click()

@@ -7,6 +7,9 @@ export class Draft {
   constructor(producerId, name) {
     this.key = `beatpass.draft:${producerId}:${name}`;
     this.timer = null;
+    this.read = null; // what to write when the delay ends (or the page goes away first)
+    // A reload or a closed tab within the delay still keeps the last key presses.
+    window.addEventListener("pagehide", () => this.flush());
   }
 
   load() {
@@ -21,19 +24,27 @@ export class Draft {
   /** Keep `read()` soon (typing is not written on every key press). */
   save(read) {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      const value = read();
-      try {
-        if (value) localStorage.setItem(this.key, JSON.stringify(value));
-        else localStorage.removeItem(this.key);
-      } catch {
-        // storage full or disabled: the form still works, only the draft is not kept
-      }
-    }, SAVE_DELAY_MS);
+    this.read = read;
+    this.timer = setTimeout(() => this.flush(), SAVE_DELAY_MS);
+  }
+
+  flush() {
+    clearTimeout(this.timer);
+    const read = this.read;
+    this.read = null;
+    if (!read) return;
+    const value = read();
+    try {
+      if (value) localStorage.setItem(this.key, JSON.stringify(value));
+      else localStorage.removeItem(this.key);
+    } catch {
+      // storage full or disabled: the form still works, only the draft is not kept
+    }
   }
 
   clear() {
     clearTimeout(this.timer);
+    this.read = null;
     localStorage.removeItem(this.key);
   }
 }
