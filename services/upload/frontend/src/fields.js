@@ -1,7 +1,7 @@
 // The track form: file slots (drag-and-drop or pick, with tus progress and the gateway's
 // inspection) and the metadata fields, checked with the API's own rules and sentences
 // (GET /api/v1/rules).
-import { h, uid, formatBytes, clock, splitList, minutes, minutesFigures, keepFocus, hideKeepingFocus } from "./dom.js";
+import { h, uid, formatBytes, clock, splitList, minutes, minutesFigures, hideKeepingFocus } from "./dom.js";
 import { FileUpload, wavDuration } from "./uploads.js";
 import { formatLabel } from "./sniff.js";
 import { supportButton } from "./support.js";
