@@ -62,6 +62,8 @@ def messages(settings: Settings) -> dict[str, str]:
         "FIELD_UNKNOWN": "This field cannot be changed here.",
         "FIELD_NOT_EDITABLE": "The audio and cover art of a saved track are changed by replacing them, not by an edit.",
         "NOT_EDITABLE": "This track was replaced by a newer version. Edit that version instead.",
+        "NEW_VERSION_PENDING": "A new version of this track is being processed. Edit or replace that version "
+                               "instead.",
         "REPLACE_EMPTY": "Choose a new audio file or new cover art to replace.",
         "TRACK_IDS_INVALID": "The new order must be a list of the collection's track ids.",
         "TRACK_IDS_REPEATED": "Each track can appear only once in the new order.",
