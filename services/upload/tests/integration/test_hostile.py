@@ -266,3 +266,11 @@ def test_a_lone_surrogate_or_nul_in_any_text_is_refused_before_anything_is_store
     r = requests.post(f"{stack.url}/api/v1/tracks", data=b'{"\\ud800": 1}', timeout=30,
                       headers={**stack.headers(), "Content-Type": "application/json"})
     assert r.status_code == 400 and _codes(r) == {"body": "BODY_TEXT_INVALID"}
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfebeat.wav", b"beat\x00.wav"])
+def test_upload_metadata_that_is_not_text_says_so(stack, raw):
+    r = _create(stack, 10, **{"Upload-Metadata": "filename " + base64.b64encode(raw).decode()})
+    assert r.status_code == 400 and r.json()["errors"] == [{"field": None, "code": "METADATA_INVALID", "message":
+                                                            "Upload-Metadata values must be base64 of UTF-8 text "
+                                                            "without NUL characters."}]
