@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,11 @@ class Platform:
                                             stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
         self.logs[name] = log
         self.wait_ready(name)
+
+    def start_all(self, env: dict[str, dict] | None = None) -> None:
+        """Every service, each with ``env[name]`` added to its environment."""
+        for name in SERVICES:
+            self.start(name, **(env or {}).get(name, {}))
 
     def wait_ready(self, name: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -91,16 +98,19 @@ class Platform:
         raise AssertionError(f"track {track_id} still {track.get('status')}: {track}")
 
 
-@pytest.fixture
-def platform_env(clean_amqp, s3_url, _postgres_admin, tmp_path):
+@contextmanager
+def new_platform(postgres_admin: str, amqp_url: str, s3_url: str, tmp_path: Path):
+    """A platform of its own: fresh databases and buckets, the vhost's queues emptied; services
+    are started by the caller (``Platform.start``) and all stopped at the end."""
+    infra.delete_platform_queues(amqp_url)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     rid = infra.run_id()
-    databases = {svc: infra.create_database(_postgres_admin, f"beatpass_e2e_{svc}_{rid}")
+    databases = {svc: infra.create_database(postgres_admin, f"beatpass_e2e_{svc}_{rid}")
                  for svc in ("upload", "fingerprint", "catalog")}
     ports = {svc: infra.free_port() for svc in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
     env.update({
-        "BEATPASS_BUS_URL": clean_amqp, "BEATPASS_STORAGE_URL": s3_url,
+        "BEATPASS_BUS_URL": amqp_url, "BEATPASS_STORAGE_URL": s3_url,
         "BEATPASS_UPLOADS_BUCKET": f"uploads-{rid}", "BEATPASS_MEDIA_BUCKET": f"media-{rid}",
         "BEATPASS_JWT_SECRET": f"e2e-secret-{rid}-0123456789abcdef0123456789",
         "BEATPASS_URL_SIGNING_SECRET": f"e2e-urls-{rid}", "BEATPASS_INTERNAL_API_SECRET": f"e2e-internal-{rid}",
@@ -110,17 +120,30 @@ def platform_env(clean_amqp, s3_url, _postgres_admin, tmp_path):
         **{f"BEATPASS_{svc.upper()}_DATABASE_URL": url for svc, url in databases.items()},
     })
     platform = Platform(env=env, ports=ports, tmp=tmp_path)
-    yield platform
-    for name in list(platform.procs):
-        platform.stop(name)
-    for log in platform.logs.values():
-        log.close()
-    for url in databases.values():
-        infra.drop_database(_postgres_admin, make_url(url).database)
+    try:
+        yield platform
+    finally:
+        for name in list(platform.procs):
+            platform.stop(name)
+        for log in platform.logs.values():
+            log.close()
+        for url in databases.values():
+            infra.drop_database(postgres_admin, make_url(url).database)
+
+
+@pytest.fixture
+def platform_env(amqp_url, s3_url, _postgres_admin, tmp_path):
+    with new_platform(_postgres_admin, amqp_url, s3_url, tmp_path) as platform:
+        yield platform
+
+
+@pytest.fixture(scope="session")
+def make_platform(amqp_url, s3_url, _postgres_admin):
+    """``make_platform(tmp_path)``: new_platform for a module-scoped stack shared by its tests."""
+    return partial(new_platform, _postgres_admin, amqp_url, s3_url)
 
 
 @pytest.fixture
 def platform(platform_env):
-    for name in SERVICES:
-        platform_env.start(name)
+    platform_env.start_all()
     return platform_env

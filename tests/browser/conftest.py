@@ -4,13 +4,16 @@ page of a platform running as OS processes on RabbitMQ, PostgreSQL and S3 (tests
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from beatpass_common.auth import mint_dev_token
 from beatpass_common.config import Settings
-from beatpass_common.testing.media import beat_wav, cover_bytes
+from beatpass_common.testing.media import beat_wav, cover_bytes, wav_bytes
 
 CHROMIUM = os.environ.get("BEATPASS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -63,16 +66,65 @@ def media(tmp_path_factory) -> dict[str, Path]:
         "other": ("Moonlight.wav", beat_wav(12, seed=23)),
         "short": ("Too_Short.wav", beat_wav(5, seed=31)),
         "fixed": ("Too_Short_full.wav", beat_wav(13, seed=37)),
+        "fixed2": ("Quiet_Room_take2.wav", beat_wav(13, seed=39)),
         "long": ("Long_Take.wav", beat_wav(70, seed=41)),
         "cover": ("cover.jpg", cover_bytes(1200)),
         "cover2": ("album.jpg", cover_bytes(1100, color=(30, 90, 160))),
+        "small_cover": ("small.jpg", cover_bytes(600, height=400)),
+        "silent": ("Quiet_Room.wav", wav_bytes(np.zeros((11 * 44_100, 2)))),
     }
     out = {}
     for key, (name, data) in files.items():
         path = root / name
         path.write_bytes(data)
         out[key] = path
+    # An MP3 named .wav, made by a real encoder (lame, installed by bootstrap for tests).
+    source = root / "mp3-source.wav"
+    source.write_bytes(beat_wav(3, seed=71))
+    out["mp3"] = root / "Fake_Beat.wav"
+    subprocess.run(["lame", "--quiet", str(source), str(out["mp3"])], check=True)
     return out
+
+
+# The two sizes every issue-15 point is shown on.
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}, "device_scale_factor": 1},
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.fixture
+def open_session(chromium):
+    """``open_session(size)``: a new browser context (a fresh device: no storage) of that size
+    with clipboard access, and its page. Every console error and page error of the whole
+    session is collected in ``page.errors`` and must be none when the test ends, except those a
+    test announces in ``page.expected_errors`` (regular expressions, each matching exactly one:
+    Chromium logs every 4xx answer, also one the test provokes on purpose)."""
+    contexts = []
+
+    def open_(size: str):
+        context = chromium.new_context(**SIZES[size], permissions=["clipboard-read", "clipboard-write"])
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        page.errors = []
+        page.expected_errors = []
+        page.on("console", lambda msg: msg.type == "error" and page.errors.append(
+            f"console: {msg.text} ({msg.location.get('url')})"))
+        page.on("pageerror", lambda exc: page.errors.append(f"page: {exc}"))
+        contexts.append((context, page))
+        return page
+
+    yield open_
+    errors = []
+    for context, page in contexts:
+        context.close()
+        unexpected = list(page.errors)
+        for pattern in page.expected_errors:
+            found = [e for e in unexpected if re.search(pattern, e)]
+            assert len(found) == 1, (pattern, page.errors)
+            unexpected.remove(found[0])
+        errors += unexpected
+    assert errors == [], errors
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { copyFile, mkdir } from "node:fs/promises";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outdir = path.resolve(here, "../src/beatpass_upload/static");
@@ -20,3 +21,7 @@ await esbuild.build({
   outdir,
   logLevel: "info",
 });
+
+// The favicon is served as it is, next to the bundle.
+await mkdir(outdir, { recursive: true });
+await copyFile(path.join(here, "src/favicon.svg"), path.join(outdir, "favicon.svg"));

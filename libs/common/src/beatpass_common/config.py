@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     catalog_url: str = "http://127.0.0.1:8084"  # the catalog's read API, for the gateway
     public_url: str = ""  # how producers reach the gateway; empty: http://<host>:<port>
     dev_mode: bool = False  # the upload page signs in a demo producer
+    library_page_size: int = 10  # tracks or collections per page of the upload page's library
     gunicorn_workers: int = 2  # the gateway's processes under gunicorn
     gunicorn_threads: int = 16  # threads per process
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from beatpass_common import disputes as rule
+
 from .models import Track
 from .records import Records, now
 
@@ -16,9 +18,8 @@ class DisputeError(Exception):
 
 
 def open_dispute(session: Session, deps, track: Track, reason) -> None:
-    if not isinstance(reason, str) or not (3 <= len(reason.strip()) <= 2000):
-        raise DisputeError(422, "DISPUTE_REASON_REQUIRED", "reason",
-                           "Tell us why this is not a duplicate (3 to 2000 characters).")
+    if not rule.reason_ok(reason):
+        raise DisputeError(422, "DISPUTE_REASON_REQUIRED", "reason", rule.REASON_REQUIRED)
     if track.status != "rejected" or not any(e.get("code") == "DUPLICATE_AUDIO" for e in track.errors or []):
         raise DisputeError(409, "NOT_DISPUTABLE", None, "Only a track rejected as a duplicate can be disputed.")
     track.status = "in_review"

@@ -1,7 +1,15 @@
-// The gateway's JSON API, with the bearer token on every request.
+// The gateway's JSON API, with the bearer token on every request. Every answer remembers the
+// gateway's X-Request-Id (requestIdOf), so "Copy details for support" can name the request.
+
+const REQUEST_ID = Symbol("requestId");
+
+/** The X-Request-Id of the response that delivered `data` (a view, a list), or null. */
+export function requestIdOf(data) {
+  return (data && typeof data === "object" && data[REQUEST_ID]) || null;
+}
 
 export class ApiError extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, requestId = null) {
     const errors = Array.isArray(problem?.errors) && problem.errors.length
       ? problem.errors
       : [{ field: null, code: `HTTP_${status}`, message: problem?.title || `The request failed (HTTP ${status}).` }];
@@ -9,10 +17,16 @@ export class ApiError extends Error {
     this.status = status;
     this.problem = problem;
     this.errors = errors;
+    this.requestId = problem?.request_id || requestId;
   }
 }
 
 export const OFFLINE_MESSAGE = "BeatPass could not be reached. Check your connection and try again.";
+
+/** Errors of any failure, as the API's [{field, code, message}] list. */
+export function errorsOf(err) {
+  return err instanceof ApiError ? err.errors : [{ field: null, code: "PAGE_ERROR", message: String(err?.message || err) }];
+}
 
 export class Api {
   constructor(token) {
@@ -35,6 +49,7 @@ export class Api {
     } catch {
       throw new ApiError(0, { errors: [{ field: null, code: "OFFLINE", message: OFFLINE_MESSAGE }] });
     }
+    const requestId = response.headers.get("X-Request-Id");
     const text = await response.text();
     let data = null;
     try {
@@ -42,7 +57,8 @@ export class Api {
     } catch {
       data = null;
     }
-    if (!response.ok) throw new ApiError(response.status, data);
+    if (!response.ok) throw new ApiError(response.status, data, requestId);
+    if (data && typeof data === "object" && requestId) Object.defineProperty(data, REQUEST_ID, { value: requestId });
     return data;
   }
 
@@ -52,6 +68,10 @@ export class Api {
 
   post(path, body, headers) {
     return this.request("POST", path, body, headers);
+  }
+
+  patch(path, body, headers) {
+    return this.request("PATCH", path, body, headers);
   }
 
   /**

@@ -62,9 +62,47 @@ export function elapsed(seconds) {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+/** Minutes to one decimal, without a trailing ".0": "600", "599.2", "0.8". */
 export function minutes(value) {
-  const v = Number(value) || 0;
-  return v >= 100 || Number.isInteger(v) ? String(Math.round(v * 10) / 10) : v.toFixed(1);
+  return String(Math.round((Number(value) || 0) * 10) / 10);
+}
+
+/**
+ * The upload-minutes figures as the page shows them: `used` rounded to a tenth and `left` the
+ * limit minus that, so the two shown numbers always add up to the limit (never 599.3 + 0.8).
+ */
+export function minutesFigures(m) {
+  const limit = Number(m?.limit) || 0;
+  const used = Math.round((Number(m?.used) || 0) * 10) / 10;
+  return { limit, used, left: Math.max(0, Math.round((limit - used) * 10) / 10) };
+}
+
+/**
+ * Run `rebuild()` (which replaces children of `container`) without losing keyboard focus: the
+ * element that had it gets it back, or its replacement with the same `data-focus` key, or
+ * `fallback` (an element or a function giving one). Without this a redraw drops focus to <body>.
+ */
+export function keepFocus(container, rebuild, fallback = null) {
+  const active = document.activeElement;
+  const inside = active && active !== document.body && container.contains(active);
+  const key = inside ? active.dataset.focus : undefined;
+  rebuild();
+  if (!inside || document.activeElement === active) return;
+  if (active.isConnected && container.contains(active) && !active.closest("[hidden]")) {
+    active.focus({ preventScroll: true });
+    return;
+  }
+  const same = key && [...container.querySelectorAll("[data-focus]")].find((el) => el.dataset.focus === key && !el.closest("[hidden]"));
+  const target = same || (typeof fallback === "function" ? fallback() : fallback);
+  target?.focus({ preventScroll: true });
+}
+
+/** Hide `el`; if it had keyboard focus, hand it to `next` first (focus never falls to <body>). */
+export function hideKeepingFocus(el, next) {
+  if (el.hidden) return;
+  const had = el.contains(document.activeElement);
+  el.hidden = true;
+  if (had) next?.focus({ preventScroll: true });
 }
 
 export function splitList(text) {

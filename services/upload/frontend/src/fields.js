@@ -1,10 +1,27 @@
-// The track form: file slots (drag-and-drop or pick, with tus progress) and the metadata fields,
-// checked with the API's own rules and sentences (GET /api/v1/rules).
-import { h, clear, uid, formatBytes, clock, splitList, minutes } from "./dom.js";
+// The track form: file slots (drag-and-drop or pick, with tus progress and the gateway's
+// inspection) and the metadata fields, checked with the API's own rules and sentences
+// (GET /api/v1/rules).
+import { h, uid, formatBytes, clock, splitList, minutes, minutesFigures, keepFocus, hideKeepingFocus } from "./dom.js";
 import { FileUpload, wavDuration } from "./uploads.js";
+import { formatLabel } from "./sniff.js";
+import { supportButton } from "./support.js";
 
 const LICENSING_LABELS = { non_exclusive: "Non-exclusive", exclusive: "Exclusive", free_download: "Free download" };
 const SCALE_LABELS = { major: "Major", minor: "Minor" };
+export const METADATA_FIELDS = ["title", "artists", "bpm", "key", "scale", "licensing", "description", "genres", "tags", "mood"];
+const LIST_FIELDS = new Set(["artists", "genres", "tags"]);
+// Fields a collection can copy from one track to all the others.
+export const APPLY_ALL_FIELDS = ["artists", "licensing", "key", "scale"];
+const FIELD_LABELS = { title: "Title", artists: "Artists", bpm: "BPM", key: "Key", scale: "Scale", licensing: "Licensing",
+  description: "Description", genres: "Genres", tags: "Tags", mood: "Mood" };
+const PREVIEWABLE = new Set(["jpeg", "png", "gif", "webp"]);
+// Codes the page itself uses for reasons that are not a field's own message.
+const PAGE_CODES = new Set(["UPLOADING", "SERVER", "CHECKING"]);
+
+/** A track title from a file name: "Night_Drive.wav" -> "Night Drive". */
+export function titleFromFile(name) {
+  return name.replace(/\.[^.]+$/, "").replace(/[_]+/g, " ").trim();
+}
 
 /** The API's field checks, worded with the API's sentences. */
 export function checkFields(values, rules, { coverDefault = false, uploads = true } = {}) {
@@ -30,20 +47,26 @@ export function checkFields(values, rules, { coverDefault = false, uploads = tru
   return out;
 }
 
-/** One file: a drop zone that is also a labelled file input, then the upload's progress. */
+/**
+ * One file: a drop zone that is also a labelled file input, then the upload's card (name, real
+ * format, progress, the gateway's inspection). The card is built once and updated in place, so a
+ * progress update never takes keyboard focus away from its buttons.
+ */
 export class FileSlot {
-  constructor(ctx, { kind, label, hint, accept, optional = false, onChange }) {
+  constructor(ctx, { kind, label, hint, accept, optional = false, onChange, context }) {
     this.ctx = ctx;
     this.kind = kind;
+    this.label = label;
     this.onChange = onChange || (() => {});
+    this.context = context || (() => ({ mode: "single track" }));
     this.upload = null;
     this.off = null;
     this.previewUrl = null;
+    this.shownFormat = undefined;
     const id = uid(kind);
     this.errorId = `${id}-error`;
     this.input = h("input", { type: "file", id, accept, class: "visually-hidden", "aria-describedby": this.errorId,
       onchange: () => this.input.files[0] && this.pick(this.input.files[0]) });
-    this.status = h("div", { class: "file-status", hidden: true });
     this.error = h("p", { class: "field-error", id: this.errorId, "aria-live": "polite" });
     this.zone = h("label", { class: optional ? "dropzone slim" : "dropzone", for: id },
       h("span", { class: "dropzone-icon", "aria-hidden": "true" }, kind === "audio" ? "♪" : "▣"),
@@ -62,7 +85,38 @@ export class FileSlot {
       const file = e.dataTransfer?.files?.[0];
       if (file) this.pick(file);
     });
+    this.buildCard();
     this.el = h("div", { class: `file-slot file-slot-${kind}`, "data-slot": kind }, this.input, this.zone, this.status, this.error);
+  }
+
+  buildCard() {
+    this.thumb = h("span", { class: "file-thumb", "aria-hidden": "true" });
+    this.nameEl = h("strong", {});
+    this.metaEl = h("span", { class: "muted file-meta" });
+    this.bar = h("progress", { max: 100, value: 0 });
+    this.stateEl = h("span", { class: "file-state" });
+    this.bytesEl = h("span", { class: "file-bytes" });
+    this.progressEl = h("div", { class: "file-progress" }, this.stateEl, this.bytesEl);
+    this.minutesEl = h("p", { class: "minutes-note", hidden: true });
+    this.resumedEl = h("p", { class: "resumed muted", hidden: true });
+    this.problemList = h("ul", { class: "messages error", role: "alert" });
+    this.problemsEl = h("div", { class: "file-problems", hidden: true }, this.problemList,
+      supportButton(() => this.supportDetails()));
+    this.toggle = h("button", { type: "button", class: "link-button", "data-focus": "toggle", onclick: () => {
+      const u = this.upload;
+      if (!u) return;
+      if (["paused", "failed", "offline"].includes(u.state)) u.resume();
+      else u.pause();
+    } });
+    this.replaceButton = h("button", { type: "button", class: "link-button", "data-focus": "replace", onclick: () => this.input.click() }, "Replace");
+    this.removeButton = h("button", { type: "button", class: "link-button danger", "data-focus": "remove", onclick: () => {
+      this.clearFile();
+      this.input.focus();
+    } }, "Remove");
+    this.status = h("div", { class: "file-status", hidden: true },
+      h("div", { class: "file-head" }, this.thumb, h("div", { class: "file-name" }, this.nameEl, this.metaEl)),
+      this.bar, this.progressEl, this.minutesEl, this.resumedEl, this.problemsEl,
+      h("div", { class: "file-actions" }, this.toggle, this.replaceButton, this.removeButton));
   }
 
   get uploadId() {
@@ -73,12 +127,22 @@ export class FileSlot {
     return Boolean(this.upload && !this.upload.done);
   }
 
+  /** Reasons this file blocks Save: still being checked, or what the inspection found. */
+  problems() {
+    const u = this.upload;
+    if (!u?.done) return [];
+    const what = this.kind === "audio" ? "audio file" : "cover art";
+    if (u.check === "checking") return [{ field: this.kind, code: "CHECKING", message: `The ${what} is being checked.` }];
+    return u.problems.map((p) => ({ field: this.kind, code: p.code, message: p.message, inspection: true }));
+  }
+
   pick(file) {
     this.release();
     this.setError("");
-    this.upload = FileUpload.for(file, { token: this.ctx.api.token, producerId: this.ctx.me.producer_id, kind: this.kind });
+    this.upload = FileUpload.for(file, { api: this.ctx.api, producerId: this.ctx.me.producer_id, kind: this.kind });
     this.off = this.upload.on(() => this.render());
     this.duration = null;
+    this.shownFormat = undefined;
     if (this.kind === "audio") {
       wavDuration(file).then((d) => {
         this.duration = d;
@@ -91,7 +155,7 @@ export class FileSlot {
     this.status.hidden = false;
     this.render();
     this.upload.start();
-    this.onChange("pick");
+    this.onChange("pick", file);
   }
 
   release() {
@@ -108,8 +172,7 @@ export class FileSlot {
     this.input.value = "";
     this.zone.classList.remove("has-file");
     this.status.hidden = true;
-    clear(this.status);
-    this.onChange("pick");
+    this.onChange("pick", null);
   }
 
   /** After a save: the upload belongs to a track now. */
@@ -123,86 +186,153 @@ export class FileSlot {
 
   setError(message) {
     this.error.textContent = message || "";
-    this.el.classList.toggle("invalid", Boolean(message));
+    this.el?.classList.toggle("invalid", Boolean(message) || Boolean(this.upload?.problems.length));
   }
 
-  /** How much of the producer's upload minutes this audio will use. */
+  /** What support needs about this file (see support.js). */
+  supportDetails() {
+    const u = this.upload;
+    return {
+      ...this.context(),
+      errors: u?.problems || [],
+      files: [{ role: this.kind === "audio" ? "Audio file" : "Cover file", name: u?.file.name, format: u?.format }],
+      uploadIds: { [this.kind]: u?.uploadId },
+      requestId: u?.requestId,
+    };
+  }
+
+  /** How much of the producer's upload minutes this audio will use, or "". */
   minutesNote() {
-    const left = this.ctx.minutes?.remaining;
-    if (this.kind !== "audio" || !this.duration || left === undefined) return null;
+    if (this.kind !== "audio" || !this.duration || !this.ctx.minutes) return ["", false];
+    const { left } = minutesFigures(this.ctx.minutes);
     const needed = this.duration / 60;
     return needed > left
-      ? h("p", { class: "minutes-note over" }, `Longer than your ${minutes(left)} remaining upload minutes.`)
-      : h("p", { class: "minutes-note muted" }, `Uses ${minutes(needed)} of your ${minutes(left)} remaining upload minutes.`);
+      ? [`Longer than your ${minutes(left)} remaining upload minutes.`, true]
+      : [`Uses ${minutes(needed)} of your ${minutes(left)} remaining upload minutes.`, false];
+  }
+
+  renderThumb(u) {
+    if (this.shownFormat === u.format) return;
+    this.shownFormat = u.format;
+    if (this.previewUrl && PREVIEWABLE.has(u.format)) {
+      this.thumb.className = "file-thumb";
+      this.thumb.replaceChildren(h("img", { src: this.previewUrl, alt: "" }));
+    } else {
+      this.thumb.className = "file-thumb badge-format";
+      this.thumb.textContent = formatLabel(u.format);
+    }
+    this.thumb.dataset.format = u.format || "";
   }
 
   render() {
     const u = this.upload;
     if (!u) return;
+    const checkLabels = { checking: "Checking the file…", problems: "Not accepted" };
     const labels = {
       starting: "Preparing…", uploading: "Uploading", retrying: "Connection dropped, retrying…", paused: "Paused",
-      offline: "Offline: resumes when you are back online", done: "Uploaded", failed: u.error || "Upload stopped",
+      offline: "Offline: resumes when you are back online",
+      done: checkLabels[u.check] || (u.alreadyUploaded ? "Already uploaded" : "Uploaded"),
+      failed: u.error || "Upload stopped",
     };
     const detail = [`${formatBytes(u.sent)} of ${formatBytes(u.total)}`, `${u.percent} %`];
     if (u.state === "uploading" && u.speed > 0) detail.push(`${formatBytes(u.speed)}/s`);
-    const meta = [formatBytes(u.total)];
-    if (this.duration) meta.push(clock(this.duration));
-    const actions = [];
-    if (["uploading", "retrying", "starting"].includes(u.state)) {
-      actions.push(h("button", { type: "button", class: "link-button", onclick: () => u.pause() }, "Pause"));
+    const facts = u.inspection?.facts || {};
+    const meta = [formatLabel(u.format), formatBytes(u.total)];
+    if (facts.width && facts.height) meta.push(`${facts.width}×${facts.height} px`);
+    const seconds = facts.duration_s ?? this.duration;
+    if (seconds) meta.push(clock(seconds));
+    this.renderThumb(u);
+    this.nameEl.textContent = u.file.name;
+    this.nameEl.title = u.file.name;
+    this.metaEl.textContent = meta.join(" · ");
+    this.bar.value = u.percent;
+    this.bar.setAttribute("aria-label", `${u.file.name} upload progress`);
+    this.progressEl.className = `file-progress state-${u.state}${u.done ? ` check-${u.check}` : ""}`;
+    this.progressEl.dataset.state = u.state;
+    this.progressEl.dataset.check = u.check;
+    this.stateEl.textContent = labels[u.state] || u.state;
+    this.bytesEl.textContent = detail.join(" · ");
+    const [note, over] = this.minutesNote();
+    this.minutesEl.textContent = note;
+    this.minutesEl.className = `minutes-note ${over ? "over" : "muted"}`;
+    this.minutesEl.hidden = !note;
+    const resumed = u.alreadyUploaded
+      ? "Already uploaded: the server has all of this file, so nothing was sent again."
+      : u.resumedFrom ? `Resumed at ${formatBytes(u.resumedFrom)}: the server kept the bytes already sent.` : "";
+    this.resumedEl.textContent = resumed;
+    this.resumedEl.hidden = !resumed;
+    const problems = u.problems;
+    const shown = this.problemList.dataset.codes || "";
+    const codes = problems.map((p) => `${p.code}:${p.message}`).join("\n");
+    if (codes !== shown) {
+      this.problemList.dataset.codes = codes;
+      this.problemList.replaceChildren(...problems.map((p) => h("li", {},
+        h("span", { class: "problem-message" }, p.message), " ", h("code", { class: "problem-code" }, p.code))));
     }
-    if (["paused", "failed", "offline"].includes(u.state)) {
-      actions.push(h("button", { type: "button", class: "link-button", onclick: () => u.resume() }, "Resume"));
-    }
-    actions.push(h("button", { type: "button", class: "link-button", onclick: () => this.input.click() }, "Replace"));
-    actions.push(h("button", { type: "button", class: "link-button danger", onclick: () => this.clearFile() }, "Remove"));
-    clear(this.status,
-      h("div", { class: "file-head" },
-        this.previewUrl ? h("img", { class: "file-thumb", src: this.previewUrl, alt: "" }) : h("span", { class: "file-thumb audio", "aria-hidden": "true" }, "WAV"),
-        h("div", { class: "file-name" }, h("strong", { title: u.file.name }, u.file.name), h("span", { class: "muted" }, meta.join(" · ")))),
-      h("progress", { max: 100, value: u.percent, "aria-label": `${u.file.name} upload progress` }),
-      h("div", { class: `file-progress state-${u.state}`, "data-state": u.state },
-        h("span", { class: "file-state" }, labels[u.state] || u.state),
-        h("span", { class: "file-bytes" }, detail.join(" · "))),
-      this.minutesNote(),
-      u.resumedFrom ? h("p", { class: "resumed muted" }, `Resumed at ${formatBytes(u.resumedFrom)}: the server kept the bytes already sent.`) : null,
-      h("div", { class: "file-actions" }, actions));
+    if (problems.length) this.problemsEl.hidden = false;
+    else hideKeepingFocus(this.problemsEl, this.replaceButton);
+    this.el?.classList.toggle("invalid", Boolean(this.error.textContent) || problems.length > 0);
+    const canToggle = ["uploading", "retrying", "starting", "paused", "failed", "offline"].includes(u.state);
+    const resume = ["paused", "failed", "offline"].includes(u.state);
+    this.toggle.textContent = resume ? "Resume" : "Pause";
+    this.toggle.setAttribute("aria-label", `${resume ? "Resume" : "Pause"} upload of ${u.file.name}`);
+    if (canToggle) this.toggle.hidden = false;
+    else hideKeepingFocus(this.toggle, this.replaceButton);
+    this.replaceButton.setAttribute("aria-label", `Replace ${u.file.name}`);
+    this.removeButton.setAttribute("aria-label", `Remove ${u.file.name}`);
     this.onChange("progress");
   }
 }
 
-function field(label, control, { errorId, hint, optional }) {
+function field(label, control, { errorId, hint, optional, extra }) {
   return h("div", { class: "field", "data-field": control.dataset.field },
-    h("label", { for: control.id }, label, optional ? h("span", { class: "optional" }, " (optional)") : null),
+    h("div", { class: "field-label" },
+      h("label", { for: control.id }, label, optional ? h("span", { class: "optional" }, " (optional)") : null), extra || null),
     control,
     hint ? h("p", { class: "hint", id: `${errorId}-hint` }, hint) : null,
     h("p", { class: "field-error", id: errorId, "aria-live": "polite" }));
 }
 
-/** Audio + cover + metadata of one track. */
+/**
+ * Audio + cover + metadata of one track. Options: `fieldsOnly` (no file slots: editing a saved
+ * track), `applyAll(name)` (a collection item's "Apply to all" buttons), `context()` (single track
+ * or collection, for support details).
+ */
 export class TrackEditor {
-  constructor(ctx, { coverOptional = false, uploadsOptional = false, initial = {}, onChange, audioLabel = "Audio (WAV)", coverLabel = "Cover art", audioHint, coverHint } = {}) {
+  constructor(ctx, { coverOptional = false, uploadsOptional = false, fieldsOnly = false, initial = {}, onChange,
+    audioLabel = "Audio (WAV)", coverLabel = "Cover art", audioHint, coverHint, applyAll, context } = {}) {
     this.ctx = ctx;
     this.coverOptional = coverOptional;
-    this.uploadsOptional = uploadsOptional;
+    this.uploadsOptional = uploadsOptional || fieldsOnly;
+    this.fieldsOnly = fieldsOnly;
     this.onChange = onChange || (() => {});
     this.touched = new Set();
     this.serverErrors = {};
     this.controls = {};
     this.errorEls = {};
+    this.autoTitle = null;
     const rules = ctx.rules;
     const changed = (name) => () => {
       this.touched.add(name);
       delete this.serverErrors[name];
       this.refresh();
     };
-    this.audio = new FileSlot(ctx, { kind: "audio", label: audioLabel, hint: audioHint || "Drop a WAV file here, or choose one",
-      accept: ".wav,audio/wav,audio/x-wav,audio/wave", optional: uploadsOptional,
-      onChange: (why) => { if (why === "pick") delete this.serverErrors.audio; this.refresh(); } });
-    this.cover = new FileSlot(ctx, { kind: "cover", label: coverLabel,
-      hint: coverHint || (coverOptional ? "Uses the album cover unless you add one" : "Square JPEG or PNG, 1000–6000 px"),
-      accept: "image/jpeg,image/png,.jpg,.jpeg,.png", optional: coverOptional || uploadsOptional,
-      onChange: (why) => { if (why === "pick") delete this.serverErrors.cover; this.refresh(); } });
+    if (!fieldsOnly) {
+      this.audio = new FileSlot(ctx, { kind: "audio", label: audioLabel, hint: audioHint || "Drop a WAV file here, or choose one",
+        accept: ".wav,audio/wav,audio/x-wav,audio/wave", optional: uploadsOptional, context,
+        onChange: (why, file) => {
+          if (why === "pick") {
+            delete this.serverErrors.audio;
+            if (file) this.titleFrom(file);
+          }
+          this.refresh();
+        } });
+      this.cover = new FileSlot(ctx, { kind: "cover", label: coverLabel,
+        hint: coverHint || (coverOptional ? "Uses the album cover unless you add one" : "Square JPEG or PNG, 1000–6000 px"),
+        accept: "image/jpeg,image/png,.jpg,.jpeg,.png", optional: coverOptional || uploadsOptional, context,
+        onChange: (why) => { if (why === "pick") delete this.serverErrors.cover; this.refresh(); } });
+    }
+    this.slots = fieldsOnly ? [] : [[this.audio, "audio"], [this.cover, "cover"]];
 
     const make = (name, control) => {
       const id = uid(name);
@@ -220,7 +350,11 @@ export class TrackEditor {
     const fields = [];
     const add = (name, label, control, opts = {}) => {
       const errorId = make(name, control);
-      const wrapper = field(label, control, { errorId, ...opts });
+      const extra = applyAll && APPLY_ALL_FIELDS.includes(name)
+        ? h("button", { type: "button", class: "link-button apply-all", onclick: () => applyAll(name) },
+          "Apply to all", h("span", { class: "visually-hidden" }, ` tracks (${label})`))
+        : null;
+      const wrapper = field(label, control, { errorId, extra, ...opts });
       this.errorEls[name] = wrapper.querySelector(".field-error");
       if (opts.hint) control.setAttribute("aria-describedby", `${errorId} ${errorId}-hint`);
       fields.push(wrapper);
@@ -229,22 +363,31 @@ export class TrackEditor {
     const select = (values, labels, placeholder) => h("select", { required: true },
       h("option", { value: "" }, placeholder), values.map((v) => h("option", { value: v }, labels?.[v] || v)));
 
-    add("title", "Title", h("input", { type: "text", autocomplete: "off", maxlength: rules.title_max + 20, required: true })).classList.add("span-2");
-    add("bpm", "BPM", h("input", { type: "text", inputmode: "numeric", autocomplete: "off", required: true, placeholder: `${rules.bpm.min}–${rules.bpm.max}` }));
-    add("artists", "Artists", h("input", { type: "text", autocomplete: "off", required: true }),
+    add("title", FIELD_LABELS.title, h("input", { type: "text", autocomplete: "off", maxlength: rules.title_max + 20, required: true })).classList.add("span-2");
+    add("bpm", FIELD_LABELS.bpm, h("input", { type: "text", inputmode: "numeric", autocomplete: "off", required: true, placeholder: `${rules.bpm.min}–${rules.bpm.max}` }));
+    add("artists", FIELD_LABELS.artists, h("input", { type: "text", autocomplete: "off", required: true }),
       { hint: `Separate names with commas (up to ${rules.artists_max}).` }).classList.add("span-2");
-    add("licensing", "Licensing", select(rules.licensing, LICENSING_LABELS, "Choose licensing"));
-    add("key", "Key", select(rules.keys, null, "Choose a key"));
-    add("scale", "Scale", select(rules.scales, SCALE_LABELS, "Choose a scale"));
-    add("mood", "Mood", h("input", { type: "text", autocomplete: "off" }), { optional: true });
-    add("genres", "Genres", h("input", { type: "text", autocomplete: "off" }), { optional: true, hint: `Up to ${rules.genres_max}, separated by commas.` });
-    add("tags", "Tags", h("input", { type: "text", autocomplete: "off" }), { optional: true, hint: `Up to ${rules.tags_max}, separated by commas.` }).classList.add("span-2");
-    add("description", "Description", h("textarea", { rows: 3 }), { optional: true }).classList.add("span-all");
+    add("licensing", FIELD_LABELS.licensing, select(rules.licensing, LICENSING_LABELS, "Choose licensing"));
+    add("key", FIELD_LABELS.key, select(rules.keys, null, "Choose a key"));
+    add("scale", FIELD_LABELS.scale, select(rules.scales, SCALE_LABELS, "Choose a scale"));
+    add("mood", FIELD_LABELS.mood, h("input", { type: "text", autocomplete: "off" }), { optional: true });
+    add("genres", FIELD_LABELS.genres, h("input", { type: "text", autocomplete: "off" }), { optional: true, hint: `Up to ${rules.genres_max}, separated by commas.` });
+    add("tags", FIELD_LABELS.tags, h("input", { type: "text", autocomplete: "off" }), { optional: true, hint: `Up to ${rules.tags_max}, separated by commas.` }).classList.add("span-2");
+    add("description", FIELD_LABELS.description, h("textarea", { rows: 3 }), { optional: true }).classList.add("span-all");
     this.setValues(initial);
 
-    this.el = h("div", { class: "track-editor" },
-      h("div", { class: "files" }, this.audio.el, this.cover.el),
+    this.el = h("div", { class: fieldsOnly ? "track-editor fields-only" : "track-editor" },
+      fieldsOnly ? null : h("div", { class: "files" }, this.audio.el, this.cover.el),
       h("div", { class: "fields" }, fields));
+  }
+
+  /** A picked audio file names the track while the title is empty or still the last file's name. */
+  titleFrom(file) {
+    const title = this.controls.title;
+    if (title.value.trim() && title.value !== this.autoTitle) return;
+    this.autoTitle = titleFromFile(file.name);
+    title.value = this.autoTitle;
+    delete this.serverErrors.title;
   }
 
   setValues(values) {
@@ -253,6 +396,17 @@ export class TrackEditor {
       if (value === undefined || value === null) continue;
       control.value = Array.isArray(value) ? value.join(", ") : String(value);
     }
+  }
+
+  /** The controls' text as typed, for a draft: {fields, autoTitle}, or null when nothing is typed. */
+  draft() {
+    const fields = Object.fromEntries(Object.entries(this.controls).map(([name, c]) => [name, c.value]));
+    return Object.values(fields).some((v) => v.trim()) ? { fields, autoTitle: this.autoTitle } : null;
+  }
+
+  restoreDraft(draft) {
+    this.setValues(draft?.fields || {});
+    this.autoTitle = draft?.autoTitle || null;
   }
 
   values() {
@@ -269,8 +423,8 @@ export class TrackEditor {
       mood: c.mood.value.trim(),
       description: c.description.value.trim(),
     };
-    if (this.audio.uploadId) body.audio_upload_id = this.audio.uploadId;
-    if (this.cover.uploadId) body.cover_upload_id = this.cover.uploadId;
+    if (this.audio?.uploadId) body.audio_upload_id = this.audio.uploadId;
+    if (this.cover?.uploadId) body.cover_upload_id = this.cover.uploadId;
     return body;
   }
 
@@ -282,7 +436,25 @@ export class TrackEditor {
     return body;
   }
 
-  /** Every reason the track cannot be saved yet: [{field, message}]. */
+  /**
+   * The metadata fields that differ from `saved` (a track view's metadata), as a PATCH body. A
+   * cleared optional text is sent as null (the edit removes it).
+   */
+  changes(saved) {
+    const now = this.payload();
+    const out = {};
+    for (const name of METADATA_FIELDS) {
+      const before = saved?.[name];
+      const after = now[name];
+      const same = LIST_FIELDS.has(name)
+        ? JSON.stringify(before || []) === JSON.stringify(after || [])
+        : String(before ?? "") === String(after ?? "");
+      if (!same) out[name] = after === undefined ? null : after;
+    }
+    return out;
+  }
+
+  /** Every reason the track cannot be saved yet: [{field, code, message}]. */
   problems() {
     const values = this.values();
     const out = checkFields(values, this.ctx.rules, { coverDefault: this.coverOptional, uploads: !this.uploadsOptional });
@@ -290,13 +462,18 @@ export class TrackEditor {
     for (const [name, message] of Object.entries(this.serverErrors)) {
       if (!out.some((p) => p.field === name)) out.push({ field: name, code: "SERVER", message });
     }
-    for (const [slot, name] of [[this.audio, "audio"], [this.cover, "cover"]]) {
+    for (const [slot, name] of this.slots) {
+      const idx = out.findIndex((p) => p.field === name);
       if (slot.busy) {
-        const u = slot.upload;
-        const idx = out.findIndex((p) => p.field === name);
-        const message = `The ${name === "audio" ? "audio" : "cover art"} is still uploading (${u.percent} %).`;
+        const message = `The ${name === "audio" ? "audio" : "cover art"} is still uploading (${slot.upload.percent} %).`;
         if (idx >= 0) out[idx] = { field: name, code: "UPLOADING", message };
         else out.push({ field: name, code: "UPLOADING", message });
+        continue;
+      }
+      const found = slot.problems();
+      if (found.length) {
+        if (idx >= 0) out.splice(idx, 1);
+        out.push(...found);
       }
     }
     return out;
@@ -316,14 +493,16 @@ export class TrackEditor {
   }
 
   focus(name) {
-    const target = name === "audio" ? this.audio.input : name === "cover" ? this.cover.input : this.controls[name];
+    const target = name === "audio" ? this.audio?.input : name === "cover" ? this.cover?.input : this.controls[name];
     target?.focus();
     (target?.closest(".file-slot") || target)?.scrollIntoView({ block: "center", behavior: "smooth" });
   }
 
   refresh() {
     const client = {};
-    for (const p of this.problems()) if (!client[p.field] && !["UPLOADING", "SERVER"].includes(p.code)) client[p.field] = p.message;
+    for (const p of this.problems()) {
+      if (!client[p.field] && !PAGE_CODES.has(p.code) && !p.inspection) client[p.field] = p.message;
+    }
     const message = (name) => this.serverErrors[name] || (this.touched.has(name) ? client[name] : "") || "";
     for (const [name, el] of Object.entries(this.errorEls)) {
       const text = message(name);
@@ -331,22 +510,22 @@ export class TrackEditor {
       this.controls[name].setAttribute("aria-invalid", text ? "true" : "false");
       el.closest(".field").classList.toggle("invalid", Boolean(text));
     }
-    this.audio.setError(message("audio"));
-    this.cover.setError(message("cover"));
+    for (const [slot, name] of this.slots) slot.setError(message(name));
     this.onChange();
   }
 
   reset() {
-    this.audio.clearFile();
-    this.cover.clearFile();
+    for (const [slot] of this.slots) slot.clearFile();
     for (const control of Object.values(this.controls)) control.value = "";
+    this.autoTitle = null;
     this.touched.clear();
     this.serverErrors = {};
     this.refresh();
   }
 
   destroy() {
-    this.audio.release();
-    this.cover.release();
+    for (const [slot] of this.slots) slot.release();
   }
 }
+
+

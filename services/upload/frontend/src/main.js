@@ -1,10 +1,12 @@
 // The producer upload page: sign-in, access check, single-track and collection forms, live status.
 import "./upload.css";
-import { Api, ApiError, idempotencyKey } from "./api.js";
-import { h, clear, uid, minutes, formatBytes, PAGE } from "./dom.js";
+import { Api, ApiError, errorsOf, idempotencyKey } from "./api.js";
+import { h, clear, uid, minutes, minutesFigures, formatBytes, keepFocus, PAGE } from "./dom.js";
 import { unfinishedUploads, discardUpload } from "./uploads.js";
 import { FileSlot, TrackEditor } from "./fields.js";
-import { TrackCard, CollectionCard } from "./status.js";
+import { Library } from "./library.js";
+import { Draft } from "./draft.js";
+import { supportButton } from "./support.js";
 
 const TOKEN_KEY = "beatpass.token";
 const root = document.getElementById("app");
@@ -77,7 +79,7 @@ class SaveBar {
     this.onSave = onSave;
     this.saving = false;
     this.key = "";
-    this.button = h("button", { type: "submit", class: "button primary", disabled: true, "aria-describedby": "" }, label);
+    this.button = h("button", { type: "submit", class: "button primary", disabled: true }, label);
     const id = uid("reasons");
     this.button.setAttribute("aria-describedby", id);
     this.list = h("div", { class: "reasons", id, "aria-live": "polite" });
@@ -91,16 +93,25 @@ class SaveBar {
     this.button.disabled = this.saving || reasons.length > 0;
     if (key === this.key) return;
     this.key = key;
-    if (!reasons.length) {
-      clear(this.list, h("p", { class: "ready-note" }, "Everything required is here."));
-      return;
-    }
-    clear(this.list, h("p", { class: "reasons-title" }, "Save is available once these are fixed:"),
-      h("ul", {}, reasons.map((r) => h("li", {}, h("button", { type: "button", class: "reason", onclick: r.focus }, r.message)))));
+    // Redrawn as uploads progress: a focused reason keeps focus (by its field).
+    keepFocus(this.list, () => {
+      if (!reasons.length) {
+        clear(this.list, h("p", { class: "ready-note" }, "Everything required is here."));
+        return;
+      }
+      clear(this.list, h("p", { class: "reasons-title" }, "Save is available once these are fixed:"),
+        h("ul", {}, reasons.map((r) => h("li", {}, h("button", { type: "button", class: "reason", "data-focus": r.field, onclick: r.focus }, r.message)))));
+    }, this.button);
   }
 
-  showErrors(errors) {
-    clear(this.errors, errors.length ? h("ul", { class: "messages error", role: "alert" }, errors.map((e) => h("li", {}, e.message))) : null);
+  /**
+   * A refused save: `general` (errors of no field shown in the form) listed here, and "Copy
+   * details for support" with every error of the refusal (`all`), field ones included.
+   */
+  showErrors(general, details, all = general) {
+    clear(this.errors,
+      general.length ? h("ul", { class: "messages error", role: "alert" }, general.map((e) => h("li", {}, e.message))) : null,
+      all.length ? supportButton(() => ({ ...details(), errors: all })) : null);
   }
 
   async run() {
@@ -122,20 +133,61 @@ class SaveBar {
   }
 }
 
+/** Support details of a whole form's save: its files and upload ids. */
+function formDetails(editors, mode, collectionTitle, requestId) {
+  const files = [];
+  const uploadIds = {};
+  editors.forEach((editor, i) => {
+    const n = editors.length > 1 ? ` ${i + 1}` : "";
+    for (const [slot, role] of [[editor.audio, "Audio file"], [editor.cover, "Cover file"]]) {
+      if (!slot?.upload) continue;
+      files.push({ role: `${role}${n}`, name: slot.upload.file.name, format: slot.upload.format });
+      if (slot.uploadId) uploadIds[`${slot.kind}${n}`] = slot.uploadId;
+    }
+  });
+  return { mode, collectionTitle, files, uploadIds, requestId };
+}
+
+/** What this page knows of a saved track's files, for its card's support details. */
+function savedFiles(editor) {
+  const file = (slot) => (slot?.upload ? { name: slot.upload.file.name, format: slot.upload.format } : null);
+  return { audio: file(editor.audio), cover: file(editor.cover) };
+}
+
 class SingleForm {
   constructor(ctx, onSaved) {
     this.ctx = ctx;
     this.onSaved = onSaved;
     this.key = idempotencyKey();
-    this.editor = new TrackEditor(ctx, { onChange: () => this.bar?.update() });
+    this.draft = new Draft(ctx.me.producer_id, "single");
+    this.editor = new TrackEditor(ctx, { context: () => ({ mode: "single track" }), onChange: () => {
+      this.bar?.update();
+      this.keepDraft();
+    } });
     this.bar = new SaveBar({
       label: "Save track",
-      reasons: () => this.editor.problems().map((p) => ({ message: p.message, focus: () => this.editor.focus(p.field) })),
+      reasons: () => this.editor.problems().map((p) => ({ field: p.field, message: p.message, focus: () => this.editor.focus(p.field) })),
       onSave: () => this.save(),
     });
+    this.restored = h("p", { class: "notice draft-note", role: "status", hidden: true });
     this.el = h("form", { class: "upload-form", novalidate: true, "aria-label": "Single track", onsubmit: (e) => { e.preventDefault(); this.bar.run(); } },
-      this.editor.el, this.bar.el);
+      this.restored, this.editor.el, this.bar.el);
+    this.restore();
     this.bar.update();
+  }
+
+  restore() {
+    const draft = this.draft.load();
+    if (!draft?.fields) return;
+    this.editor.restoreDraft(draft);
+    this.editor.refresh();
+    this.restored.hidden = false;
+    this.restored.textContent = "The details you typed last time are back. Choose the files again: an upload that was cut off continues where it stopped.";
+  }
+
+  keepDraft() {
+    if (this.saving) return;
+    this.draft.save(() => this.editor.draft());
   }
 
   async save() {
@@ -144,21 +196,25 @@ class SingleForm {
     try {
       result = await this.ctx.api.post("/api/v1/tracks", body, { "Idempotency-Key": this.key });
     } catch (err) {
-      const errors = err instanceof ApiError ? err.errors : [{ message: String(err) }];
+      // A refused save keeps everything as typed and picked, with the reasons beside the fields.
+      const errors = errorsOf(err);
       this.editor.showServerErrors(errors);
       const known = new Set(["audio", "cover", ...Object.keys(this.editor.controls)]);
-      this.bar.showErrors(errors.filter((e) => !known.has(e.field)));
+      this.bar.showErrors(errors.filter((e) => !known.has(e.field)), () => formDetails([this.editor], "single track", null, err.requestId),
+        errors);
       return;
     }
     this.key = idempotencyKey();
+    const files = savedFiles(this.editor);
+    this.saving = true;
     this.editor.audio.consumed();
     this.editor.reset();
-    this.onSaved({ kind: "track", id: result.track_id, title: body.title });
+    this.saving = false;
+    this.draft.clear();
+    this.restored.hidden = true;
+    this.onSaved({ kind: "track", id: result.track_id, title: body.title, files,
+      uploadIds: { audio: body.audio_upload_id, cover: body.cover_upload_id } });
   }
-}
-
-function titleFromFile(name) {
-  return name.replace(/\.[^.]+$/, "").replace(/[_]+/g, " ").trim();
 }
 
 class CollectionForm {
@@ -169,13 +225,15 @@ class CollectionForm {
     this.items = [];
     this.serverErrors = {};
     this.touched = new Set();
+    this.draft = new Draft(ctx.me.producer_id, "collection");
     const update = () => { this.refresh(); };
     this.title = h("input", { id: "collection-title", type: "text", autocomplete: "off", required: true, "aria-describedby": "collection-title-error",
       oninput: () => { delete this.serverErrors.title; this.touched.add("title"); update(); }, onblur: () => { this.touched.add("title"); update(); } });
     this.titleError = h("p", { class: "field-error", id: "collection-title-error", "aria-live": "polite" });
     this.cover = new FileSlot(ctx, { kind: "cover", label: "Album cover art", hint: "Square JPEG or PNG, 1000–6000 px",
-      accept: "image/jpeg,image/png,.jpg,.jpeg,.png", onChange: (why) => { if (why === "pick") delete this.serverErrors.cover; update(); } });
-    this.list = h("ol", { class: "collection-list" });
+      accept: "image/jpeg,image/png,.jpg,.jpeg,.png", context: () => this.context(),
+      onChange: (why) => { if (why === "pick") delete this.serverErrors.cover; update(); } });
+    this.list = h("ol", { class: "collection-list", tabindex: "-1", "aria-label": "Tracks of the collection" });
     const many = h("input", { type: "file", id: "collection-add-files", multiple: true, accept: ".wav,audio/wav,audio/x-wav,audio/wave", class: "visually-hidden",
       onchange: () => { this.addFiles([...many.files]); many.value = ""; } });
     const adder = h("label", { class: "dropzone slim", for: many.id },
@@ -190,7 +248,9 @@ class CollectionForm {
       this.addFiles([...(e.dataTransfer?.files || [])]);
     });
     this.bar = new SaveBar({ label: "Save collection", reasons: () => this.reasons(), onSave: () => this.save() });
+    this.restored = h("p", { class: "notice draft-note", role: "status", hidden: true });
     this.el = h("form", { class: "upload-form", novalidate: true, "aria-label": "Collection", onsubmit: (e) => { e.preventDefault(); this.bar.run(); } },
+      this.restored,
       h("div", { class: "collection-head" },
         h("div", { class: "field" }, h("label", { for: "collection-title" }, "Collection title"), this.title, this.titleError),
         this.cover.el),
@@ -199,23 +259,28 @@ class CollectionForm {
       h("div", { class: "collection-add" }, many, adder,
         h("button", { type: "button", class: "button secondary", onclick: () => this.addItem() }, "Add a track")),
       this.bar.el);
-    this.addItem();
+    if (!this.restore()) this.addItem();
   }
 
-  addItem(file) {
+  context() {
+    return { mode: "collection", collectionTitle: this.title.value.trim() };
+  }
+
+  addItem(file, draft) {
     const item = {};
-    item.editor = new TrackEditor(this.ctx, { coverOptional: true, coverLabel: "Track cover", onChange: () => this.refresh() });
+    item.editor = new TrackEditor(this.ctx, { coverOptional: true, coverLabel: "Track cover",
+      context: () => this.context(), applyAll: (name) => this.applyAll(item, name), onChange: () => this.refresh() });
+    if (draft) item.editor.restoreDraft(draft);
     item.heading = h("h3", {});
+    item.up = h("button", { type: "button", class: "link-button", onclick: () => this.move(item, -1) }, "Move up");
+    item.down = h("button", { type: "button", class: "link-button", onclick: () => this.move(item, 1) }, "Move down");
+    item.remove = h("button", { type: "button", class: "link-button danger", onclick: () => this.removeItem(item) }, "Remove track");
     item.el = h("li", { class: "collection-item" },
-      h("div", { class: "item-head" }, item.heading,
-        h("button", { type: "button", class: "link-button danger", onclick: () => this.removeItem(item) }, "Remove track")),
+      h("div", { class: "item-head" }, item.heading, h("div", { class: "item-buttons" }, item.up, item.down, item.remove)),
       item.editor.el);
     this.items.push(item);
     this.list.append(item.el);
-    if (file) {
-      item.editor.audio.pick(file);
-      item.editor.controls.title.value = titleFromFile(file.name);
-    }
+    if (file) item.editor.audio.pick(file); // names the track after the file
     this.renumber();
     this.refresh();
     return item;
@@ -224,14 +289,38 @@ class CollectionForm {
   addFiles(files) {
     for (const file of files) {
       const empty = this.items.find((i) => !i.editor.audio.upload && !i.editor.controls.title.value);
-      if (empty) {
-        empty.editor.audio.pick(file);
-        empty.editor.controls.title.value = titleFromFile(file.name);
-        empty.editor.refresh();
-      } else {
-        this.addItem(file);
-      }
+      if (empty) empty.editor.audio.pick(file);
+      else this.addItem(file);
     }
+  }
+
+  /** Copy one item's artists, licensing, key or scale to every other item. */
+  applyAll(from, name) {
+    const value = from.editor.controls[name].value;
+    for (const item of this.items) {
+      if (item === from) continue;
+      item.editor.setValues({ [name]: value });
+      item.editor.touched.add(name);
+      delete item.editor.serverErrors[name];
+      item.editor.refresh();
+    }
+    const label = { artists: "Artists", licensing: "Licensing", key: "Key", scale: "Scale" }[name];
+    this.ctx.announce(`${label} applied to all ${this.items.length} tracks.`);
+  }
+
+  /** Reorder: the moved track's button keeps focus. */
+  move(item, by) {
+    const i = this.items.indexOf(item);
+    const j = i + by;
+    if (j < 0 || j >= this.items.length) return;
+    const button = document.activeElement;
+    [this.items[i], this.items[j]] = [this.items[j], this.items[i]];
+    this.list.replaceChildren(...this.items.map((x) => x.el));
+    this.renumber();
+    this.refresh();
+    const keep = button === item.up || button === item.down ? button : null;
+    (keep && !keep.disabled ? keep : [item.up, item.down].find((b) => !b.disabled))?.focus();
+    this.ctx.announce(`${item.editor.controls.title.value || "Track"} is now track ${j + 1}.`);
   }
 
   removeItem(item) {
@@ -243,9 +332,18 @@ class CollectionForm {
   }
 
   renumber() {
+    const many = this.items.length > 1;
+    this.list.classList.toggle("many", many);
     this.items.forEach((item, i) => {
-      item.heading.textContent = `Track ${i + 1}`;
-      item.el.setAttribute("aria-label", `Track ${i + 1}`);
+      const name = `Track ${i + 1}`;
+      item.heading.textContent = name;
+      item.el.setAttribute("aria-label", name);
+      item.up.disabled = i === 0;
+      item.down.disabled = i === this.items.length - 1;
+      item.up.hidden = item.down.hidden = !many;
+      item.up.setAttribute("aria-label", `Move track ${i + 1} up`);
+      item.down.setAttribute("aria-label", `Move track ${i + 1} down`);
+      item.remove.setAttribute("aria-label", `Remove track ${i + 1}`);
     });
   }
 
@@ -256,6 +354,7 @@ class CollectionForm {
     else if (this.title.value.trim().length > this.ctx.rules.title_max) out.push({ field: "title", message: m.TITLE_TOO_LONG, focus: () => this.title.focus() });
     if (this.cover.busy) out.push({ field: "cover", message: `The album cover is still uploading (${this.cover.upload.percent} %).`, focus: () => this.cover.input.focus() });
     else if (!this.cover.uploadId) out.push({ field: "cover", message: m.COLLECTION_COVER_REQUIRED, focus: () => this.cover.input.focus() });
+    else for (const p of this.cover.problems()) out.push({ field: "cover", message: p.message, focus: () => this.cover.input.focus() });
     if (!this.items.length) out.push({ field: "tracks", message: m.COLLECTION_TRACKS_REQUIRED, focus: () => this.list.focus() });
     this.items.forEach((item, i) => {
       for (const p of item.editor.problems()) {
@@ -267,13 +366,32 @@ class CollectionForm {
 
   refresh() {
     const reasons = this.bar ? this.reasons() : [];
-    const client = Object.fromEntries(reasons.filter((r) => !r.field.startsWith("tracks")).map((r) => [r.field, r.message]));
+    const client = Object.fromEntries(reasons.filter((r) => r.field === "title").map((r) => [r.field, r.message]));
     const titleMessage = this.serverErrors.title || (this.touched.has("title") ? client.title : "") || "";
     this.titleError.textContent = titleMessage;
     this.title.setAttribute("aria-invalid", titleMessage ? "true" : "false");
     this.title.closest(".field")?.classList.toggle("invalid", Boolean(titleMessage));
     this.cover.setError(this.serverErrors.cover || "");
     this.bar?.update();
+    this.keepDraft();
+  }
+
+  restore() {
+    const draft = this.draft.load();
+    if (!draft || !(draft.title?.trim() || (draft.items || []).some((d) => d?.fields))) return false;
+    this.title.value = draft.title || "";
+    for (const item of draft.items?.length ? draft.items : [null]) this.addItem(null, item);
+    this.restored.hidden = false;
+    this.restored.textContent = "The details you typed last time are back. Choose the files again: an upload that was cut off continues where it stopped.";
+    return true;
+  }
+
+  keepDraft() {
+    if (!this.draft || this.saving) return;
+    this.draft.save(() => {
+      const items = this.items.map((item) => item.editor.draft());
+      return this.title.value.trim() || items.some(Boolean) ? { title: this.title.value, items } : null;
+    });
   }
 
   async save() {
@@ -286,7 +404,7 @@ class CollectionForm {
     try {
       result = await this.ctx.api.post("/api/v1/collections", body, { "Idempotency-Key": this.key });
     } catch (err) {
-      const errors = err instanceof ApiError ? err.errors : [{ message: String(err) }];
+      const errors = errorsOf(err);
       this.serverErrors = {};
       const perItem = new Map();
       const general = [];
@@ -304,11 +422,15 @@ class CollectionForm {
       }
       this.items.forEach((item, i) => item.editor.showServerErrors(perItem.get(i) || []));
       this.refresh();
-      this.bar.showErrors(general);
+      this.bar.showErrors(general, () => formDetails(this.items.map((i) => i.editor), "collection", body.title, err.requestId),
+        errors);
       return;
     }
     this.key = idempotencyKey();
     const titles = body.tracks.map((t) => t.title);
+    const files = this.items.map((item) => savedFiles(item.editor));
+    const uploadIds = body.tracks.map((t) => ({ audio: t.audio_upload_id, cover: t.cover_upload_id || body.cover_upload_id }));
+    this.saving = true;
     for (const item of this.items) {
       item.editor.audio.consumed();
       item.editor.destroy();
@@ -319,21 +441,23 @@ class CollectionForm {
     this.touched.clear();
     this.cover.clearFile();
     this.addItem();
-    this.onSaved({ kind: "collection", id: result.collection_id, title: body.title, trackIds: result.track_ids, titles });
+    this.saving = false;
+    this.draft.clear();
+    this.restored.hidden = true;
+    this.onSaved({ kind: "collection", id: result.collection_id, title: body.title, trackIds: result.track_ids, titles, files, uploadIds });
   }
 }
 
 class App {
   constructor(api, me, rules) {
     this.announcer = h("div", { class: "visually-hidden", role: "status", "aria-live": "polite" });
-    this.ctx = { api, me, rules, refreshMinutes: () => this.refreshMinutes(), forget: (id) => this.forget(id),
-      announce: (text) => { this.announcer.textContent = text; } };
-    this.recentKey = `beatpass.recent:${me.producer_id}`;
+    this.ctx = { api, me, rules, refreshMinutes: () => this.refreshMinutes(),
+      announce: (text) => { this.announcer.textContent = text; },
+      onReplaced: (info) => this.library.replaced(info) };
+    localStorage.removeItem(`beatpass.recent:${me.producer_id}`); // the old browser-only list: the library replaces it
     this.minutes = h("section", { class: "minutes", "aria-live": "polite", "aria-label": "Upload minutes" });
     this.showMinutes(me.upload_minutes);
-    this.results = h("div", { class: "results-list" });
-    this.resultsSection = h("section", { class: "results", "aria-labelledby": "results-title", hidden: true },
-      h("h2", { id: "results-title" }, "Your uploads"), this.results);
+    this.library = new Library(this.ctx);
     const onSaved = (saved) => this.saved(saved);
     this.forms = { single: new SingleForm(this.ctx, onSaved), collection: new CollectionForm(this.ctx, onSaved) };
     this.tabs = {};
@@ -359,9 +483,9 @@ class App {
         h("p", { class: "muted" }, "WAV audio with cover art. Uploads resume where they stopped if the connection drops or the page reloads.")),
       this.minutes),
       h("div", { class: "card form-card" }, tablist, this.panels.single, this.panels.collection),
-      this.resultsSection, this.announcer);
+      this.library.el, this.announcer);
     this.select("single");
-    this.restoreRecent();
+    this.library.load();
     this.showUnfinished();
   }
 
@@ -407,14 +531,16 @@ class App {
   showMinutes(m) {
     if (!m) return;
     this.ctx.minutes = m;
-    const used = Math.min(100, m.limit ? (m.used / m.limit) * 100 : 0);
+    const { limit, used, left } = minutesFigures(m);
+    const share = Math.min(100, limit ? (used / limit) * 100 : 0);
     clear(this.minutes,
       h("div", { class: "minutes-text" },
         h("span", { class: "minutes-label" }, "Upload minutes"),
         h("span", { class: "minutes-value", "data-remaining": m.remaining, "data-used": m.used },
-          h("strong", {}, minutes(m.remaining)), ` of ${minutes(m.limit)} left · ${minutes(m.used)} used`)),
-      h("div", { class: "meter", role: "meter", "aria-valuemin": 0, "aria-valuemax": m.limit, "aria-valuenow": m.used, "aria-label": "Upload minutes used" },
-        h("span", { style: `width:${used.toFixed(1)}%` })));
+          h("strong", {}, minutes(left)), ` of ${minutes(limit)} left · ${minutes(used)} used`)),
+      h("div", { class: "meter", role: "meter", "aria-valuemin": 0, "aria-valuemax": limit, "aria-valuenow": used,
+        "aria-valuetext": `${minutes(used)} of ${minutes(limit)} minutes used`, "aria-label": "Upload minutes used" },
+      h("span", { style: `width:${share.toFixed(1)}%` })));
   }
 
   refreshMinutes() {
@@ -429,40 +555,13 @@ class App {
     }, 250);
   }
 
+  /** A save was accepted: its card on top of the library, with keyboard focus on it. */
   saved(saved) {
-    this.addResult(saved, true);
-    const recent = this.recent().filter((r) => r.id !== saved.id);
-    recent.unshift(saved);
-    localStorage.setItem(this.recentKey, JSON.stringify(recent.slice(0, 8)));
+    const card = this.library.added(saved);
+    card.el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    card.focus();
+    this.ctx.announce(`${saved.title} saved. Its status follows in Your uploads.`);
     this.refreshMinutes();
-  }
-
-  addResult(saved, announce) {
-    const card = saved.kind === "collection"
-      ? new CollectionCard(this.ctx, saved)
-      : new TrackCard(this.ctx, { id: saved.id, title: saved.title, onUpdate: () => this.refreshMinutes() });
-    this.resultsSection.hidden = false;
-    if (announce) this.results.prepend(card.el);
-    else this.results.append(card.el);
-    if (announce) card.el.scrollIntoView({ block: "nearest", behavior: "smooth" });
-  }
-
-  forget(id) {
-    localStorage.setItem(this.recentKey, JSON.stringify(this.recent().filter((r) => r.id !== id)));
-    this.results.querySelector(`[data-collection-id="${id}"]`)?.remove();
-    if (!this.results.children.length) this.resultsSection.hidden = true;
-  }
-
-  recent() {
-    try {
-      return JSON.parse(localStorage.getItem(this.recentKey) || "[]");
-    } catch {
-      return [];
-    }
-  }
-
-  restoreRecent() {
-    for (const saved of this.recent()) this.addResult(saved, false);
   }
 }
 

@@ -1,9 +1,15 @@
 // Resumable uploads over tus (tus-js-client). A file's fingerprint is stored in localStorage, so a
 // dropped connection or a page reload continues from the server's offset instead of starting over.
 import * as tus from "tus-js-client";
+import { requestIdOf } from "./api.js";
+import { PAGE } from "./dom.js";
+import { sniffFile } from "./sniff.js";
 
 const CHUNK_SIZE = 5 * 1024 * 1024;
 const SPEED_WINDOW_MS = 4000;
+// The gateway inspects a finished upload at once; a few seconds of asking is plenty.
+const INSPECT_POLL_MS = 400;
+const INSPECT_TRIES = 50;
 const active = new Map(); // fingerprint -> FileUpload, so the same file is uploaded once per page
 
 export class FileUpload {
@@ -21,10 +27,11 @@ export class FileUpload {
     return ["beatpass", producerId, kind, file.name, file.type, file.size, file.lastModified].join(":");
   }
 
-  constructor(file, { token, kind }, fingerprint) {
+  constructor(file, { api, kind }, fingerprint) {
     this.file = file;
     this.kind = kind;
-    this.token = token;
+    this.api = api;
+    this.token = api.token;
     this.fp = fingerprint;
     this.state = "idle"; // idle | starting | uploading | retrying | paused | offline | done | failed | removed
     this.sent = 0;
@@ -34,7 +41,16 @@ export class FileUpload {
     this.uploadId = null;
     this.url = null;
     this.resumedFrom = null;
+    this.alreadyUploaded = false; // the server had every byte: nothing was sent again
     this.error = null;
+    this.format = null; // from the file's first bytes, then from the gateway's inspection
+    this.check = "none"; // none | checking | ok | problems | unavailable
+    this.inspection = null; // {format, facts, problems} from GET /api/v1/uploads/{id}
+    this.requestId = null; // of the last gateway answer about this upload
+    sniffFile(file).then((format) => {
+      if (!this.inspection) this.format = format;
+      this.emit();
+    });
     this.listeners = new Set();
     this.users = 0;
     this._onOnline = () => {
@@ -73,7 +89,8 @@ export class FileUpload {
       chunkSize: CHUNK_SIZE,
       retryDelays: [0, 1000, 3000, 5000],
       headers: { Authorization: `Bearer ${this.token}` },
-      metadata: { filename: this.file.name, filetype: this.file.type || (this.kind === "audio" ? "audio/wav" : "") },
+      // `kind` tells the gateway which checks to run on the finished upload
+      metadata: { filename: this.file.name, filetype: this.file.type || (this.kind === "audio" ? "audio/wav" : ""), kind: this.kind },
       fingerprint: () => Promise.resolve(this.fp),
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: false,
@@ -82,8 +99,11 @@ export class FileUpload {
         if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
           const offset = Number(res.getHeader("Upload-Offset"));
           this.resumedFrom = offset;
+          this.alreadyUploaded = offset === Number(res.getHeader("Upload-Length"));
           this.progress(offset, this.total, true);
         }
+        const id = res.getHeader("X-Request-Id");
+        if (id) this.requestId = id;
       },
       onProgress: (sent, total) => this.progress(sent, total),
       onSuccess: () => {
@@ -93,6 +113,7 @@ export class FileUpload {
         this.state = "done";
         this.speed = 0;
         this.emit();
+        this.inspect();
       },
       onError: (error) => {
         const status = error?.originalResponse?.getStatus?.() || 0;
@@ -141,6 +162,43 @@ export class FileUpload {
     this.total = total;
     if (this.state !== "done" && !reset) this.state = "uploading";
     this.emit();
+  }
+
+  /**
+   * The gateway's inspection of the finished upload (same reader and rules as validation), so
+   * the file card shows a problem before Save. Without the route (an older gateway) the check is
+   * "unavailable" and Save relies on validation as before.
+   */
+  async inspect() {
+    if (!PAGE.features?.uploadInspection || !this.uploadId) return;
+    this.check = "checking";
+    this.emit();
+    for (let i = 0; i < INSPECT_TRIES && this.state === "done"; i += 1) {
+      try {
+        const doc = await this.api.get(`/api/v1/uploads/${this.uploadId}`);
+        this.requestId = requestIdOf(doc) || this.requestId;
+        if (doc?.inspection) {
+          this.inspection = doc.inspection;
+          this.format = doc.inspection.format || this.format;
+          this.check = doc.inspection.problems?.length ? "problems" : "ok";
+          this.emit();
+          return;
+        }
+      } catch (err) {
+        this.requestId = err.requestId || this.requestId;
+        break;
+      }
+      await new Promise((resolve) => { setTimeout(resolve, INSPECT_POLL_MS); });
+    }
+    if (this.state === "done") {
+      this.check = "unavailable";
+      this.emit();
+    }
+  }
+
+  /** The inspection's problems for this file: [{field, code, message}]. */
+  get problems() {
+    return this.inspection?.problems || [];
   }
 
   pause() {

@@ -1,6 +1,11 @@
-// Draws a track's waveform from our own audiowaveform-style JSON (version 2) with wavesurfer.js.
+// A track's waveform from our own audiowaveform-style JSON (version 2), drawn with wavesurfer.js.
+// With the track's audio (the signed /media/audio link) it is also the player's seek bar: a click
+// seeks, and the keyboard moves along it (it is a labelled slider).
 import WaveSurfer from "wavesurfer.js";
-import { PAGE } from "./dom.js";
+import { h, clock, PAGE } from "./dom.js";
+
+const STEP_S = 5; // arrow keys
+const PAGE_FRACTION = 0.1; // Page Up / Page Down
 
 /** Per-channel peaks in [-1, 1] (the larger magnitude of each pixel's min and max) and the duration. */
 export function peaksFromJson(doc) {
@@ -22,28 +27,152 @@ export function peaksFromJson(doc) {
   return { peaks, duration: (length * doc.samples_per_pixel) / doc.sample_rate };
 }
 
-export async function drawWaveform(container, api, link) {
-  const doc = await api.get(link);
-  const { peaks, duration } = peaksFromJson(doc);
-  container.replaceChildren();
+function colors(playable) {
   const style = getComputedStyle(document.documentElement);
-  const ws = WaveSurfer.create({
-    container,
-    height: 64,
-    peaks,
-    duration,
-    splitChannels: false,
-    normalize: true,
-    barWidth: 2,
-    barGap: 1,
-    barRadius: 1,
-    cursorWidth: 0,
-    interact: false,
-    cspNonce: PAGE.styleNonce, // its shadow DOM <style> runs under the page's CSP
-    waveColor: style.getPropertyValue("--wave").trim() || "#6d4aff",
-    progressColor: style.getPropertyValue("--wave").trim() || "#6d4aff",
-  });
-  container.dataset.drawn = "true";
-  container.dataset.points = String(doc.length);
-  return ws;
+  const wave = style.getPropertyValue("--wave").trim() || "#6d4aff";
+  // A player shows what was played in the full colour over a lighter rest.
+  return playable ? { wave: style.getPropertyValue("--wave-unplayed").trim() || wave, played: wave } : { wave, played: wave };
+}
+
+/**
+ * The waveform of one track, optionally playable. `el` is the element to place in the card; it
+ * is built once and keeps its state (and the audio keeps playing) across the card's redraws.
+ */
+export class Waveform {
+  constructor(api, title) {
+    this.api = api;
+    this.title = title;
+    this.ws = null;
+    this.link = null;
+    this.audioUrl = null;
+    this.duration = 0;
+    this.wave = h("div", { class: "waveform", role: "img", "aria-label": `Waveform of ${title}` });
+    this.el = h("div", { class: "player" }, this.wave);
+  }
+
+  /** Draw from `link` (the waveform JSON); with `audioUrl`, also a player. */
+  async show(link, audioUrl) {
+    if (audioUrl && !this.audio) this.makePlayer();
+    this.audioUrl = audioUrl || this.audioUrl;
+    if (this.audio && !this.audio.getAttribute("src") && this.audioUrl) this.audio.src = this.audioUrl;
+    if (link === this.link) return;
+    this.link = link;
+    const doc = await this.api.get(link);
+    if (link !== this.link) return; // a newer waveform came meanwhile
+    const { peaks, duration } = peaksFromJson(doc);
+    this.duration = duration;
+    this.ws?.destroy();
+    this.wave.replaceChildren();
+    const { wave, played } = colors(Boolean(this.audio));
+    this.ws = WaveSurfer.create({
+      container: this.wave,
+      height: 64,
+      peaks,
+      duration,
+      splitChannels: false,
+      normalize: true,
+      barWidth: 2,
+      barGap: 1,
+      barRadius: 1,
+      cursorWidth: this.audio ? 2 : 0,
+      cursorColor: played,
+      interact: Boolean(this.audio), // a click seeks the audio
+      media: this.audio || undefined,
+      cspNonce: PAGE.styleNonce, // its shadow DOM <style> runs under the page's CSP
+      waveColor: wave,
+      progressColor: played,
+    });
+    this.wave.dataset.drawn = "true";
+    this.wave.dataset.points = String(doc.length);
+    this.sync();
+  }
+
+  makePlayer() {
+    this.audio = h("audio", { preload: "none", class: "visually-hidden" });
+    const title = this.title;
+    this.wave.setAttribute("role", "slider");
+    this.wave.tabIndex = 0;
+    this.wave.setAttribute("aria-label", `Position in ${title}`);
+    this.wave.setAttribute("aria-valuemin", "0");
+    this.wave.addEventListener("keydown", (e) => this.key(e));
+    this.button = h("button", { type: "button", class: "play", "data-focus": "play", onclick: () => this.toggle() });
+    this.time = h("span", { class: "play-time", "aria-hidden": "true" });
+    for (const type of ["play", "pause", "ended", "timeupdate", "loadedmetadata", "seeked"]) {
+      this.audio.addEventListener(type, () => this.sync());
+    }
+    // A signed link that expired while the page stayed open: the card's newer link, if any.
+    this.audio.addEventListener("error", () => {
+      if (this.audioUrl && this.audio.getAttribute("src") !== this.audioUrl) this.audio.src = this.audioUrl;
+    });
+    this.el.classList.add("playable");
+    this.el.prepend(this.button);
+    this.el.append(this.time, this.audio);
+    this.sync();
+  }
+
+  get playing() {
+    return Boolean(this.audio && !this.audio.paused && !this.audio.ended);
+  }
+
+  toggle() {
+    if (this.playing) {
+      this.audio.pause();
+      return;
+    }
+    // play() rejects when another play/pause interrupts it: nothing to report.
+    this.audio.play().catch(() => null);
+  }
+
+  seek(seconds) {
+    const total = this.total();
+    this.audio.currentTime = Math.max(0, Math.min(total, seconds));
+    this.sync();
+  }
+
+  total() {
+    return Number.isFinite(this.audio?.duration) && this.audio.duration > 0 ? this.audio.duration : this.duration;
+  }
+
+  key(e) {
+    const now = this.audio.currentTime || 0;
+    const total = this.total();
+    const moves = {
+      ArrowRight: now + STEP_S, ArrowUp: now + STEP_S, ArrowLeft: now - STEP_S, ArrowDown: now - STEP_S,
+      PageUp: now + total * PAGE_FRACTION, PageDown: now - total * PAGE_FRACTION, Home: 0, End: total,
+    };
+    if (e.key in moves) {
+      e.preventDefault();
+      this.seek(moves[e.key]);
+    } else if (e.key === " " || e.key === "Enter") {
+      e.preventDefault();
+      this.toggle();
+    }
+  }
+
+  sync() {
+    if (!this.audio) return;
+    const now = this.audio.currentTime || 0;
+    const total = this.total();
+    const verb = this.playing ? "Pause" : "Play";
+    this.button.textContent = this.playing ? "❚❚" : "▶";
+    this.button.setAttribute("aria-label", `${verb} ${this.title}`);
+    this.button.dataset.playing = String(this.playing);
+    this.wave.setAttribute("aria-valuemax", String(Math.round(total * 10) / 10));
+    this.wave.setAttribute("aria-valuenow", String(Math.round(now * 10) / 10));
+    this.wave.setAttribute("aria-valuetext", `${clock(now)} of ${clock(total)}`);
+    this.time.textContent = `${clock(now)} / ${clock(total)}`;
+  }
+
+  rename(title) {
+    this.title = title;
+    if (!this.audio) this.wave.setAttribute("aria-label", `Waveform of ${title}`);
+    else {
+      this.wave.setAttribute("aria-label", `Position in ${title}`);
+      this.sync();
+    }
+  }
+
+  stop() {
+    this.audio?.pause();
+  }
 }

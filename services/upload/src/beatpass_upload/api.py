@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 
 from werkzeug.exceptions import NotFound
 
+from beatpass_common import disputes
 from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
@@ -399,7 +400,8 @@ def rules():
     s = gw.settings
     return jsonify(messages=messages(s), keys=KEYS, scales=SCALES, licensing=LICENSING, bpm={"min": s.bpm_min,
                    "max": s.bpm_max}, title_max=TITLE_MAX, artists_max=ARTISTS_MAX, genres_max=GENRES_MAX,
-                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes, step_slow_after_s=s.step_slow_after_s)
+                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes, step_slow_after_s=s.step_slow_after_s,
+                   dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX})
 
 
 def register_errors(app) -> None:

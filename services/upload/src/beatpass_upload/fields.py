@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from beatpass_common import disputes
 from beatpass_common.config import Settings
 
 KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -54,6 +55,7 @@ def messages(settings: Settings) -> dict[str, str]:
         "MOOD_INVALID": f"Mood must be {MOOD_MAX} characters or fewer.",
         "MOOD_NOT_TEXT": "Mood must be text.",
         "REPLACES_TRACK_ID_INVALID": "The track to replace must be given by its id (text).",
+        "DISPUTE_REASON_REQUIRED": disputes.REASON_REQUIRED,  # the catalog checks it; the page says it first
         "COLLECTION_TITLE_REQUIRED": "Collection title is required.",
         "COLLECTION_TITLE_NOT_TEXT": "Collection title must be text.",
         "COLLECTION_COVER_REQUIRED": "Album cover art is required.",

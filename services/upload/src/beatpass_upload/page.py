@@ -6,6 +6,7 @@ scripts/bootstrap.sh) into static/; nothing is fetched from a CDN.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -21,6 +22,24 @@ BUNDLE = STATIC / "upload.js"
 
 bp = Blueprint("page", __name__, template_folder="templates")  # Jinja loads and caches it once
 
+# What the page offers only where this gateway serves it: feature -> (method, route, variables as <>).
+FEATURES = {
+    "collectionsList": ("GET", "/api/v1/collections"),
+    "uploadInspection": ("GET", "/api/v1/uploads/<>"),
+    "editTrack": ("PATCH", "/api/v1/tracks/<>"),
+    "editCollection": ("PATCH", "/api/v1/collections/<>"),
+    "replaceTrack": ("POST", "/api/v1/tracks/<>/replace"),
+}
+_VARIABLE = re.compile(r"<[^>]*>")
+
+
+def features(app) -> dict[str, bool]:
+    """Which optional routes the app serves, read from its URL map: the page hides what is
+    missing instead of probing routes (a probe's 404/405 would be a console error in the browser)."""
+    served = {(method, _VARIABLE.sub("<>", rule.rule)) for rule in app.url_map.iter_rules()
+              for method in rule.methods or ()}
+    return {name: key in served for name, key in FEATURES.items()}
+
 
 @bp.get("/backstage/upload")
 def upload_page():
@@ -33,7 +52,8 @@ def upload_page():
     # the nonce lets the waveform library's one <style> element in.
     nonce = secrets.token_urlsafe(16)
     config = {"devToken": dev_token, "messages": {"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE},
-              "styleNonce": nonce}
+              "styleNonce": nonce, "features": features(current_app),
+              "libraryPageSize": gw.settings.library_page_size}
     response = current_app.make_response(render_template("upload.html", config=config, built=built,
                                                           version=version))
     response.headers["Cache-Control"] = "no-store"

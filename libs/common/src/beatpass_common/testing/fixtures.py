@@ -27,18 +27,7 @@ def amqp_url():
 
 @pytest.fixture
 def clean_amqp(amqp_url):
-    from kombu import Connection
-
-    from ..bus import topology
-
-    with Connection(amqp_url) as conn:
-        channel = conn.channel()
-        names = [q.name for q in topology.all_queues()]
-        for name in names:
-            try:
-                channel.queue_delete(name)
-            except Exception:  # noqa: BLE001 - absent queue closes the channel on some brokers
-                channel = conn.channel()
+    infra.delete_platform_queues(amqp_url)
     return amqp_url
 
 

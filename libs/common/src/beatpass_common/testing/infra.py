@@ -93,6 +93,21 @@ def close_amqp_connections(url: str) -> bool:
 
 # ---- PostgreSQL ----------------------------------------------------------------------------
 
+def delete_platform_queues(url: str) -> None:
+    """Delete every queue of the platform's topology in the vhost at ``url`` (absent ones too)."""
+    from kombu import Connection
+
+    from ..bus import topology
+
+    with Connection(url) as conn:
+        channel = conn.channel()
+        for name in [q.name for q in topology.all_queues()]:
+            try:
+                channel.queue_delete(name)
+            except Exception:  # noqa: BLE001 - absent queue closes the channel on some brokers
+                channel = conn.channel()
+
+
 def postgres_admin_url() -> tuple[str, object | None]:
     url = os.environ.get("BEATPASS_TEST_POSTGRES_URL")
     if url:

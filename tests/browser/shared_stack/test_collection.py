@@ -19,17 +19,18 @@ def _details(item, bpm: str):
     item.get_by_label("Licensing").select_option("exclusive")
 
 
-def test_collection_with_a_bad_item_fixed_and_retried_alone(platform, browser_page, media, token_for, shot, fits):
+def test_collection_with_a_bad_item_fixed_and_retried_alone(stack, browser_page, media, token_for, shot, fits):
+    platform = stack  # shared by this package's tests (conftest.stack)
     page = browser_page
     token = token_for(platform, "producer-album")
     auth = {"Authorization": f"Bearer {token}"}
     rules = requests.get(f"{platform.url}/api/v1/rules", timeout=10).json()["messages"]
     page.goto(f"{platform.url}/backstage/upload#token={token}")
 
-    tab = page.get_by_role("tab", name="Single track")
+    tab = page.get_by_role("tab", name="Single track", exact=True)
     tab.focus()
     page.keyboard.press("ArrowRight")  # the mode tabs work from the keyboard
-    expect(page.get_by_role("tab", name="Collection")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Collection", exact=True)).to_have_attribute("aria-selected", "true")
     form = page.locator("#panel-collection")
     save = form.get_by_role("button", name="Save collection")
     expect(save).to_be_disabled()
@@ -50,11 +51,12 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(platform, browser_pa
     zone.dispatch_event("drop", {"dataTransfer": transfer})
     expect(form.locator(".collection-head [data-slot=cover] .file-name")).to_contain_text("album.jpg")
     # Several WAVs at once: one item each, titled from the file names.
-    form.locator("#collection-add-files").set_input_files([media["other"], media["short"]])
+    # One of them silent: only validation (which reads every sample) can refuse it, after Save.
+    form.locator("#collection-add-files").set_input_files([media["other"], media["silent"]])
     items = form.locator(".collection-item")
     expect(items).to_have_count(2)
     expect(items.nth(0).get_by_label("Title", exact=True)).to_have_value("Moonlight")
-    expect(items.nth(1).get_by_label("Title", exact=True)).to_have_value("Too Short")
+    expect(items.nth(1).get_by_label("Title", exact=True)).to_have_value("Quiet Room")
     _details(items.nth(0), "120")
     expect(form.locator(".reasons")).to_contain_text(f"Track 2: {rules['BPM_REQUIRED']}")
     _details(items.nth(1), "95")
@@ -85,7 +87,7 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(platform, browser_pa
     bad.get_by_role("button", name="Retry").click()
     panel = bad.locator(".retry-panel")
     expect(panel.get_by_label("BPM")).to_have_value("95")  # the saved details are kept
-    panel.locator("[data-slot=audio] input[type=file]").set_input_files(media["fixed"])
+    panel.locator("[data-slot=audio] input[type=file]").set_input_files(media["fixed2"])
     expect(panel.locator("[data-slot=audio] .file-progress")).to_have_attribute("data-state", "done")
     shot(page, "collection-retry-panel")
     panel.get_by_role("button", name="Retry this track").click()
