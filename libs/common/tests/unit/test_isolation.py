@@ -80,7 +80,9 @@ def test_an_unbounded_allocation_is_stopped_by_the_memory_limit(runner):
 def test_a_child_that_dies_is_reported(runner):
     with pytest.raises(WorkerDied) as caught:
         runner.call(die)
-    assert caught.value.reason == "worker_died" and "exit code 1" in str(caught.value)
+    # pebble names the exit code, or (when the pool notices first, as under load) the broken pool
+    assert caught.value.reason == "worker_died"
+    assert "exit code 1" in str(caught.value) or "broke" in str(caught.value)
     assert runner.call(add, 1, 2) == 3
 
 

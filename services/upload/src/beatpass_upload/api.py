@@ -366,6 +366,8 @@ def _ticket(subject: str, id_: str):
     """A short-lived signed URL of an event stream, for EventSource (which cannot send a header)."""
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
+    if reads.submitted_snapshot(gw.factory, producer.id, subject, id_) is None:
+        return _relay(404, None)  # only for what the producer saved: another's id is unknown here
     url = signing.sign(gw.settings, f"/api/v1/{subject}/{id_}/events", producer.id, gw.settings.events_url_ttl_s)
     return jsonify(url=url), 201
 

@@ -27,7 +27,7 @@ from beatpass_common.order import reordered
 
 from . import reads
 from .fields import FieldError, _blank, check_collection_title, check_track_fields, messages
-from .models import CollectionRecord, Submission, Upload
+from .models import CollectionRecord, Reservation, Submission, Upload
 from .saving import CheckedTrack, SaveRejected
 
 TRACK_FIELDS = ("title", "artists", "bpm", "key", "scale", "licensing", "description", "genres", "tags", "mood")
@@ -109,6 +109,7 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
     fields are all kept), numbered, with track.edited in the outbox; an edit that changes
     nothing changes nothing. Returns the track view showing it."""
     row = s.get(Submission, plan.track_id, with_for_update=True)
+    _no_pending_version(gw, s, row.track_id)
     fields, changed, errors = edited_fields(row.fields, plan.body, gw.settings)
     if errors:  # the same check as the plan's over the row as it is now
         raise SaveRejected(errors)
@@ -162,10 +163,23 @@ def apply_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_min
     """In the commit's transaction: the new version, unless the old one was edited since its
     metadata was read (the new version would lose that edit: 409 TRACK_EDITED, nothing kept)."""
     old = s.get(Submission, plan.track_id, with_for_update=True)
+    _no_pending_version(gw, s, old.track_id)
     if old.edits != plan.edits:
         raise SaveRejected([FieldError("track", "TRACK_EDITED",
                                        "This track was edited while you replaced its files. Replace them again.")], 409)
     return gw.saver.save_track(s, producer_id, limit_minutes, plan.checked)
+
+
+def _no_pending_version(gw, s: Session, track_id: str) -> None:
+    """409 NEW_VERSION_PENDING while a new version of ``track_id`` is in flight (its minutes still
+    held: processing or in review; one that ends ready makes ``track_id`` replaced): an edit of
+    the old version would never reach the new one, and a second replacement would fork the track.
+    Called with ``track_id``'s row locked, so concurrent replacements are serialised on it."""
+    pending = s.scalar(select(Submission.track_id).join(Reservation, (Reservation.track_id == Submission.track_id)
+                                                        & (Reservation.attempt == Submission.attempt))
+                       .where(Submission.replaces_track_id == track_id, Reservation.state == "held").limit(1))
+    if pending is not None:
+        raise SaveRejected([_problem(gw, "track", "NEW_VERSION_PENDING")], 409)
 
 
 # NOT_REPLACEABLE's sentence by the track's status (processing and in_review: the first).

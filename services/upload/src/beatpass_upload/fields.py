@@ -3,6 +3,7 @@ sentences a producer reads. The upload page shows the same sentences (served by 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from beatpass_common import disputes
@@ -17,6 +18,7 @@ NAME_MAX = 100
 GENRES_MAX = 3
 TAGS_MAX = 10
 TAG_MAX = 40
+GENRE_MAX = 40
 DESCRIPTION_MAX = 2000
 MOOD_MAX = 50
 
@@ -44,6 +46,7 @@ def messages(settings: Settings) -> dict[str, str]:
         "LICENSING_INVALID": "Licensing must be non_exclusive, exclusive or free_download.",
         "GENRES_TOO_MANY": f"Choose no more than {GENRES_MAX} genres.",
         "GENRES_NOT_TEXT": "Each genre must be a name (text).",
+        "GENRE_INVALID": f"Each genre must be {GENRE_MAX} characters or fewer.",
         "TAGS_TOO_MANY": f"Add no more than {TAGS_MAX} tags.",
         "TAG_INVALID": f"Each tag must be 1 to {TAG_MAX} characters.",
         "TAGS_NOT_TEXT": "Each tag must be text.",
@@ -64,6 +67,8 @@ def messages(settings: Settings) -> dict[str, str]:
         "FIELD_UNKNOWN": "This field cannot be changed here.",
         "FIELD_NOT_EDITABLE": "The audio and cover art of a saved track are changed by replacing them, not by an edit.",
         "NOT_EDITABLE": "This track was replaced by a newer version. Edit that version instead.",
+        "NEW_VERSION_PENDING": "A new version of this track is being processed. Edit or replace that version "
+                               "instead.",
         "REPLACE_EMPTY": "Choose a new audio file or new cover art to replace.",
         "TRACK_IDS_INVALID": "The new order must be a list of the collection's track ids.",
         "TRACK_IDS_REPEATED": "Each track can appear only once in the new order.",
@@ -83,8 +88,10 @@ class FieldError:
 
 
 def _blank(value) -> bool:
-    """Absent: null or only whitespace. Any other type is present (and then refused as the wrong type)."""
-    return value is None or (isinstance(value, str) and not value.strip())
+    """Absent: null, or text with nothing visible in it (whitespace, zero-width and other format or
+    control characters only). Any other type is present (and then refused as the wrong type)."""
+    return value is None or (isinstance(value, str) and not any(
+        unicodedata.category(ch)[0] not in "ZC" for ch in value))
 
 
 def _str_list(value) -> list | None:
@@ -172,6 +179,8 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
         err("genres", "GENRES_NOT_TEXT")
     elif len(genres) > GENRES_MAX:
         err("genres", "GENRES_TOO_MANY")
+    elif any(len(g) > GENRE_MAX for g in genres):
+        err("genres", "GENRE_INVALID")
     else:
         clean["genres"] = [g for g in genres if g]
     tags = _str_list(body["tags"]) if body.get("tags") is not None else []

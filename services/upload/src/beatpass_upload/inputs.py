@@ -24,6 +24,14 @@ class BodyInvalid(Exception):
     message = BODY_INVALID
 
 
+class BodyTextInvalid(BodyInvalid):
+    """A text in the body holds what no database or event can carry: a lone UTF-16 surrogate
+    (``"\\ud800"`` is valid JSON but not Unicode text) or a NUL character (PostgreSQL text refuses it)."""
+
+    code = "BODY_TEXT_INVALID"
+    message = "Text in the request body must be valid Unicode without NUL characters."
+
+
 class BodyTooLarge(Exception):
     code = "BODY_TOO_LARGE"
 
@@ -40,14 +48,30 @@ def ascii_whole_number(value: str | None) -> int | None:
     return int(value)
 
 
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def _depth(value) -> int:
-    """Nesting depth of a parsed JSON value (a scalar is 0), walked without recursion."""
+    """Nesting depth of a parsed JSON value (a scalar is 0), walked without recursion.
+
+    Raises BodyTextInvalid on a key or string that is not storable text."""
     deepest, stack = 0, [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str) and not _storable(item):
+            raise BodyTextInvalid()
         if isinstance(item, (dict, list)):
             depth += 1
             deepest = max(deepest, depth)
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
             stack.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
 
@@ -59,8 +83,9 @@ def _not_json(name: str):
 def json_object(settings: Settings) -> dict:
     """The request's JSON object body.
 
-    Raises BodyTooLarge past ``json_body_max_bytes`` (declared or streamed) and BodyInvalid when it
-    is not UTF-8 JSON, not an object, or nested deeper than ``json_depth_max``.
+    Raises BodyTooLarge past ``json_body_max_bytes`` (declared or streamed), BodyInvalid when it
+    is not UTF-8 JSON, not an object, or nested deeper than ``json_depth_max``, and BodyTextInvalid
+    when a text in it holds a lone surrogate or a NUL character.
     """
     request.max_content_length = settings.json_body_max_bytes  # werkzeug stops reading past it
     try:

@@ -62,6 +62,8 @@ class Submission(Base):
     duration_s: Mapped[float] = mapped_column(Float)
     # How many times the producer edited ``fields`` since saving (track.edited numbers them).
     edits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The track this one is a new version of (a replacement), else None.
+    replaces_track_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -170,6 +170,8 @@ class Saver:
         submission.cover_upload_id = t.cover.id
         submission.fields = t.fields
         submission.duration_s = t.duration_s
+        if t.replaces_track_id is not None:  # a retry of a new version stays that version
+            submission.replaces_track_id = t.replaces_track_id
         event = new_event("track.submitted", {
             "audio": self.ref(t.audio).model_dump(mode="json"),
             "cover": self.ref(t.cover).model_dump(mode="json"),

@@ -87,9 +87,17 @@ def parse_metadata(header: str | None) -> dict[str, str]:
             continue
         key, _, value = pair.partition(" ")
         try:
-            meta[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
+            raw = base64.b64decode(value, validate=True) if value else b""
         except ValueError:
             raise UploadError(400, "METADATA_INVALID", "Upload-Metadata values must be base64.") from None
+        try:  # a file name reaches databases and events, which hold neither other bytes nor NUL
+            text = raw.decode("utf-8")
+            if "\x00" in text:
+                raise ValueError("NUL")
+        except ValueError:  # UnicodeDecodeError included
+            raise UploadError(400, "METADATA_INVALID",
+                              "Upload-Metadata values must be base64 of UTF-8 text without NUL characters.") from None
+        meta[key] = text
     return meta
 
 

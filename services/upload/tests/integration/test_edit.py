@@ -275,6 +275,12 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     assert submitted["replaces_track_id"] == track_id and submitted["metadata"]["title"] == "Night Drive (Edited)"
     assert _used_minutes(stack) == 0.4  # both versions hold minutes while the new one is processing
     assert _get(stack, f"tracks/{new_id}")["title"] == "Night Drive (Edited)"
+    # While it is in flight, the old version takes neither an edit (it would never reach the new
+    # one) nor a second replacement (the track would fork into two live versions): a stranger's find.
+    pending = [("track", "NEW_VERSION_PENDING",
+                "A new version of this track is being processed. Edit or replace that version instead.")]
+    assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Lost"}), 409) == pending
+    assert _errors(_replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1100))}), 409) == pending
 
     _ready(stack, new_id)
     _wait(lambda: _view(stack, f"tracks/{track_id}")["status"] == "replaced")
@@ -331,6 +337,7 @@ def test_replace_refusals_and_a_retry_of_a_rejected_new_version(stack):
     assert r.status_code == 202, r.text
     new_id = r.json()["track_id"]
     _reject(stack, new_id)
+    _wait(lambda: _patch(stack, f"tracks/{track_id}", {"mood": "calm"}).status_code == 200)  # its minutes came back
     retry = requests.post(f"{stack.url}/api/v1/tracks/{new_id}/retry", headers=stack.headers(), timeout=30,
                           json={"cover_upload_id": stack.tus_upload(cover_bytes(1300))})
     assert retry.status_code == 202, retry.text
@@ -447,6 +454,14 @@ BODIES = st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=8), JSON | st
     ["A", "minor", "exclusive", 120, ["Kai"], "Tape"]), max_size=5)
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
+
+
 def test_random_edit_and_replace_bodies_never_answer_5xx(stack):
     track_id = _save(stack)
     _ready(stack, track_id)
@@ -464,6 +479,9 @@ def test_random_edit_and_replace_bodies_never_answer_5xx(stack):
             r = session.patch(f"{stack.url}/api/v1/{path}", json=body, timeout=30)
         assert r.status_code < 500, r.text
         if r.status_code in (200, 202):
+            return
+        if _has_nul(body):
+            assert r.status_code == 400 and r.json()["errors"][0]["code"] == "BODY_TEXT_INVALID", r.text
             return
         assert r.status_code == 422, r.text
         assert r.headers["Content-Type"] == "application/problem+json"

@@ -249,3 +249,28 @@ def test_upload_metadata_past_its_limit_is_refused(stack):
     assert r.json()["errors"][0]["message"] == f"Upload-Metadata must be at most {limit} bytes."
     assert _create(stack, 10, **{"Upload-Metadata": "filename " + base64.b64encode(b"beat.wav").decode()}
                    ).status_code == 201
+
+
+# ---- texts no database or event can carry (a stranger's 500) ----------------------------------
+
+@pytest.mark.parametrize("text", ["\\ud800", "a\\udfffb", "\\u0000", "Night\\u0000Drive"])
+def test_a_lone_surrogate_or_nul_in_any_text_is_refused_before_anything_is_stored(stack, text):
+    raw = json.dumps(_fields()).replace('"Night Drive"', f'"{text}"')
+    for method, path in (("post", "/api/v1/tracks"), ("post", "/api/v1/collections"),
+                         ("patch", f"/api/v1/tracks/{'0' * 8}-0000-4000-8000-{'0' * 12}")):
+        r = requests.request(method, f"{stack.url}{path}", data=raw.encode(), timeout=30,
+                             headers={**stack.headers(), "Content-Type": "application/json"})
+        assert r.status_code == 400, (path, r.status_code, r.text[:200])
+        assert r.json()["errors"] == [{"field": "body", "code": "BODY_TEXT_INVALID", "message":
+                                       "Text in the request body must be valid Unicode without NUL characters."}]
+    r = requests.post(f"{stack.url}/api/v1/tracks", data=b'{"\\ud800": 1}', timeout=30,
+                      headers={**stack.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 400 and _codes(r) == {"body": "BODY_TEXT_INVALID"}
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfebeat.wav", b"beat\x00.wav"])
+def test_upload_metadata_that_is_not_text_says_so(stack, raw):
+    r = _create(stack, 10, **{"Upload-Metadata": "filename " + base64.b64encode(raw).decode()})
+    assert r.status_code == 400 and r.json()["errors"] == [{"field": None, "code": "METADATA_INVALID", "message":
+                                                            "Upload-Metadata values must be base64 of UTF-8 text "
+                                                            "without NUL characters."}]

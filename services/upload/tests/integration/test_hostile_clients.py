@@ -4,6 +4,7 @@ would leave their folder, claims out of range, signed links tampered with, token
 from __future__ import annotations
 
 import time
+import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -131,8 +132,15 @@ def test_event_streams_open_with_a_ticket_never_with_a_token_in_the_url(stack):
         assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
         first = next(stream.iter_lines(decode_unicode=True))
         assert first.startswith("id: ")
-    # Another producer's ticket does not open this producer's stream; a ticket opens its own path only.
-    other = requests.post(f"{events}/ticket", headers=stack.headers("producer-b"), timeout=10).json()["url"]
+    # No ticket for another producer's id (as for an unknown one: a stranger's find), and a link
+    # signed for another producer does not open this producer's stream; a ticket opens its own path only.
+    for who, path in (("producer-b", events), ("producer-a", f"{stack.url}/api/v1/tracks/{uuid.uuid4()}/events"),
+                      ("producer-a", f"{stack.url}/api/v1/collections/{uuid.uuid4()}/events")):
+        r = requests.post(f"{path}/ticket", headers=stack.headers(who), timeout=10)
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NOT_FOUND", (who, path)
+    from beatpass_upload import signing
+
+    other = signing.sign(stack.settings, f"/api/v1/tracks/{track}/events", "producer-b", 60)
     assert requests.get(stack.url + other, timeout=10).status_code == 404
     query = urlsplit(url).query
     other_track = f"/api/v1/tracks/{'0' * 8}-0000-0000-0000-{'0' * 12}/events?{query}"
