@@ -315,9 +315,12 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
         new_version.click()
     assert replaced.value.status == 202
     new_id = replaced.value.json()["track_id"]
+    # While the new version is processing, the old one takes no edit or replacement (the API's sentence).
+    old = library.locator(f"[data-track-id='{track_id}']")
+    expect(old.locator(".pending-version")).to_have_text(rules["messages"]["NEW_VERSION_PENDING"])
+    expect(old.get_by_role("button", name="Replace files")).to_have_count(0)
     fresh = library.locator(f"[data-track-id='{new_id}']")
     expect(fresh).to_have_attribute("data-status", "ready", timeout=120_000)
-    old = library.locator(f"[data-track-id='{track_id}']")
     expect(old).to_have_attribute("data-status", "replaced", timeout=30_000)
     expect(old.locator(".notice")).to_have_text("Replaced by a newer version.")
     expect(old.get_by_role("button", name="Edit details")).to_have_count(0)

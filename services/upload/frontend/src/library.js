@@ -3,7 +3,7 @@
 // stay on top until the list has them.
 import { h, clear, keepFocus, PAGE } from "./dom.js";
 import { errorsOf, requestIdOf } from "./api.js";
-import { TrackCard, CollectionCard, statusLabel } from "./status.js";
+import { TrackCard, CollectionCard, IN_FLIGHT, statusLabel } from "./status.js";
 import { errorList } from "./panels.js";
 
 const TRACK_STATUSES = ["processing", "ready", "rejected", "failed", "in_review", "replaced"];
@@ -135,14 +135,32 @@ export class Library {
     return card;
   }
 
-  /** A track changed status; a new version that became ready replaced its old one: show that. */
+  /**
+   * A track changed status. A new version in flight keeps its old one from edits and replacements
+   * (the API's NEW_VERSION_PENDING); once ready it replaced the old one, once refused it did not.
+   */
   changed(card) {
     this.ctx.refreshMinutes();
     const old = card.replaces;
-    if (card.status === "ready" && old) {
-      const oldCard = this.cards.get(old);
-      if (oldCard instanceof TrackCard) oldCard.reload();
-      else for (const c of this.cards.values()) if (c instanceof CollectionCard) c.refresh();
+    if (!old) return;
+    const oldCard = this.cards.get(old);
+    if (oldCard instanceof TrackCard) {
+      oldCard.pendingVersion = IN_FLIGHT.has(card.status) ? card.id : null;
+      if (card.status === "ready") oldCard.reload();
+      else oldCard.render();
+    } else if (card.status === "ready") {
+      for (const c of this.cards.values()) if (c instanceof CollectionCard) c.refresh();
+    }
+  }
+
+  /** Listed new versions still in flight mark their old versions (on this page or another device). */
+  markPending(items) {
+    for (const item of items) {
+      const oldCard = item.replaces_track_id && IN_FLIGHT.has(item.status) ? this.cards.get(item.replaces_track_id) : null;
+      if (oldCard instanceof TrackCard && oldCard.pendingVersion !== item.id) {
+        oldCard.pendingVersion = item.id;
+        oldCard.render();
+      }
     }
   }
 
@@ -159,6 +177,7 @@ export class Library {
       }
     }
     keepFocus(this.list, () => this.list.replaceChildren(...cards.map((c) => c.el)), () => this.tabs[this.kind] || this.filter);
+    if (this.kind === "tracks") this.markPending(items);
     this.list.setAttribute("aria-busy", "false");
     const pages = Math.max(1, Math.ceil(this.total / this.perPage));
     const noun = this.kind === "tracks" ? "track" : "collection";
@@ -193,7 +212,7 @@ export class Library {
       return card;
     }
     const card = this.added({ kind: "track", id: newId, title, replaces: oldId, uploadIds: ids });
-    this.cards.get(oldId)?.render();
+    this.changed(card);
     card.focus();
     return card;
   }

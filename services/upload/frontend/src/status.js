@@ -14,6 +14,7 @@ const STATUS_LABELS = { processing: "Processing", ready: "Ready", rejected: "Rej
 const STEP_LABELS = { validation: "Validation", waveform: "Waveform", fingerprint: "Fingerprint" };
 const STATE_LABELS = { pending: "Waiting", running: "Running", done: "Done", failed: "Failed" };
 const PLAYABLE = new Set(["ready", "replaced"]);
+export const IN_FLIGHT = new Set(["processing", "in_review"]); // a new version that may still replace its old one
 
 export const statusLabel = (status) => STATUS_LABELS[status] || status;
 
@@ -173,6 +174,7 @@ export class TrackCard {
     this.ctx = ctx;
     this.id = id;
     this.replaces = replaces || view?.replaces_track_id || null; // the track this new version replaces
+    this.pendingVersion = null; // a new version of this track still in flight: no edit or replace meanwhile
     this.collectionId = collectionId || view?.collection_id || null;
     this.collectionTitle = collectionTitle;
     this.uploadIds = uploadIds;
@@ -369,8 +371,9 @@ export class TrackCard {
     const action = (kind, label, cls = "button secondary") => h("button", { type: "button", class: cls, "data-focus": kind,
       "aria-expanded": String(this.panelKind === kind), onclick: () => this.openPanel(kind) }, label);
     const actions = [];
-    if (v.status === "ready" && f.editTrack) actions.push(action("edit", "Edit details"));
-    if (v.status === "ready" && f.replaceTrack) actions.push(action("replace", "Replace files"));
+    const pending = v.status === "ready" && this.pendingVersion;
+    if (v.status === "ready" && f.editTrack && !pending) actions.push(action("edit", "Edit details"));
+    if (v.status === "ready" && f.replaceTrack && !pending) actions.push(action("replace", "Replace files"));
     if (duplicate?.own && duplicate.track_id && v.status === "rejected" && f.replaceTrack) {
       actions.push(action("matched", `Replace the audio of “${duplicate.title || "the matched track"}”`));
     }
@@ -383,6 +386,7 @@ export class TrackCard {
       duplicate?.title ? h("p", { class: "duplicate" }, "Matched track: ", h("strong", {}, `“${duplicate.title}”`)) : null,
       v.dispute ? h("p", { class: "notice" }, "Dispute sent. BeatPass will review the match.") : null,
       v.status === "replaced" ? h("p", { class: "notice" }, "Replaced by a newer version.") : null,
+      pending ? h("p", { class: "notice pending-version" }, this.ctx.rules.messages.NEW_VERSION_PENDING) : null,
       errorList(v.warnings, "messages warning"),
       problems ? supportButton(() => this.supportDetails()) : null,
       actions.length ? h("div", { class: "card-actions" }, actions) : null);
@@ -451,10 +455,19 @@ export class CollectionCard {
       || [...this.items, ...this.pending.values()].some((c) => c.status === "processing");
   }
 
+  /** While a new version is in flight, its old one takes no edit or replacement (NEW_VERSION_PENDING). */
+  versionChanged(card) {
+    const old = this.items.find((c) => c.id === card.replaces);
+    if (!old) return;
+    old.pendingVersion = IN_FLIGHT.has(card.status) ? card.id : null;
+    old.render();
+  }
+
   /** A new version of one of its tracks: shown here; it takes the old one's place once ready. */
   addVersion({ newId, title, oldId, uploadIds }) {
     const card = new TrackCard(this.ctx, { id: newId, title, replaces: oldId, collectionTitle: this.view.title, uploadIds,
-      onUpdate: () => this.refresh() });
+      onUpdate: (c) => { this.versionChanged(c); this.refresh(); } });
+    this.versionChanged(card);
     card.el.classList.add("new-version");
     card.el.prepend(h("p", { class: "muted version-note" }, `New version of “${title}”: it takes the current one's place once it is ready.`));
     this.pending.set(newId, card);
