@@ -38,7 +38,7 @@ def fingerprint(env, track_id, data):
     return event.payload().duplicate
 
 
-def test_the_migrations_keep_old_rows_as_scheme_1_and_pack_their_index_rows(url, evalset):
+def test_the_migrations_keep_old_rows_as_scheme_1_and_pack_their_index_rows(url):
     migrate(url, MIGRATIONS, "0001")
     engine = make_engine(url)
     with engine.begin() as conn:
