@@ -138,8 +138,13 @@ def _collection_title_and_album_cover_change_through_validation(platform):
     assert "/media/cover-large-r1.jpg?" in changed["cover"]["large"] and changed["title"] == "Tape (Deluxe)"
     image = requests.get(platform.url + changed["cover"]["large"], timeout=10)
     assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
-    bad = requests.patch(url, headers=headers, timeout=30, json={
+    wide = requests.patch(url, headers=headers, timeout=30, json={
         "cover_upload_id": platform.upload(cover_bytes(1200, height=800), "wide.jpg")})
+    assert wide.status_code == 422 and {e["code"] for e in wide.json()["errors"]} == {
+        "COVER_DIMENSIONS", "COVER_NOT_SQUARE"}, wide.text  # the upload's inspection, at once
+    whole = cover_bytes(1200, color=(200, 10, 10))  # a header inspection accepts, pixels only validation reads
+    bad = requests.patch(url, headers=headers, timeout=30, json={
+        "cover_upload_id": platform.upload(whole[: len(whole) // 2], "cut.jpg")})
     assert bad.status_code == 200, bad.text
     refused = collection(lambda c: (c["cover_change"] or {}).get("state") == "rejected")
     assert refused["cover"] == changed["cover"] and refused["status"] == "ready"
