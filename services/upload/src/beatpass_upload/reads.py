@@ -30,9 +30,12 @@ def list_query(args, statuses: tuple[str, ...] | None = None) -> tuple[dict, lis
     for tracks when ``statuses`` is given) and one FieldError (400 QUERY_INVALID) per bad value."""
     names = ("page", "per_page") + (("status", "single") if statuses is not None else ())
     params = {k: args[k] for k in names if k in args}
-    problems = [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
-                for name, top in (("page", MAX_PAGE), ("per_page", 100))
-                if name in params and not 1 <= (ascii_whole_number(params[name]) or 0) <= top]
+    # ?status=ready&status=rejected would silently mean the first: each is given once or not at all.
+    problems = [FieldError(name, "QUERY_INVALID", f"{name} must be given once.")
+                for name in names if len(args.getlist(name)) > 1]
+    problems += [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
+                 for name, top in (("page", MAX_PAGE), ("per_page", 100))
+                 if name in params and not 1 <= (ascii_whole_number(params[name]) or 0) <= top]
     if statuses is not None and params.get("status") not in (None, *statuses):
         problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(statuses)}."))
     if "single" in params and params["single"] not in BOOLEANS:

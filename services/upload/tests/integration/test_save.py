@@ -219,3 +219,6 @@ def test_track_list_query_is_checked(stack):
         r = requests.get(f"{stack.url}/api/v1/tracks?{query}", headers=h)
         assert r.status_code == 400 and r.json()["errors"][0]["code"] == "QUERY_INVALID", query
     assert requests.get(f"{stack.url}/api/v1/tracks?page=2&per_page=5&status=ready", headers=h).status_code == 200
+    for path in ("tracks?status=ready&status=rejected", "tracks?page=1&page=2", "collections?per_page=5&per_page=5"):
+        r = requests.get(f"{stack.url}/api/v1/{path}", headers=h)
+        assert r.status_code == 400 and r.json()["errors"][0]["message"].endswith(" must be given once."), path
