@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beatpass_common.events import new_event
+from beatpass_common.testing.json_bodies import JSON_VALUES, has_nul
 from beatpass_common.testing.media import beat_wav, cover_bytes
 
 pytestmark = pytest.mark.integration
@@ -116,15 +117,11 @@ def test_a_retry_with_an_audio_upload_id_of_another_type(stack, uploads):
 
 # ---- property: random JSON types in every field --------------------------------------------
 
-SCALARS = st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) | \
-    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                           max_size=3), max_leaves=6)
 TRACK_FIELDS = ["audio_upload_id", "cover_upload_id", "title", "artists", "bpm", "key", "scale", "licensing",
                 "description", "genres", "tags", "mood", "replaces_track_id"]
 # Never a working upload id: a body can then never be saved, so each example checks fields afresh.
-BODIES = st.fixed_dictionaries({"audio_upload_id": JSON.filter(lambda v: v is not None)},
-                               optional={name: JSON for name in TRACK_FIELDS[1:]})
+BODIES = st.fixed_dictionaries({"audio_upload_id": JSON_VALUES.filter(lambda v: v is not None)},
+                               optional={name: JSON_VALUES for name in TRACK_FIELDS[1:]})
 
 
 def _expected_type_errors(body: dict, prefix: str = "") -> dict:
@@ -139,17 +136,9 @@ def _expected_type_errors(body: dict, prefix: str = "") -> dict:
     return expected
 
 
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return isinstance(value, list) and any(_has_nul(v) for v in value)
-
-
 def _check_problem(r, expected: dict, sent=None) -> None:
     assert r.status_code < 500, r.text
-    if _has_nul(sent):  # no database or event holds NUL: refused before any field rule
+    if has_nul(sent):  # no database or event holds NUL: refused before any field rule
         assert r.status_code == 400 and r.json()["errors"][0]["code"] == "BODY_TEXT_INVALID", r.text
         return
     assert r.status_code in (404, 409, 422), r.text
