@@ -1,19 +1,14 @@
 """Validation's rules: the audio and artwork rules shared with the upload gateway
-(``beatpass_common.media_rules``, re-exported here) and the tempo warnings only validation gives.
+(``beatpass_common.media_rules``, re-exported here) and the warning validation gives when the
+estimate runs out of time (the BPM warning is ``beatpass_common.bpm``, shared with the catalog).
 """
 
 from __future__ import annotations
 
-from beatpass_common import bpm
 from beatpass_common.events import Problem
 from beatpass_common.media_rules import *  # noqa: F403 - one set of sentences for both services
 
 BPM = "bpm"
-
-
-# The BPM warning is shared with the catalog, which warns again when the producer edits the BPM.
-bpm_mismatch = bpm.mismatch
-bpm_agrees = bpm.agrees
 
 
 def estimate_skipped() -> Problem:

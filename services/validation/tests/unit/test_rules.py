@@ -1,5 +1,6 @@
 import pytest
 
+from beatpass_common import bpm
 from beatpass_common.config import Settings
 
 from beatpass_validation import rules
@@ -10,11 +11,11 @@ from beatpass_validation import rules
     (90, 120.0, False), (128, 120.0, False), (100, 150.0, False),
 ])
 def test_bpm_half_and_double_time_agree(declared, estimated, agrees):
-    assert rules.bpm_agrees(declared, estimated) is agrees
+    assert bpm.agrees(declared, estimated) is agrees
 
 
 def test_bpm_warning_sentence():
-    p = rules.bpm_mismatch(90, 120.3)
+    p = bpm.mismatch(90, 120.3)
     assert (p.code, p.field) == ("BPM_MISMATCH", "bpm")
     assert p.message == "You entered 90 BPM, but the audio sounds like about 120 BPM. Check the BPM before publishing."
 
@@ -55,7 +56,7 @@ def test_codes_are_unique_per_rule():
         rules.truncated(2, 1), rules.corrupt_float(1), rules.silent(None, -60),
         rules.cover_missing(), rules.cover_empty(), rules.cover_too_large(1, 1), rules.cover_format(UNKNOWN),
         rules.cover_polyglot(UNKNOWN, "x"), rules.cover_corrupt(UNKNOWN), rules.cover_dimensions(1, 1, s),
-        rules.cover_not_square(1, 2, s), rules.bpm_mismatch(1, 2), rules.estimate_skipped(),
+        rules.cover_not_square(1, 2, s), bpm.mismatch(1, 2), rules.estimate_skipped(),
     ]
     assert len({p.code for p in problems}) == len(problems)
     assert all(p.message.endswith(".") for p in problems)
