@@ -58,7 +58,7 @@ def test_no_bearer_token_in_urls_streams_and_media_take_signed_links(platform_en
     # (services/upload/tests/integration/test_hostile_clients.py opens one): none for an unknown id.
     for subject in ("tracks", "collections"):
         ticket = requests.post(f"{base}/api/v1/{subject}/{nope}/events/ticket", headers=auth, timeout=10)
-        assert ticket.status_code == 404 and ticket.json()["errors"][0]["code"] == "NOT_FOUND"
+        assert ticket.status_code == 404 and ticket.json()["errors"][0]["code"] == f"{subject[:-1].upper()}_NOT_FOUND"
     r = requests.get(f"{base}/api/v1/tracks/{nope}/events", params={"producer": "producer-q", "expires": "9" * 10,
                                                                   "signature": "0" * 64}, timeout=10)
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "LINK_INVALID"

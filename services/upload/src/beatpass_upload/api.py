@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, stream_with_context
 
-from werkzeug.exceptions import NotFound
 
 from beatpass_common import disputes
 from beatpass_common.db import transaction
@@ -20,7 +19,8 @@ from beatpass_common.storage import ObjectNotFound
 from . import editing, idempotency, inputs, quota, reads, signing
 from .access import current_producer, minutes_limit, reader_id
 from .catalog_client import CatalogUnavailable
-from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX, FieldError, messages
+from .fields import (ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, SCALES, TAGS_MAX, TITLE_MAX,
+                     TRACK_NOT_FOUND, FieldError, messages)
 from .models import Submission
 from .saving import SAVES, SaveRejected
 
@@ -28,16 +28,19 @@ bp = Blueprint("api", __name__)
 TRACK_STATUSES = ("processing", "ready", "rejected", "failed", "in_review", "replaced")
 
 
+MEDIA_ENDPOINTS = {"api.media", "api.collection_media", "library.audio"}
+
+
 @bp.url_value_preprocessor
 def _check_ids(endpoint, values):
-    # Track and collection ids are UUIDs; anything else is simply not found.
-    for name in ("track_id", "collection_id"):
+    # Track and collection ids are UUIDs; anything else is simply not found, in the route's words.
+    for name, subject in (("track_id", "tracks"), ("collection_id", "collections")):
         value = (values or {}).get(name)
         if value is not None:
             try:
                 values[name] = str(uuid.UUID(value))
             except ValueError:
-                raise NotFound() from None
+                abort(_missing("media" if endpoint in MEDIA_ENDPOINTS else subject))
 
 
 def _gw():
@@ -181,11 +184,11 @@ def _retry(producer, body, track_id: str, collection_id: str | None):
     with gw.factory() as s:
         base = s.get(Submission, track_id)
     if base is None or base.producer_id != producer.id:
-        raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
+        raise SaveRejected([TRACK_NOT_FOUND], 404)
     status, track = gw.catalog.get(producer.id, f"tracks/{track_id}")
     track = track if status == 200 and isinstance(track, dict) else None
     if collection_id is not None and collection_id not in {base.collection_id, (track or {}).get("collection_id")}:
-        raise SaveRejected([FieldError("track", "TRACK_NOT_FOUND", "Track not found.")], 404)
+        raise SaveRejected([TRACK_NOT_FOUND], 404)
     if track is None or track.get("submission") != base.attempt or track.get("status") == "processing":
         raise SaveRejected([STILL_PROCESSING], 409)
     if track["status"] not in {"rejected", "failed"}:
@@ -223,10 +226,18 @@ def retry_track(track_id):
                        lambda producer, body: _retry(producer, body, track_id, None))
 
 
-def _relay(status: int, body, producer_id: str | None = None):
-    """The catalog's answer; with ``producer_id``, its media links signed for that producer."""
+def _missing(subject: str) -> Response:
+    """404 TRACK_NOT_FOUND / COLLECTION_NOT_FOUND / MEDIA_NOT_FOUND (``subject`` "tracks" /
+    "collections" / "media"): unknown, or another producer's, which must look the same."""
+    error = MISSING[subject]
+    return problem(404, error.message, [error.as_dict()])
+
+
+def _relay(status: int, body, producer_id: str | None = None, subject: str = "tracks"):
+    """The catalog's answer about ``subject``; with ``producer_id``, its media links signed for
+    that producer."""
     if status == 404:
-        return problem(404, "Not found.", [{"field": None, "code": "NOT_FOUND", "message": "Not found."}])
+        return _missing(subject)
     if producer_id is not None and status == 200:
         editing.fresh(_gw(), producer_id, body)  # edits the catalog has not applied yet
         _sign_links(body, producer_id, _gw().settings)
@@ -283,7 +294,7 @@ def get_collection(collection_id):
     if status == 404:  # saved a moment ago: processing, not missing (as a track is)
         body = reads.submitted_collection(gw.factory, producer.id, collection_id)
         status = 200 if body is not None else 404
-    return _relay(status, body, producer.id)
+    return _relay(status, body, producer.id, "collections")
 
 
 @bp.post("/api/v1/tracks/<track_id>/dispute")
@@ -293,7 +304,7 @@ def dispute(track_id):
     body = _json_body() if request.content_length or request.headers.get("Transfer-Encoding") else {}
     status, result = gw.catalog.post(producer.id, f"tracks/{track_id}/dispute", {"reason": body.get("reason")})
     if status == 404:
-        return _relay(404, None)
+        return _missing("tracks")
     if status >= 400:
         return problem(status, "The dispute cannot be opened.", result.get("errors"))
     return jsonify(result), status
@@ -313,11 +324,11 @@ def _media(path: str, name: str):
     gw = _gw()
     status, ref = gw.catalog.get(reader_id(gw.settings), path)
     if status != 200:
-        return _relay(404, None)
+        return _missing("media")
     try:
         stream = gw.store.open(ref["bucket"], ref["key"])
     except ObjectNotFound:
-        return _relay(404, None)
+        return _missing("media")
     types = {".json": "application/json", ".dat": "application/octet-stream", ".png": "image/png",
              ".jpg": "image/jpeg"}
     content_type = next((v for k, v in types.items() if name.endswith(k)), "application/octet-stream")
@@ -339,7 +350,7 @@ def _events(subject: str, id_: str):
         # Saved a moment ago: the submitted state now, the catalog's stream once it has the record.
         snapshot = reads.submitted_snapshot(gw.factory, producer_id, subject, id_)
         if snapshot is None:
-            return _relay(404, None)
+            return _missing(subject)
         body = reads.catching_up(gw.catalog, producer_id, path, snapshot, poll_s=gw.settings.catalog_catchup_poll_s,
                                  wait_s=gw.settings.catalog_catchup_wait_s)
     else:
@@ -367,7 +378,7 @@ def _ticket(subject: str, id_: str):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
     if reads.submitted_snapshot(gw.factory, producer.id, subject, id_) is None:
-        return _relay(404, None)  # only for what the producer saved: another's id is unknown here
+        return _missing(subject)  # only for what the producer saved: another's id is unknown here
     url = signing.sign(gw.settings, f"/api/v1/{subject}/{id_}/events", producer.id, gw.settings.events_url_ttl_s)
     return jsonify(url=url), 201
 

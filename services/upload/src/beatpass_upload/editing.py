@@ -26,7 +26,7 @@ from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.order import reordered
 
 from . import reads
-from .fields import FieldError, _blank, check_collection_title, check_track_fields, messages
+from .fields import COLLECTION_NOT_FOUND, TRACK_NOT_FOUND, FieldError, _blank, check_collection_title, check_track_fields, messages
 from .models import CollectionRecord, Reservation, Submission, Upload
 from .saving import CheckedTrack, SaveRejected
 
@@ -53,9 +53,7 @@ def _own(gw, model, producer_id: str, id_: str):
     with gw.factory() as s:
         row = s.get(model, id_)
     if row is None or row.producer_id != producer_id:
-        field, code, message = (("track", "TRACK_NOT_FOUND", "Track not found.") if model is Submission else
-                                ("collection", "COLLECTION_NOT_FOUND", "Collection not found."))
-        raise SaveRejected([FieldError(field, code, message)], 404)
+        raise SaveRejected([TRACK_NOT_FOUND if model is Submission else COLLECTION_NOT_FOUND], 404)
     return row
 
 

@@ -87,6 +87,14 @@ class FieldError:
         return {"field": self.field, "code": self.code, "message": self.message}
 
 
+# One 404 per kind of record: another producer's id answers exactly like an unknown one.
+TRACK_NOT_FOUND = FieldError("track", "TRACK_NOT_FOUND", "Track not found.")
+COLLECTION_NOT_FOUND = FieldError("collection", "COLLECTION_NOT_FOUND", "Collection not found.")
+# A media file: unknown record, another producer's, or not made yet (e.g. the waveform) alike.
+MEDIA_NOT_FOUND = FieldError("media", "MEDIA_NOT_FOUND", "Media not found.")
+MISSING = {"tracks": TRACK_NOT_FOUND, "collections": COLLECTION_NOT_FOUND, "media": MEDIA_NOT_FOUND}
+
+
 def _blank(value) -> bool:
     """Absent: null, or text with nothing visible in it (whitespace, zero-width and other format or
     control characters only). Any other type is present (and then refused as the wrong type)."""

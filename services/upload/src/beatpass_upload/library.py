@@ -13,7 +13,7 @@ from beatpass_common.storage import ObjectNotFound
 
 from . import inspection, ranges, reads
 from .access import current_producer, reader_id
-from .api import _check_ids, _gw, _relay
+from .api import _check_ids, _gw, _missing, _relay
 from .uploads import UploadError
 
 bp = Blueprint("library", __name__)
@@ -58,7 +58,7 @@ def audio(track_id):
     producer_id = reader_id(gw.settings)
     upload = reads.track_audio(gw.factory, producer_id, [track_id]).get(track_id)
     if upload is None:
-        return _relay(404, None)
+        return _missing("media")
     total, etag = upload.length, f'"{upload.id}"'  # a complete upload never changes
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=300"}
     try:
@@ -77,7 +77,7 @@ def audio(track_id):
     try:
         stream = gw.store.open(upload.bucket, upload.key, start, length)
     except ObjectNotFound:
-        return _relay(404, None)
+        return _missing("media")
 
     def chunks():
         with stream:

@@ -123,7 +123,7 @@ def head(upload_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
     try:
-        upload = gw.uploads.get(producer.id, upload_id)
+        upload = gw.uploads.settled(producer.id, upload_id)
     except UploadError as exc:
         return Response(status=exc.status, headers=_headers())
     headers = _headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)},

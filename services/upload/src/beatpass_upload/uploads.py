@@ -164,6 +164,20 @@ class Uploads:
             raise UploadError(410, "UPLOAD_GONE", "This upload has expired or was cancelled; upload the file again.")
         return upload
 
+    def settled(self, producer_id: str, upload_id: str) -> Upload:
+        """``get``, once no PATCH holds the upload's lease (waiting up to ``lease_s``; after that,
+        as it is). A resume's HEAD comes right after its client cut the previous PATCH: read
+        before that PATCH commits its last bytes, the offset is stale and the next PATCH a 409."""
+        self.get(producer_id, upload_id)
+
+        def free() -> bool | None:
+            with self.factory() as s:
+                held = s.scalar(select(Upload.id).where(Upload.id == upload_id, Upload.locked_until >= now()))
+            return held is None or None
+
+        wait_for(free, self.settings.lease_s)
+        return self.get(producer_id, upload_id)
+
     # ---- appending ---------------------------------------------------------------------------
 
     def append(self, producer_id: str, upload_id: str, offset: int, body: BinaryIO,

@@ -4,6 +4,7 @@ one (it stopped renewing) lets go within ``lease_s``, and a late holder cannot c
 from __future__ import annotations
 
 import io
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -72,3 +73,22 @@ def test_an_upload_lease_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one
     started = time.monotonic()
     assert uploads.append("p", upload.id, 0, io.BytesIO(b"0123456789"), None).offset == 10
     assert time.monotonic() - started < 3 * LEASE_S
+
+
+def test_a_head_reads_the_offset_once_the_patch_in_flight_has_let_go(factory, settings, tmp_path):
+    """A resume's HEAD right after its client cut a PATCH: the offset it answers is the one that
+    PATCH committed, not the one before it (which made the next PATCH a 409 OFFSET_MISMATCH)."""
+    uploads = Uploads(factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S}))
+    upload = uploads.create("p", 10, {})
+    results = []
+    with uploads._leased(upload) as token:
+        reader = threading.Thread(target=lambda: results.append(uploads.settled("p", upload.id).offset))
+        reader.start()
+        time.sleep(LEASE_S / 2)
+        assert uploads._extend(upload.id, token, offset=4)  # the cut PATCH commits what it received...
+    reader.join(10)  # ...and lets go: only then does the HEAD answer
+    assert results == [4]
+    started = time.monotonic()  # a holder that never lets go delays a HEAD by lease_s at most
+    with uploads._leased(upload):
+        assert uploads.settled("p", upload.id).offset == 4
+    assert LEASE_S <= time.monotonic() - started < 3 * LEASE_S

@@ -134,15 +134,18 @@ def test_nobody_else_hears_it(module_stack, saved):
     track_id, _ = saved
     path = f"/api/v1/tracks/{track_id}/media/audio"
     other = _get(module_stack, path, producer="producer-b")
-    assert other.status_code == 404 and other.json()["errors"][0]["code"] == "NOT_FOUND"
-    assert _get(module_stack, f"/api/v1/tracks/{uuid.uuid4()}/media/audio").status_code == 404
-    assert _get(module_stack, "/api/v1/tracks/not-a-uuid/media/audio").status_code == 404
+    assert other.status_code == 404 and other.json()["errors"][0] == {"field": "media", "code": "MEDIA_NOT_FOUND",
+                                                                     "message": "Media not found."}
+    # An unknown id and one that is no id at all answer exactly as another producer's.
+    for unknown in (uuid.uuid4(), "not-a-uuid"):
+        answer = _get(module_stack, f"/api/v1/tracks/{unknown}/media/audio").json()
+        assert (answer["title"], answer["errors"]) == (other.json()["title"], other.json()["errors"])
     assert requests.get(f"{module_stack.url}{path}", timeout=30).status_code == 401
     link = _get(module_stack, f"/api/v1/tracks/{track_id}").json()["audio"]["url"]
     for forged in (link.replace("producer=producer-a", "producer=producer-b"), link[:-4] + "0000",
                    link.replace(f"/tracks/{track_id}/", f"/tracks/{uuid.uuid4()}/")):
         r = requests.get(f"{module_stack.url}{forged}", timeout=30)
-        assert r.status_code in (401, 404) and r.json()["errors"][0]["code"] in ("LINK_INVALID", "NOT_FOUND")
+        assert r.status_code in (401, 404) and r.json()["errors"][0]["code"] in ("LINK_INVALID", "MEDIA_NOT_FOUND")
     # A producer's valid link for their own track does not open another's.
     expires = urlsplit(link).query
     assert requests.get(f"{module_stack.url}/api/v1/tracks/{uuid.uuid4()}/media/audio?{expires}",
