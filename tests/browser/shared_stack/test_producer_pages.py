@@ -432,6 +432,18 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     shot(page, f"issue15-library-{size}")
     assert fits(page)
 
+    # Edited on another device (here the API) once its card had settled: the card shows the edit
+    # when the producer comes back to this tab.
+    settled = library.get_by_role("article", name="Seed B")
+    expect(settled).to_have_attribute("data-status", "ready", timeout=60_000)
+    edited = requests.patch(f"{stack.url}/api/v1/tracks/{seed_b}", headers=auth, json={"title": "Seed B (Remix)"},
+                            timeout=10)
+    assert edited.status_code == 200, edited.text
+    page.wait_for_timeout(500)
+    expect(library.get_by_role("article", name="Seed B")).to_be_visible()  # a settled card asks nothing by itself
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(library.get_by_role("article", name="Seed B (Remix)")).to_be_visible()
+
     # A collection: several files at once, titled from their names; artists, licensing, key and
     # scale applied to all from the first; reordered; a draft over a reload.
     page.get_by_role("tab", name="Collection", exact=True).click()

@@ -21,6 +21,11 @@ export class Library {
     this.cards = new Map(); // id -> TrackCard | CollectionCard, kept while shown
     this.fresh = []; // [{kind, card}] saved here, shown on the first unfiltered page until listed
     this.tabs = {};
+    // An edit or a new version made on another device reaches settled cards when the producer
+    // comes back to this tab (their streams have ended; a processing card follows its own).
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.revisit();
+    });
     const tablist = h("div", { class: "tabs library-tabs", role: "tablist", "aria-label": "Upload kind" });
     const kinds = [["tracks", "Single tracks"]];
     if (this.features.collectionsList) kinds.push(["collections", "Collections"]);
@@ -112,6 +117,14 @@ export class Library {
     }
     this.loaded = wanted;
     this.draw(doc.items || []);
+  }
+
+  /** Read every shown card again. */
+  revisit() {
+    for (const card of this.cards.values()) {
+      if (card instanceof TrackCard) card.reload();
+      else card.refresh();
+    }
   }
 
   /** A save from this page: its card on top at once (the list may not have it yet). */
