@@ -24,7 +24,7 @@ class AuthError(Exception):
 class Producer:
     id: str
     approved: bool
-    upload_minutes_limit: int | None = None
+    upload_minutes_limit: int  # the token's claim, else the setting's default
 
 
 # The largest upload_minutes_limit a token may grant (about 70 days of audio): beyond it a claim
@@ -79,7 +79,9 @@ def verify_token(token: str, settings: Settings) -> Producer:
     approved = claims.get("producer_approved", False)
     if not isinstance(approved, bool):
         raise AuthError("TOKEN_CLAIM_INVALID", claim_message("producer_approved"))
-    return Producer(id=sub, approved=approved, upload_minutes_limit=_minutes_limit(claims.get("upload_minutes_limit")))
+    limit = _minutes_limit(claims.get("upload_minutes_limit"))
+    return Producer(id=sub, approved=approved,
+                    upload_minutes_limit=settings.upload_minutes_limit if limit is None else limit)
 
 
 def bearer_token(header: str | None) -> str:

@@ -39,7 +39,3 @@ def reader_id(settings: Settings) -> str:
         return signing.verify(settings, request.path, request.args)
     except signing.LinkRefused as exc:
         raise AccessDenied(401, exc.code, exc.message) from None
-
-
-def minutes_limit(producer: Producer, settings: Settings) -> int:
-    return producer.upload_minutes_limit if producer.upload_minutes_limit is not None else settings.upload_minutes_limit

@@ -7,20 +7,20 @@ records, so another producer's id answers 404 exactly like an unknown one.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 
 
 from beatpass_common import disputes
-from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 
-from . import editing, idempotency, inputs, quota, reads, signing
-from .access import current_producer, minutes_limit, reader_id
+from . import editing, idempotency, inputs, quota, reads, saves, signing
+from .access import current_producer, reader_id
 from .catalog_client import CatalogUnavailable
 from .fields import (ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, SCALES, TAGS_MAX, TITLE_MAX,
-                     TRACK_NOT_FOUND, FieldError, messages)
+                     FieldError, messages)
 from .models import Submission
 from .saving import SAVES, SaveRejected
 
@@ -67,163 +67,50 @@ def _rejected(exc: SaveRejected, kind: str) -> Response:
     return problem(exc.status, title, [e.as_dict() for e in exc.errors])
 
 
-def _idempotent(route: str, kind: str, work, present=None):
-    """Run ``work(producer, body) -> (status, body)`` once per Idempotency-Key (when given);
-    ``present(producer, body)`` readies the body for the response, a replayed one too (e.g. signs
-    its media links, which the stored response keeps unsigned)."""
+def _saving(route: str, kind: str, use_case, present=None) -> Response:
+    """Answer a route that saves: ``use_case(producer, body) -> saves.Change``, committed once per
+    ``Idempotency-Key`` (saves.commit); ``present(producer, body)`` readies the body for the
+    response, a replayed one too (e.g. signs its media links, which the stored answer keeps
+    unsigned)."""
     gw = _gw()
     producer = current_producer(gw.settings, approved=True)
     try:
         body = _json_body()
+        outcome = saves.commit(gw, producer, request.headers.get("Idempotency-Key"), route, body,
+                               lambda: use_case(producer, body))
     except SaveRejected as exc:
         return _rejected(exc, kind)
-    key = request.headers.get("Idempotency-Key")
-    claim = None
-    if key is not None:
-        try:
-            claim = idempotency.begin(gw.factory, producer.id, key, route, idempotency.request_hash(route, body),
-                                      gw.settings.lease_s)
-        except idempotency.KeyConflict as exc:
-            return _key_conflict(exc)
-        if isinstance(claim, idempotency.Replay):
-            response = jsonify(present(producer, claim.body) if present else claim.body)
-            response.status_code = claim.status
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
-    g.idempotency_claim = claim  # _commit stores the response under it
-    try:
-        with idempotency.held(gw.factory, claim, gw.settings.lease_s):
-            status, result = work(producer, body)
-    except BaseException as exc:
-        # Only a save that happened is remembered: after a refusal (fields, minutes) or a fault,
-        # the same key may try again once the producer has fixed things.
-        if claim is not None:
-            idempotency.abandon(gw.factory, claim)
-        if isinstance(exc, SaveRejected):
-            return _rejected(exc, kind)
-        if isinstance(exc, idempotency.KeyConflict):  # we stalled past our lease: a retry took over
-            return _key_conflict(exc)
-        raise
-    gw.outbox.notify()
-    SAVES.labels(kind, "accepted").inc()
-    return jsonify(present(producer, result) if present else result), status
-
-
-def _key_conflict(exc: idempotency.KeyConflict) -> Response:
-    return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}])
-
-
-def _commit(stage, status: int = 202):
-    """Run ``stage(session)`` and store the idempotent response in the same transaction."""
-    gw = _gw()
-    claim = g.idempotency_claim
-    with transaction(gw.factory) as s:
-        result = stage(s)
-        if claim is not None:
-            idempotency.finish(s, claim, status, result)
-    return status, result
+    except idempotency.KeyConflict as exc:
+        return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}])
+    response = jsonify(present(producer, outcome.body) if present else outcome.body)
+    response.status_code = outcome.status
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        SAVES.labels(kind, "accepted").inc()
+    return response
 
 
 @bp.post("/api/v1/tracks")
 def save_track():
-    gw = _gw()
-
-    def work(producer, body):
-        checked = gw.saver.check_track(producer.id, body)
-        if body.get("replaces_track_id") is not None:
-            checked.errors.extend(_replaceable(producer, body["replaces_track_id"]))
-        if checked.errors:
-            raise SaveRejected(checked.errors)
-        limit = minutes_limit(producer, gw.settings)
-        return _commit(lambda s: gw.saver.save_track(s, producer.id, limit, checked))
-
-    return _idempotent("POST /api/v1/tracks", "track", work)
-
-
-def _replaceable(producer, track_id) -> list[FieldError]:
-    """A new version may replace only one of the producer's own ready tracks."""
-    if not isinstance(track_id, str):
-        return [FieldError("replaces_track_id", "REPLACES_TRACK_ID_INVALID",
-                           messages(_gw().settings)["REPLACES_TRACK_ID_INVALID"])]
-    try:
-        track_id = str(uuid.UUID(track_id))
-        status, track = _gw().catalog.get(producer.id, f"tracks/{track_id}")
-    except ValueError:
-        status, track = 404, None
-    if status == 200 and track and track["status"] == "ready":
-        return []
-    return [FieldError("replaces_track_id", "REPLACED_TRACK_NOT_FOUND",
-                       "The track to replace was not found among your ready tracks.")]
+    return _saving("POST /api/v1/tracks", "track", partial(saves.save_track, _gw()))
 
 
 @bp.post("/api/v1/collections")
 def save_collection():
-    gw = _gw()
-
-    def work(producer, body):
-        errors, checked, cover = gw.saver.check_collection(producer.id, body)
-        if errors:
-            raise SaveRejected(errors)
-        limit = minutes_limit(producer, gw.settings)
-        return _commit(lambda s: gw.saver.save_collection(s, producer.id, limit, body, checked, cover))
-
-    return _idempotent("POST /api/v1/collections", "collection", work)
-
-
-def _retry(producer, body, track_id: str, collection_id: str | None):
-    """Re-submit the track's latest submission ``n`` as ``n + 1``, once.
-
-    The gateway's own submission row is the base (a track it never saved is 404). The catalog must
-    report the track rejected or failed for that very submission: a view of an earlier one (it has
-    not recorded ``n`` yet) means ``n`` is still processing. The commit then moves the row from
-    ``n`` to ``n + 1`` only if it still holds ``n`` (saving.Saver.advance), so of concurrent or
-    repeated retries of ``n`` exactly one is accepted and the others are 409 NOT_RETRYABLE, before
-    they reserve minutes or claim an upload.
-    """
-    gw = _gw()
-    with gw.factory() as s:
-        base = s.get(Submission, track_id)
-    if base is None or base.producer_id != producer.id:
-        raise SaveRejected([TRACK_NOT_FOUND], 404)
-    status, track = gw.catalog.get(producer.id, f"tracks/{track_id}")
-    track = track if status == 200 and isinstance(track, dict) else None
-    if collection_id is not None and collection_id not in {base.collection_id, (track or {}).get("collection_id")}:
-        raise SaveRejected([TRACK_NOT_FOUND], 404)
-    if track is None or track.get("submission") != base.attempt or track.get("status") == "processing":
-        raise SaveRejected([STILL_PROCESSING], 409)
-    if track["status"] not in {"rejected", "failed"}:
-        raise SaveRejected([FieldError("track", "NOT_RETRYABLE",
-                                       "Only a rejected or failed item can be retried.")], 409)
-    checked = gw.saver.check_track(producer.id, body, track_id=track_id, base=base)
-    checked.attempt = base.attempt + 1
-    if body.get("replaces_track_id") is not None:
-        checked.errors.extend(_replaceable(producer, body["replaces_track_id"]))
-    if checked.errors:
-        raise SaveRejected(checked.errors)
-    limit = minutes_limit(producer, gw.settings)
-
-    def stage(s):
-        if not gw.saver.advance(s, track_id, base.attempt):
-            raise SaveRejected([STILL_PROCESSING], 409)  # another retry of ``n`` got there first
-        return gw.saver.save_track(s, producer.id, limit, checked, base.collection_id)
-
-    return _commit(stage)
-
-
-STILL_PROCESSING = FieldError("track", "NOT_RETRYABLE",
-                              "This track is still processing. It can be retried once it is rejected or failed.")
+    return _saving("POST /api/v1/collections", "collection", partial(saves.save_collection, _gw()))
 
 
 @bp.post("/api/v1/collections/<collection_id>/tracks/<track_id>/retry")
 def retry_collection_item(collection_id, track_id):
-    return _idempotent(f"POST /api/v1/collections/{collection_id}/tracks/{track_id}/retry", "track",
-                       lambda producer, body: _retry(producer, body, track_id, collection_id))
+    return _saving(f"POST /api/v1/collections/{collection_id}/tracks/{track_id}/retry", "track",
+                   lambda producer, body: saves.retry_track(_gw(), producer, body, track_id, collection_id))
 
 
 @bp.post("/api/v1/tracks/<track_id>/retry")
 def retry_track(track_id):
-    return _idempotent(f"POST /api/v1/tracks/{track_id}/retry", "track",
-                       lambda producer, body: _retry(producer, body, track_id, None))
+    return _saving(f"POST /api/v1/tracks/{track_id}/retry", "track",
+                   lambda producer, body: saves.retry_track(_gw(), producer, body, track_id))
 
 
 def _missing(subject: str) -> Response:
@@ -397,7 +284,7 @@ def collection_events_ticket(collection_id):
 def me():
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    limit = minutes_limit(producer, gw.settings)
+    limit = producer.upload_minutes_limit
     with gw.factory() as s:
         used_s = quota.used_seconds(s, producer.id)
     return jsonify(producer_id=producer.id, approved=producer.approved, upload_minutes={

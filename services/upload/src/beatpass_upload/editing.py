@@ -9,8 +9,9 @@ lock, numbers itself (``Submission.edits``, ``CollectionRecord.edits``) and stag
 the idempotent response). The catalog applies an edit only if it is newer than the one it shows;
 until it has, reads show the gateway's newer values over the catalog's view (``fresh``).
 
-Each use case is a ``plan_*`` (checks, reads the catalog; raises SaveRejected with the problems)
-and an ``apply_*`` run inside the commit's transaction (which re-checks what may have changed).
+Each use case (``edit_track``, ``replace_track``, ``edit_collection``) is a ``plan_*`` (checks,
+reads the catalog; raises SaveRejected with the problems) and an ``apply_*`` run inside the
+commit's transaction (which re-checks what may have changed), returned as a ``saves.Change``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beatpass_common import bpm
+from beatpass_common.auth import Producer
 from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.order import reordered
 
 from . import reads
-from .fields import COLLECTION_NOT_FOUND, TRACK_NOT_FOUND, FieldError, _blank, check_collection_title, check_track_fields, messages
+from .fields import (COLLECTION_NOT_FOUND, TRACK_NOT_FOUND, FieldError, _blank, check_collection_title,
+                     check_track_fields, messages)
 from .models import CollectionRecord, Reservation, Submission, Upload
+from .saves import Change
 from .saving import CheckedTrack, SaveRejected
 
 TRACK_FIELDS = ("title", "artists", "bpm", "key", "scale", "licensing", "description", "genres", "tags", "mood")
@@ -119,6 +123,12 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
     return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else reads.submitted_track(row))
 
 
+def edit_track(gw, producer: Producer, track_id: str, body: dict) -> Change:
+    """``PATCH /api/v1/tracks/{id}``: 200 with the track view showing the edit."""
+    plan = plan_track_edit(gw, producer.id, track_id, body)
+    return Change(lambda s: apply_track_edit(gw, s, plan), 200)
+
+
 # ---- replacing a ready track's audio or cover ----------------------------------------------
 
 @dataclass
@@ -166,6 +176,12 @@ def apply_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_min
         raise SaveRejected([FieldError("track", "TRACK_EDITED",
                                        "This track was edited while you replaced its files. Replace them again.")], 409)
     return gw.saver.save_track(s, producer_id, limit_minutes, plan.checked)
+
+
+def replace_track(gw, producer: Producer, track_id: str, body: dict) -> Change:
+    """``POST /api/v1/tracks/{id}/replace``: 202 like a save, with the new version's id."""
+    plan = plan_replace(gw, producer.id, track_id, body)
+    return Change(lambda s: apply_replace(gw, s, plan, producer.id, producer.upload_minutes_limit))
 
 
 def _no_pending_version(gw, s: Session, track_id: str) -> None:
@@ -285,6 +301,12 @@ def apply_collection_edit(gw, s: Session, plan: CollectionEdit) -> dict:
                                    collection_id=row.id, attempt=edit))
     return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None
                       else reads.submitted_collection_view(s, row))
+
+
+def edit_collection(gw, producer: Producer, collection_id: str, body: dict) -> Change:
+    """``PATCH /api/v1/collections/{id}``: 200 with the collection view showing the edit."""
+    plan = plan_collection_edit(gw, producer.id, collection_id, body)
+    return Change(lambda s: apply_collection_edit(gw, s, plan), 200)
 
 
 # ---- reads: edits the catalog has not applied yet ------------------------------------------
