@@ -21,7 +21,6 @@ from .access import current_producer, reader_id
 from .catalog_client import CatalogUnavailable
 from .fields import (ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, SCALES, TAGS_MAX, TITLE_MAX,
                      FieldError, messages)
-from .models import Submission
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
@@ -163,25 +162,14 @@ def list_tracks():
 def get_track(track_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    status, body = gw.catalog.get(producer.id, f"tracks/{track_id}")
-    if status == 404:
-        # Saved a moment ago, not yet recorded by the catalog: it is processing, not missing.
-        with gw.factory() as s:
-            submission = s.get(Submission, track_id)
-        if submission is not None and submission.producer_id == producer.id:
-            return _relay(200, reads.submitted_track(submission), producer.id)
-    return _relay(status, body, producer.id)
+    return _relay(*reads.track_view(gw, producer.id, track_id), producer.id)
 
 
 @bp.get("/api/v1/collections/<collection_id>")
 def get_collection(collection_id):
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    status, body = gw.catalog.get(producer.id, f"collections/{collection_id}")
-    if status == 404:  # saved a moment ago: processing, not missing (as a track is)
-        body = reads.submitted_collection(gw.factory, producer.id, collection_id)
-        status = 200 if body is not None else 404
-    return _relay(status, body, producer.id, "collections")
+    return _relay(*reads.collection_view(gw, producer.id, collection_id), producer.id, "collections")
 
 
 @bp.post("/api/v1/tracks/<track_id>/dispute")
@@ -264,7 +252,7 @@ def _ticket(subject: str, id_: str):
     """A short-lived signed URL of an event stream, for EventSource (which cannot send a header)."""
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    if reads.submitted_snapshot(gw.factory, producer.id, subject, id_) is None:
+    if not reads.owns(gw.factory, producer.id, subject, id_):
         return _missing(subject)  # only for what the producer saved: another's id is unknown here
     url = signing.sign(gw.settings, f"/api/v1/{subject}/{id_}/events", producer.id, gw.settings.events_url_ttl_s)
     return jsonify(url=url), 201

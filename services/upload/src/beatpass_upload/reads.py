@@ -128,6 +128,28 @@ def submitted_collection(factory, producer_id: str, collection_id: str) -> dict 
         return submitted_collection_view(s, record)
 
 
+def track_view(gw, producer_id: str, track_id: str) -> tuple[int, dict | None]:
+    """The catalog's answer for the producer's track; for one saved a moment ago that the catalog
+    has not recorded yet, its submitted state (200, processing: not missing)."""
+    status, body = gw.catalog.get(producer_id, f"tracks/{track_id}")
+    if status == 404 and (submission := own_submission(gw.factory, producer_id, track_id)) is not None:
+        return 200, submitted_track(submission)
+    return status, body
+
+
+def collection_view(gw, producer_id: str, collection_id: str) -> tuple[int, dict | None]:
+    """As ``track_view``, for a collection."""
+    status, body = gw.catalog.get(producer_id, f"collections/{collection_id}")
+    if status == 404 and (body := submitted_collection(gw.factory, producer_id, collection_id)) is not None:
+        return 200, body
+    return status, body
+
+
+def owns(factory, producer_id: str, subject: str, id_: str) -> bool:
+    """Whether the producer saved the track or collection (``subject`` "tracks" / "collections")."""
+    return submitted_snapshot(factory, producer_id, subject, id_) is not None
+
+
 def submitted_snapshot(factory, producer_id: str, subject: str, id_: str) -> dict | None:
     """The first ``status`` event of a stream the catalog cannot serve yet (the shape of the
     catalog's own snapshot), or None when the producer never saved ``id_``."""
