@@ -74,6 +74,9 @@ def test_dispute_resolved_by_an_operator_new_versions_and_edits(platform):
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "DISPUTE_REASON_REQUIRED"
     r = requests.post(url, json={"reason": "This is my remix with new stems."}, headers=platform.headers(), timeout=10)
     assert r.status_code == 202 and r.json()["status"] == "in_review"
+    # Presented like any read (a stranger saw an unsigned cover link here: a 401 on the page).
+    assert "signature=" in r.json()["cover"]["thumb"] and "signature=" in r.json()["audio"]["url"]
+    assert r.json()["files"]["audio"]["upload_id"] and r.json()["files"]["cover"]["upload_id"]
     operator = subprocess.run([sys.executable, "-m", "beatpass_catalog", "resolve", copy, "accept",
                                "--operator", "ana@ops", "--note", "stems checked"],
                               env=platform.env, capture_output=True, text=True, timeout=60)

@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     test_fault: str = ""
 
     # uploads
-    max_upload_bytes: int = 2 * 1024**3
+    max_upload_bytes: int = 2 * 10**9  # "2 GB" in the refusal's words (media_rules.size: decimal units)
     upload_part_bytes: int = 8 * 1024 * 1024
     upload_expiry_s: int = 24 * 3600
     idempotency_ttl_s: int = 48 * 3600
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     bpm_max: int = 200
     audio_min_s: float = 10.0
     audio_max_s: float = 20 * 60.0
-    audio_max_bytes: int = 2 * 1024**3
+    audio_max_bytes: int = 2 * 10**9  # "2 GB" (media_rules.size: decimal units)
     sample_rate_min: int = 44_100
     sample_rate_max: int = 192_000
     silence_dbfs: float = -60.0
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     float_peak_max_dbfs: float = 6.0
     cover_min_px: int = 1000
     cover_max_px: int = 6000
-    cover_max_bytes: int = 20 * 1024**2
+    cover_max_bytes: int = 20 * 10**6  # "20 MB"
     cover_square_tolerance: float = 0.01
     # Decoding cost that file size and pixel count do not bound: a progressive JPEG decoder passes
     # over the whole image once per scan (encoders write up to ~20), and PNG chunks / JPEG marker

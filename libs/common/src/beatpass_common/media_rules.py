@@ -52,7 +52,9 @@ def duration(s: float) -> str:
 
 
 def size(n: int) -> str:
-    for unit, factor in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+    """Decimal (SI) units, as the upload page and file managers show a file's size: 25,376,283
+    bytes is "25.4 MB" on the file card and in the sentence alike."""
+    for unit, factor in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if n >= factor:
             return f"{_trim(n / factor, 1)} {unit}"
     return f"{n:,} bytes"

@@ -16,10 +16,11 @@ from beatpass_common import disputes
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 
-from . import editing, idempotency, inputs, quota, reads, saves, signing
+from . import idempotency, inputs, quota, reads, saves, signing, views
 from .access import current_producer, reader_id
 from .catalog_client import CatalogUnavailable
-from .fields import (ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, SCALES, TAGS_MAX, TITLE_MAX,
+from .fields import (ARTISTS_MAX, DESCRIPTION_MAX, GENRE_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, MOOD_MAX,
+                     NAME_MAX, SCALES, TAG_MAX, TAGS_MAX, TITLE_MAX,
                      FieldError, messages)
 from .saving import SAVES, SaveRejected
 
@@ -120,32 +121,13 @@ def _missing(subject: str) -> Response:
 
 
 def _relay(status: int, body, producer_id: str | None = None, subject: str = "tracks"):
-    """The catalog's answer about ``subject``; with ``producer_id``, its media links signed for
-    that producer."""
+    """The catalog's answer about ``subject``; with ``producer_id``, presented for that producer
+    (views.present)."""
     if status == 404:
         return _missing(subject)
     if producer_id is not None and status == 200:
-        editing.fresh(_gw(), producer_id, body)  # edits the catalog has not applied yet
-        _sign_links(body, producer_id, _gw().settings)
-        reads.add_audio(body, producer_id, _gw())
+        views.present(_gw(), producer_id, body)
     return jsonify(body), status
-
-
-def _sign_links(doc, producer_id: str, settings) -> None:
-    """Sign, in place, the media links of a track/collection view or a list of them (``cover``,
-    ``waveform``, ``items``), so an ``<img>`` opens them without a bearer token."""
-    if isinstance(doc, list):
-        for item in doc:
-            _sign_links(item, producer_id, settings)
-        return
-    if not isinstance(doc, dict):
-        return
-    for field in ("cover", "waveform"):
-        links = doc.get(field)
-        for name, link in (links or {}).items():
-            if isinstance(link, str) and link.startswith("/api/v1/"):
-                links[name] = signing.sign(settings, link, producer_id, settings.media_url_ttl_s)
-    _sign_links(doc.get("items"), producer_id, settings)
 
 
 @bp.get("/api/v1/tracks")
@@ -182,7 +164,7 @@ def dispute(track_id):
         return _missing("tracks")
     if status >= 400:
         return problem(status, "The dispute cannot be opened.", result.get("errors"))
-    return jsonify(result), status
+    return jsonify(views.present(gw, producer.id, result)), status
 
 
 @bp.get("/api/v1/tracks/<track_id>/media/<name>")
@@ -286,7 +268,10 @@ def rules():
     s = gw.settings
     return jsonify(messages=messages(s), keys=KEYS, scales=SCALES, licensing=LICENSING, bpm={"min": s.bpm_min,
                    "max": s.bpm_max}, title_max=TITLE_MAX, artists_max=ARTISTS_MAX, genres_max=GENRES_MAX,
-                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes, step_slow_after_s=s.step_slow_after_s,
+                   tags_max=TAGS_MAX, text_max={"artist": NAME_MAX, "genre": GENRE_MAX, "tag": TAG_MAX,
+                                                "mood": MOOD_MAX, "description": DESCRIPTION_MAX},
+                   max_upload_bytes=s.max_upload_bytes, audio_max_bytes=s.audio_max_bytes,
+                   cover_max_bytes=s.cover_max_bytes, step_slow_after_s=s.step_slow_after_s,
                    dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX})
 
 

@@ -196,9 +196,11 @@ def _no_pending_version(gw, s: Session, track_id: str) -> None:
         raise SaveRejected([_problem(gw, "track", "NEW_VERSION_PENDING")], 409)
 
 
-# NOT_REPLACEABLE's sentence by the track's status (processing and in_review: the first).
+# NOT_REPLACEABLE's sentence by the track's status (an unknown one: processing's).
 _NOT_REPLACEABLE = {
     "processing": "This track is still processing. Its audio or cover art can be replaced once it is ready.",
+    "in_review": "This track is in review: a person at BeatPass is checking it. Its audio or cover art can be "
+                 "replaced once it is ready.",
     "rejected": "Only a ready track can be replaced. Retry this one with the new files instead.",
     "failed": "Only a ready track can be replaced. Retry this one with the new files instead.",
     "replaced": "This track was replaced by a newer version. Replace that version instead.",

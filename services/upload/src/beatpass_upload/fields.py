@@ -67,8 +67,8 @@ def messages(settings: Settings) -> dict[str, str]:
         "FIELD_UNKNOWN": "This field cannot be changed here.",
         "FIELD_NOT_EDITABLE": "The audio and cover art of a saved track are changed by replacing them, not by an edit.",
         "NOT_EDITABLE": "This track was replaced by a newer version. Edit that version instead.",
-        "NEW_VERSION_PENDING": "A new version of this track is being processed. Edit or replace that version "
-                               "instead.",
+        "NEW_VERSION_PENDING": "A new version of this track is still being checked. Until it is ready or "
+                               "refused, make changes on that version instead.",
         "REPLACE_EMPTY": "Choose a new audio file or new cover art to replace.",
         "TRACK_IDS_INVALID": "The new order must be a list of the collection's track ids.",
         "TRACK_IDS_REPEATED": "Each track can appear only once in the new order.",
@@ -100,6 +100,29 @@ def _blank(value) -> bool:
     control characters only). Any other type is present (and then refused as the wrong type)."""
     return value is None or (isinstance(value, str) and not any(
         unicodedata.category(ch)[0] not in "ZC" for ch in value))
+
+
+# Unicode's bidirectional embedding, override and isolate controls (UAX #9, "Explicit
+# Directional Formatting Characters"): invisible, they make a name display as another
+# ("\u202eRTL" shows as "LTR"). Right-to-left text needs none of them; its marks (U+200E, U+200F,
+# U+061C) stay allowed.
+DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+TEXT_LABELS = {"title": "The title", "artists": "Artist names", "description": "The description",
+               "genres": "Genres", "tags": "Tags", "mood": "The mood"}
+
+
+def direction_problems(body: dict, prefix: str = "", labels: dict[str, str] = TEXT_LABELS) -> list[FieldError]:
+    """TEXT_DIRECTION_CONTROL for each text field of ``body`` (a string, or a list of strings)
+    holding a character of ``DIRECTION_CONTROLS``."""
+    problems = []
+    for field, label in labels.items():
+        value = body.get(field)
+        texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if any(isinstance(t, str) and not DIRECTION_CONTROLS.isdisjoint(t) for t in texts):
+            problems.append(FieldError(prefix + field, "TEXT_DIRECTION_CONTROL",
+                                       f"{label} must not contain invisible text-direction characters "
+                                       "(such as U+202E), which change how the text reads."))
+    return problems
 
 
 def _str_list(value) -> list | None:
@@ -208,6 +231,7 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
             err("mood", "MOOD_INVALID")
         else:
             clean["mood"] = mood.strip()
+    errors.extend(direction_problems(body, prefix))
     return errors, clean
 
 
@@ -220,6 +244,8 @@ def check_collection_title(value, settings: Settings) -> tuple[list[FieldError],
         return [FieldError("title", "COLLECTION_TITLE_NOT_TEXT", msg["COLLECTION_TITLE_NOT_TEXT"])], None
     if len(value.strip()) > TITLE_MAX:
         return [FieldError("title", "TITLE_TOO_LONG", msg["TITLE_TOO_LONG"])], None
+    if problems := direction_problems({"title": value}, labels={"title": "The collection title"}):
+        return problems, None
     return [], value.strip()
 
 

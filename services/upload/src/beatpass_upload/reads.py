@@ -14,7 +14,6 @@ from typing import Iterator
 
 from sqlalchemy import select
 
-from . import signing
 from .catalog_client import CatalogUnavailable
 from .fields import FieldError
 from .inputs import ascii_whole_number
@@ -49,7 +48,7 @@ def audio_path(track_id: str) -> str:
     return f"/api/v1/tracks/{track_id}/media/audio"
 
 
-def _track_views(doc) -> Iterator[dict]:
+def track_views(doc) -> Iterator[dict]:
     """Track views in a track view, a collection view, or a list of either (``items``)."""
     if not isinstance(doc, dict):
         return
@@ -59,7 +58,7 @@ def _track_views(doc) -> Iterator[dict]:
         return
     for item in doc["items"] if isinstance(doc["items"], list) else ():
         if isinstance(item, dict) and "items" in item:
-            yield from _track_views(item)
+            yield from track_views(item)
         elif isinstance(item, dict) and "id" in item:
             yield item
 
@@ -74,18 +73,6 @@ def track_audio(factory, producer_id: str, track_ids: list[str]) -> dict[str, Up
                          .where(Submission.track_id.in_(track_ids), Submission.producer_id == producer_id,
                                 Upload.producer_id == producer_id, Upload.status == "complete")).all()
     return {track_id: upload for track_id, upload in rows}
-
-
-def add_audio(doc, producer_id: str, gw) -> None:
-    """Set, in place, each track view's ``audio``: ``{"url": <signed link>, "filename",
-    "content_type": "audio/wav"}``, or None while no audio of the producer's is readable."""
-    views = list(_track_views(doc))
-    uploads = track_audio(gw.factory, producer_id, [v["id"] for v in views if isinstance(v["id"], str)])
-    for view in views:
-        upload = uploads.get(view["id"])
-        view["audio"] = None if upload is None else {
-            "url": signing.sign(gw.settings, audio_path(view["id"]), producer_id, gw.settings.media_url_ttl_s),
-            "filename": (upload.meta or {}).get("filename"), "content_type": "audio/wav"}
 
 
 # ---- submitted state, until the catalog has the record -------------------------------------------

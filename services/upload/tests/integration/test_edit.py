@@ -137,6 +137,9 @@ def test_an_edit_shows_at_once_is_recorded_by_the_catalog_and_replays_by_key(sta
                                           "tags": ["late", "drive"]})
     assert view["warnings"] == []  # the BPM now agrees with the audio
     assert "signature=" in view["cover"]["large"]
+    # Presented like a read: the producer's audio link and the files support asks for.
+    assert "signature=" in view["audio"]["url"] and view["files"]["audio"]["upload_id"] == _submission(stack, track_id).audio_upload_id
+    assert view["files"]["cover"]["upload_id"] == _submission(stack, track_id).cover_upload_id
     # Read-after-write while the catalog still shows the old metadata.
     assert _view(stack, f"tracks/{track_id}")["title"] == "Night Drive"
     assert _get(stack, f"tracks/{track_id}")["title"] == "Night Drive (Remaster)"
@@ -279,7 +282,8 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     # While it is in flight, the old version takes neither an edit (it would never reach the new
     # one) nor a second replacement (the track would fork into two live versions): a stranger's find.
     pending = [("track", "NEW_VERSION_PENDING",
-                "A new version of this track is being processed. Edit or replace that version instead.")]
+                "A new version of this track is still being checked. Until it is ready or refused, make changes "
+                "on that version instead.")]
     assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Lost"}), 409) == pending
     assert _errors(_replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1100))}), 409) == pending
 

@@ -198,7 +198,7 @@ def test_limits_come_from_settings(check, gen):
     assert codes(check(data, audio_max_s=10.5)) == ["AUDIO_TOO_LONG"]
     too_big = check(data, audio_max_bytes=1_000_000)
     assert codes(too_big) == ["AUDIO_TOO_LARGE"]
-    assert too_big.problems[0].message == "The audio file is 1.9 MB. BeatPass accepts audio files up to 976.6 KB."
+    assert too_big.problems[0].message == "The audio file is 1.9 MB. BeatPass accepts audio files up to 1 MB."
     assert codes(check(data, sample_rate_min=48000)) == ["AUDIO_SAMPLE_RATE"]
 
 

@@ -31,8 +31,10 @@ def test_durations_read_naturally(seconds, text):
 
 
 def test_sizes_and_rates():
-    assert rules.size(2 * 1024**3) == "2 GB"
-    assert rules.size(20 * 1024**2) == "20 MB"
+    assert rules.size(2 * 10**9) == "2 GB"
+    assert rules.size(20 * 10**6) == "20 MB"
+    assert rules.size(25_376_283) == "25.4 MB"  # as the page's file card shows it (decimal units)
+    assert rules.size(1_500) == "1.5 kB"
     assert rules.size(512) == "512 bytes"
     assert rules.khz(44100) == "44.1 kHz" and rules.khz(192000) == "192 kHz" and rules.khz(22050) == "22.05 kHz"
 
