@@ -15,6 +15,7 @@ from beatpass_common import disputes
 from beatpass_common.db import transaction
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
+from beatpass_common.tracks import STATUSES
 
 from . import editing, idempotency, inputs, quota, reads, signing
 from .access import current_producer, minutes_limit, reader_id
@@ -25,7 +26,6 @@ from .models import Submission
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
-TRACK_STATUSES = ("processing", "ready", "rejected", "failed", "in_review", "replaced")
 
 
 MEDIA_ENDPOINTS = {"api.media", "api.collection_media", "library.audio"}
@@ -266,7 +266,7 @@ def _sign_links(doc, producer_id: str, settings) -> None:
 def list_tracks():
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    params, problems = reads.list_query(request.args, TRACK_STATUSES)
+    params, problems = reads.list_query(request.args, STATUSES)
     if problems:
         return problem(400, "The track list query is not valid.", [e.as_dict() for e in problems])
     return _relay(*gw.catalog.get(producer.id, "tracks", params), producer.id)
