@@ -32,7 +32,7 @@ from .records import FAILURE_REASONS, Records, now
 def _deps(settings):
     from .service import build_deps
 
-    publisher = Publisher(settings.bus_url, ssl=settings.bus_ssl())
+    publisher = Publisher(settings.bus_url, ssl=settings.bus_ssl(), exchange=settings.exchange)
     publisher.declare()
     return build_deps(settings, publisher.publish)
 

@@ -30,7 +30,7 @@ class Bus:
         self.step = step
         self.metrics: BusMetrics = bus_metrics(service)
         self.publisher = Publisher(settings.bus_url, self.metrics, heartbeat=settings.bus_heartbeat_s,
-                                   ssl=settings.bus_ssl())
+                                   ssl=settings.bus_ssl(), exchange=settings.exchange)
         self.consumers: list[QueueConsumer] = []
         self._watch: DeadLetterWatch | None = None
         self._threads: list[threading.Thread] = []

@@ -79,8 +79,10 @@ class Publisher:
     broker's heartbeats) and records whether it is alive, which readiness reports.
     """
 
-    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False):
+    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False,
+                 exchange: str = topology.EVENTS.name):
         self.url = url
+        self.events = topology.events_exchange(exchange)  # Settings.exchange
         self.heartbeat = heartbeat
         self._conn = _connect(url, heartbeat, ssl)
         self._lock = threading.Lock()
@@ -93,9 +95,9 @@ class Publisher:
         """Declare every exchange and queue of the platform (idempotent)."""
         with self._lock:
             channel = self._conn.default_channel
-            for exchange in (topology.EVENTS, topology.RETRY, topology.DEAD):
+            for exchange in (self.events, topology.RETRY, topology.DEAD):
                 exchange(channel).declare()
-            for queue in topology.all_queues():
+            for queue in topology.all_queues(self.events):
                 queue(channel).declare()
 
     def start_keeper(self) -> None:
@@ -123,7 +125,7 @@ class Publisher:
                     self._conn.collect()
 
     def publish(self, event: Event) -> None:
-        self.publish_raw(event.to_json(), topology.EVENTS, event.type, headers={}, message_id=event.id)
+        self.publish_raw(event.to_json(), self.events, event.type, headers={}, message_id=event.id)
         if self._metrics:
             self._metrics.published.labels(event.type).inc()
         # One line per event sent, under the request that set it going (and the cause in hand).
@@ -205,7 +207,7 @@ class QueueConsumer(ConsumerMixin):
 
     # kombu's ConsumerMixin reconnects and re-declares on connection loss.
     def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
-        return [Consumer_(queues=[topology.consumer_queue(self.spec)], on_message=self.on_message,
+        return [Consumer_(queues=[topology.consumer_queue(self.spec, self.publisher.events)], on_message=self.on_message,
                           prefetch_count=self.prefetch, accept=["json"])]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
