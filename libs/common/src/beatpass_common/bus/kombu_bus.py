@@ -33,6 +33,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 from kombu import Connection, Consumer, Producer
@@ -47,6 +48,7 @@ from .metrics import BusMetrics
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+_running = threading.local()  # on a handler's worker thread: the name of the handler at work
 RETRY_HEADER = "x-beatpass-retries"
 OVERRUN_HEADER = "x-beatpass-overruns"
 REASON_HEADER = "x-beatpass-dead-reason"
@@ -70,6 +72,18 @@ def _connect(url: str, heartbeat: int, ssl: bool | dict = False) -> Connection:
 
 def is_memory(url: str) -> bool:
     return url.startswith("memory://")
+
+
+def handler_name(handler: Callable) -> str:
+    """The function's name, through ``functools.partial`` (how services bind dependencies)."""
+    while isinstance(handler, partial):
+        handler = handler.func
+    return getattr(handler, "__name__", type(handler).__name__)
+
+
+def running_handler() -> str | None:
+    """The name of the handler running on this thread, None outside a handler."""
+    return getattr(_running, "name", None)
 
 
 class Publisher:
@@ -172,6 +186,7 @@ class _InHand:
     event: Event
     headers: dict
     future: Future
+    handler: str  # handler_name of the function at work
     received: float = field(default_factory=time.monotonic)
     started: float | None = None  # when the worker thread began the handler
     abandoned: bool = False  # returned to the queue at shutdown: ignore the outcome
@@ -321,14 +336,18 @@ class QueueConsumer(ConsumerMixin):
                            f"delivered {returned + 1} times: its worker went away mid-message each time")
                 return
             self._announce_start(event, headers, returned)
-        item = _InHand(message, event, headers, Future())
+        item = _InHand(message, event, headers, Future(), handler_name(handler))
         item.future = self._worker.submit(self._handle, handler, item)
         self._in_hand.append(item)
 
     def _handle(self, handler: Handler, item: _InHand) -> None:
         item.started = time.monotonic()
-        with event_context(item.event):
-            handler(item.event)
+        _running.name = item.handler
+        try:
+            with event_context(item.event):
+                handler(item.event)
+        finally:
+            _running.name = None
 
     def _announce_start(self, event: Event, headers: dict, returned: int) -> None:
         if self.step is None or event.type not in topology.STEP_STARTERS or event.track_id is None:
@@ -356,6 +375,7 @@ class QueueConsumer(ConsumerMixin):
             duration = time.monotonic() - (item.started or item.received)
             self.metrics.duration.labels(item.event.type).observe(duration)
             exc = item.future.exception()
+            self.metrics.handler_runs.labels(item.handler, _result(exc)).observe(duration)
             with event_context(item.event):
                 if exc is None:
                     self.metrics.consumed.labels(item.event.type).inc()
@@ -435,6 +455,14 @@ class QueueConsumer(ConsumerMixin):
             message.ack()
         except Exception as exc:  # noqa: BLE001 - the channel died: the broker redelivers, handlers are idempotent
             log.warning("acknowledgement lost (%s); the message will be redelivered", exc)
+
+
+def _result(exc: BaseException | None) -> str:
+    if exc is None:
+        return "ok"
+    if isinstance(exc, Overrun):
+        return "overrun"
+    return "permanent" if isinstance(exc, PermanentError) else "error"
 
 
 def _carried(headers: dict) -> dict:
