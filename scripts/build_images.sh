@@ -6,8 +6,9 @@
 #                                           into deploy/k8s/overlays/prod/release (scripts/pin_images.py)
 #   scripts/build_images.sh --refresh-bases rewrite the FROM lines' digests to what their tags name today
 # TAG is the commit: `git rev-parse --short=12 HEAD`, with -dirty when the work tree has changes
-# (a release refuses a dirty tree). Base images are pinned by digest in each Dockerfile; Python
-# packages come from services/<svc>/requirements.lock with pip --require-hashes.
+# (a release refuses a dirty tree). Every image is built from the one Dockerfile with
+# --build-arg SERVICE=<svc>; its base images are pinned by digest; Python packages come from
+# services/<svc>/requirements.lock with pip --require-hashes.
 # Needs Docker with BuildKit (buildx). DRY_RUN=1 prints the commands instead of running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +16,11 @@ SERVICES=(upload validation waveform fingerprint catalog)
 run() { if [[ -n "${DRY_RUN:-}" ]]; then printf '%q ' "$@"; echo; else "$@"; fi; }
 
 if [[ "${1:-}" == "--refresh-bases" ]]; then
-  for ref in $(grep -ho '^FROM [^ ]*@sha256:[0-9a-f]*' services/*/Dockerfile | awk '{print $2}' | sort -u); do
+  for ref in $(grep -ho '^FROM [^ ]*@sha256:[0-9a-f]*' Dockerfile | awk '{print $2}' | sort -u); do
     tag="${ref%@*}"
     digest=$(docker buildx imagetools inspect "$tag" --format '{{json .Manifest.Digest}}' | tr -d '"')
     [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] || { echo "no digest for $tag" >&2; exit 1; }
-    sed -i "s|${tag}@sha256:[0-9a-f]\{64\}|${tag}@${digest}|" services/*/Dockerfile
+    sed -i "s|${tag}@sha256:[0-9a-f]\{64\}|${tag}@${digest}|" Dockerfile
     echo "$tag -> $digest"
   done
   exit 0
@@ -37,7 +38,7 @@ meta=$(mktemp -d)
 trap 'rm -rf "$meta"' EXIT
 digests=()
 for svc in "${SERVICES[@]}"; do
-  args=(docker buildx build --file "services/$svc/Dockerfile" --build-arg "REVISION=$REVISION"
+  args=(docker buildx build --file Dockerfile --build-arg "SERVICE=$svc" --build-arg "REVISION=$REVISION"
         --label "org.opencontainers.image.version=$TAG" --tag "$REPO/$svc:$TAG")
   if [[ -n "${PUSH:-}" ]]; then
     args+=(--push --metadata-file "$meta/$svc.json")

@@ -264,7 +264,7 @@ def test_compose_runs_the_whole_system():
         assert dep in services
     for svc in SERVICES:
         s = services[svc]
-        assert s["build"] == {"context": "..", "dockerfile": f"services/{svc}/Dockerfile"}
+        assert s["build"] == {"context": "..", "args": {"SERVICE": svc}}  # the root Dockerfile
         assert s["read_only"] is True and "/tmp" in s["tmpfs"]
         assert "/readyz" in " ".join(s["healthcheck"]["test"])
         for var in s["environment"]:

@@ -182,6 +182,8 @@ class Settings(BaseSettings):
     step_slow_after_s: float = 120.0  # the upload page says a running step takes longer than usual
     bus_inspect_timeout_s: float = 5.0  # the reaper's look at a queue's consumer count
     reaper_interval_s: float = 30.0
+    # the gateway expires abandoned uploads and old idempotency keys this often
+    housekeeping_interval_s: float = 60.0
 
     @model_validator(mode="after")
     def _credentials_into_urls(self) -> "Settings":

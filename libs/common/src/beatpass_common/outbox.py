@@ -6,15 +6,16 @@ that was rolled back. Delivery stays at least once; consumers drop repeats by ev
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import datetime, timezone
 
 from prometheus_client import Gauge
-from sqlalchemy import DateTime, Integer, String, Text, func, select
+from sqlalchemy import Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from .db import UTCDateTime
 from .events import Event, parse_event
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ def outbox_model(base) -> type:
         event_id: Mapped[str] = mapped_column(String(36), index=True)  # a re-drive re-sends an id
         type: Mapped[str] = mapped_column(String(64))
         body: Mapped[str] = mapped_column(Text)
-        created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-        published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+        created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+        published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     return OutboxEvent
 
@@ -48,9 +49,8 @@ class Outbox:
         self.factory = factory
         self._publish = publish
         self.poll_s = poll_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A failed pass (broker or database down) keeps the rows and waits a second more.
+        self._loop = Periodic("outbox-relay", self.relay_pass, poll_s, first=True, error_wait_s=1.0)
         # the service whose declarative base the table is on (beatpass_catalog.models -> catalog)
         self.service = model.__bases__[0].__module__.split(".")[0].removeprefix("beatpass_")
         self._measured = 0.0
@@ -62,7 +62,7 @@ class Outbox:
 
     def notify(self) -> None:
         """Call after commit to publish without waiting for the next poll."""
-        self._wake.set()
+        self._loop.wake()
 
     def relay_once(self, limit: int = 100) -> int:
         """Publish pending events in order; returns how many were published."""
@@ -82,36 +82,27 @@ class Outbox:
         with self.factory() as session:
             count, oldest = session.execute(select(func.count(), func.min(self.model.created_at))
                                             .where(self.model.published_at.is_(None))).one()
-        if oldest is not None and oldest.tzinfo is None:  # SQLite returns naive UTC
-            oldest = oldest.replace(tzinfo=timezone.utc)
         age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else 0.0
         PENDING.labels(self.service).set(count)
         OLDEST.labels(self.service).set(max(age, 0.0))
         return count, age
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                while self.relay_once():
-                    pass
-            except Exception:  # noqa: BLE001 - broker or database down: keep the rows, try again
-                log.exception("outbox relay failed; will retry")
-                self._stop.wait(1.0)
+    def relay_pass(self) -> None:
+        """Publish everything pending, then measure the backlog when that is due (also after a
+        failed relay: a broker outage is when the backlog gauges matter)."""
+        try:
+            while self.relay_once():
+                pass
+        finally:
             if time.monotonic() - self._measured >= MEASURE_EVERY_S:
                 self._measured = time.monotonic()
                 try:
                     self.measure()
                 except Exception:  # noqa: BLE001 - the database is down: the gauges keep their last value
                     log.warning("could not measure the outbox backlog", exc_info=True)
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="outbox-relay", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(10)
+        self._loop.stop()

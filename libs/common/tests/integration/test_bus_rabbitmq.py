@@ -73,6 +73,26 @@ def test_publish_confirmed_and_consumed_once(bus_settings):
         bus.stop()
 
 
+def test_the_events_exchange_is_the_settings_one(bus_settings):
+    """BEATPASS_EXCHANGE names the exchange events travel through; nothing goes via the default."""
+    settings = bus_settings.model_copy(update={"exchange": "beatpass.events-under-test"})
+    seen = []
+    bus = Bus(settings, "upload")
+    bus.subscribe("upload.outcomes", {"track.ready": seen.append})
+    bus.start()
+    try:
+        assert bus.wait_ready(10)
+        bus.publish(_ready_event())
+        assert _wait(lambda: len(seen) == 1)
+        with Connection(settings.bus_url) as conn:  # declared by the bus: passive declare succeeds
+            topology.events_exchange("beatpass.events-under-test")(conn.default_channel).declare(passive=True)
+        bus.publisher.publish_raw(_ready_event("via default").to_json(), topology.EVENTS, "track.ready", {})
+        time.sleep(0.5)
+        assert [e.data["title"] for e in seen] == ["t"]  # the queue is bound to the settings' exchange only
+    finally:
+        bus.stop()
+
+
 def test_failure_retries_with_backoff_then_dead_letters_and_reports(bus_settings):
     calls = []
 

@@ -15,14 +15,13 @@ from flask import Flask, Response, abort, jsonify, request, stream_with_context
 from sqlalchemy import func, select
 
 from beatpass_common import request_ids
+from beatpass_common.tracks import STATUSES
 
 from .disputes import DisputeError, open_dispute
 from .handlers import Deps
 from .models import Change, Collection, Track
 from .views import collection_media_refs, collection_view, media_refs, track_view
 
-STATUSES = {"processing", "ready", "rejected", "failed", "in_review", "replaced"}
-FINAL = {"ready", "rejected", "failed"}
 
 
 class ChangeNotifier:

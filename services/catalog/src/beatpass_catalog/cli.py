@@ -22,6 +22,7 @@ from sqlalchemy import select
 from beatpass_common import runner
 from beatpass_common.bus import Publisher, topology
 from beatpass_common.config import get_settings
+from beatpass_common.tracks import STEPS, UNSETTLED
 
 from .disputes import DisputeError, open_disputes, resolve_dispute
 from .models import Step, Track
@@ -31,7 +32,7 @@ from .records import FAILURE_REASONS, Records, now
 def _deps(settings):
     from .service import build_deps
 
-    publisher = Publisher(settings.bus_url, ssl=settings.bus_ssl())
+    publisher = Publisher(settings.bus_url, ssl=settings.bus_ssl(), exchange=settings.exchange)
     publisher.declare()
     return build_deps(settings, publisher.publish)
 
@@ -47,7 +48,7 @@ def cmd_list(args, settings) -> int:
         if args.what == "overdue":
             tracks = s.scalars(select(Track).join(Step).where(Step.state.in_(["pending", "running"]),
                                                               Step.deadline_at < now(),
-                                                              Track.status.in_(["processing", "in_review"]))
+                                                              Track.status.in_(UNSETTLED))
                                .distinct()).all()
         else:
             status = {"failed": "failed", "in-review": "in_review"}[args.what]
@@ -214,11 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", choices=["overdue", "failed", "in-review"])
     p = sub.add_parser("failed", help="list failed steps, e.g. --reason unreadable")
     p.add_argument("--reason", choices=FAILURE_REASONS)
-    p.add_argument("--step", choices=["validation", "waveform", "fingerprint"])
+    p.add_argument("--step", choices=STEPS)
     p.add_argument("--limit", type=int, default=200)
     p = sub.add_parser("redrive", help="start a stuck or failed step again")
     p.add_argument("track_id")
-    p.add_argument("--step", choices=["validation", "waveform", "fingerprint"])
+    p.add_argument("--step", choices=STEPS)
     p.add_argument("--parked", action="store_true", help="also a step parked after a hard limit (cause fixed)")
     sub.add_parser("disputes", help="list open disputes and reviews")
     p = sub.add_parser("resolve", help="resolve a dispute")

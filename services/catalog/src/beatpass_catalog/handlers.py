@@ -17,8 +17,9 @@ from beatpass_common.config import Settings
 from beatpass_common.events import Event
 from beatpass_common.order import reordered
 from beatpass_common.outbox import Outbox
+from beatpass_common.tracks import STEPS, UNSETTLED
 
-from .models import STEPS, Collection, ProcessedEvent, Track
+from .models import Collection, ProcessedEvent, Track
 from .records import Records, now
 
 
@@ -166,7 +167,7 @@ def _track_validated(r: Records, event: Event) -> None:
     track.validated_event = event.model_dump_json()
     r.refresh_bpm_warning(track)  # against the BPM as it is now (the producer may have edited it)
     r.finish_step(track, "validation")
-    if track.status in {"processing", "in_review"}:
+    if track.status in UNSETTLED:
         r.queue_step(track, "waveform")
         r.queue_step(track, "fingerprint")
     r.settle(track, event)

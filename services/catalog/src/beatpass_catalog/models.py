@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from beatpass_common.db import UTCDateTime
 from beatpass_common.outbox import outbox_model
-
-STEPS = ("validation", "waveform", "fingerprint")
 
 
 class Base(DeclarativeBase):
@@ -45,8 +44,8 @@ class Track(Base):
     submitted_event: Mapped[str | None] = mapped_column(Text)  # re-driven by the reaper
     validated_event: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     steps: Mapped[list[Step]] = relationship(back_populates="track", cascade="all, delete-orphan",
                                              order_by="Step.position", lazy="selectin")
@@ -70,9 +69,9 @@ class Step(Base):
     reason: Mapped[str | None] = mapped_column(String(16), index=True)
     detail: Mapped[str | None] = mapped_column(Text)  # failed: the worker's own error, for operators only
     parked: Mapped[bool] = mapped_column(Boolean, default=False)  # its message sits in <service>.dead
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     track: Mapped[Track] = relationship(back_populates="steps")
 
@@ -92,8 +91,8 @@ class Collection(Base):
     # A changed cover not in force: null, {"state": "checking"} or {"state": "rejected", "errors": [...]}
     cover_change: Mapped[dict | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ProcessedEvent(Base):
@@ -101,7 +100,7 @@ class ProcessedEvent(Base):
 
     __tablename__ = "processed_events"
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Change(Base):
@@ -113,4 +112,4 @@ class Change(Base):
     subject: Mapped[str] = mapped_column(String(16))  # track | collection
     subject_id: Mapped[str] = mapped_column(String(36), index=True)
     body: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,7 +15,6 @@ A failed step, parked or not, is never re-driven here.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from functools import lru_cache
 
@@ -23,6 +22,8 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, or_, select
 
 from beatpass_common.events import parse_event
+from beatpass_common.periodic import Periodic
+from beatpass_common.tracks import STATUSES, STEPS, UNSETTLED
 
 from .handlers import Deps
 from .models import Step, Track
@@ -71,12 +72,12 @@ def reap(deps: Deps) -> int:
     with deps.factory() as session, session.begin():
         overdue_running = and_(Step.state == "running", Step.deadline_at < t)
         late_pending = session.scalar(select(func.count()).select_from(Step).join(Track).where(
-            Step.state == "pending", Step.deadline_at < t, Track.status.in_(["processing", "in_review"])))
+            Step.state == "pending", Step.deadline_at < t, Track.status.in_(UNSETTLED)))
         serving = _serving_steps(deps) if late_pending else []
         overdue_queued = and_(Step.state == "pending", Step.deadline_at < t, Step.name.in_(serving))
         overdue = session.scalars(
             select(Step).join(Track).where(or_(overdue_running, overdue_queued),
-                                           Track.status.in_(["processing", "in_review"]))
+                                           Track.status.in_(UNSETTLED))
             .order_by(Step.deadline_at).limit(200).with_for_update(skip_locked=True, of=Step)
         ).all()
         records = Records(session, deps.outbox, deps.settings)
@@ -97,11 +98,11 @@ def reap(deps: Deps) -> int:
         records.refresh_collections()
     with deps.factory() as session:
         counts = dict(session.execute(select(Track.status, func.count()).group_by(Track.status)).all())
-        for status in ("processing", "ready", "rejected", "failed", "in_review"):
+        for status in STATUSES:
             tracks_gauge.labels(status).set(counts.get(status, 0))
         late = dict(session.execute(select(Step.name, func.count()).where(
             Step.state == "running", Step.deadline_at < now()).group_by(Step.name)).all())
-        for name in ("validation", "waveform", "fingerprint"):
+        for name in STEPS:
             overdue_gauge.labels(name).set(late.get(name, 0))
     passes.inc()
     if acted:
@@ -110,24 +111,6 @@ def reap(deps: Deps) -> int:
     return acted
 
 
-class Reaper:
-    def __init__(self, deps: Deps):
-        self.deps = deps
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def run(self) -> None:
-        while not self._stop.wait(self.deps.settings.reaper_interval_s):
-            try:
-                reap(self.deps)
-            except Exception:  # noqa: BLE001 - a database hiccup: try again next pass
-                log.exception("reaper pass failed")
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="reaper", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)
+def reaper(deps: Deps) -> Periodic:
+    """The reaper's loop: a ``reap`` pass every ``reaper_interval_s``."""
+    return Periodic("reaper", lambda: reap(deps), deps.settings.reaper_interval_s)

@@ -15,26 +15,21 @@ from sqlalchemy.orm import Session
 
 from beatpass_common import bpm
 from beatpass_common.config import Settings
+from beatpass_common.db import as_utc
 from beatpass_common.events import Event, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
 
-from .models import STEPS, Change, Collection, Step, Track
+from beatpass_common.tracks import STEPS, UNSETTLED
 
-FINAL = {"ready", "rejected", "failed"}
-STEP_LABEL = {"validation": "validation", "waveform": "waveform", "fingerprint": "fingerprint"}
+from .models import Change, Collection, Step, Track
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(t: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every one stored here is UTC."""
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
 # What the producer reads when a step fails, by reason: which step, what happened, what to do.
-# {step} is the step's label; {attempts} how many times it was tried.
+# {step} is the step's name; {attempts} how many times it was tried.
 _FAILED = {
     "error": "Processing failed at the {step} step after {attempts} attempts. Nothing was lost; retry this item.",
     "timeout": ("Processing stopped at the {step} step: this file took longer than we allow for one file. "
@@ -54,7 +49,7 @@ FAILURE_REASONS = tuple(_FAILED)
 
 def failed_message(step: str, reason: str, attempts: int) -> str:
     """The producer's sentence for a failed step (an unknown reason reads as ``error``)."""
-    return _FAILED.get(reason, _FAILED["error"]).format(step=STEP_LABEL[step], attempts=attempts)
+    return _FAILED.get(reason, _FAILED["error"]).format(step=step, attempts=attempts)
 
 
 class Records:
@@ -103,9 +98,9 @@ class Records:
         step = track.step(name)
         if step.state in {"done", "failed"}:
             if step.started_at is None and step.finished_at is not None:
-                step.started_at = min(_aware(started), _aware(step.finished_at))
+                step.started_at = min(as_utc(started), step.finished_at)  # an envelope may say naive UTC
             return
-        if track.status not in {"processing", "in_review"}:
+        if track.status not in UNSETTLED:
             return
         t = now()
         step.state = "running"
@@ -182,7 +177,7 @@ class Records:
         self.finish_step(track, step, "failed", message)
         failed = track.step(step)
         failed.reason, failed.detail, failed.parked = reason, detail, parked
-        if track.status in {"processing", "in_review"}:
+        if track.status in UNSETTLED:
             track.status = "failed"
             track.errors = [{"code": "PROCESSING_FAILED", "field": None, "message": message}]
             self.emit("track.failed", track, {"step": step, "message": message}, cause)
@@ -274,7 +269,7 @@ class Records:
 
 
 def collection_status(item_statuses: list[str], missing: int = 0) -> str:
-    if missing or any(s in {"processing", "in_review"} for s in item_statuses):
+    if missing or any(s in UNSETTLED for s in item_statuses):
         return "processing"
     if all(s == "ready" for s in item_statuses):
         return "ready"

@@ -14,7 +14,7 @@ from beatpass_common.runner import Runtime
 from .api import ChangeNotifier, create_api
 from .handlers import HANDLERS, Deps, handle
 from .models import OutboxEvent
-from .reaper import Reaper
+from .reaper import reaper
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -36,4 +36,4 @@ def build(settings: Settings) -> Runtime:
     deps.on_change = notifier.notify
     bus.subscribe("catalog.records", {t: partial(handle, deps=deps) for t in HANDLERS})
     return Runtime("catalog", settings, bus=bus, app=create_api(deps, notifier),
-                   loops=[deps.outbox, Reaper(deps)], checks={"database": reachable(deps.factory)})
+                   loops=[deps.outbox, reaper(deps)], checks={"database": reachable(deps.factory)})

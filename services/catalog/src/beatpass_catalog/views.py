@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from beatpass_common.tracks import DuplicateView, StepView, TrackView
 
 from .models import Collection, Track
-
-
-def _ts(value):
-    if value is None:
-        return None
-    # SQLite hands back naive datetimes; all of ours are UTC.
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def media_refs(track: Track) -> dict[str, dict]:
@@ -27,6 +20,7 @@ def _link(track: Track, name: str) -> str:
 
 
 def track_view(track: Track) -> dict:
+    """The track's document (beatpass_common.tracks.TrackView)."""
     refs = media_refs(track)
     waveform = None
     if track.waveform:
@@ -38,34 +32,21 @@ def track_view(track: Track) -> dict:
     if track.duplicate:
         d = track.duplicate
         # Another producer's match is described without its title or owner.
-        duplicate = {"kind": d.get("kind"), "score": d.get("score"), "offset_s": d.get("offset_s"),
-                     "decision": d.get("decision"), "own": bool(d.get("own")),
-                     "track_id": d.get("track_id") if d.get("own") else None, "title": d.get("title")}
-    return {
-        "id": track.id,
-        "status": track.status,
-        "collection_id": track.collection_id,
-        "title": track.title,
-        "metadata": track.meta,
-        "submission": track.submission,
+        duplicate = DuplicateView(kind=d.get("kind"), score=d.get("score"), offset_s=d.get("offset_s"),
+                                  decision=d.get("decision"), own=bool(d.get("own")),
+                                  track_id=d.get("track_id") if d.get("own") else None, title=d.get("title"))
+    return TrackView(
+        id=track.id, status=track.status, collection_id=track.collection_id, title=track.title,
+        metadata=track.meta, submission=track.submission,
         # error: the producer's sentence when the step failed (records.failed_message), reason: why
-        "steps": {s.name: {"state": s.state, "attempts": s.attempts, "error": s.error, "reason": s.reason,
-                           "started_at": _ts(s.started_at), "finished_at": _ts(s.finished_at),
-                           "deadline_at": _ts(s.deadline_at)} for s in track.steps},
-        "errors": track.errors or [],
-        "warnings": track.warnings or [],
-        "facts": track.facts,
-        "cover": cover,
-        "waveform": waveform,
-        "duplicate": duplicate,
-        "dispute": track.dispute,
-        "replaces_track_id": track.replaces_track_id,
-        "replaced_by": track.replaced_by,
-        "edit": track.edit_seq,  # the producer's last edit shown here (0: none)
-        "created_at": _ts(track.created_at),
-        "updated_at": _ts(track.updated_at),
-        "version": track.version,
-    }
+        steps={s.name: StepView(state=s.state, attempts=s.attempts, error=s.error, reason=s.reason,
+                                started_at=s.started_at, finished_at=s.finished_at, deadline_at=s.deadline_at)
+               for s in track.steps},
+        errors=track.errors or [], warnings=track.warnings or [], facts=track.facts, cover=cover, waveform=waveform,
+        duplicate=duplicate, dispute=track.dispute, replaces_track_id=track.replaces_track_id,
+        replaced_by=track.replaced_by, edit=track.edit_seq, created_at=track.created_at,
+        updated_at=track.updated_at, version=track.version,
+    ).document()
 
 
 def _cover_names(collection: Collection) -> dict[str, str]:
@@ -96,6 +77,6 @@ def collection_view(collection: Collection, tracks: list[Track]) -> dict:
         "version": collection.version,
         "items": [track_view(by_id[tid]) if tid in by_id else {"id": tid, "status": "processing"}
                   for tid in collection.track_ids],
-        "created_at": _ts(collection.created_at),
-        "updated_at": _ts(collection.updated_at),
+        "created_at": collection.created_at.isoformat(),
+        "updated_at": collection.updated_at.isoformat(),
     }

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request, str
 from beatpass_common import disputes
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
+from beatpass_common.tracks import STATUSES
 
 from . import idempotency, inputs, quota, reads, saves, signing, views
 from .access import current_producer, reader_id
@@ -25,7 +26,6 @@ from .fields import (ARTISTS_MAX, DESCRIPTION_MAX, GENRE_MAX, GENRES_MAX, KEYS, 
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
-TRACK_STATUSES = ("processing", "ready", "rejected", "failed", "in_review", "replaced")
 
 
 MEDIA_ENDPOINTS = {"api.media", "api.collection_media", "library.audio"}
@@ -134,7 +134,7 @@ def _relay(status: int, body, producer_id: str | None = None, subject: str = "tr
 def list_tracks():
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
-    params, problems = reads.list_query(request.args, TRACK_STATUSES)
+    params, problems = reads.list_query(request.args, STATUSES)
     if problems:
         return problem(400, "The track list query is not valid.", [e.as_dict() for e in problems])
     return _relay(*gw.catalog.get(producer.id, "tracks", params), producer.id)

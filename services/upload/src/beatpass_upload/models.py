@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from beatpass_common.db import UTCDateTime
 from beatpass_common.outbox import outbox_model
 
 
@@ -38,11 +39,11 @@ class Upload(Base):
     next_part: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), index=True)  # active | complete | terminated | expired
     track_id: Mapped[str | None] = mapped_column(String(36))  # set when saved as a track's audio
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lock_token: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the upload is, judged once when it completed (inspection.py): {"kind", "format",
     # "facts", "problems"}; None before then (and for uploads completed before inspections existed).
     inspection: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
@@ -64,7 +65,7 @@ class Submission(Base):
     edits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The track this one is a new version of (a replacement), else None.
     replaces_track_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CollectionRecord(Base):
@@ -76,7 +77,7 @@ class CollectionRecord(Base):
     track_ids: Mapped[list | None] = mapped_column(JSON)  # as saved, then as last reordered
     # The last edit number per part, {"title": n, "order": n, "cover": n} (collection.edited's)
     edits: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class IdempotencyKey(Base):
@@ -87,10 +88,10 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))  # in_flight | done
     holder: Mapped[str | None] = mapped_column(String(32))  # the request working on it (in_flight)
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # renewed while it works
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # renewed while it works
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class QuotaAccount(Base):
@@ -110,4 +111,4 @@ class Reservation(Base):
     producer_id: Mapped[str] = mapped_column(String(128), index=True)
     seconds: Mapped[float] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(16))  # held | released
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,9 +1,13 @@
-"""The OpenAPI 3.1 document of the public API, built from the request models and the routes."""
+"""The OpenAPI 3.1 document of the public API, built from the request models, the shared track
+document (beatpass_common.tracks), the settings' limits and the routes."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel, ConfigDict, Field
+
+from beatpass_common.config import Settings
+from beatpass_common.tracks import STATUSES, TrackView
 
 from .fields import ARTISTS_MAX, GENRES_MAX, KEYS, LICENSING, SCALES, TAGS_MAX, TITLE_MAX
 
@@ -13,7 +17,7 @@ bp = Blueprint("openapi", __name__)
 class TrackFields(BaseModel):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     artists: list[str] = Field(min_length=1, max_length=ARTISTS_MAX)
-    bpm: int = Field(ge=60, le=200)
+    bpm: int = Field(description="from bpm_min to bpm_max (settings)")
     key: str = Field(json_schema_extra={"enum": list(KEYS)})
     scale: str = Field(json_schema_extra={"enum": list(SCALES)})
     licensing: str = Field(json_schema_extra={"enum": list(LICENSING)})
@@ -60,7 +64,7 @@ class TrackEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
     artists: list[str] | None = Field(None, min_length=1, max_length=ARTISTS_MAX)
-    bpm: int | None = Field(None, ge=60, le=200)
+    bpm: int | None = Field(None, description="from bpm_min to bpm_max (settings)")
     key: str | None = Field(None, json_schema_extra={"enum": list(KEYS)})
     scale: str | None = Field(None, json_schema_extra={"enum": list(SCALES)})
     licensing: str | None = Field(None, json_schema_extra={"enum": list(LICENSING)})
@@ -86,6 +90,19 @@ class Replace(BaseModel):
     model_config = ConfigDict(extra="forbid")
     audio_upload_id: str | None = None
     cover_upload_id: str | None = None
+
+
+class AudioLink(BaseModel):
+    url: str = Field(description="a signed link to GET the original WAV")
+    filename: str | None = None
+    content_type: str = "audio/wav"
+
+
+class Track(TrackView):
+    """The catalog's track document (beatpass_common.tracks.TrackView) with the gateway's link to
+    the original audio (null while no audio of the producer's is readable)."""
+
+    audio: AudioLink | None = None
 
 
 class Dispute(BaseModel):
@@ -122,8 +139,18 @@ def _json_body(model: type[BaseModel]) -> dict:
     return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
 
 
+def _apply_settings(schemas: dict, settings: Settings) -> None:
+    """The limits that are settings, into the models' schemas (in place)."""
+    schemas["CollectionSave"]["properties"]["tracks"]["maxItems"] = settings.collection_tracks_max
+    for name in ("TrackSave", "CollectionTrack", "TrackEdit", "Retry"):
+        bpm = schemas[name]["properties"]["bpm"]
+        for option in bpm.get("anyOf", [bpm]):  # int, or int | None
+            if option.get("type") == "integer":
+                option.update(minimum=settings.bpm_min, maximum=settings.bpm_max)
+
+
 def document() -> dict:
-    models = [TrackSave, CollectionSave, CollectionTrack, Retry, Dispute, TrackEdit, CollectionEdit, Replace]
+    models = [TrackSave, CollectionSave, CollectionTrack, Retry, Dispute, TrackEdit, CollectionEdit, Replace, Track]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -134,10 +161,11 @@ def document() -> dict:
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": ["string", "null"]}, "code": {"type": "string"}, "message": {"type": "string"}}}},
         "request_id": {"type": "string"}}}
-    tracks_max = current_app.extensions["beatpass"].settings.collection_tracks_max
-    schemas["CollectionSave"]["properties"]["tracks"]["maxItems"] = tracks_max
+    _apply_settings(schemas, current_app.extensions["beatpass"].settings)
     idem = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}
     ok = lambda d: {"description": d, "content": {"application/json": {"schema": {"type": "object"}}}}  # noqa: E731
+    track_doc = {"description": "the track", "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Track"}}}}
     paths = {
         "/api/v1/uploads": {
             "options": {"summary": "tus capabilities", "responses": {"204": {"description": "capabilities"}}},
@@ -163,18 +191,17 @@ def document() -> dict:
             "post": {"summary": "save a track", "parameters": [idem], "requestBody": _json_body(TrackSave),
                      "responses": {"202": ok("accepted"), "422": PROBLEM, "409": PROBLEM, **AUTH_ERRORS}},
             "get": {"summary": "the producer's tracks, newest first", "parameters": [
-                {"in": "query", "name": "status", "schema": {"type": "string", "enum": [
-                    "processing", "ready", "rejected", "failed", "in_review", "replaced"]}},
+                {"in": "query", "name": "status", "schema": {"type": "string", "enum": list(STATUSES)}},
                 {"in": "query", "name": "single", "schema": {"type": "string", "enum": ["true", "false"]},
                  "description": "true: only tracks saved on their own, not in a collection"}, *PAGING],
                 "responses": {"200": ok("tracks"), "400": PROBLEM, "401": PROBLEM}},
         },
         "/api/v1/tracks/{track_id}": {
             "get": {"summary": "one track", "parameters": [ID("track_id")],
-                    "responses": {"200": ok("track"), "404": PROBLEM, "401": PROBLEM}},
+                    "responses": {"200": track_doc, "404": PROBLEM, "401": PROBLEM}},
             "patch": {"summary": "edit a track's metadata (the track view showing the edit)",
                       "parameters": [ID("track_id"), idem], "requestBody": _json_body(TrackEdit),
-                      "responses": {"200": ok("track"), "404": PROBLEM, "409": PROBLEM, "422": PROBLEM,
+                      "responses": {"200": track_doc, "404": PROBLEM, "409": PROBLEM, "422": PROBLEM,
                                     **AUTH_ERRORS}}},
         "/api/v1/tracks/{track_id}/replace": {"post": {
             "summary": "a new version of a ready track with a new audio file and/or cover art",

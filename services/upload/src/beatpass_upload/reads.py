@@ -1,4 +1,4 @@
-"""What the gateway adds to the catalog's reads: list queries, the audio link of a track view, and
+"""What the gateway adds to the catalog's reads: list queries, the tracks' own audio uploads, and
 the submitted state of what it accepted but the catalog has not recorded yet (read-after-write).
 
 A 202 names a track or collection; from that moment its reads and event streams answer, with the
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timezone
 from typing import Iterator
 
 from sqlalchemy import select
+
+from beatpass_common.tracks import STEPS, TrackView
 
 from .catalog_client import CatalogUnavailable
 from .fields import FieldError
@@ -20,7 +21,6 @@ from .inputs import ascii_whole_number
 from .models import CollectionRecord, Submission, Upload
 
 MAX_PAGE = 100_000
-STEPS = ("validation", "waveform", "fingerprint")
 BOOLEANS = {"true": True, "false": False}
 
 
@@ -84,14 +84,12 @@ def own_submission(factory, producer_id: str, track_id: str) -> Submission | Non
 
 
 def submitted_track(sub: Submission) -> dict:
-    """The track view of a submission the catalog has not recorded yet: ``processing``, steps pending."""
-    pending = {"state": "pending", "attempts": 0, "error": None, "reason": None, "started_at": None, "finished_at": None,
-               "deadline_at": None}
-    return {"id": sub.track_id, "status": "processing", "collection_id": sub.collection_id,
-            "title": sub.fields.get("title"), "metadata": sub.fields, "submission": sub.attempt,
-            "steps": {name: dict(pending) for name in STEPS},
-            "errors": [], "warnings": [], "facts": None, "cover": {}, "waveform": None, "duplicate": None,
-            "dispute": None}
+    """The track view of a submission the catalog has not recorded yet: ``processing``, steps pending
+    (``edit`` 0: editing.fresh shows the submission's edits as it does over the catalog's view)."""
+    return TrackView(id=sub.track_id, status="processing", collection_id=sub.collection_id,
+                     title=sub.fields.get("title"), metadata=sub.fields, submission=sub.attempt,
+                     replaces_track_id=sub.replaces_track_id, created_at=sub.created_at,
+                     updated_at=sub.created_at).document()
 
 
 def submitted_collection_view(s, record: CollectionRecord) -> dict:
@@ -100,7 +98,7 @@ def submitted_collection_view(s, record: CollectionRecord) -> dict:
                             .order_by(Submission.created_at, Submission.track_id)).all()
     order = {track_id: i for i, track_id in enumerate(record.track_ids or [])}
     submissions = sorted(submissions, key=lambda sub: order.get(sub.track_id, len(order)))
-    created = record.created_at.replace(tzinfo=record.created_at.tzinfo or timezone.utc).isoformat()
+    created = record.created_at.isoformat()
     return {"id": record.id, "title": record.title, "status": "processing", "errors": [], "cover": {},
             "cover_change": None, "edits": {}, "version": 0, "items": [submitted_track(sub) for sub in submissions],
             "created_at": created, "updated_at": created}

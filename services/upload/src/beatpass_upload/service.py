@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -11,11 +10,12 @@ from pathlib import Path
 from flask import Flask, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from beatpass_common.bus import Bus
+from beatpass_common.bus import Bus, topology
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
 from beatpass_common import request_ids
 from beatpass_common.outbox import Outbox
+from beatpass_common.periodic import Periodic
 from beatpass_common.runner import Runtime
 from beatpass_common.storage import ObjectStore, open_store
 
@@ -75,34 +75,21 @@ def create_app(gw: Gateway) -> Flask:
     return app
 
 
-class Housekeeping:
-    """Expires abandoned uploads and old idempotency keys."""
+def housekeeping(gw: Gateway) -> Periodic:
+    """Expires abandoned uploads and old idempotency keys every ``housekeeping_interval_s``."""
 
-    def __init__(self, gw: Gateway, interval_s: float = 60.0):
-        self.gw, self.interval_s = gw, interval_s
-        self._stop = threading.Event()
+    def sweep() -> None:
+        gw.uploads.sweep_expired()
+        idempotency.purge(gw.factory, gw.settings.idempotency_ttl_s)
 
-    def run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.gw.uploads.sweep_expired()
-                idempotency.purge(self.gw.factory, self.gw.settings.idempotency_ttl_s)
-            except Exception:  # noqa: BLE001 - storage or database hiccup: next pass
-                log.exception("housekeeping pass failed")
-
-    def start(self) -> None:
-        threading.Thread(target=self.run, name="housekeeping", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
+    return Periodic("housekeeping", sweep, gw.settings.housekeeping_interval_s)
 
 
-def build(settings: Settings, *, store: ObjectStore | None = None, consume: bool = True) -> Runtime:
-    """The gateway process. With ``consume=False`` (extra gunicorn workers) it only serves HTTP."""
+def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
+    """The gateway process: HTTP, the outcomes it records, the outbox relay and housekeeping."""
     bus = Bus(settings, "upload")
     gw = build_gateway(settings, bus.publish, store)
-    if consume:
-        bus.subscribe("upload.outcomes", {t: partial(handle_outcome, factory=gw.factory)
-                                          for t in ("track.ready", "track.rejected", "track.failed", "track.removed")})
-    return Runtime("upload", settings, bus=bus, app=create_app(gw), loops=[gw.outbox, Housekeeping(gw)],
+    outcomes = topology.spec("upload.outcomes")
+    bus.subscribe(outcomes.name, {t: partial(handle_outcome, factory=gw.factory) for t in outcomes.event_types})
+    return Runtime("upload", settings, bus=bus, app=create_app(gw), loops=[gw.outbox, housekeeping(gw)],
                    checks={"database": reachable(gw.factory)}, deps=gw)

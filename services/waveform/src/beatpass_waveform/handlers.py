@@ -9,15 +9,11 @@ from beatpass_common import faults, keys
 from beatpass_common.config import Settings
 from beatpass_common.events import Event, ObjectRef, WaveformGenerated, new_event
 from beatpass_common.isolation import Runner, child_store
-from prometheus_client import Counter
 
 from .options import WaveformOptions
 from .outputs import generate
 
 log = logging.getLogger(__name__)
-
-OUTPUT_BYTES = Counter("beatpass_waveform_output_bytes_total", "Bytes of waveform files written", ["format"])
-
 
 def media_key(track_id: str, extension: str) -> str:
     return keys.media_key("tracks", track_id, f"waveform.{extension}")
@@ -37,8 +33,6 @@ def handle_track_validated(event: Event, *, publish: Callable[[Event], None], se
         raise ValueError(f"track.validated {event.id} has no track_id")
     options = options or WaveformOptions.from_settings(settings)
     samples_per_pixel, refs = runner.call(draw, settings, options, event.payload().source, event.track_id)
-    for extension, ref in refs.items():
-        OUTPUT_BYTES.labels(extension).inc(ref.size)
     log.info("waveform drawn: %d samples per pixel, %d bytes of JSON", samples_per_pixel, refs["json"].size)
     data = WaveformGenerated(json=refs["json"], dat=refs["dat"], png=refs["png"],
                              samples_per_pixel=samples_per_pixel, bits=options.bits)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from beatpass_common.config import Settings
 from PIL import ImageColor
@@ -10,16 +10,23 @@ from PIL import ImageColor
 from .peaks import resolve_samples_per_pixel
 
 
+def _default(name: str):
+    """The default of setting ``waveform_<name>``: the one place defaults are written."""
+    return Settings.model_fields[f"waveform_{name}"].default
+
+
 @dataclass(frozen=True)
 class WaveformOptions:
-    samples_per_pixel: int = 256
-    pixels_per_second: int | None = None
-    split_channels: bool = False
-    bits: int = 8
-    png_width: int = 1800
-    png_height: int = 280
-    png_color: str = "#3b82f6"
-    png_background: str = "#ffffff"
+    """The ``waveform_*`` settings without their prefix (defaults: the settings' defaults)."""
+
+    samples_per_pixel: int = _default("samples_per_pixel")
+    pixels_per_second: int | None = _default("pixels_per_second")
+    split_channels: bool = _default("split_channels")
+    bits: int = _default("bits")
+    png_width: int = _default("png_width")
+    png_height: int = _default("png_height")
+    png_color: str = _default("png_color")
+    png_background: str = _default("png_background")
 
     def __post_init__(self):
         # Bad configuration fails at start-up, not as a retried failure on every track.
@@ -31,13 +38,4 @@ class WaveformOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WaveformOptions:
-        return cls(
-            samples_per_pixel=settings.waveform_samples_per_pixel,
-            pixels_per_second=settings.waveform_pixels_per_second,
-            split_channels=settings.waveform_split_channels,
-            bits=settings.waveform_bits,
-            png_width=settings.waveform_png_width,
-            png_height=settings.waveform_png_height,
-            png_color=settings.waveform_png_color,
-            png_background=settings.waveform_png_background,
-        )
+        return cls(**{f.name: getattr(settings, f"waveform_{f.name}") for f in fields(cls)})

@@ -8,7 +8,8 @@ from typing import Callable
 
 from ..config import Settings
 from . import topology
-from .kombu_bus import DeadLetterWatch, Handler, Publisher, QueueConsumer, Subscription, is_memory
+from ..events import Event
+from .kombu_bus import DeadLetterWatch, Handler, Publisher, QueueConsumer, Subscription, is_memory, running_handler
 from .metrics import BusMetrics, bus_metrics
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,10 @@ class Bus:
         self.step = step
         self.metrics: BusMetrics = bus_metrics(service)
         self.publisher = Publisher(settings.bus_url, self.metrics, heartbeat=settings.bus_heartbeat_s,
-                                   ssl=settings.bus_ssl())
+                                   ssl=settings.bus_ssl(), exchange=settings.exchange)
         self.consumers: list[QueueConsumer] = []
+        # Called with every event a handler publishes (after it is sent): a service's own metrics.
+        self.observers: list[Callable[[Event], None]] = []
         self._watch: DeadLetterWatch | None = None
         self._threads: list[threading.Thread] = []
         # The longest a handler may legitimately run: the hard limits of the work it supervises.
@@ -40,8 +43,19 @@ class Bus:
     def declare(self) -> None:
         self.publisher.declare()
 
-    def publish(self, event) -> None:
+    def publish(self, event: Event) -> None:
+        """Publish ``event``. One a handler publishes is counted by outcome (the type's verb:
+        ``track.rejected`` -> ``rejected``) and by the codes of its problems, and handed to each
+        ``observers`` callable: the runtime keeps the handlers' metrics, not the handlers."""
         self.publisher.publish(event)
+        if running_handler() is None:
+            return
+        self.metrics.outcomes.labels(event.type.split(".", 1)[-1]).inc()
+        data = event.payload()
+        for problem in [*getattr(data, "errors", []), *getattr(data, "warnings", [])]:
+            self.metrics.problems.labels(problem.code).inc()
+        for observe in self.observers:
+            observe(event)
 
     def subscribe(self, queue: str, handlers: dict[str, Handler]) -> None:
         for event_type in handlers:  # at 0 from the start, so increase() sees the first overrun

@@ -33,6 +33,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 from kombu import Connection, Consumer, Producer
@@ -47,6 +48,7 @@ from .metrics import BusMetrics
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+_running = threading.local()  # on a handler's worker thread: the name of the handler at work
 RETRY_HEADER = "x-beatpass-retries"
 OVERRUN_HEADER = "x-beatpass-overruns"
 REASON_HEADER = "x-beatpass-dead-reason"
@@ -72,6 +74,18 @@ def is_memory(url: str) -> bool:
     return url.startswith("memory://")
 
 
+def handler_name(handler: Callable) -> str:
+    """The function's name, through ``functools.partial`` (how services bind dependencies)."""
+    while isinstance(handler, partial):
+        handler = handler.func
+    return getattr(handler, "__name__", type(handler).__name__)
+
+
+def running_handler() -> str | None:
+    """The name of the handler running on this thread, None outside a handler."""
+    return getattr(_running, "name", None)
+
+
 class Publisher:
     """Publishes events with publisher confirms; thread-safe; reconnects on its own.
 
@@ -79,8 +93,10 @@ class Publisher:
     broker's heartbeats) and records whether it is alive, which readiness reports.
     """
 
-    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False):
+    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False,
+                 exchange: str = topology.EVENTS.name):
         self.url = url
+        self.events = topology.events_exchange(exchange)  # Settings.exchange
         self.heartbeat = heartbeat
         self._conn = _connect(url, heartbeat, ssl)
         self._lock = threading.Lock()
@@ -93,9 +109,9 @@ class Publisher:
         """Declare every exchange and queue of the platform (idempotent)."""
         with self._lock:
             channel = self._conn.default_channel
-            for exchange in (topology.EVENTS, topology.RETRY, topology.DEAD):
+            for exchange in (self.events, topology.RETRY, topology.DEAD):
                 exchange(channel).declare()
-            for queue in topology.all_queues():
+            for queue in topology.all_queues(self.events):
                 queue(channel).declare()
 
     def start_keeper(self) -> None:
@@ -123,7 +139,7 @@ class Publisher:
                     self._conn.collect()
 
     def publish(self, event: Event) -> None:
-        self.publish_raw(event.to_json(), topology.EVENTS, event.type, headers={}, message_id=event.id)
+        self.publish_raw(event.to_json(), self.events, event.type, headers={}, message_id=event.id)
         if self._metrics:
             self._metrics.published.labels(event.type).inc()
         # One line per event sent, under the request that set it going (and the cause in hand).
@@ -170,6 +186,7 @@ class _InHand:
     event: Event
     headers: dict
     future: Future
+    handler: str  # handler_name of the function at work
     received: float = field(default_factory=time.monotonic)
     started: float | None = None  # when the worker thread began the handler
     abandoned: bool = False  # returned to the queue at shutdown: ignore the outcome
@@ -205,7 +222,7 @@ class QueueConsumer(ConsumerMixin):
 
     # kombu's ConsumerMixin reconnects and re-declares on connection loss.
     def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
-        return [Consumer_(queues=[topology.consumer_queue(self.spec)], on_message=self.on_message,
+        return [Consumer_(queues=[topology.consumer_queue(self.spec, self.publisher.events)], on_message=self.on_message,
                           prefetch_count=self.prefetch, accept=["json"])]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
@@ -319,14 +336,18 @@ class QueueConsumer(ConsumerMixin):
                            f"delivered {returned + 1} times: its worker went away mid-message each time")
                 return
             self._announce_start(event, headers, returned)
-        item = _InHand(message, event, headers, Future())
+        item = _InHand(message, event, headers, Future(), handler_name(handler))
         item.future = self._worker.submit(self._handle, handler, item)
         self._in_hand.append(item)
 
     def _handle(self, handler: Handler, item: _InHand) -> None:
         item.started = time.monotonic()
-        with event_context(item.event):
-            handler(item.event)
+        _running.name = item.handler
+        try:
+            with event_context(item.event):
+                handler(item.event)
+        finally:
+            _running.name = None
 
     def _announce_start(self, event: Event, headers: dict, returned: int) -> None:
         if self.step is None or event.type not in topology.STEP_STARTERS or event.track_id is None:
@@ -354,6 +375,7 @@ class QueueConsumer(ConsumerMixin):
             duration = time.monotonic() - (item.started or item.received)
             self.metrics.duration.labels(item.event.type).observe(duration)
             exc = item.future.exception()
+            self.metrics.handler_runs.labels(item.handler, _result(exc)).observe(duration)
             with event_context(item.event):
                 if exc is None:
                     self.metrics.consumed.labels(item.event.type).inc()
@@ -433,6 +455,14 @@ class QueueConsumer(ConsumerMixin):
             message.ack()
         except Exception as exc:  # noqa: BLE001 - the channel died: the broker redelivers, handlers are idempotent
             log.warning("acknowledgement lost (%s); the message will be redelivered", exc)
+
+
+def _result(exc: BaseException | None) -> str:
+    if exc is None:
+        return "ok"
+    if isinstance(exc, Overrun):
+        return "overrun"
+    return "permanent" if isinstance(exc, PermanentError) else "error"
 
 
 def _carried(headers: dict) -> dict:

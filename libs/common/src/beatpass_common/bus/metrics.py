@@ -22,6 +22,9 @@ class BusMetrics:
     overruns: Counter
     parked: Counter
     busy: Gauge
+    handler_runs: Histogram  # per handler function: how long, and how it ended
+    outcomes: Counter  # the events handlers published, by what they say (track.rejected -> rejected)
+    problems: Counter  # the problem codes (errors and warnings) in those events
 
 
 @lru_cache
@@ -37,6 +40,10 @@ def bus_metrics(service: str) -> BusMetrics:
         parked=Counter(f"{p}_parked_total", "Messages parked in the dead-letter queue for good", ["reason"]),
         busy=Gauge(f"{p}_handler_busy_seconds", "How long the handler in progress has run (0 when idle)",
                    ["queue"], multiprocess_mode="max"),
+        handler_runs=Histogram(f"{p}_handler_run_seconds", "Handler runs by handler function and result "
+                               "(ok, error, overrun, permanent)", ["handler", "result"], buckets=HANDLER_BUCKETS),
+        outcomes=Counter(f"{p}_outcomes_total", "Events the handlers published, by outcome", ["outcome"]),
+        problems=Counter(f"{p}_problems_total", "Rejection reasons and warnings by code", ["code"]),
     )
     # Every label set starts at 0, so increase() sees the first parked message (a series that
     # appears at 1 has no increase).

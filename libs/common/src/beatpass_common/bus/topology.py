@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 from kombu import Exchange, Queue, binding
 
-EVENTS = Exchange("beatpass.events", "topic", durable=True)
+from ..config import Settings
+
+
+def events_exchange(name: str) -> Exchange:
+    """The topic exchange events are published to (``Settings.exchange``); routing key = event type."""
+    return Exchange(name, "topic", durable=True)
+
+
+# The events exchange under the default ``Settings.exchange``: for tools and tests that use the
+# defaults. A service uses its settings' (``Bus`` passes ``settings.exchange`` down).
+EVENTS = events_exchange(Settings.model_fields["exchange"].default)
 # A message that waited out its retry delay comes back through here to its one queue only.
 RETRY = Exchange("beatpass.retry", "direct", durable=True)
 DEAD = Exchange("beatpass.dead", "direct", durable=True)
@@ -65,10 +75,10 @@ def dead_queue_name(service: str) -> str:
     return f"{service}.dead"
 
 
-def consumer_queue(q: QueueSpec) -> Queue:
+def consumer_queue(q: QueueSpec, events: Exchange = EVENTS) -> Queue:
     return Queue(
         q.name,
-        bindings=[binding(EVENTS, routing_key=t) for t in q.event_types] + [binding(RETRY, routing_key=q.name)],
+        bindings=[binding(events, routing_key=t) for t in q.event_types] + [binding(RETRY, routing_key=q.name)],
         durable=True,
         queue_arguments={
             "x-queue-type": "quorum",
@@ -105,7 +115,7 @@ def wait_queue(queue_name: str, delay_s: float) -> Queue:
     )
 
 
-def all_queues() -> list[Queue]:
+def all_queues(events: Exchange = EVENTS) -> list[Queue]:
     services = sorted({q.service for q in QUEUES})
-    return ([consumer_queue(q) for q in QUEUES] + [dead_queue(s) for s in services]
+    return ([consumer_queue(q, events) for q in QUEUES] + [dead_queue(s) for s in services]
             + [dead_notice_queue(s) for s in services])
