@@ -286,7 +286,10 @@ def rules():
     s = gw.settings
     return jsonify(messages=messages(s), keys=KEYS, scales=SCALES, licensing=LICENSING, bpm={"min": s.bpm_min,
                    "max": s.bpm_max}, title_max=TITLE_MAX, artists_max=ARTISTS_MAX, genres_max=GENRES_MAX,
-                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes, step_slow_after_s=s.step_slow_after_s,
+                   tags_max=TAGS_MAX, max_upload_bytes=s.max_upload_bytes,
+                   # the size limits the inspection and validation refuse with (media_rules), so the
+                   # page refuses an oversized file before uploading it
+                   audio_max_bytes=s.audio_max_bytes, cover_max_bytes=s.cover_max_bytes, step_slow_after_s=s.step_slow_after_s,
                    dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX})
 
 
