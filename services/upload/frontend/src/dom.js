@@ -61,9 +61,13 @@ export function clockUp(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-/** The producer's upload minutes left, in seconds (GET /api/v1/me's upload_minutes.remaining). */
+/**
+ * The producer's upload minutes left, in seconds: GET /api/v1/me's upload_minutes.remaining_s,
+ * else its `remaining` (minutes to two decimals, so within a second of the gateway's figure).
+ */
 export function remainingSeconds(m) {
-  return Math.max(0, (Number(m?.remaining) || 0) * 60);
+  const seconds = Number.isFinite(m?.remaining_s) ? m.remaining_s : Math.round((Number(m?.remaining) || 0) * 60);
+  return Math.max(0, seconds);
 }
 
 /**

@@ -125,7 +125,7 @@ export class FileSlot {
       if (!u) return;
       if (["paused", "failed", "offline"].includes(u.state)) u.resume();
       else u.pause();
-    } });
+    } }, "Pause"); // named before its first render (render() names it after the file)
     this.replaceButton = h("button", { type: "button", class: "link-button", "data-focus": "replace", onclick: () => this.input.click() }, "Replace");
     this.removeButton = h("button", { type: "button", class: "link-button danger", "data-focus": "remove", onclick: () => {
       this.clearFile();
