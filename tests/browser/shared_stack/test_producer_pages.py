@@ -206,7 +206,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     assert page.evaluate("window.__focusedRenders") >= 5  # redrawn all along with focus on the pause button
     assert page.evaluate("window.__lost") == 0
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    expect(audio.locator(".minutes-note")).to_have_text("Uses 0.8 of your 600 remaining upload minutes.")
+    expect(audio.locator(".minutes-note")).to_have_text("This track is 0:45 long; you have 600:00 of upload minutes left.")
     expect(audio.locator(".file-progress")).to_have_attribute("data-check", "ok")
     expect(save).to_be_enabled()
 
@@ -321,7 +321,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     new_id = replaced.value.json()["track_id"]
     # While the new version is processing, the old one takes no edit or replacement (the API's sentence).
     old = library.locator(f"[data-track-id='{track_id}']")
-    expect(old.locator(".pending-version")).to_have_text(rules["messages"]["NEW_VERSION_PENDING"])
+    expect(old.locator(".pending-version")).to_contain_text("A new version of this track is being processed.")
     expect(old.get_by_role("button", name="Replace files")).to_have_count(0)
     fresh = library.locator(f"[data-track-id='{new_id}']")
     expect(fresh).to_have_attribute("data-status", "ready", timeout=120_000)
@@ -390,6 +390,22 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     collection.get_by_role("button", name="Remove track 1").click()
     expect(collection.get_by_label("Add tracks")).to_be_focused()
     page.get_by_role("tab", name="Single track", exact=True).click()
+
+    # A cover over the size limit is refused from its size, before a byte is sent, in the units
+    # of its card (decimal MB, as the gateway's sentence).
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as f:
+        f.write(b"\xff\xd8\xff\xe0")
+        f.truncate(25_400_000)
+    assert rules["cover_max_bytes"] == 20 * 1024**2
+    form.get_by_label("Cover art").set_input_files(huge)
+    cover = form.locator("[data-slot=cover]")
+    expect(cover.locator(".problem-message")).to_have_text(
+        "The cover art file is 25.4 MB. BeatPass accepts cover art files up to 21 MB.")
+    expect(cover.locator(".problem-code")).to_have_text("COVER_TOO_LARGE")
+    expect(cover.locator(".file-meta")).to_contain_text("25.4 MB")
+    expect(reasons).to_contain_text("The cover art file is 25.4 MB.")
+    assert not [r for r in api.sent("POST", "/api/v1/uploads$") if _tus_metadata(r).get("filename") == "huge.jpg"]
 
     # A single track longer than the minutes left: Save blocked, the gateway's sentence beside the file.
     form.get_by_label("Audio (WAV)").set_input_files(media["long"])
