@@ -206,7 +206,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     assert page.evaluate("window.__focusedRenders") >= 5  # redrawn all along with focus on the pause button
     assert page.evaluate("window.__lost") == 0
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    expect(audio.locator(".minutes-note")).to_have_text("Uses 0.8 of your 600 remaining upload minutes.")
+    expect(audio.locator(".minutes-note")).to_have_text("This track is 0:45 long; you have 600:00 of upload minutes left.")
     expect(audio.locator(".file-progress")).to_have_attribute("data-check", "ok")
     expect(save).to_be_enabled()
 
@@ -321,7 +321,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     new_id = replaced.value.json()["track_id"]
     # While the new version is processing, the old one takes no edit or replacement (the API's sentence).
     old = library.locator(f"[data-track-id='{track_id}']")
-    expect(old.locator(".pending-version")).to_have_text(rules["messages"]["NEW_VERSION_PENDING"])
+    expect(old.locator(".pending-version")).to_contain_text("A new version of this track is being processed.")
     expect(old.get_by_role("button", name="Replace files")).to_have_count(0)
     fresh = library.locator(f"[data-track-id='{new_id}']")
     expect(fresh).to_have_attribute("data-status", "ready", timeout=120_000)
@@ -333,34 +333,117 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     _minutes_add_up(page)
 
 
-def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_session, media, token_for, size):
+def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_session, media, token_for, size, tmp_path):
+    from beatpass_upload.quota import exceeded_message
+
     page = open_session(size)
-    # The one refusal this test provokes (Chromium logs the 422 of the save as a console error).
+    # The one refusal this test provokes (Chromium logs the 422 of the save as a console error):
+    # minutes used on another device after the page read them. Every refusal the page can tell
+    # beforehand blocks Save instead and sends nothing.
     page.expected_errors = [r"status of 422 .*/api/v1/tracks\)$"]
-    token = token_for(stack, f"no-minutes-{size}", minutes=0)
+    producer = f"one-minute-{size}"
+    token = token_for(stack, producer, minutes=1)
+    rules = requests.get(f"{stack.url}/api/v1/rules", timeout=10).json()
+    messages, text_max = rules["messages"], rules.get("text_max", {"artist": 100, "genre": 40, "tag": 40, "mood": 50,
+                                                                    "description": 2000})
+    api = Recorder(page)
     page.goto(f"{stack.url}/backstage/upload#token={token}")
-    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("0 of 0 left · 0 used")
+    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("1 of 1 left · 0 used")
     form = page.get_by_role("tabpanel", name="Single track", exact=True)
-    form.get_by_label("Audio (WAV)").set_input_files(media["beat"])
+    save = form.get_by_role("button", name="Save track")
+    reasons = form.locator(".reasons")
+
+    # No maxlength that differs from the rule (the rule's sentence says what is too long).
+    limits = {"title": rules["title_max"], "mood": text_max["mood"], "description": text_max["description"]}
+    lengths = page.evaluate("[...document.querySelectorAll('[maxlength]')].map(el => [el.name, el.maxLength])")
+    assert all(limits.get(name) == n for name, n in lengths), lengths
+    # Every field rule is checked before Save, with the API's sentences.
+    form.get_by_label("Artists").fill("A" * (text_max["artist"] + 1))
+    form.get_by_label("Genres").fill("g" * (text_max["genre"] + 1))
+    form.get_by_label("Tags").fill("t" * (text_max["tag"] + 1))
+    form.get_by_label("Mood").fill("m" * (text_max["mood"] + 1))
+    form.get_by_label("Description").fill("d" * (text_max["description"] + 1))
+    form.get_by_label("Title", exact=True).fill("T" * (rules["title_max"] + 1))
+    for code in ("ARTIST_INVALID", "GENRE_INVALID", "TAG_INVALID", "MOOD_INVALID", "DESCRIPTION_TOO_LONG", "TITLE_TOO_LONG"):
+        expect(reasons).to_contain_text(messages[code])
+    for label in ("Genres", "Tags", "Mood", "Description"):
+        form.get_by_label(label).fill("")
+    form.get_by_label("Title", exact=True).fill("")
+
+    # A collection: the sum of its tracks against the minutes left, in the gateway's sentence;
+    # each track alone would fit.
+    parts = []
+    for n in (1, 2):
+        parts.append(tmp_path / f"Half_{n}.wav")
+        parts[-1].write_bytes(beat_wav(35, seed=SEEDS[size] + 60 + n))
+    page.get_by_role("tab", name="Collection", exact=True).click()
+    collection = page.get_by_role("tabpanel", name="Collection", exact=True)
+    collection.get_by_label("Add tracks").set_input_files(parts)
+    expect(collection.locator(".collection-item [data-slot=audio] .file-progress[data-state=done]")).to_have_count(2)
+    over = exceeded_message(70, 60)
+    expect(collection.locator(".reasons")).to_contain_text(over)
+    expect(collection.get_by_role("button", name="Save collection")).to_be_disabled()
+    # Removing a track hands focus to the next track's Remove button, then to "Add tracks".
+    collection.get_by_role("button", name="Remove track 1").click()
+    expect(collection.get_by_role("button", name="Remove track 1")).to_be_focused()
+    expect(collection.locator(".reasons")).not_to_contain_text(over)
+    collection.get_by_role("button", name="Remove track 1").click()
+    expect(collection.get_by_label("Add tracks")).to_be_focused()
+    page.get_by_role("tab", name="Single track", exact=True).click()
+
+    # A cover over the size limit is refused from its size, before a byte is sent, in the units
+    # of its card (decimal MB, as the gateway's sentence).
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as f:
+        f.write(b"\xff\xd8\xff\xe0")
+        f.truncate(25_400_000)
+    assert rules["cover_max_bytes"] == 20 * 1024**2
+    form.get_by_label("Cover art").set_input_files(huge)
+    cover = form.locator("[data-slot=cover]")
+    expect(cover.locator(".problem-message")).to_have_text(
+        "The cover art file is 25.4 MB. BeatPass accepts cover art files up to 21 MB.")
+    expect(cover.locator(".problem-code")).to_have_text("COVER_TOO_LARGE")
+    expect(cover.locator(".file-meta")).to_contain_text("25.4 MB")
+    expect(reasons).to_contain_text("The cover art file is 25.4 MB.")
+    assert not [r for r in api.sent("POST", "/api/v1/uploads$") if _tus_metadata(r).get("filename") == "huge.jpg"]
+
+    # A single track longer than the minutes left: Save blocked, the gateway's sentence beside the file.
+    form.get_by_label("Audio (WAV)").set_input_files(media["long"])
     form.get_by_label("Cover art").set_input_files(media["cover"])
     _fill(form)
-    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("Longer than your 0 remaining upload minutes.")
-    save = form.get_by_role("button", name="Save track")
+    long_over = exceeded_message(70, 60)
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text(long_over)
+    expect(reasons).to_contain_text(long_over)
+    expect(save).to_be_disabled()
+    form.get_by_label("Audio (WAV)").set_input_files(media["beat"])
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("This track is 0:14 long; you have 1:00 of upload minutes left.")
     expect(save).to_be_enabled()
+    assert not api.sent("POST", "/api/v1/tracks$")
+
+    # Another device uses 50 of the 60 seconds; this page's save is refused, with the gateway's sentence.
+    other = tmp_path / "Elsewhere.wav"
+    other.write_bytes(beat_wav(50, seed=SEEDS[size] + 70))
+    _seed(stack, producer, other, "Elsewhere")
     with page.expect_response(lambda r: r.url.endswith("/api/v1/tracks") and r.request.method == "POST") as refused:
         save.click()
     problem = refused.value.json()
     assert refused.value.status == 422 and problem["errors"][0]["code"] == "UPLOAD_MINUTES_EXCEEDED"
     first = problem["errors"][0]
-    assert first["field"] == "audio"
+    assert first["field"] == "audio" and first["message"] == exceeded_message(14, 10)
     expect(form.locator("[data-slot=audio] .field-error")).to_have_text(first["message"])  # beside the file
-    expect(form.locator(".reasons")).to_contain_text(first["message"])
+    expect(reasons).to_contain_text(first["message"])
+    # The minutes are read again: the page's own check now says the same, and Save stays blocked.
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text(first["message"])
+    expect(save).to_be_disabled()
     # Nothing was cleared: the details and both uploads are still there to fix and retry.
     expect(form.get_by_label("Title", exact=True)).to_have_value("Night Drive")
     expect(form.get_by_label("BPM")).to_have_value("60")
     expect(form.locator("[data-slot=audio] .file-state")).to_have_text("Uploaded")
     expect(form.locator("[data-slot=cover] .file-state")).to_have_text("Uploaded")
-    form.locator(".savebar").get_by_role("button", name="Copy details for support").click()
+    # "Copy details for support" below the reasons, with a sentence of its own.
+    bar = form.locator(".savebar")
+    expect(bar.locator(".reasons + .refusal-support .support-lead")).to_contain_text("BeatPass did not save this.")
+    bar.get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
     body = refused.value.request.post_data_json
     for part in (problem["errors"][0]["message"], "UPLOAD_MINUTES_EXCEEDED", "Audio file: Night_Drive.wav (WAV)",
@@ -518,3 +601,93 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     other.get_by_role("tab", name="Collections", exact=True).click()
     expect(other.get_by_role("region", name="Your uploads").get_by_role("article", name="Dawn Tape (Deluxe)")).to_be_visible()
     assert all(token not in r.url for r in api.requests)
+
+
+def _view(track_id: str, title: str, status: str, **extra) -> dict:
+    """A track view as the gateway gives it, for cards of every kind without waiting for one."""
+    step = "pending" if status == "processing" else "done"
+    view = {"id": track_id, "title": title, "status": status, "submission": 1, "collection_id": None,
+            "replaces_track_id": None, "steps": {name: {"state": step} for name in ("validation", "waveform", "fingerprint")},
+            "metadata": {"title": title, "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
+                         "licensing": "exclusive", "genres": [], "tags": []},
+            "errors": [], "warnings": [], "duplicate": None, "cover": {}, "facts": None, "files": None}
+    view.update(extra)
+    return view
+
+
+def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_session, token_for, size):
+    """Cards of every kind (ready, rejected, in review, processing, new versions in flight) from a
+    library list the test gives the page (page.route): what each says, and a name on every button.
+    First, tokens the page can refuse by itself, without a request."""
+    page = open_session(size)
+    api = Recorder(page)
+    page.goto(f"{stack.url}/backstage/upload#token=abc.def.ghi")
+    expect(page.get_by_role("heading", name="Sign in to upload")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_text("Your access token is not valid. Sign in again.")
+    expired = token_for(stack, f"cards-{size}", ttl_s=-60)
+    page.get_by_label("Access token").fill(expired)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Your session has expired. Sign in again.")
+    assert not api.sent("GET", "/api/v1/me$")
+
+    own = {"track_id": "r-1", "title": "Live One", "own": True, "decision": "review"}
+    files = {"audio": {"upload_id": "up-audio-9", "filename": "refused.wav"},
+             "cover": {"upload_id": "up-cover-9", "filename": "refused.jpg"}}
+    views = [
+        _view("p-1", "Live One", "processing", replaces_track_id="r-1"),
+        _view("v-2", "Live Two", "in_review", replaces_track_id="r-2",
+              duplicate={"track_id": "x-9", "title": "Live Two", "own": True, "decision": "review"}),
+        _view("i-1", "Held", "in_review", duplicate=own),
+        _view("x-1", "Refused", "rejected", files=files,
+              errors=[{"field": "audio", "code": "AUDIO_NOT_WAV", "message": "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only."}]),
+        _view("r-1", "Live One", "ready"),
+        _view("r-2", "Live Two", "ready"),
+    ]
+    by_id = {v["id"]: v for v in views}
+
+    def answer(route):
+        url = route.request.url
+        path = url.split("/api/v1/tracks", 1)[1]
+        if path.startswith("?"):
+            return route.fulfill(json={"items": views, "total": len(views), "page": 1, "per_page": len(views)})
+        track_id, _, rest = path.lstrip("/").partition("/")
+        if rest == "events/ticket":
+            return route.fulfill(json={"url": f"/api/v1/tracks/{track_id}/events?ticket=t"})
+        if rest.startswith("events"):
+            return route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body="retry: 60000\n\n")
+        return route.fulfill(json=by_id[track_id])
+
+    page.route(re.compile(r"/api/v1/tracks([?/]|$)"), answer)
+    page.get_by_label("Access token").fill(token_for(stack, f"cards-{size}"))
+    page.get_by_role("button", name="Sign in").click()
+    library = page.get_by_role("region", name="Your uploads")
+    card = lambda track_id: library.locator(f"[data-track-id='{track_id}']")  # noqa: E731
+    expect(library.get_by_role("article")).to_have_count(len(views))
+
+    # In review: what is happening and that nothing needs doing, for a track and for a new version.
+    expect(card("i-1").locator(".review-note")).to_have_text(
+        "A person at BeatPass is checking this track against the matched track. The decision will show here; "
+        "nothing needs doing meanwhile.")
+    expect(card("v-2").locator(".review-note")).to_contain_text("checking this new version against the matched track")
+    # The live versions say what their new version is doing, and take no edit or replacement meanwhile.
+    expect(card("r-1").locator(".pending-version")).to_contain_text("A new version of this track is being processed.")
+    expect(card("r-2").locator(".pending-version")).to_have_text(
+        "A new version of this track is in review at BeatPass. You can edit or replace this track once that review "
+        "is decided.")
+    for live in ("r-1", "r-2"):
+        expect(card(live).get_by_role("button", name="Replace files")).to_have_count(0)
+
+    # Support details of a card read from the API name its files and uploads (view.files).
+    card("x-1").get_by_role("button", name="Copy details for support").click()
+    text = _clipboard(page)
+    for part in ("Audio file: refused.wav", "Cover file: refused.jpg", "Upload ids: audio up-audio-9, cover up-cover-9"):
+        assert part in text, (part, text)
+
+    # Every button of every card has a name (text, aria-label or aria-labelledby).
+    card("x-1").get_by_role("button", name="Retry").click()  # a panel with file slots, too
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('.results button')].filter((b) => {
+        const by = (b.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '');
+        return !((b.getAttribute('aria-label') || '') + by.join('') + b.textContent).trim(); }).map((b) => b.outerHTML)""")
+    assert unnamed == []
+    kinds = page.evaluate("[...document.querySelectorAll('.results .track-card')].map((c) => c.dataset.status)")
+    assert {"ready", "rejected", "in_review", "processing"} <= set(kinds)

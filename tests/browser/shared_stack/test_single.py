@@ -76,7 +76,7 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, brow
 
     form.locator("[data-slot=audio] input[type=file]").set_input_files(media["beat"])
     expect(audio_problem).to_have_count(0)
-    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("Uses 0.2 of your 600 remaining upload minutes.")
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("This track is 0:14 long; you have 600:00 of upload minutes left.")
     expect(form.locator("[data-field=bpm] .field-error")).to_be_empty()
     expect(form.locator("[data-slot=audio] .file-progress")).to_have_attribute("data-state", "done")
     expect(form.locator("[data-slot=cover] .file-progress")).to_have_attribute("data-state", "done")

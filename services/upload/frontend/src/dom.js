@@ -45,13 +45,43 @@ export function formatBytes(n) {
     value /= 1000;
     unit = u;
   }
-  return `${value.toFixed(value < 100 && unit !== "kB" ? 1 : 0)} ${unit}`;
+  // Trailing ".0" dropped, as the server's sentences write sizes (media_rules.size): "21 MB".
+  return `${value.toFixed(value < 100 && unit !== "kB" ? 1 : 0).replace(/\.0$/, "")} ${unit}`;
 }
 
 export function clock(seconds) {
   const s = Math.max(0, Math.round(seconds || 0));
   const m = Math.floor(s / 60);
   return `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** m:ss rounded up to the second, as the gateway's quota sentences count (quota.clock). */
+export function clockUp(seconds) {
+  const s = Math.ceil(Math.max(0, Number(seconds) || 0) - 1e-9);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * The producer's upload minutes left, in seconds: GET /api/v1/me's upload_minutes.remaining_s,
+ * else its `remaining` (minutes to two decimals, so within a second of the gateway's figure).
+ */
+export function remainingSeconds(m) {
+  const seconds = Number.isFinite(m?.remaining_s) ? m.remaining_s : Math.round((Number(m?.remaining) || 0) * 60);
+  return Math.max(0, seconds);
+}
+
+/**
+ * The gateway's refusal when a save needs more upload minutes than are left, word for word
+ * (quota.exceeded_message; a collection gives the sum of its tracks).
+ */
+export function quotaMessage(trackSeconds, remaining) {
+  return `This track is ${clockUp(trackSeconds)} long, but you have ${clockUp(remaining)} of upload minutes left. `
+    + "Remove or shorten a track, or ask BeatPass to raise your limit.";
+}
+
+/** Whether `seconds` more fit in what is left (the gateway's test: used + n <= limit). */
+export function fitsMinutes(seconds, m) {
+  return !m || seconds <= remainingSeconds(m) + 1e-6;
 }
 
 /** A duration in words for notes: "45 s", "2 min 10 s", "1 h 5 min". */

@@ -1,9 +1,9 @@
 // The track form: file slots (drag-and-drop or pick, with tus progress and the gateway's
 // inspection) and the metadata fields, checked with the API's own rules and sentences
 // (GET /api/v1/rules).
-import { h, uid, formatBytes, clock, splitList, minutes, minutesFigures, hideKeepingFocus } from "./dom.js";
+import { h, uid, formatBytes, clock, clockUp, splitList, hideKeepingFocus, quotaMessage, remainingSeconds, fitsMinutes } from "./dom.js";
 import { FileUpload, wavDuration } from "./uploads.js";
-import { formatLabel } from "./sniff.js";
+import { formatLabel, sniffFile } from "./sniff.js";
 import { supportButton } from "./support.js";
 
 const LICENSING_LABELS = { non_exclusive: "Non-exclusive", exclusive: "Exclusive", free_download: "Free download" };
@@ -23,9 +23,19 @@ export function titleFromFile(name) {
   return name.replace(/\.[^.]+$/, "").replace(/[_]+/g, " ").trim();
 }
 
-/** The API's field checks, worded with the API's sentences. */
+// Per-item text limits of the gateway's field rules (fields.py NAME_MAX, GENRE_MAX, TAG_MAX,
+// MOOD_MAX, DESCRIPTION_MAX), for a gateway whose /rules does not send text_max yet.
+const TEXT_MAX = { artist: 100, genre: 40, tag: 40, mood: 50, description: 2000 };
+
+/** The per-item text limits: /rules' text_max, each missing one from TEXT_MAX. */
+export function textMax(rules) {
+  return { ...TEXT_MAX, ...(rules.text_max || {}) };
+}
+
+/** The API's field checks (services/upload fields.check_track_fields), worded with the API's sentences. */
 export function checkFields(values, rules, { coverDefault = false, uploads = true } = {}) {
   const m = rules.messages;
+  const max = textMax(rules);
   const out = [];
   const err = (field, code) => out.push({ field, code, message: m[code] });
   if (uploads && !values.audio_upload_id) err("audio", "AUDIO_REQUIRED");
@@ -35,6 +45,7 @@ export function checkFields(values, rules, { coverDefault = false, uploads = tru
   else if (title.length > rules.title_max) err("title", "TITLE_TOO_LONG");
   if (!values.artists.length) err("artists", "ARTISTS_REQUIRED");
   else if (values.artists.length > rules.artists_max) err("artists", "ARTISTS_TOO_MANY");
+  else if (values.artists.some((a) => !a || a.length > max.artist)) err("artists", "ARTIST_INVALID");
   const bpm = String(values.bpm ?? "").trim();
   if (!bpm) err("bpm", "BPM_REQUIRED");
   else if (!/^\d+$/.test(bpm) || Number(bpm) < rules.bpm.min || Number(bpm) > rules.bpm.max) err("bpm", "BPM_INVALID");
@@ -42,8 +53,13 @@ export function checkFields(values, rules, { coverDefault = false, uploads = tru
     if (!values[field]) err(field, `${code}_REQUIRED`);
     else if (!allowed.includes(values[field])) err(field, `${code}_INVALID`);
   }
+  // The page sends description and mood trimmed: their length is checked as sent.
+  if ((values.description || "").length > max.description) err("description", "DESCRIPTION_TOO_LONG");
   if (values.genres.length > rules.genres_max) err("genres", "GENRES_TOO_MANY");
+  else if (values.genres.some((g) => g.length > max.genre)) err("genres", "GENRE_INVALID");
   if (values.tags.length > rules.tags_max) err("tags", "TAGS_TOO_MANY");
+  else if (values.tags.some((t) => !t || t.length > max.tag)) err("tags", "TAG_INVALID");
+  if ((values.mood || "").length > max.mood) err("mood", "MOOD_INVALID");
   return out;
 }
 
@@ -53,9 +69,11 @@ export function checkFields(values, rules, { coverDefault = false, uploads = tru
  * progress update never takes keyboard focus away from its buttons.
  */
 export class FileSlot {
-  constructor(ctx, { kind, label, hint, accept, optional = false, onChange, context }) {
+  constructor(ctx, { kind, label, hint, accept, optional = false, quota = false, onChange, context }) {
     this.ctx = ctx;
     this.kind = kind;
+    this.quota = quota; // this audio alone is what a save reserves upload minutes for
+    this.refused = null; // {file, format, problem}: too large to upload, refused before sending a byte
     this.label = label;
     this.onChange = onChange || (() => {});
     this.context = context || (() => ({ mode: "single track" }));
@@ -107,7 +125,7 @@ export class FileSlot {
       if (!u) return;
       if (["paused", "failed", "offline"].includes(u.state)) u.resume();
       else u.pause();
-    } });
+    } }, "Pause"); // named before its first render (render() names it after the file)
     this.replaceButton = h("button", { type: "button", class: "link-button", "data-focus": "replace", onclick: () => this.input.click() }, "Replace");
     this.removeButton = h("button", { type: "button", class: "link-button danger", "data-focus": "remove", onclick: () => {
       this.clearFile();
@@ -127,18 +145,70 @@ export class FileSlot {
     return Boolean(this.upload && !this.upload.done);
   }
 
-  /** Reasons this file blocks Save: still being checked, or what the inspection found. */
+  /**
+   * Reasons this file blocks Save: refused for its size, still being checked, what the inspection
+   * found, or (a `quota` slot) longer than the upload minutes left. `inspection`: shown on the
+   * file's card already, so not repeated as the field's error.
+   */
   problems() {
+    if (this.refused) return [{ ...this.refused.problem, inspection: true }];
     const u = this.upload;
     if (!u?.done) return [];
     const what = this.kind === "audio" ? "audio file" : "cover art";
     if (u.check === "checking") return [{ field: this.kind, code: "CHECKING", message: `The ${what} is being checked.` }];
-    return u.problems.map((p) => ({ field: this.kind, code: p.code, message: p.message, inspection: true }));
+    const out = u.problems.map((p) => ({ field: this.kind, code: p.code, message: p.message, inspection: true }));
+    const over = this.quota ? this.minutesProblem() : null;
+    if (over) out.push({ ...over, inspection: true });
+    return out;
+  }
+
+  /** The audio's length in seconds: the gateway's reading, else the WAV header's; null while unknown. */
+  seconds() {
+    if (this.kind !== "audio" || !this.upload) return null;
+    return this.upload.inspection?.facts?.duration_s ?? this.duration ?? null;
+  }
+
+  /** UPLOAD_MINUTES_EXCEEDED with the gateway's sentence when this audio is longer than the minutes left. */
+  minutesProblem() {
+    const s = this.seconds();
+    const m = this.ctx.minutes;
+    if (s === null || !m || fitsMinutes(s, m)) return null;
+    return { field: "audio", code: "UPLOAD_MINUTES_EXCEEDED", message: quotaMessage(s, remainingSeconds(m)) };
+  }
+
+  /**
+   * A file over the gateway's size limit for its kind, refused from File.size before uploading,
+   * with validation's sentence (media_rules.audio_too_large / cover_too_large); null when it fits.
+   * The limit is the smaller of the kind's (audio_max_bytes / cover_max_bytes) and the tus one.
+   */
+  sizeProblem(file) {
+    const r = this.ctx.rules;
+    const limits = [this.kind === "audio" ? r.audio_max_bytes : r.cover_max_bytes, r.max_upload_bytes].filter(Number.isFinite);
+    if (!limits.length) return null;
+    const limit = Math.min(...limits);
+    if (file.size <= limit) return null;
+    return this.kind === "audio"
+      ? { field: "audio", code: "AUDIO_TOO_LARGE", message: `The audio file is ${formatBytes(file.size)}. BeatPass accepts audio files up to ${formatBytes(limit)}.` }
+      : { field: "cover", code: "COVER_TOO_LARGE", message: `The cover art file is ${formatBytes(file.size)}. BeatPass accepts cover art files up to ${formatBytes(limit)}.` };
   }
 
   pick(file) {
     this.release();
     this.setError("");
+    const tooLarge = this.sizeProblem(file);
+    if (tooLarge) {
+      this.refused = { file, format: null, problem: tooLarge };
+      sniffFile(file).then((format) => {
+        if (this.refused?.file !== file) return;
+        this.refused.format = format;
+        this.renderRefused();
+      }).catch(() => null);
+      this.zone.classList.add("has-file");
+      this.status.hidden = false;
+      this.renderRefused();
+      this.onChange("pick", file);
+      return;
+    }
     this.upload = FileUpload.for(file, { api: this.ctx.api, producerId: this.ctx.me.producer_id, kind: this.kind });
     this.off = this.upload.on(() => this.render());
     this.duration = null;
@@ -159,6 +229,7 @@ export class FileSlot {
   }
 
   release() {
+    this.refused = null;
     if (this.off) this.off();
     this.off = null;
     if (this.upload) this.upload.remove();
@@ -192,6 +263,11 @@ export class FileSlot {
   /** What support needs about this file (see support.js). */
   supportDetails() {
     const u = this.upload;
+    if (this.refused) {
+      const { file, format, problem } = this.refused;
+      return { ...this.context(), errors: [problem],
+        files: [{ role: this.kind === "audio" ? "Audio file" : "Cover file", name: file.name, format }] };
+    }
     return {
       ...this.context(),
       errors: u?.problems || [],
@@ -201,14 +277,46 @@ export class FileSlot {
     };
   }
 
-  /** How much of the producer's upload minutes this audio will use, or "". */
+  /**
+   * This audio's length against the upload minutes left, in the m:ss of the gateway's refusal
+   * (the same sentence when it is too long): [text, over], or ["", false].
+   */
   minutesNote() {
-    if (this.kind !== "audio" || !this.duration || !this.ctx.minutes) return ["", false];
-    const { left } = minutesFigures(this.ctx.minutes);
-    const needed = this.duration / 60;
-    return needed > left
-      ? [`Longer than your ${minutes(left)} remaining upload minutes.`, true]
-      : [`Uses ${minutes(needed)} of your ${minutes(left)} remaining upload minutes.`, false];
+    const s = this.seconds();
+    const m = this.ctx.minutes;
+    if (s === null || !m) return ["", false];
+    const left = remainingSeconds(m);
+    return fitsMinutes(s, m)
+      ? [`This track is ${clockUp(s)} long; you have ${clockUp(left)} of upload minutes left.`, false]
+      : [quotaMessage(s, left), true];
+  }
+
+  /** The card of a file refused for its size: nothing was uploaded; the sentence and its code. */
+  renderRefused() {
+    const { file, format, problem } = this.refused;
+    this.shownFormat = undefined;
+    this.thumb.className = "file-thumb badge-format";
+    this.thumb.textContent = formatLabel(format);
+    this.nameEl.textContent = file.name;
+    this.nameEl.title = file.name;
+    this.metaEl.textContent = [formatLabel(format), formatBytes(file.size)].join(" · ");
+    this.bar.hidden = true;
+    this.progressEl.className = "file-progress state-refused";
+    this.progressEl.dataset.state = "refused";
+    this.progressEl.dataset.check = "problems";
+    this.stateEl.textContent = "Not accepted";
+    this.bytesEl.textContent = "Not uploaded";
+    this.minutesEl.hidden = true;
+    this.resumedEl.hidden = true;
+    this.problemList.dataset.codes = `${problem.code}:${problem.message}`;
+    this.problemList.replaceChildren(h("li", {}, h("span", { class: "problem-message" }, problem.message), " ",
+      h("code", { class: "problem-code" }, problem.code)));
+    this.problemsEl.hidden = false;
+    this.el?.classList.add("invalid");
+    hideKeepingFocus(this.toggle, this.replaceButton);
+    this.replaceButton.setAttribute("aria-label", `Replace ${file.name}`);
+    this.removeButton.setAttribute("aria-label", `Remove ${file.name}`);
+    this.onChange("progress");
   }
 
   renderThumb(u) {
@@ -245,6 +353,7 @@ export class FileSlot {
     this.nameEl.textContent = u.file.name;
     this.nameEl.title = u.file.name;
     this.metaEl.textContent = meta.join(" · ");
+    this.bar.hidden = false;
     this.bar.value = u.percent;
     this.bar.setAttribute("aria-label", `${u.file.name} upload progress`);
     this.progressEl.className = `file-progress state-${u.state}${u.done ? ` check-${u.check}` : ""}`;
@@ -300,7 +409,7 @@ function field(label, control, { errorId, hint, optional, extra }) {
  */
 export class TrackEditor {
   constructor(ctx, { coverOptional = false, uploadsOptional = false, fieldsOnly = false, initial = {}, onChange,
-    audioLabel = "Audio (WAV)", coverLabel = "Cover art", audioHint, coverHint, applyAll, context } = {}) {
+    audioLabel = "Audio (WAV)", coverLabel = "Cover art", audioHint, coverHint, applyAll, context, quota = false } = {}) {
     this.ctx = ctx;
     this.coverOptional = coverOptional;
     this.uploadsOptional = uploadsOptional || fieldsOnly;
@@ -319,7 +428,7 @@ export class TrackEditor {
     };
     if (!fieldsOnly) {
       this.audio = new FileSlot(ctx, { kind: "audio", label: audioLabel, hint: audioHint || "Drop a WAV file here, or choose one",
-        accept: ".wav,audio/wav,audio/x-wav,audio/wave", optional: uploadsOptional, context,
+        accept: ".wav,audio/wav,audio/x-wav,audio/wave", optional: uploadsOptional, quota, context,
         onChange: (why, file) => {
           if (why === "pick") {
             delete this.serverErrors.audio;
@@ -363,7 +472,7 @@ export class TrackEditor {
     const select = (values, labels, placeholder) => h("select", { required: true },
       h("option", { value: "" }, placeholder), values.map((v) => h("option", { value: v }, labels?.[v] || v)));
 
-    add("title", FIELD_LABELS.title, h("input", { type: "text", autocomplete: "off", maxlength: rules.title_max + 20, required: true })).classList.add("span-2");
+    add("title", FIELD_LABELS.title, h("input", { type: "text", autocomplete: "off", required: true })).classList.add("span-2");
     add("bpm", FIELD_LABELS.bpm, h("input", { type: "text", inputmode: "numeric", autocomplete: "off", required: true, placeholder: `${rules.bpm.min}–${rules.bpm.max}` }));
     add("artists", FIELD_LABELS.artists, h("input", { type: "text", autocomplete: "off", required: true }),
       { hint: `Separate names with commas (up to ${rules.artists_max}).` }).classList.add("span-2");

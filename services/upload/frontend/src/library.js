@@ -158,7 +158,7 @@ export class Library {
     if (!old) return;
     const oldCard = this.cards.get(old);
     if (oldCard instanceof TrackCard) {
-      oldCard.pendingVersion = IN_FLIGHT.has(card.status) ? card.id : null;
+      oldCard.pendingVersion = IN_FLIGHT.has(card.status) ? { id: card.id, status: card.status } : null;
       if (card.status === "ready") oldCard.reload();
       else oldCard.render();
     } else if (card.status === "ready") {
@@ -170,8 +170,8 @@ export class Library {
   markPending(items) {
     for (const item of items) {
       const oldCard = item.replaces_track_id && IN_FLIGHT.has(item.status) ? this.cards.get(item.replaces_track_id) : null;
-      if (oldCard instanceof TrackCard && oldCard.pendingVersion !== item.id) {
-        oldCard.pendingVersion = item.id;
+      if (oldCard instanceof TrackCard && (oldCard.pendingVersion?.id !== item.id || oldCard.pendingVersion?.status !== item.status)) {
+        oldCard.pendingVersion = { id: item.id, status: item.status };
         oldCard.render();
       }
     }

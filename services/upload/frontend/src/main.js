@@ -1,7 +1,7 @@
 // The producer upload page: sign-in, access check, single-track and collection forms, live status.
 import "./upload.css";
 import { Api, ApiError, errorsOf, idempotencyKey } from "./api.js";
-import { h, clear, uid, minutes, minutesFigures, formatBytes, keepFocus, PAGE } from "./dom.js";
+import { h, clear, uid, minutes, minutesFigures, formatBytes, keepFocus, quotaMessage, remainingSeconds, fitsMinutes, PAGE } from "./dom.js";
 import { unfinishedUploads, discardUpload } from "./uploads.js";
 import { FileSlot, TrackEditor } from "./fields.js";
 import { Library } from "./library.js";
@@ -28,6 +28,31 @@ function takeToken() {
     history.replaceState(null, "", location.pathname + location.search);
   }
   return sessionStorage.getItem(TOKEN_KEY) || PAGE.devToken || "";
+}
+
+// The gateway's sentences for a token it refuses (beatpass_common.auth: INVALID, TOKEN_EXPIRED).
+const TOKEN_INVALID = "Your access token is not valid. Sign in again.";
+const TOKEN_EXPIRED = "Your session has expired. Sign in again.";
+
+/**
+ * What can be told of a token without the gateway: the refusal's sentence when it is not three
+ * base64url parts with a JSON header and payload (a text `sub`, a numeric `exp`), or when its
+ * `exp` has passed; else null. The signature only the gateway can check: a well-formed token
+ * with a bad signature still gets its one 401 (a console error) from GET /api/v1/me.
+ */
+function tokenProblem(token) {
+  const parts = token.split(".");
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) return TOKEN_INVALID;
+  const json = (part) => JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=")));
+  let payload;
+  try {
+    json(parts[0]);
+    payload = json(parts[1]);
+  } catch {
+    return TOKEN_INVALID;
+  }
+  if (!payload || typeof payload !== "object" || typeof payload.sub !== "string" || !Number.isFinite(payload.exp)) return TOKEN_INVALID;
+  return payload.exp * 1000 <= Date.now() ? TOKEN_EXPIRED : null;
 }
 
 function signOut() {
@@ -84,7 +109,8 @@ class SaveBar {
     this.button.setAttribute("aria-describedby", id);
     this.list = h("div", { class: "reasons", id, "aria-live": "polite" });
     this.errors = h("div", { class: "form-errors", "aria-live": "assertive" });
-    this.el = h("div", { class: "savebar" }, this.errors, this.list, this.button);
+    this.support = h("div", { class: "refusal-support" });
+    this.el = h("div", { class: "savebar" }, this.errors, this.list, this.support, this.button);
   }
 
   update() {
@@ -105,13 +131,16 @@ class SaveBar {
   }
 
   /**
-   * A refused save: `general` (errors of no field shown in the form) listed here, and "Copy
-   * details for support" with every error of the refusal (`all`), field ones included.
+   * A refused save: `general` (errors of no field shown in the form) listed here; below the
+   * reasons, a sentence and "Copy details for support" with every error of the refusal (`all`),
+   * field ones included.
    */
   showErrors(general, details, all = general) {
     clear(this.errors,
-      general.length ? h("ul", { class: "messages error", role: "alert" }, general.map((e) => h("li", {}, e.message))) : null,
-      all.length ? supportButton(() => ({ ...details(), errors: all })) : null);
+      general.length ? h("ul", { class: "messages error", role: "alert" }, general.map((e) => h("li", {}, e.message))) : null);
+    clear(this.support, all.length ? [
+      h("p", { class: "support-lead" }, "BeatPass did not save this. If a reason is unclear, send the details to BeatPass support:"),
+      supportButton(() => ({ ...details(), errors: all }))] : null);
   }
 
   async run() {
@@ -160,7 +189,7 @@ class SingleForm {
     this.onSaved = onSaved;
     this.key = idempotencyKey();
     this.draft = new Draft(ctx.me.producer_id, "single");
-    this.editor = new TrackEditor(ctx, { context: () => ({ mode: "single track" }), onChange: () => {
+    this.editor = new TrackEditor(ctx, { quota: true, context: () => ({ mode: "single track" }), onChange: () => {
       this.bar?.update();
       this.keepDraft();
     } });
@@ -190,6 +219,12 @@ class SingleForm {
     this.draft.save(() => this.editor.draft());
   }
 
+  /** The upload minutes left changed: the audio's note and Save's reasons follow. */
+  minutesChanged() {
+    if (this.editor.audio.upload) this.editor.audio.render();
+    this.bar.update();
+  }
+
   async save() {
     const body = this.editor.payload();
     let result;
@@ -198,6 +233,7 @@ class SingleForm {
     } catch (err) {
       // A refused save keeps everything as typed and picked, with the reasons beside the fields.
       const errors = errorsOf(err);
+      if (errors.some((e) => e.code === "UPLOAD_MINUTES_EXCEEDED")) this.ctx.refreshMinutes(); // used on another device
       this.editor.showServerErrors(errors);
       const known = new Set(["audio", "cover", ...Object.keys(this.editor.controls)]);
       this.bar.showErrors(errors.filter((e) => !known.has(e.field)), () => formDetails([this.editor], "single track", null, err.requestId),
@@ -236,6 +272,7 @@ class CollectionForm {
     this.list = h("ol", { class: "collection-list", tabindex: "-1", "aria-label": "Tracks of the collection" });
     const many = h("input", { type: "file", id: "collection-add-files", multiple: true, accept: ".wav,audio/wav,audio/x-wav,audio/wave", class: "visually-hidden",
       onchange: () => { this.addFiles([...many.files]); many.value = ""; } });
+    this.addFilesInput = many;
     const adder = h("label", { class: "dropzone slim", for: many.id },
       h("span", { class: "dropzone-icon", "aria-hidden": "true" }, "+"),
       h("span", { class: "dropzone-title" }, "Add tracks"),
@@ -323,12 +360,17 @@ class CollectionForm {
     this.ctx.announce(`${item.editor.controls.title.value || "Track"} is now track ${j + 1}.`);
   }
 
+  /** Remove a track; focus goes to the next track's Remove button, else the previous one's, else "Add tracks". */
   removeItem(item) {
+    const i = this.items.indexOf(item);
+    const had = item.el.contains(document.activeElement);
     item.editor.destroy();
     item.el.remove();
-    this.items = this.items.filter((i) => i !== item);
+    this.items = this.items.filter((x) => x !== item);
     this.renumber();
     this.refresh();
+    if (had) ((this.items[i] || this.items[i - 1])?.remove || this.addFilesInput).focus();
+    this.ctx.announce(`Track ${i + 1} removed.`);
   }
 
   renumber() {
@@ -352,16 +394,28 @@ class CollectionForm {
     const out = [];
     if (!this.title.value.trim()) out.push({ field: "title", message: m.COLLECTION_TITLE_REQUIRED, focus: () => this.title.focus() });
     else if (this.title.value.trim().length > this.ctx.rules.title_max) out.push({ field: "title", message: m.TITLE_TOO_LONG, focus: () => this.title.focus() });
+    const coverProblems = this.cover.problems();
     if (this.cover.busy) out.push({ field: "cover", message: `The album cover is still uploading (${this.cover.upload.percent} %).`, focus: () => this.cover.input.focus() });
+    else if (coverProblems.length) for (const p of coverProblems) out.push({ field: "cover", message: p.message, focus: () => this.cover.input.focus() });
     else if (!this.cover.uploadId) out.push({ field: "cover", message: m.COLLECTION_COVER_REQUIRED, focus: () => this.cover.input.focus() });
-    else for (const p of this.cover.problems()) out.push({ field: "cover", message: p.message, focus: () => this.cover.input.focus() });
     if (!this.items.length) out.push({ field: "tracks", message: m.COLLECTION_TRACKS_REQUIRED, focus: () => this.list.focus() });
     this.items.forEach((item, i) => {
       for (const p of item.editor.problems()) {
         out.push({ field: `tracks[${i}].${p.field}`, message: `Track ${i + 1}: ${p.message}`, focus: () => item.editor.focus(p.field) });
       }
     });
+    // The gateway reserves the sum of the tracks at once and refuses it whole, with this sentence.
+    const total = this.items.reduce((sum, item) => sum + (item.editor.audio.seconds() || 0), 0);
+    if (total > 0 && !fitsMinutes(total, this.ctx.minutes)) {
+      out.push({ field: "tracks", message: quotaMessage(total, remainingSeconds(this.ctx.minutes)), focus: () => this.list.focus() });
+    }
     return out;
+  }
+
+  /** The upload minutes left changed: the tracks' notes and Save's reasons follow. */
+  minutesChanged() {
+    for (const item of this.items) if (item.editor.audio.upload) item.editor.audio.render();
+    this.refresh();
   }
 
   refresh() {
@@ -405,6 +459,7 @@ class CollectionForm {
       result = await this.ctx.api.post("/api/v1/collections", body, { "Idempotency-Key": this.key });
     } catch (err) {
       const errors = errorsOf(err);
+      if (errors.some((e) => e.code === "UPLOAD_MINUTES_EXCEEDED")) this.ctx.refreshMinutes(); // used on another device
       this.serverErrors = {};
       const perItem = new Map();
       const general = [];
@@ -531,6 +586,7 @@ class App {
   showMinutes(m) {
     if (!m) return;
     this.ctx.minutes = m;
+    for (const form of Object.values(this.forms || {})) form.minutesChanged();
     const { limit, used, left } = minutesFigures(m);
     const share = Math.min(100, limit ? (used / limit) * 100 : 0);
     clear(this.minutes,
@@ -571,6 +627,12 @@ async function boot() {
     showSignIn();
     return;
   }
+  const problem = tokenProblem(token);
+  if (problem) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn(problem);
+    return;
+  }
   const api = new Api(token);
   let me;
   let rules;
@@ -593,5 +655,14 @@ async function boot() {
   const app = new App(api, me, rules);
   clear(root, app.el);
 }
+
+// A new #token= on a page already open (a same-document navigation, no reload) signs that
+// producer in afresh: nothing of the previous producer's page (forms, uploads, drafts) carries over.
+window.addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).get("token")) {
+    takeToken();
+    location.reload();
+  }
+});
 
 boot();

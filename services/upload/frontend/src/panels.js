@@ -73,7 +73,7 @@ export function replacePanel(card, target = { id: card.id, title: card.title, co
     const chosen = slots.some((s) => s.uploadId);
     submit.disabled = !chosen || slots.some((s) => s.busy || s.problems().length);
   };
-  const audio = new FileSlot(ctx, { kind: "audio", label: "New audio (WAV)", hint: "Only if the audio changes", optional: true,
+  const audio = new FileSlot(ctx, { kind: "audio", label: "New audio (WAV)", hint: "Only if the audio changes", optional: true, quota: true,
     accept: ".wav,audio/wav,audio/x-wav,audio/wave", context, onChange: () => refresh() });
   const cover = new FileSlot(ctx, { kind: "cover", label: "New cover art", hint: "Only if the cover changes", optional: true,
     accept: "image/jpeg,image/png,.jpg,.jpeg,.png", context, onChange: () => refresh() });

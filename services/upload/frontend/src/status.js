@@ -14,6 +14,20 @@ const STATUS_LABELS = { processing: "Processing", ready: "Ready", rejected: "Rej
 const STEP_LABELS = { validation: "Validation", waveform: "Waveform", fingerprint: "Fingerprint" };
 const STATE_LABELS = { pending: "Waiting", running: "Running", done: "Done", failed: "Failed" };
 const PLAYABLE = new Set(["ready", "replaced"]);
+// The page's own words for a live track whose new version is in flight (the gateway refuses an
+// edit or a replacement meanwhile with NEW_VERSION_PENDING), by the new version's status.
+const PENDING_NOTES = {
+  processing: "A new version of this track is being processed. It takes this one's place once it is ready; "
+    + "edit or replace the track then.",
+  in_review: "A new version of this track is in review at BeatPass. You can edit or replace this track once "
+    + "that review is decided.",
+};
+const IN_REVIEW_NOTE = {
+  track: "A person at BeatPass is checking this track against the matched track. The decision will show "
+    + "here; nothing needs doing meanwhile.",
+  version: "A person at BeatPass is checking this new version against the matched track. The decision will "
+    + "show here; nothing needs doing meanwhile.",
+};
 export const IN_FLIGHT = new Set(["processing", "in_review"]); // a new version that may still replace its old one
 
 export const statusLabel = (status) => STATUS_LABELS[status] || status;
@@ -174,7 +188,7 @@ export class TrackCard {
     this.ctx = ctx;
     this.id = id;
     this.replaces = replaces || view?.replaces_track_id || null; // the track this new version replaces
-    this.pendingVersion = null; // a new version of this track still in flight: no edit or replace meanwhile
+    this.pendingVersion = null; // {id, status} of a new version still in flight: no edit or replace meanwhile
     this.collectionId = collectionId || view?.collection_id || null;
     this.collectionTitle = collectionTitle;
     this.uploadIds = uploadIds;
@@ -265,12 +279,15 @@ export class TrackCard {
       errors: v.errors || [],
       warnings: v.warnings || [],
       files: [
-        { role: "Audio file", name: v.audio?.filename || this.files?.audio?.name, format: v.facts?.format || this.files?.audio?.format },
-        this.files?.cover ? { role: "Cover file", name: this.files.cover.name, format: this.files.cover.format } : null,
+        { role: "Audio file", name: v.files?.audio?.filename || v.audio?.filename || this.files?.audio?.name,
+          format: v.facts?.format || this.files?.audio?.format },
+        v.files?.cover || this.files?.cover
+          ? { role: "Cover file", name: v.files?.cover?.filename || this.files?.cover?.name, format: this.files?.cover?.format } : null,
       ],
       trackId: this.id,
       collectionId: this.collectionId,
-      uploadIds: this.uploadIds || {},
+      // The gateway's record of the submission (view.files), else what this page saved.
+      uploadIds: { audio: v.files?.audio?.upload_id || this.uploadIds?.audio, cover: v.files?.cover?.upload_id || this.uploadIds?.cover },
       requestId: this.requestId,
     };
   }
@@ -384,9 +401,11 @@ export class TrackCard {
       facts,
       errorList(errors),
       duplicate?.title ? h("p", { class: "duplicate" }, "Matched track: ", h("strong", {}, `“${duplicate.title}”`)) : null,
+      v.status === "in_review" && !v.dispute
+        ? h("p", { class: "notice review-note", role: "status" }, IN_REVIEW_NOTE[this.replaces ? "version" : "track"]) : null,
       v.dispute ? h("p", { class: "notice" }, "Dispute sent. BeatPass will review the match.") : null,
       v.status === "replaced" ? h("p", { class: "notice" }, "Replaced by a newer version.") : null,
-      pending ? h("p", { class: "notice pending-version" }, this.ctx.rules.messages.NEW_VERSION_PENDING) : null,
+      pending ? h("p", { class: "notice pending-version" }, PENDING_NOTES[pending.status] || PENDING_NOTES.processing) : null,
       errorList(v.warnings, "messages warning"),
       problems ? supportButton(() => this.supportDetails()) : null,
       actions.length ? h("div", { class: "card-actions" }, actions) : null);
@@ -459,7 +478,7 @@ export class CollectionCard {
   versionChanged(card) {
     const old = this.items.find((c) => c.id === card.replaces);
     if (!old) return;
-    old.pendingVersion = IN_FLIGHT.has(card.status) ? card.id : null;
+    old.pendingVersion = IN_FLIGHT.has(card.status) ? { id: card.id, status: card.status } : null;
     old.render();
   }
 

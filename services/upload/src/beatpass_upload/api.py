@@ -258,7 +258,9 @@ def me():
     with gw.factory() as s:
         used_s = quota.used_seconds(s, producer.id)
     return jsonify(producer_id=producer.id, approved=producer.approved, upload_minutes={
-        "limit": limit, "used": round(used_s / 60, 2), "remaining": round(max(0.0, limit * 60 - used_s) / 60, 2)})
+        "limit": limit, "used": round(used_s / 60, 2), "remaining": round(max(0.0, limit * 60 - used_s) / 60, 2),
+        # to the second as a refusal counts them (quota.exceeded_message), so the page says the same m:ss
+        "remaining_s": round(max(0.0, limit * 60 - used_s), 3)})
 
 
 @bp.get("/api/v1/rules")

@@ -39,7 +39,7 @@ def test_save_accepts_a_complete_track(stack, uploads):
     assert r.json()["status"] == "processing"
     assert _count(stack, OutboxEvent, OutboxEvent.type == "track.submitted") == 1
     me = requests.get(f"{stack.url}/api/v1/me", headers=stack.headers()).json()
-    assert me["upload_minutes"] == {"limit": 600, "used": 0.2, "remaining": 599.8}
+    assert me["upload_minutes"] == {"limit": 600, "used": 0.2, "remaining": 599.8, "remaining_s": 35988.0}
 
 
 def test_missing_fields_are_listed_one_by_one_with_exact_sentences(stack):
