@@ -26,6 +26,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from beatpass_common import media_rules
 from beatpass_common.testing.media import beat_wav, cover_bytes
 
 pytestmark = pytest.mark.browser
@@ -397,11 +398,13 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     with huge.open("wb") as f:
         f.write(b"\xff\xd8\xff\xe0")
         f.truncate(25_400_000)
-    assert rules["cover_max_bytes"] == 20 * 1024**2
     form.get_by_label("Cover art").set_input_files(huge)
     cover = form.locator("[data-slot=cover]")
+    # Validation's own sentence for this file (media_rules), word for word.
     expect(cover.locator(".problem-message")).to_have_text(
-        "The cover art file is 25.4 MB. BeatPass accepts cover art files up to 21 MB.")
+        media_rules.cover_too_large(25_400_000, rules["cover_max_bytes"]).message)
+    assert media_rules.cover_too_large(25_400_000, rules["cover_max_bytes"]).message == \
+        "The cover art file is 25.4 MB. BeatPass accepts cover art files up to 20 MB."
     expect(cover.locator(".problem-code")).to_have_text("COVER_TOO_LARGE")
     expect(cover.locator(".file-meta")).to_contain_text("25.4 MB")
     expect(reasons).to_contain_text("The cover art file is 25.4 MB.")
