@@ -99,9 +99,11 @@ def _upload_id(recorder, name: str) -> str:
 
 def _minutes_add_up(page, limit=600):
     text = page.get_by_role("region", name="Upload minutes").inner_text()
-    left, total, used = re.search(r"([\d.]+)\s+of\s+([\d.]+) left · ([\d.]+) used", text).groups()
-    assert float(total) == limit and round(float(left) + float(used), 1) == limit, text
-    return float(left), float(used)
+    # m:ss, as the gateway's quota sentences count: the two shown always add up to the limit.
+    left, total, used = (int(m) * 60 + int(s) for m, s in re.findall(
+        r"(\d+):(\d\d)", re.search(r"\d+:\d\d\s+of\s+\d+:\d\d left · \d+:\d\d used", text).group()))
+    assert total == limit * 60 and left + used == total, text
+    return left / 60, used / 60
 
 
 def test_single_track_journey(stack, open_session, media, files, token_for, shot, fits, size):
@@ -220,7 +222,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     track_id = card.get_attribute("data-track-id")
     expect(card).to_have_attribute("data-status", "ready", timeout=120_000)
     # 0.75 minutes used: "0.8 used" and "599.2 left", which add up to the limit.
-    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("599.2 of 600 left · 0.8 used")
+    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("599:15 of 600:00 left · 0:45 used")
     _minutes_add_up(page)
     page.reload()  # the draft was spent by the save; the library still shows the track
     expect(page.get_by_role("tabpanel", name="Single track", exact=True).get_by_label("Title", exact=True)).to_have_value("")
@@ -349,7 +351,7 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
                                                                     "description": 2000})
     api = Recorder(page)
     page.goto(f"{stack.url}/backstage/upload#token={token}")
-    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("1 of 1 left · 0 used")
+    expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("1:00 of 1:00 left · 0:00 used")
     form = page.get_by_role("tabpanel", name="Single track", exact=True)
     save = form.get_by_role("button", name="Save track")
     reasons = form.locator(".reasons")

@@ -42,7 +42,7 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, brow
     for code in ("AUDIO_REQUIRED", "COVER_REQUIRED", "TITLE_REQUIRED", "ARTISTS_REQUIRED", "BPM_REQUIRED",
                  "KEY_REQUIRED", "SCALE_REQUIRED", "LICENSING_REQUIRED"):
         expect(reasons).to_contain_text(rules[code])
-    expect(page.locator(".minutes")).to_contain_text("600 of 600 left")
+    expect(page.locator(".minutes")).to_contain_text("600:00 of 600:00 left")
     # Every control has a label.
     unlabelled = page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
         .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label')).map(el => el.outerHTML)""")

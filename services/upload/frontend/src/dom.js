@@ -92,19 +92,17 @@ export function elapsed(seconds) {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-/** Minutes to one decimal, without a trailing ".0": "600", "599.2", "0.8". */
-export function minutes(value) {
-  return String(Math.round((Number(value) || 0) * 10) / 10);
-}
-
 /**
- * The upload-minutes figures as the page shows them: `used` rounded to a tenth and `left` the
- * limit minus that, so the two shown numbers always add up to the limit (never 599.3 + 0.8).
+ * The upload-minutes figures as the page shows them, in seconds and m:ss like the gateway's quota
+ * sentences: `left` is the gateway's remaining_s and `used` the limit minus that, so the two shown
+ * always add up to the limit (never 599.3 + 0.8); past the limit (it was lowered) `used` is the
+ * gateway's own figure.
  */
 export function minutesFigures(m) {
-  const limit = Number(m?.limit) || 0;
-  const used = Math.round((Number(m?.used) || 0) * 10) / 10;
-  return { limit, used, left: Math.max(0, Math.round((limit - used) * 10) / 10) };
+  const limit = Math.max(0, Number(m?.limit) || 0) * 60;
+  const left = Math.ceil(remainingSeconds(m) - 1e-9); // counted up, as clockUp and the quota sentences
+  const used = left > 0 ? Math.max(0, limit - left) : Math.round((Number(m?.used) || 0) * 60);
+  return { limit, used, left };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The producer upload page: sign-in, access check, single-track and collection forms, live status.
 import "./upload.css";
 import { Api, ApiError, errorsOf, idempotencyKey } from "./api.js";
-import { h, clear, uid, minutes, minutesFigures, formatBytes, keepFocus, quotaMessage, remainingSeconds, fitsMinutes, PAGE } from "./dom.js";
+import { h, clear, uid, clock, minutesFigures, formatBytes, keepFocus, quotaMessage, remainingSeconds, fitsMinutes, PAGE } from "./dom.js";
 import { unfinishedUploads, discardUpload } from "./uploads.js";
 import { FileSlot, TrackEditor } from "./fields.js";
 import { Library } from "./library.js";
@@ -593,9 +593,9 @@ class App {
       h("div", { class: "minutes-text" },
         h("span", { class: "minutes-label" }, "Upload minutes"),
         h("span", { class: "minutes-value", "data-remaining": m.remaining, "data-used": m.used },
-          h("strong", {}, minutes(left)), ` of ${minutes(limit)} left · ${minutes(used)} used`)),
+          h("strong", {}, clock(left)), ` of ${clock(limit)} left · ${clock(used)} used`)),
       h("div", { class: "meter", role: "meter", "aria-valuemin": 0, "aria-valuemax": limit, "aria-valuenow": used,
-        "aria-valuetext": `${minutes(used)} of ${minutes(limit)} minutes used`, "aria-label": "Upload minutes used" },
+        "aria-valuetext": `${clock(used)} of ${clock(limit)} minutes used`, "aria-label": "Upload minutes used" },
       h("span", { style: `width:${share.toFixed(1)}%` })));
   }
 
