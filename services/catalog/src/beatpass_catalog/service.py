@@ -11,7 +11,8 @@ from beatpass_common.db import open_database, reachable
 from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 
-from .api import ChangeNotifier, create_api
+from .api import create_api
+from .streams import ChangeNotifier
 from .handlers import HANDLERS, Deps, handle
 from .models import OutboxEvent
 from .reaper import reaper

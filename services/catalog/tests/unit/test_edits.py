@@ -9,7 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from beatpass_catalog.api import ChangeNotifier, create_api
+from beatpass_catalog.api import create_api
+from beatpass_catalog.streams import ChangeNotifier
 from beatpass_catalog.handlers import CollectionNotYetKnown
 from beatpass_catalog.models import Change, Collection, Track
 from beatpass_catalog.views import collection_view, track_view

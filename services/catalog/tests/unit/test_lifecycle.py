@@ -347,7 +347,8 @@ def test_a_new_version_replaces_the_old_track_in_its_collection_only_when_ready(
 def test_collection_stream_carries_its_items_changes(deps, apply, events):
     import json
 
-    from beatpass_catalog.api import ChangeNotifier, create_api
+    from beatpass_catalog.api import create_api
+    from beatpass_catalog.streams import ChangeNotifier
 
     cid = "a" * 36
     item = events(collection_id=cid)
