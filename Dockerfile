@@ -7,6 +7,7 @@
 # built in a stage of their own, user 10001. What differs per service is its last stage below.
 # Base images are pinned by digest (scripts/build_images.sh --refresh-bases rewrites the pins).
 #checkov:skip=CKV_DOCKER_2:Kubernetes probes /healthz and /readyz on the ops port (deploy/k8s); compose has its own healthcheck
+#checkov:skip=CKV_DOCKER_7:FROM source-${SERVICE} and FROM ${SERVICE} name stages of this file, not images; both external bases are pinned by digest
 ARG SERVICE
 
 # The upload page's bundle (npm ci: versions and integrity hashes from package-lock.json); only
