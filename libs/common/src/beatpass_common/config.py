@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 2 * 1024**3
     upload_part_bytes: int = 8 * 1024 * 1024
     upload_expiry_s: int = 24 * 3600
+    # tus concatenation (parallel parts): a final upload joins at most this many partial uploads,
+    # and every one but the last holds at least this many bytes (S3's smallest multipart part:
+    # the final is assembled inside S3 from the partials, docs/api-limits.md)
+    upload_concat_parts_max: int = 16
+    upload_concat_part_min_bytes: int = 5 * 1024 * 1024
     idempotency_ttl_s: int = 48 * 3600
     # A lock a gateway holds on a row (an Idempotency-Key in flight, a tus PATCH's upload) lasts
     # this long and is renewed every third of it while the work runs: a holder that dies lets go

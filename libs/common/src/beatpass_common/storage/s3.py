@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ComposeSource
 from minio.datatypes import Part
 from minio.error import S3Error
 
@@ -131,3 +132,12 @@ class S3Store:
         except S3Error as exc:
             if exc.code not in _MISSING:
                 raise
+
+    def compose(self, bucket, key, sources, content_type="application/octet-stream") -> None:
+        try:
+            self.client.compose_object(bucket, key, [ComposeSource(bucket, source) for source in sources],
+                                       metadata={"Content-Type": content_type})
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise ObjectNotFound(f"a source of {bucket}/{key}") from None
+            raise
