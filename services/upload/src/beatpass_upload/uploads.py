@@ -1,8 +1,8 @@
 """Resumable uploads: tus state in the database, bytes in an S3 multipart upload.
 
 Bytes go straight into multipart parts of ``upload_part_bytes``; what is left below one part at
-the end of a PATCH is parked in a ``.tail`` object until the next PATCH, so the gateway holds at
-most one part in memory and any replica can continue the upload. A PATCH takes a lease on the
+the end of a PATCH is parked in a ``.tail`` object until the next PATCH, so a PATCH holds one or
+two of the process's shared part buffers (part_buffers.py) and any replica can continue the upload. A PATCH takes a lease on the
 upload row first (``leases``: renewed while it runs, so a gateway that dies mid-PATCH lets go
 within ``lease_s``). A second PATCH waits up to ``lease_s`` for it; while its holder lives it is
 refused with 423.
@@ -32,10 +32,11 @@ from beatpass_common.storage import ObjectStore
 from . import inspection
 from .leases import Heartbeat, wait_for
 from .models import CollectionRecord, Submission, Upload
+from .part_buffers import PartBuffers
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 256 * 1024  # small reads: no large short-lived blocks beside the part buffers
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 BYTES_RECEIVED = Counter("beatpass_upload_bytes_received_total", "Upload bytes received and stored")
@@ -121,6 +122,7 @@ class Uploads:
         self.factory = factory
         self.store = store
         self.settings = settings
+        self.part_buffers = PartBuffers(settings.upload_part_buffers)
 
     # ---- creation and lookup ----------------------------------------------------------------
 
@@ -194,13 +196,28 @@ class Uploads:
             return self._write(upload, body, token, checksum)
 
     def _write(self, upload: Upload, body: BinaryIO, token: str, checksum: Checksum | None = None) -> Upload:
-        """Stream ``body`` into parts. Two part buffers: one fills from the client while the other
-        is being stored, so receiving and storing overlap and memory stays at two parts, whatever
-        the body's size. With a ``checksum`` the parts are stored as they fill but recorded only
-        once the whole body matches it: a mismatch, an overflow or a dropped connection keeps
-        nothing (the stored parts are left out of the multipart upload's completion)."""
+        """Stream ``body`` into parts, in the process's shared part buffers (part_buffers.py):
+        503 UPLOAD_BUSY when none is given back within ``upload_buffer_wait_s``."""
         part_size = self.settings.upload_part_bytes
-        buffers = [bytearray(part_size), bytearray(part_size)]
+        first = self.part_buffers.take(part_size, self.settings.upload_buffer_wait_s)
+        if first is None:
+            raise UploadError(503, "UPLOAD_BUSY", "The gateway is receiving many uploads at once; try again shortly.",
+                              {"Retry-After": "5"})
+        buffers = [first]
+        try:
+            return self._stream(upload, body, token, checksum, buffers)
+        finally:
+            for buffer in buffers:
+                self.part_buffers.give(buffer)
+
+    def _stream(self, upload: Upload, body: BinaryIO, token: str, checksum: Checksum | None,
+                buffers: list[bytearray]) -> Upload:
+        """Fill ``buffers[0]`` from the client and store it as a part; with a second buffer (taken
+        when one is free) one fills while the other is stored, so receiving and storing overlap.
+        With a ``checksum`` the parts are stored as they fill but recorded only once the whole
+        body matches it: a mismatch, an overflow or a dropped connection keeps nothing (the
+        stored parts are left out of the multipart upload's completion)."""
+        part_size = self.settings.upload_part_bytes
         current, filled = 0, 0
         if upload.tail_size:
             tail = self.store.get_bytes(upload.bucket, upload.tail_key)
@@ -245,11 +262,17 @@ class Uploads:
                     filled += len(chunk)
                     if filled == part_size:
                         settle()  # the other buffer is free again once its part is stored
+                        if len(buffers) == 1 and (spare := self.part_buffers.try_take(part_size)) is not None:
+                            buffers.append(spare)
                         number = self._reserve_part(upload.id, token)
                         pending = pool.submit(self.store.upload_part, upload.bucket, upload.key,
                                               upload.multipart_id, number, buffers[current])
                         pending.number, pending.size = number, part_size
-                        current, filled = 1 - current, 0
+                        if len(buffers) == 1:
+                            settle()  # no spare buffer in the process: store the part before reading on
+                        else:
+                            current = 1 - current
+                        filled = 0
             except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
                 log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
                 interrupted = True
@@ -278,7 +301,7 @@ class Uploads:
         else:
             if filled:  # a new object each time: a writer that lost its lease cannot clobber ours
                 tail_key = keys.tail_key(upload.key, token[:12])
-                self.store.put_bytes(upload.bucket, tail_key, bytes(rest))
+                self.store.put_bytes(upload.bucket, tail_key, rest)
             try:
                 self._save_progress(upload.id, token, offset=durable + filled, parts=parts, tail_size=filled,
                                     tail_key=tail_key)
