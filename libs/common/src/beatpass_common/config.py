@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # the final is assembled inside S3 from the partials, docs/api-limits.md)
     upload_concat_parts_max: int = 16
     upload_concat_part_min_bytes: int = 5 * 1024 * 1024
+    # The upload page sends a file of at least upload_parallel_from_bytes as this many partial
+    # uploads at once (fewer when a part would fall below upload_concat_part_min_bytes)
+    upload_page_parallel_parts: int = 4
+    upload_parallel_from_bytes: int = 64 * 1024 * 1024
     idempotency_ttl_s: int = 48 * 3600
     # A lock a gateway holds on a row (an Idempotency-Key in flight, a tus PATCH's upload) lasts
     # this long and is renewed every third of it while the work runs: a holder that dies lets go

@@ -6,6 +6,16 @@ import { PAGE } from "./dom.js";
 import { sniffFile } from "./sniff.js";
 
 const CHUNK_SIZE = 5 * 1024 * 1024;
+// Large files go as parallel partial uploads, joined by a final upload (tus concatenation), as
+// the gateway's settings say: how many at once, from which size, each part at least partMinBytes.
+const UPLOADS = PAGE.uploads || {};
+
+/** How many partial uploads to send `size` bytes as (1: one plain upload). */
+export function parallelParts(size) {
+  const { parallelParts: most = 1, parallelFromBytes = Infinity, partMinBytes = Infinity } = UPLOADS;
+  if (size < parallelFromBytes) return 1;
+  return Math.max(1, Math.min(most, Math.floor(size / partMinBytes)));
+}
 const SPEED_WINDOW_MS = 4000;
 // The gateway inspects a finished upload at once; a few seconds of asking is plenty.
 const INSPECT_POLL_MS = 400;
@@ -84,9 +94,13 @@ export class FileUpload {
     if (this.tus) return;
     this.state = "starting";
     this.emit();
+    this.parts = parallelParts(this.file.size);
+    const parallel = this.parts > 1;
     const upload = new tus.Upload(this.file, {
       endpoint: "/api/v1/uploads",
-      chunkSize: CHUNK_SIZE,
+      // a partial's chunk is one whole part of the gateway's: nothing is parked between chunks
+      chunkSize: parallel ? UPLOADS.partBytes : CHUNK_SIZE,
+      ...(parallel ? { parallelUploads: this.parts } : {}),
       retryDelays: [0, 1000, 3000, 5000],
       headers: { Authorization: `Bearer ${this.token}` },
       // `kind` tells the gateway which checks to run on the finished upload
@@ -95,8 +109,9 @@ export class FileUpload {
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: false,
       onAfterResponse: (req, res) => {
-        // A resumed upload starts with HEAD: the server's offset is where we continue.
-        if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
+        // A resumed upload starts with HEAD: the server's offset is where we continue. (In
+        // parallel parts each HEAD is one part's; tus-js-client sums their progress itself.)
+        if (!parallel && req.getMethod() === "HEAD" && res.getStatus() === 200) {
           const offset = Number(res.getHeader("Upload-Offset"));
           this.resumedFrom = offset;
           this.alreadyUploaded = offset === Number(res.getHeader("Upload-Length"));
