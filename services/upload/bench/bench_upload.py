@@ -131,7 +131,6 @@ def _parallel_upload(url: str, token: str, path: Path, parts: int) -> float:
     started = time.perf_counter()
     with ThreadPoolExecutor(parts) as pool:
         urls = list(pool.map(partial, bounds))
-    print(f"    (partials {time.perf_counter() - started:.2f} s)", flush=True)
     r = requests.post(f"{url}/api/v1/uploads", timeout=600, headers={
         **auth, "Tus-Resumable": "1.0.0", "Upload-Concat": "final;" + " ".join(urls)})
     elapsed = time.perf_counter() - started
@@ -145,6 +144,7 @@ def main() -> int:
     parser.add_argument("--mib", type=int, default=512, help="size of the throughput file")
     parser.add_argument("--rss-mib", type=int, nargs="+", default=[256, 2048], help="sizes for the memory runs")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each way (best counts)")
+    parser.add_argument("--part-buffers", type=int, help="the gateway's upload_part_buffers (default: the setting's)")
     parser.add_argument("--parts", type=int, default=4, help="partial uploads at once (the page's parallelUploads)")
     args = parser.parse_args()
 
@@ -158,6 +158,8 @@ def main() -> int:
                 "BEATPASS_STORAGE_URL": s3, "BEATPASS_VAR_DIR": str(work / "var"), "BEATPASS_JWT_SECRET": secret,
                 "BEATPASS_URL_SIGNING_SECRET": "bench-urls", "BEATPASS_INTERNAL_API_SECRET": "bench-internal",
                 "BEATPASS_UPLOAD_PART_BYTES": str(8 * MiB), "BEATPASS_MAX_UPLOAD_BYTES": str(3 * 1024 * MiB)})
+    if args.part_buffers:
+        env["BEATPASS_UPLOAD_PART_BUFFERS"] = str(args.part_buffers)
     token = mint_dev_token(Settings(jwt_secret=secret), "bench")
     port = infra.free_port()
     try:

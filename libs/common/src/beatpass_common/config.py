@@ -115,10 +115,12 @@ class Settings(BaseSettings):
     upload_part_bytes: int = 8 * 1024 * 1024
     upload_expiry_s: int = 24 * 3600
     # Part buffers (upload_part_bytes each) one gateway process holds at most for all the PATCHes
-    # it receives at once: its memory stays flat however many arrive. A PATCH needs one (it waits
-    # up to upload_buffer_wait_s for one, then 503 UPLOAD_BUSY) and takes a second while one is
-    # free, to receive the next part while it stores the last.
-    upload_part_buffers: int = 4
+    # it receives at once: its memory stays flat however many arrive (2: peak RSS ~145 MiB while
+    # receiving 2 GiB in 4 parallel parts, docs/performance.md). A PATCH needs one while it reads a
+    # part from its client and stores it (it waits up to upload_buffer_wait_s for one, then 503
+    # UPLOAD_BUSY) and takes a second while one is free, to receive the next part while it stores
+    # the last. More buffers let more slow clients send at once, at upload_part_bytes each.
+    upload_part_buffers: int = 2
     upload_buffer_wait_s: float = 30.0
     # tus concatenation (parallel parts): a final upload joins at most this many partial uploads,
     # and every one but the last holds at least this many bytes (S3's smallest multipart part:
