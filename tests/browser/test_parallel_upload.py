@@ -89,3 +89,44 @@ def test_a_large_file_is_sent_in_parallel_parts_and_resumed(platform_env, browse
     assert [p[0] for p in again] == [finals[0][0]] and again[0][1] == final_url, again
     assert not page.console_errors
     assert not page.foreign_requests
+
+
+def test_a_parallel_upload_left_by_a_reload_continues_its_parts(platform_env, browser_page, media, shot):
+    platform_env.start("upload", BEATPASS_DEV_MODE="true", BEATPASS_UPLOAD_PARALLEL_FROM_BYTES=str(8 * MiB),
+                       BEATPASS_UPLOAD_PAGE_PARALLEL_PARTS="4", BEATPASS_UPLOAD_PART_BYTES=str(5 * MiB))
+    page = browser_page
+    posts, patches = [], []
+    page.on("response", lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/uploads") and posts.append(
+        (r.request.headers.get("upload-concat"), r.headers.get("location"))))
+    page.on("request", lambda r: r.method == "PATCH" and patches.append((r.url, r.headers.get("upload-offset"))))
+
+    def network(route):  # each part's first chunk gets through, then the connection is gone
+        if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0":
+            return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/api/v1/uploads**", network)
+    page.goto(f"{platform_env.url}/backstage/upload")
+    slot = page.locator("#panel-single [data-slot=audio]")
+    slot.locator("input[type=file]").set_input_files(media["long"])
+    for _ in range(300):
+        if len({url for url, offset in patches if offset == str(5 * MiB)}) == 2:
+            break
+        page.wait_for_timeout(100)
+    parts = [location for concat, location in posts if concat == "partial"]
+    assert len(parts) == 2 and not [p for p in posts if p[0] != "partial"], posts
+
+    page.reload()
+    page.unroute("**/api/v1/uploads**")
+    notice = page.locator(".unfinished")
+    expect(notice).to_contain_text("Long_Take.wav")
+    expect(notice).to_contain_text("10.5 MB of 12.3 MB (84 %)")  # both parts' offsets
+    shot(page, "parallel-resume-after-reload")
+    mark_posts, mark_patches = len(posts), len(patches)
+    slot = page.locator("#panel-single [data-slot=audio]")
+    slot.locator("input[type=file]").set_input_files(media["long"])
+    expect(slot.locator(".file-progress")).to_have_attribute("data-state", "done", timeout=60_000)
+    after = posts[mark_posts:]
+    assert len(after) == 1 and sorted(after[0][0].removeprefix("final;").split()) == sorted(parts), after  # no part anew
+    assert sorted(patches[mark_patches:]) == sorted((url, str(5 * MiB)) for url in parts)
+    assert not page.console_errors

@@ -285,7 +285,8 @@ export async function wavDuration(file) {
   return Math.min(dataSize, file.size) / byteRate;
 }
 
-/** Uploads of this producer that a previous page left unfinished (fingerprints in localStorage). */
+/** Uploads of this producer that a previous page left unfinished (fingerprints in localStorage);
+ * a file sent in parallel parts counts as one, its offset the sum of its parts'. */
 export async function unfinishedUploads(producerId, token) {
   const storage = tus.defaultOptions.urlStorage;
   if (!storage) return [];
@@ -296,21 +297,29 @@ export async function unfinishedUploads(producerId, token) {
     return [];
   }
   const prefix = `beatpass:${producerId}:`;
+  const headers = { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" };
   const found = [];
   for (const entry of entries) {
     const key = entry.urlStorageKey || "";
     const fingerprint = key.slice("tus::".length, key.lastIndexOf("::"));
-    if (!fingerprint.startsWith(prefix) || !entry.uploadUrl || active.has(fingerprint)) continue;
+    const urls = entry.uploadUrl ? [entry.uploadUrl] : entry.parallelUploadUrls || [];
+    if (!fingerprint.startsWith(prefix) || !urls.length || urls.some((u) => !u) || active.has(fingerprint)) continue;
     try {
-      const res = await fetch(entry.uploadUrl, { method: "HEAD", headers: { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" } });
-      if (!res.ok) {
-        if (res.status === 404 || res.status === 410) storage.removeUpload(key).catch(() => null);
-        continue;
+      let offset = 0;
+      let length = 0;
+      let usable = true;
+      for (const url of urls) {
+        const res = await fetch(url, { method: "HEAD", headers });
+        if (!res.ok) {
+          if (res.status === 404 || res.status === 410) storage.removeUpload(key).catch(() => null);
+          usable = false;
+          break;
+        }
+        offset += Number(res.headers.get("Upload-Offset"));
+        length += Number(res.headers.get("Upload-Length"));
       }
-      const offset = Number(res.headers.get("Upload-Offset"));
-      const length = Number(res.headers.get("Upload-Length"));
-      if (offset < length) {
-        found.push({ key, fingerprint, url: entry.uploadUrl, name: entry.metadata?.filename || "file", offset, length });
+      if (usable && offset < length) {
+        found.push({ key, fingerprint, urls, name: entry.metadata?.filename || "file", offset, length });
       }
     } catch {
       // offline: nothing to offer now
@@ -319,8 +328,9 @@ export async function unfinishedUploads(producerId, token) {
   return found;
 }
 
-/** Give up an unfinished upload: the server deletes what it kept. */
+/** Give up an unfinished upload: the server deletes what it kept (every part of a parallel one). */
 export async function discardUpload(item, token) {
-  await fetch(item.url, { method: "DELETE", headers: { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" } }).catch(() => null);
+  const headers = { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" };
+  await Promise.all(item.urls.map((url) => fetch(url, { method: "DELETE", headers }).catch(() => null)));
   await tus.defaultOptions.urlStorage?.removeUpload(item.key).catch(() => null);
 }
