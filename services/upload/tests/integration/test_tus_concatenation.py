@@ -16,6 +16,7 @@ from tusclient import client as tus
 
 from beatpass_common.storage import open_store
 from beatpass_common.testing.media import beat_wav, cover_bytes
+from beatpass_upload.models import Upload
 
 pytestmark = pytest.mark.integration
 
@@ -252,3 +253,24 @@ def test_an_expired_partial_cannot_be_joined(real_settings, stack_factory):
         410, "PARTIAL_GONE", "Partial upload 2 has expired or was cancelled; upload the file again.")
     assert stack.gateway.uploads.sweep_expired() >= 1
     assert _error(_final(stack, [done, location]))[:2] == (410, "PARTIAL_GONE")
+
+
+def test_a_final_whose_assembly_broke_off_is_finished_by_the_retry(real_settings, stack_factory):
+    stack = stack_factory(real_settings)  # its own: its store is made to fail once
+    data = [os.urandom(5 * MiB), os.urandom(77)]
+    urls = _parallel(stack, data)
+    store = stack.gateway.uploads.store
+    compose = store.compose
+
+    def broken(*args, **kwargs):  # as when the gateway dies mid-copy
+        store.compose = compose
+        raise ConnectionError("storage went away")
+
+    store.compose = broken
+    assert _final(stack, urls).status_code == 500
+    with stack.gateway.factory() as s:
+        (left,) = s.query(Upload).filter(Upload.concat == "final").all()
+    assert left.status == "active"
+    r = _final(stack, urls)
+    assert r.status_code == 201 and r.headers["Location"].endswith(left.id)
+    assert _object(stack, left.id) == b"".join(data)
