@@ -28,7 +28,7 @@ from . import inspection
 from .models import Upload
 from .uploads import UPLOADS, UploadError, Uploads, _aware, is_upload_id, now
 
-_UPLOAD_PATH = re.compile(r"/api/v1/uploads/([0-9a-f]{32})")
+_UPLOAD_PATH = re.compile(r"/api/v1/uploads/([0-9a-f]{32})$")
 INVALID = ('Upload-Concat must be "partial", or "final;" followed by the URLs of your partial uploads '
            "separated by spaces.")
 
@@ -47,13 +47,13 @@ def parse_header(header: str | None) -> tuple[str | None, list[str]]:
     ids = []
     for url in urls.split():
         match = _UPLOAD_PATH.search(urlsplit(url).path)
-        if match is None or not urlsplit(url).path.endswith(match.group(0)):
+        if match is None:
             raise UploadError(400, "CONCAT_INVALID", INVALID)
         ids.append(match.group(1))
     return "final", ids
 
 
-def final_header(base: str, upload: Upload) -> str:
+def concat_header(base: str, upload: Upload) -> str:
     """The ``Upload-Concat`` a HEAD answers: ``partial``, or ``final;`` and the partials' URLs."""
     if upload.concat == "partial":
         return "partial"

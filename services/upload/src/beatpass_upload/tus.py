@@ -149,7 +149,7 @@ def head(upload_id):
     if upload.meta:
         headers["Upload-Metadata"] = encode_metadata(upload.meta)
     if upload.concat:
-        headers["Upload-Concat"] = concatenation.final_header(gw.public_base(), upload)
+        headers["Upload-Concat"] = concatenation.concat_header(gw.public_base(), upload)
     return Response(status=200, headers=headers)
 
 
