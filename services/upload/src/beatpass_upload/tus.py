@@ -150,6 +150,8 @@ def head(upload_id):
         headers["Upload-Metadata"] = encode_metadata(upload.meta)
     if upload.concat:
         headers["Upload-Concat"] = concatenation.concat_header(gw.public_base(), upload)
+    if upload.concat == "final" and upload.status != "complete":
+        del headers["Upload-Offset"]  # tus: none until the concatenation has finished
     return Response(status=200, headers=headers)
 
 

@@ -271,6 +271,8 @@ def test_a_final_whose_assembly_broke_off_is_finished_by_the_retry(real_settings
     with stack.gateway.factory() as s:
         (left,) = s.query(Upload).filter(Upload.concat == "final").all()
     assert left.status == "active"
+    head = requests.head(f"{stack.url}/api/v1/uploads/{left.id}", headers={**TUS, **stack.headers()})
+    assert head.status_code == 200 and "Upload-Offset" not in head.headers  # tus: not until it is assembled
     r = _final(stack, urls)
     assert r.status_code == 201 and r.headers["Location"].endswith(left.id)
     assert _object(stack, left.id) == b"".join(data)
