@@ -14,7 +14,9 @@ QUICK = os.environ.get("BEATPASS_BENCH_QUICK") == "1"
 
 BENCHES = [
     ("upload gateway", "services/upload/bench/bench_upload.py",
-     ["--mib", "128", "--rss-mib", "64", "256"] if QUICK else []),
+     ["--mib", "128", "--rss-mib", "64", "256", "--repeats", "1"] if QUICK else []),
+    ("save -> ready (five services on RabbitMQ, PostgreSQL, S3)", "services/upload/bench/bench_save_ready.py",
+     ["--saves", "5"] if QUICK else []),
     ("validation", "services/validation/bench/bench_validation.py", ["--minutes", "2"] if QUICK else []),
     ("waveform", "services/waveform/bench/bench_waveform.py", ["--runs", "2"] if QUICK else []),
     ("isolation (validation, waveform, fingerprint)", "services/validation/bench/bench_isolation.py",

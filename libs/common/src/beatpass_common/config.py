@@ -114,6 +114,23 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 2 * 10**9  # "2 GB" in the refusal's words (media_rules.size: decimal units)
     upload_part_bytes: int = 8 * 1024 * 1024
     upload_expiry_s: int = 24 * 3600
+    # Part buffers (upload_part_bytes each) one gateway process holds at most for all the PATCHes
+    # it receives at once: its memory stays flat however many arrive (2: peak RSS ~145 MiB while
+    # receiving 2 GiB in 4 parallel parts, docs/performance.md). A PATCH needs one while it reads a
+    # part from its client and stores it (it waits up to upload_buffer_wait_s for one, then 503
+    # UPLOAD_BUSY) and takes a second while one is free, to receive the next part while it stores
+    # the last. More buffers let more slow clients send at once, at upload_part_bytes each.
+    upload_part_buffers: int = 2
+    upload_buffer_wait_s: float = 30.0
+    # tus concatenation (parallel parts): a final upload joins at most this many partial uploads,
+    # and every one but the last holds at least this many bytes (S3's smallest multipart part:
+    # the final is assembled inside S3 from the partials, docs/api-limits.md)
+    upload_concat_parts_max: int = 16
+    upload_concat_part_min_bytes: int = 5 * 1024 * 1024
+    # The upload page sends a file of at least upload_parallel_from_bytes as this many partial
+    # uploads at once (fewer when a part would fall below upload_concat_part_min_bytes)
+    upload_page_parallel_parts: int = 4
+    upload_parallel_from_bytes: int = 64 * 1024 * 1024
     idempotency_ttl_s: int = 48 * 3600
     # A lock a gateway holds on a row (an Idempotency-Key in flight, a tus PATCH's upload) lasts
     # this long and is renewed every third of it while the work runs: a holder that dies lets go

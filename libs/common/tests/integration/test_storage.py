@@ -84,6 +84,28 @@ def test_aborted_multipart_leaves_nothing(store):
     assert not s.exists(bucket, "gone.bin")
 
 
+def test_compose_joins_objects_inside_the_store(store):
+    s, bucket = store
+    pieces = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024 + 1), b"last"]
+    for n, piece in enumerate(pieces):
+        s.put_bytes(bucket, f"piece-{n}", piece)
+    s.compose(bucket, "joined.bin", ["piece-0", "piece-1", "piece-2"], "audio/wav")
+    assert s.get_bytes(bucket, "joined.bin") == b"".join(pieces)
+    s.compose(bucket, "joined.bin", ["piece-0", "piece-1", "piece-2"], "audio/wav")  # again: the same object
+    assert s.stat(bucket, "joined.bin").size == sum(map(len, pieces))
+    with pytest.raises(ObjectNotFound):
+        s.compose(bucket, "never.bin", ["piece-0", "missing"])
+    assert not s.exists(bucket, "never.bin")
+
+
+def test_s3_compose_needs_5_mib_sources_but_the_last(s3_url):
+    s = open_store(s3_url)
+    s.ensure_bucket("compose-small")
+    s.put_bytes("compose-small", "small", b"x" * 100)
+    with pytest.raises(ValueError):
+        s.compose("compose-small", "joined", ["small", "small"])
+
+
 def test_local_store_refuses_keys_that_escape(tmp_path):
     with pytest.raises(ValueError):
         LocalStore(tmp_path).put_bytes("b", "../../etc/passwd", b"x")

@@ -6,6 +6,16 @@ import { PAGE } from "./dom.js";
 import { sniffFile } from "./sniff.js";
 
 const CHUNK_SIZE = 5 * 1024 * 1024;
+// Large files go as parallel partial uploads, joined by a final upload (tus concatenation), as
+// the gateway's settings say: how many at once, from which size, each part at least partMinBytes.
+const UPLOADS = PAGE.uploads || {};
+
+/** How many partial uploads to send `size` bytes as (1: one plain upload). */
+export function parallelParts(size) {
+  const { parallelParts: most = 1, parallelFromBytes = Infinity, partMinBytes = Infinity } = UPLOADS;
+  if (size < parallelFromBytes) return 1;
+  return Math.max(1, Math.min(most, Math.floor(size / partMinBytes)));
+}
 const SPEED_WINDOW_MS = 4000;
 // The gateway inspects a finished upload at once; a few seconds of asking is plenty.
 const INSPECT_POLL_MS = 400;
@@ -84,9 +94,13 @@ export class FileUpload {
     if (this.tus) return;
     this.state = "starting";
     this.emit();
+    this.parts = parallelParts(this.file.size);
+    const parallel = this.parts > 1;
     const upload = new tus.Upload(this.file, {
       endpoint: "/api/v1/uploads",
-      chunkSize: CHUNK_SIZE,
+      // a partial's chunk is one whole part of the gateway's: nothing is parked between chunks
+      chunkSize: parallel ? UPLOADS.partBytes : CHUNK_SIZE,
+      ...(parallel ? { parallelUploads: this.parts } : {}),
       retryDelays: [0, 1000, 3000, 5000],
       headers: { Authorization: `Bearer ${this.token}` },
       // `kind` tells the gateway which checks to run on the finished upload
@@ -95,8 +109,9 @@ export class FileUpload {
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: false,
       onAfterResponse: (req, res) => {
-        // A resumed upload starts with HEAD: the server's offset is where we continue.
-        if (req.getMethod() === "HEAD" && res.getStatus() === 200) {
+        // A resumed upload starts with HEAD: the server's offset is where we continue. (In
+        // parallel parts each HEAD is one part's; tus-js-client sums their progress itself.)
+        if (!parallel && req.getMethod() === "HEAD" && res.getStatus() === 200) {
           const offset = Number(res.getHeader("Upload-Offset"));
           this.resumedFrom = offset;
           this.alreadyUploaded = offset === Number(res.getHeader("Upload-Length"));
@@ -270,7 +285,8 @@ export async function wavDuration(file) {
   return Math.min(dataSize, file.size) / byteRate;
 }
 
-/** Uploads of this producer that a previous page left unfinished (fingerprints in localStorage). */
+/** Uploads of this producer that a previous page left unfinished (fingerprints in localStorage);
+ * a file sent in parallel parts counts as one, its offset the sum of its parts'. */
 export async function unfinishedUploads(producerId, token) {
   const storage = tus.defaultOptions.urlStorage;
   if (!storage) return [];
@@ -281,21 +297,29 @@ export async function unfinishedUploads(producerId, token) {
     return [];
   }
   const prefix = `beatpass:${producerId}:`;
+  const headers = { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" };
   const found = [];
   for (const entry of entries) {
     const key = entry.urlStorageKey || "";
     const fingerprint = key.slice("tus::".length, key.lastIndexOf("::"));
-    if (!fingerprint.startsWith(prefix) || !entry.uploadUrl || active.has(fingerprint)) continue;
+    const urls = entry.uploadUrl ? [entry.uploadUrl] : entry.parallelUploadUrls || [];
+    if (!fingerprint.startsWith(prefix) || !urls.length || urls.some((u) => !u) || active.has(fingerprint)) continue;
     try {
-      const res = await fetch(entry.uploadUrl, { method: "HEAD", headers: { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" } });
-      if (!res.ok) {
-        if (res.status === 404 || res.status === 410) storage.removeUpload(key).catch(() => null);
-        continue;
+      let offset = 0;
+      let length = 0;
+      let usable = true;
+      for (const url of urls) {
+        const res = await fetch(url, { method: "HEAD", headers });
+        if (!res.ok) {
+          if (res.status === 404 || res.status === 410) storage.removeUpload(key).catch(() => null);
+          usable = false;
+          break;
+        }
+        offset += Number(res.headers.get("Upload-Offset"));
+        length += Number(res.headers.get("Upload-Length"));
       }
-      const offset = Number(res.headers.get("Upload-Offset"));
-      const length = Number(res.headers.get("Upload-Length"));
-      if (offset < length) {
-        found.push({ key, fingerprint, url: entry.uploadUrl, name: entry.metadata?.filename || "file", offset, length });
+      if (usable && offset < length) {
+        found.push({ key, fingerprint, urls, name: entry.metadata?.filename || "file", offset, length });
       }
     } catch {
       // offline: nothing to offer now
@@ -304,8 +328,9 @@ export async function unfinishedUploads(producerId, token) {
   return found;
 }
 
-/** Give up an unfinished upload: the server deletes what it kept. */
+/** Give up an unfinished upload: the server deletes what it kept (every part of a parallel one). */
 export async function discardUpload(item, token) {
-  await fetch(item.url, { method: "DELETE", headers: { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" } }).catch(() => null);
+  const headers = { Authorization: `Bearer ${token}`, "Tus-Resumable": "1.0.0" };
+  await Promise.all(item.urls.map((url) => fetch(url, { method: "DELETE", headers }).catch(() => null)));
   await tus.defaultOptions.urlStorage?.removeUpload(item.key).catch(() => null);
 }

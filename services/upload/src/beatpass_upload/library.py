@@ -35,13 +35,15 @@ def list_collections():
 @bp.get("/api/v1/uploads/<upload_id>")
 def upload_state(upload_id):
     """``{"id", "kind", "filename", "length", "offset", "complete", "inspection"}`` of the
-    caller's upload (inspection.py for its shape; null until the upload is complete)."""
+    caller's upload (inspection.py for its shape; null until the upload is complete, and always
+    for a partial upload)."""
     gw = _gw()
     producer = current_producer(gw.settings, approved=False)
     try:
         upload = gw.uploads.get(producer.id, upload_id)
         complete = upload.status == "complete"
-        inspected = gw.uploads.inspected(upload) if complete else None
+        # a partial upload is a slice of a file: never inspected
+        inspected = gw.uploads.inspected(upload) if complete and upload.concat != "partial" else None
     except UploadError as exc:
         return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}],
                        headers=exc.headers)

@@ -47,6 +47,11 @@ class Upload(Base):
     # What the upload is, judged once when it completed (inspection.py): {"kind", "format",
     # "facts", "problems"}; None before then (and for uploads completed before inspections existed).
     inspection: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    # tus concatenation: None for a plain upload, "partial" for one part of a parallel upload
+    # (never inspected, never saved), "final" for the upload assembled from partials.
+    concat: Mapped[str | None] = mapped_column(String(8))
+    partials: Mapped[list | None] = mapped_column(JSON(none_as_null=True))  # a final's partial ids, in order
+    final_id: Mapped[str | None] = mapped_column(String(32), index=True)  # a partial's final, once joined
 
 
 class Submission(Base):

@@ -123,6 +123,10 @@ SIGNED = [{"in": "query", "name": name, "required": False, "schema": {"type": "s
 TICKET = {"summary": "a short-lived signed URL of this event stream (for EventSource)",
           "responses": {"201": {"description": '{"url": "…/events?producer=…&expires=…&signature=…"}'},
                         "401": PROBLEM}}
+# tus concatenation: a partial upload, or the final upload of partial uploads (their URLs, in order)
+CONCAT = {"in": "header", "name": "Upload-Concat", "required": False,
+          "schema": {"type": "string", "pattern": "^(partial|final;[^ ]+( [^ ]+)*)$"},
+          "description": '"partial", or "final;" and the URLs of the caller\'s complete partial uploads'}
 ID = lambda name: {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}  # noqa: E731
 PAGING = [{"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
           {"in": "query", "name": "per_page", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
@@ -169,16 +173,20 @@ def document() -> dict:
     paths = {
         "/api/v1/uploads": {
             "options": {"summary": "tus capabilities", "responses": {"204": {"description": "capabilities"}}},
-            "post": {"summary": "create a tus upload (creation, creation-with-upload)", "parameters": [
-                TUS["Tus-Resumable"], {"in": "header", "name": "Upload-Length", "required": True,
-                                        "schema": {"type": "integer", "minimum": 0}}],
-                "responses": {"201": {"description": "created"}, "413": {"description": "too large"}, **AUTH_ERRORS}},
+            "post": {"summary": "create a tus upload (creation, creation-with-upload, concatenation)", "parameters": [
+                TUS["Tus-Resumable"],
+                {"in": "header", "name": "Upload-Length", "required": False, "schema": {"type": "integer", "minimum": 0},
+                 "description": "required, except for a final upload (Upload-Concat: final;…), which must not send it"},
+                CONCAT],
+                "responses": {"201": {"description": "created"}, "400": PROBLEM, "404": PROBLEM, "409": PROBLEM,
+                              "410": PROBLEM, "413": {"description": "too large"}, **AUTH_ERRORS}},
         },
         "/api/v1/uploads/{upload_id}": {
             "head": {"summary": "upload offset", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
                      "responses": {"200": {"description": "offset"}, "404": {"description": "unknown"}}},
             "patch": {"summary": "append bytes", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
-                      "responses": {"204": {"description": "appended"}, "409": {"description": "offset mismatch"},
+                      "responses": {"204": {"description": "appended"}, "403": {"description": "a final upload"},
+                                    "409": {"description": "offset mismatch"},
                                     "460": {"description": "checksum mismatch"}, **AUTH_ERRORS}},
             "delete": {"summary": "terminate", "parameters": [ID("upload_id"), TUS["Tus-Resumable"]],
                        "responses": {"204": {"description": "terminated"}, **AUTH_ERRORS}},

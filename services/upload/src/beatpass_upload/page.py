@@ -53,7 +53,12 @@ def upload_page():
     nonce = secrets.token_urlsafe(16)
     config = {"devToken": dev_token, "messages": {"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE},
               "styleNonce": nonce, "features": features(current_app),
-              "libraryPageSize": gw.settings.library_page_size}
+              "libraryPageSize": gw.settings.library_page_size,
+              # large files go as parallel partial uploads joined by a final one (tus concatenation)
+              "uploads": {"partBytes": gw.settings.upload_part_bytes,
+                          "parallelParts": gw.settings.upload_page_parallel_parts,
+                          "parallelFromBytes": gw.settings.upload_parallel_from_bytes,
+                          "partMinBytes": gw.settings.upload_concat_part_min_bytes}}
     response = current_app.make_response(render_template("upload.html", config=config, built=built,
                                                           version=version))
     response.headers["Cache-Control"] = "no-store"

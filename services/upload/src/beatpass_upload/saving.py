@@ -83,6 +83,11 @@ class Saver:
                                      f"The {label} upload is not finished yet ({upload.offset} of {upload.length} "
                                      "bytes received)."))
             return None
+        if upload.concat == "partial":
+            errors.append(FieldError(field_, "UPLOAD_PARTIAL",
+                                     f"The {label} upload is one part of a parallel upload; save the final upload "
+                                     "that joins its parts."))
+            return None
         if upload.track_id and upload.track_id != allow_track and field_.endswith("audio") and not kept:
             errors.append(FieldError(field_, "UPLOAD_ALREADY_SAVED",
                                      "This audio upload is already saved as a track."))

@@ -1,5 +1,6 @@
 """tus 1.0.0 over /api/v1/uploads: core, creation, creation-with-upload, termination, checksum
-(sha1, sha256) and expiration. Protocol details live here; upload state lives in uploads.py."""
+(sha1, sha256), expiration and concatenation. Protocol details live here; upload state lives in
+uploads.py, partial and final uploads in concatenation.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from werkzeug.exceptions import ClientDisconnected
 
 from beatpass_common.http import problem
 
+from . import concatenation
 from .access import current_producer
 from .inputs import ascii_whole_number
 from .uploads import Checksum, UploadError, _aware, encode_metadata, parse_metadata
 
 TUS_VERSION = "1.0.0"
-EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
+EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration,concatenation"
 OCTET = "application/offset+octet-stream"
 
 bp = Blueprint("tus", __name__)
@@ -97,15 +99,18 @@ def create():
     try:
         if request.headers.get("Upload-Defer-Length"):
             raise UploadError(400, "DEFER_LENGTH_UNSUPPORTED", "Upload-Length is required.")
+        concat, partial_ids = concatenation.parse_header(request.headers.get("Upload-Concat"))
+        has_body = (request.content_length or 0) > 0
+        if concat == "final":
+            return _create_final(gw, producer, partial_ids, has_body or "Transfer-Encoding" in request.headers)
         length = _int_header("Upload-Length")
         if length is None:
             raise UploadError(400, "LENGTH_REQUIRED", "Upload-Length is required.")
         meta = _metadata(gw.settings)
-        has_body = (request.content_length or 0) > 0
         if has_body and request.content_type != OCTET:
             raise UploadError(415, "CONTENT_TYPE", f"Content-Type must be {OCTET}.")
         checksum = Checksum.parse(request.headers.get("Upload-Checksum")) if has_body else None
-        upload = gw.uploads.create(producer.id, length, meta)
+        upload = gw.uploads.create(producer.id, length, meta, concat)
         if has_body:
             upload = gw.uploads.append(producer.id, upload.id, 0, _Body(request.stream), checksum,
                                        request.content_length)
@@ -114,6 +119,19 @@ def create():
     location = f"{gw.public_base()}/api/v1/uploads/{upload.id}"
     return Response(status=201, headers=_headers(Location=location, **{"Upload-Offset": str(upload.offset)},
                                                  **_expires(upload)))
+
+
+def _create_final(gw, producer, partial_ids: list[str], has_body: bool) -> Response:
+    """``Upload-Concat: final;…``: the final upload, assembled at once (its partials are complete)."""
+    if request.headers.get("Upload-Length") is not None:
+        raise UploadError(400, "CONCAT_LENGTH_FORBIDDEN",
+                          "A final upload takes its length from its partial uploads; send no Upload-Length.")
+    if has_body:
+        raise UploadError(403, "FINAL_UPLOAD_READ_ONLY",
+                          "A final upload is assembled from its partial uploads; it takes no data.")
+    upload = concatenation.concatenate(gw.uploads, producer.id, partial_ids, _metadata(gw.settings))
+    location = f"{gw.public_base()}/api/v1/uploads/{upload.id}"
+    return Response(status=201, headers=_headers(Location=location, **{"Upload-Offset": str(upload.offset)}))
 
 
 @bp.route("/api/v1/uploads/<upload_id>", methods=["HEAD"])
@@ -130,6 +148,10 @@ def head(upload_id):
                        **_expires(upload))
     if upload.meta:
         headers["Upload-Metadata"] = encode_metadata(upload.meta)
+    if upload.concat:
+        headers["Upload-Concat"] = concatenation.concat_header(gw.public_base(), upload)
+    if upload.concat == "final" and upload.status != "complete":
+        del headers["Upload-Offset"]  # tus: none until the concatenation has finished
     return Response(status=200, headers=headers)
 
 

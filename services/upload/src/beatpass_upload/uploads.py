@@ -1,8 +1,8 @@
 """Resumable uploads: tus state in the database, bytes in an S3 multipart upload.
 
 Bytes go straight into multipart parts of ``upload_part_bytes``; what is left below one part at
-the end of a PATCH is parked in a ``.tail`` object until the next PATCH, so the gateway holds at
-most one part in memory and any replica can continue the upload. A PATCH takes a lease on the
+the end of a PATCH is parked in a ``.tail`` object until the next PATCH, so a PATCH holds one or
+two of the process's shared part buffers (part_buffers.py) and any replica can continue the upload. A PATCH takes a lease on the
 upload row first (``leases``: renewed while it runs, so a gateway that dies mid-PATCH lets go
 within ``lease_s``). A second PATCH waits up to ``lease_s`` for it; while its holder lives it is
 refused with 423.
@@ -14,7 +14,6 @@ import base64
 import re
 import hashlib
 import logging
-import tempfile
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 import uuid
@@ -33,10 +32,11 @@ from beatpass_common.storage import ObjectStore
 from . import inspection
 from .leases import Heartbeat, wait_for
 from .models import CollectionRecord, Submission, Upload
+from .part_buffers import PartBuffers
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 256 * 1024  # small reads: no large short-lived blocks beside the part buffers
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 BYTES_RECEIVED = Counter("beatpass_upload_bytes_received_total", "Upload bytes received and stored")
@@ -122,10 +122,13 @@ class Uploads:
         self.factory = factory
         self.store = store
         self.settings = settings
+        self.part_buffers = PartBuffers(settings.upload_part_buffers)
 
     # ---- creation and lookup ----------------------------------------------------------------
 
-    def create(self, producer_id: str, length: int, meta: dict[str, str]) -> Upload:
+    def create(self, producer_id: str, length: int, meta: dict[str, str], concat: str | None = None) -> Upload:
+        """A new upload of ``length`` bytes; ``concat`` "partial" makes it one part of a parallel
+        upload (concatenation.py): never inspected, never saved by itself."""
         if length < 0:
             raise UploadError(400, "LENGTH_INVALID", "Upload-Length must be a whole number of bytes.")
         if length > self.settings.max_upload_bytes:
@@ -138,7 +141,7 @@ class Uploads:
         t = now()
         upload = Upload(id=upload_id, producer_id=producer_id, length=length, offset=0, meta=meta,
                         bucket=self.settings.uploads_bucket, key=key, parts=[], tail_size=0, status="active",
-                        created_at=t, expires_at=t + timedelta(seconds=self.settings.upload_expiry_s))
+                        concat=concat, created_at=t, expires_at=t + timedelta(seconds=self.settings.upload_expiry_s))
         if length > 0:
             upload.multipart_id = self.store.create_multipart(upload.bucket, key, meta.get("filetype")
                                                               or "application/octet-stream")
@@ -146,7 +149,7 @@ class Uploads:
             s.add(upload)
         if length == 0:
             self.store.put_bytes(upload.bucket, key, b"")
-            upload.inspection = self._inspect(upload)
+            upload.inspection = None if concat == "partial" else self._inspect(upload)
             self._mark_complete(upload_id, upload.inspection)
             upload.status = "complete"
         UPLOADS.labels("created").inc()
@@ -184,12 +187,16 @@ class Uploads:
                checksum: Checksum | None, declared: int | None = None) -> Upload:
         """Append ``body`` at ``offset``; ``declared`` is the request's Content-Length, checked
         against the room left before a single byte is stored."""
-        with self._leased(self.get(producer_id, upload_id)) as token:
+        with self.leased(self.get(producer_id, upload_id)) as token:
             upload = self.get(producer_id, upload_id)  # fresh state under the lease
             if upload.status == "active" and _aware(upload.expires_at) < now():
                 raise UploadError(410, "UPLOAD_GONE", "This upload has expired; upload the file again.")
             if offset == upload.offset and declared == 0:
                 return upload  # nothing to add (tus: 204 with the offset, even once complete)
+            if upload.concat == "final":  # tus: 403 for a PATCH of a final upload
+                raise UploadError(403, "FINAL_UPLOAD_READ_ONLY",
+                                  "A final upload is assembled from its partial uploads; it takes no data.",
+                                  {"Upload-Offset": str(upload.offset)})
             if upload.status == "complete" and offset == upload.offset:
                 # tusd answers 204 and drops the bytes; we say why they are not taken.
                 raise UploadError(409, "UPLOAD_COMPLETE", "This upload is already complete; it takes no more data.",
@@ -200,30 +207,31 @@ class Uploads:
                                   {"Upload-Offset": str(upload.offset)})
             if declared is not None and declared > upload.length - upload.offset:
                 raise UploadError(413, "UPLOAD_OVERFLOW", "More bytes were sent than the upload's declared length.")
-            if checksum is not None:
-                with tempfile.SpooledTemporaryFile(max_size=self.settings.upload_part_bytes) as spool:
-                    self._spool_and_verify(body, spool, checksum, upload.length - upload.offset)
-                    spool.seek(0)
-                    return self._write(upload, spool, token)
-            return self._write(upload, body, token)
+            return self._write(upload, body, token, checksum)
 
-    def _spool_and_verify(self, body: BinaryIO, spool, checksum: Checksum, room: int) -> None:
-        digest = CHECKSUMS[checksum.algorithm]()
-        size = 0
-        while chunk := body.read(READ_CHUNK):
-            size += len(chunk)
-            if size > room:
-                raise UploadError(413, "UPLOAD_OVERFLOW", "More bytes were sent than the upload's declared length.")
-            digest.update(chunk)
-            spool.write(chunk)
-        if digest.digest() != checksum.digest:
-            raise UploadError(460, "CHECKSUM_MISMATCH", "The data does not match its checksum; nothing was written.")
-
-    def _write(self, upload: Upload, body: BinaryIO, token: str) -> Upload:
-        """Stream ``body`` into parts. Two part buffers: one fills from the client while the other
-        is being stored, so receiving and storing overlap and memory stays at two parts."""
+    def _write(self, upload: Upload, body: BinaryIO, token: str, checksum: Checksum | None = None) -> Upload:
+        """Stream ``body`` into parts, in the process's shared part buffers (part_buffers.py):
+        503 UPLOAD_BUSY when none is given back within ``upload_buffer_wait_s``."""
         part_size = self.settings.upload_part_bytes
-        buffers = [bytearray(part_size), bytearray(part_size)]
+        first = self.part_buffers.take(part_size, self.settings.upload_buffer_wait_s)
+        if first is None:
+            raise UploadError(503, "UPLOAD_BUSY", "The gateway is receiving many uploads at once; try again shortly.",
+                              {"Retry-After": "5"})
+        buffers = [first]
+        try:
+            return self._stream(upload, body, token, checksum, buffers)
+        finally:
+            for buffer in buffers:
+                self.part_buffers.give(buffer)
+
+    def _stream(self, upload: Upload, body: BinaryIO, token: str, checksum: Checksum | None,
+                buffers: list[bytearray]) -> Upload:
+        """Fill ``buffers[0]`` from the client and store it as a part; with a second buffer (taken
+        when one is free) one fills while the other is stored, so receiving and storing overlap.
+        With a ``checksum`` the parts are stored as they fill but recorded only once the whole
+        body matches it: a mismatch, an overflow or a dropped connection keeps nothing (the
+        stored parts are left out of the multipart upload's completion)."""
+        part_size = self.settings.upload_part_bytes
         current, filled = 0, 0
         if upload.tail_size:
             tail = self.store.get_bytes(upload.bucket, upload.tail_key)
@@ -234,14 +242,21 @@ class Uploads:
         room = upload.length - upload.offset
         received = 0
         pending: Future | None = None
+        digest = CHECKSUMS[checksum.algorithm]() if checksum is not None else None
+        unverified: list[tuple[list, int]] = []  # stored parts waiting for the checksum
+        interrupted = False
 
         def settle() -> None:
             nonlocal pending, durable
             if pending is not None:
                 number, size = pending.number, pending.size
-                parts.append([number, pending.result()])
-                durable += size
+                part = [number, pending.result()]
                 pending = None
+                if digest is not None:
+                    unverified.append((part, size))
+                    return
+                parts.append(part)
+                durable += size
                 # Checkpoint: what is in stored parts is safe; the buffers are not yet.
                 self._save_progress(upload.id, token, offset=durable, parts=parts, tail_size=0)
 
@@ -255,19 +270,37 @@ class Uploads:
                     if received > room:
                         raise UploadError(413, "UPLOAD_OVERFLOW",
                                           "More bytes were sent than the upload's declared length.")
+                    if digest is not None:
+                        digest.update(chunk)
                     buffers[current][filled: filled + len(chunk)] = chunk
                     filled += len(chunk)
                     if filled == part_size:
                         settle()  # the other buffer is free again once its part is stored
+                        if len(buffers) == 1 and (spare := self.part_buffers.try_take(part_size)) is not None:
+                            buffers.append(spare)
                         number = self._reserve_part(upload.id, token)
                         pending = pool.submit(self.store.upload_part, upload.bucket, upload.key,
                                               upload.multipart_id, number, buffers[current])
                         pending.number, pending.size = number, part_size
-                        current, filled = 1 - current, 0
+                        if len(buffers) == 1:
+                            settle()  # no spare buffer in the process: store the part before reading on
+                        else:
+                            current = 1 - current
+                        filled = 0
             except (OSError, ConnectionError) as exc:  # the client went away: keep what arrived
                 log.info("upload %s interrupted after %d bytes: %s", upload.id, received, exc)
+                interrupted = True
             finally:
                 settle()
+        if digest is not None:
+            if interrupted:  # tus checksum: a body that cannot be verified is not kept
+                return self._fresh(upload.id)
+            if digest.digest() != checksum.digest:
+                raise UploadError(460, "CHECKSUM_MISMATCH",
+                                  "The data does not match its checksum; nothing was written.")
+            for part, size in unverified:
+                parts.append(part)
+                durable += size
         BYTES_RECEIVED.inc(received)
         rest = memoryview(buffers[current])[:filled]
         tail_key = None
@@ -278,14 +311,11 @@ class Uploads:
                                                              number, rest)])
             self._renew(upload.id, token)  # still ours: nobody else can have added parts
             self.store.complete_multipart(upload.bucket, upload.key, upload.multipart_id, [tuple(p) for p in parts])
-            self._save_progress(upload.id, token, offset=upload.length, parts=parts, tail_size=0)
-            # Once, still under the lease: headers only (a few ranged reads), whatever the size.
-            self._mark_complete(upload.id, self._inspect(upload))
-            UPLOADS.labels("finished").inc()
+            self.finish(upload, token, parts)
         else:
             if filled:  # a new object each time: a writer that lost its lease cannot clobber ours
                 tail_key = keys.tail_key(upload.key, token[:12])
-                self.store.put_bytes(upload.bucket, tail_key, bytes(rest))
+                self.store.put_bytes(upload.bucket, tail_key, rest)
             try:
                 self._save_progress(upload.id, token, offset=durable + filled, parts=parts, tail_size=filled,
                                     tail_key=tail_key)
@@ -295,8 +325,19 @@ class Uploads:
                 raise
         if upload.tail_key and upload.tail_key != tail_key:
             self.store.delete(upload.bucket, upload.tail_key)  # superseded
+        return self._fresh(upload.id)
+
+    def _fresh(self, upload_id: str) -> Upload:
         with self.factory() as s:
-            return s.get(Upload, upload.id)
+            return s.get(Upload, upload_id)
+
+    def finish(self, upload: Upload, token: str, parts: list | None = None) -> None:
+        """Record the upload, whose object is now whole in storage, as complete (under the lease
+        ``token``) and inspect it once: headers only (a few ranged reads), whatever the size. A
+        partial upload is not inspected: it is a slice of a file."""
+        self._save_progress(upload.id, token, offset=upload.length, parts=parts or [], tail_size=0)
+        self._mark_complete(upload.id, None if upload.concat == "partial" else self._inspect(upload))
+        UPLOADS.labels("finished").inc()
 
     def _save_progress(self, upload_id: str, token: str, *, offset: int, parts: list, tail_size: int,
                        tail_key: str | None = None) -> None:
@@ -363,7 +404,7 @@ class Uploads:
                                   .values(locked_until=self._lease_until(), **values)).rowcount)
 
     @contextmanager
-    def _leased(self, upload: Upload) -> Iterator[str]:
+    def leased(self, upload: Upload) -> Iterator[str]:
         """Hold the upload's lease (its token) for the ``with`` block, renewed meanwhile; waits
         up to ``lease_s`` for a holder that died to let go, then 423 (the holder is alive)."""
         token = uuid.uuid4().hex
@@ -396,7 +437,7 @@ class Uploads:
         track's master, its cover the source of its images, and a rejected or failed track is
         retried from the same uploads (docs/DESIGN.md, Public HTTP)."""
         upload = self.get(producer_id, upload_id)
-        with self._leased(upload) as token:
+        with self.leased(upload) as token:
             with self.factory() as s, s.begin():
                 # Locks the row a concurrent save holds (Saver.hold) and then reads
                 # the submissions committed by then.
@@ -407,9 +448,19 @@ class Uploads:
                 if row.track_id or _referenced(s, upload_id):
                     raise UploadError(409, "UPLOAD_IN_USE",
                                       "This upload is part of a saved track or collection and cannot be deleted.")
-                doomed = Upload(bucket=row.bucket, key=row.key, multipart_id=row.multipart_id, tail_key=row.tail_key)
+                if row.final_id and s.scalars(select(Upload.status).where(Upload.id == row.final_id)).first() == "active":
+                    raise UploadError(409, "PARTIAL_JOINING",
+                                      "This partial upload is being joined into its final upload; "
+                                      "delete the final upload instead.")
+                doomed = [Upload(bucket=row.bucket, key=row.key, multipart_id=row.multipart_id, tail_key=row.tail_key)]
                 row.status, row.multipart_id = "terminated", None
-            self._discard(doomed)  # after the commit: a save can no longer take it
+                if row.concat == "final":  # its partials go with it (their objects, if still there, too)
+                    for partial in s.scalars(select(Upload).where(Upload.id.in_(row.partials or []))
+                                             .with_for_update()):
+                        doomed.append(Upload(bucket=partial.bucket, key=partial.key))
+                        partial.status = "terminated"
+            for gone in doomed:  # after the commit: a save can no longer take it
+                self._discard(gone)
         UPLOADS.labels("terminated").inc()
 
     def _discard(self, upload: Upload) -> None:

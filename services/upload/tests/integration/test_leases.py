@@ -62,7 +62,7 @@ def test_a_key_given_up_is_free_at_once(factory):
 def test_an_upload_lease_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one(factory, settings, tmp_path):
     uploads = Uploads(factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S}))
     upload = uploads.create("p", 10, {})
-    with uploads._leased(upload):
+    with uploads.leased(upload):
         time.sleep(2 * LEASE_S)  # renewed meanwhile
         with pytest.raises(UploadError) as refused:
             uploads.append("p", upload.id, 0, None, None)

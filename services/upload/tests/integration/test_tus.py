@@ -45,7 +45,7 @@ def test_options_advertises_capabilities(stack):
     assert r.status_code == 204
     assert r.headers["Tus-Version"] == "1.0.0"
     assert set(r.headers["Tus-Extension"].split(",")) == {
-        "creation", "creation-with-upload", "termination", "checksum", "expiration"}
+        "creation", "creation-with-upload", "termination", "checksum", "expiration", "concatenation"}
     assert r.headers["Tus-Max-Size"] == str(stack.settings.max_upload_bytes)
     assert r.headers["Tus-Checksum-Algorithm"] == "sha1,sha256"
 

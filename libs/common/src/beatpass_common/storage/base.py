@@ -60,6 +60,12 @@ class ObjectStore(Protocol):
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
 
+    def compose(self, bucket: str, key: str, sources: list[str], content_type: str = "application/octet-stream") -> None:
+        """Write ``key`` as the objects ``sources`` (keys in ``bucket``) one after another, inside
+        the storage (S3: a multipart upload of UploadPartCopy parts; nothing passes through the
+        caller). On S3 every source but the last must be at least 5 MiB (ValueError otherwise);
+        a missing source raises ObjectNotFound. Writing the same ``key`` again gives the same object."""
+
 
 class HashingReader:
     """Wraps a stream, counting and hashing what passes through."""

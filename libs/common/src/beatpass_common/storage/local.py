@@ -128,3 +128,16 @@ class LocalStore:
 
     def abort_multipart(self, bucket, key, upload_id) -> None:
         shutil.rmtree(self._mp_dir(upload_id), ignore_errors=True)
+
+    def compose(self, bucket, key, sources, content_type="application/octet-stream") -> None:
+        paths = [self._path(bucket, source) for source in sources]
+        for path in paths:
+            if not path.is_file():
+                raise ObjectNotFound(f"{bucket}/{path.name}")
+
+        def chunks():
+            for path in paths:
+                with open(path, "rb") as f:
+                    yield from iter_chunks(f)
+
+        self._write_atomically(self._path(bucket, key), chunks())
