@@ -81,7 +81,7 @@ def test_a_head_reads_the_offset_once_the_patch_in_flight_has_let_go(factory, se
     uploads = Uploads(factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S}))
     upload = uploads.create("p", 10, {})
     results = []
-    with uploads._leased(upload) as token:
+    with uploads.leased(upload) as token:
         reader = threading.Thread(target=lambda: results.append(uploads.settled("p", upload.id).offset))
         reader.start()
         time.sleep(LEASE_S / 2)
@@ -89,6 +89,6 @@ def test_a_head_reads_the_offset_once_the_patch_in_flight_has_let_go(factory, se
     reader.join(10)  # ...and lets go: only then does the HEAD answer
     assert results == [4]
     started = time.monotonic()  # a holder that never lets go delays a HEAD by lease_s at most
-    with uploads._leased(upload):
+    with uploads.leased(upload):
         assert uploads.settled("p", upload.id).offset == 4
     assert LEASE_S <= time.monotonic() - started < 3 * LEASE_S
