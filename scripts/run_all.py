@@ -14,10 +14,10 @@ import sys
 
 os.environ.setdefault("BEATPASS_DEV_MODE", "true")
 
-from beatpass_common import runner  # noqa: E402
-from beatpass_common.auth import mint_dev_token  # noqa: E402
-from beatpass_common.config import DEFAULT_PORTS, Settings  # noqa: E402
-from beatpass_common.logs import setup_logging  # noqa: E402
+from beatpass_common import runner
+from beatpass_common.auth import mint_dev_token
+from beatpass_common.config import DEFAULT_PORTS, Settings
+from beatpass_common.logs import setup_logging
 
 SERVICES = ("catalog", "validation", "waveform", "fingerprint", "upload")
 

@@ -23,7 +23,8 @@ import blake3
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 
 from beatpass_catalog.handlers import handle as catalog_handle
 from beatpass_catalog.models import Track

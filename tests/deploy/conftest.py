@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import ROOT, _tools_present  # noqa: E402
+from deploy_lib import ROOT, _tools_present
 
 
 @pytest.fixture(scope="session", autouse=True)

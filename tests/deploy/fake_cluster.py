@@ -264,9 +264,8 @@ def make(state: dict, args: list[str]) -> None:
 
 
 def kind(state: dict, args: list[str]) -> None:
-    if args[:2] == ["load", "docker-image"]:
-        if args[2] not in state["images"]:
-            fail(f"image {args[2]} not present locally: build it first")
+    if args[:2] == ["load", "docker-image"] and args[2] not in state["images"]:
+        fail(f"image {args[2]} not present locally: build it first")
 
 
 def curl(state: dict, args: list[str]) -> None:

@@ -25,8 +25,8 @@ import time
 
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
-from beatpass_common.config import Settings  # noqa: E402
-from beatpass_common.testing.infra import free_port  # noqa: E402
+from beatpass_common.config import Settings
+from beatpass_common.testing.infra import free_port
 
 SERVICES = ("catalog", "validation", "waveform", "fingerprint", "upload")
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{| )", re.M)
@@ -53,7 +53,7 @@ def names() -> int:
             found: dict[str, list[str]] = {}
             deadline = time.monotonic() + 30
             while True:
-                for name, rt in zip(SERVICES, runtimes):
+                for name, rt in zip(SERVICES, runtimes, strict=True):
                     body = rt.wsgi().test_client().get("/metrics").get_data(as_text=True)
                     found[name] = sorted(exported(body))
                 if "beatpass_catalog_tracks" in found["catalog"] or time.monotonic() > deadline:

@@ -26,11 +26,11 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import APP_NS, SERVICES, of_kind  # noqa: E402
+from deploy_lib import APP_NS, SERVICES, of_kind
 
-from beatpass_common.bus.kombu_bus import Publisher  # noqa: E402
-from beatpass_common.bus.topology import EVENTS, QUEUES, wait_queue  # noqa: E402
-from beatpass_common.testing import infra  # noqa: E402
+from beatpass_common.bus.kombu_bus import Publisher
+from beatpass_common.bus.topology import EVENTS, QUEUES, wait_queue
+from beatpass_common.testing import infra
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def _wait_imported(url: str, limit_s: float = 30.0) -> None:
             with Connection(url, connect_timeout=2) as conn:
                 conn.connect()
                 return
-        except Exception:  # noqa: BLE001 - not imported yet: refused login or vhost
+        except Exception:  # not imported yet: refused login or vhost
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

@@ -14,10 +14,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import APP_NS, DEPLOY, OVERLAYS, ROOT, SERVICES, of_kind, run  # noqa: E402
+from deploy_lib import APP_NS, DEPLOY, OVERLAYS, ROOT, SERVICES, of_kind, run
 
-from beatpass_common.bus.topology import QUEUES, all_queues, wait_queue  # noqa: E402
-from beatpass_common.config import Settings  # noqa: E402
+from beatpass_common.bus.topology import QUEUES, all_queues, wait_queue
+from beatpass_common.config import Settings
 
 MONITORING = DEPLOY / "monitoring"
 RULES_FILE = MONITORING / "rules" / "beatpass.rules.yml"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import ROOT, rendered  # noqa: E402
+from deploy_lib import ROOT, rendered
 
 GUIDE = ROOT / "docs" / "operations.md"
 TOOLS = ("kubectl", "helm", "make", "kind", "git", "curl")

@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
-from beatpass_common.testing.infra import free_port  # noqa: E402
+from beatpass_common.testing.infra import free_port
 
 
 def _status(port: int, path: str) -> int:

@@ -12,6 +12,7 @@ export is in Prometheus; the catalog's shared gauges are not counted once per re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -28,11 +29,11 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import DEPLOY, ROOT, SERVICES  # noqa: E402
-from test_monitoring import _alerts, _dashboard_targets, known_metrics, metric_names  # noqa: E402
+from deploy_lib import DEPLOY, ROOT, SERVICES
+from test_monitoring import _alerts, _dashboard_targets, known_metrics, metric_names
 
-from beatpass_common.bus.topology import QUEUES  # noqa: E402
-from beatpass_common.testing.infra import free_port  # noqa: E402
+from beatpass_common.bus.topology import QUEUES
+from beatpass_common.testing.infra import free_port
 
 MONITORING = DEPLOY / "monitoring"
 SCRAPE_S = 1
@@ -75,7 +76,7 @@ def _external_exposition() -> str:
 
 
 class _Exporter(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):  # http.server's name
         body = _external_exposition().encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -122,10 +123,8 @@ def prometheus(tmp_path_factory):
         for _ in range(3):  # request metrics for the latency panels (refused without a token, still measured)
             for url in (f"http://127.0.0.1:{ports['upload']['http']}/api/v1/me",
                         f"http://127.0.0.1:{ports['catalog']['http']}/internal/v1/producers/p1/tracks"):
-                try:
+                with contextlib.suppress(urllib.error.HTTPError):
                     urllib.request.urlopen(url, timeout=10)
-                except urllib.error.HTTPError:
-                    pass
         jobs = [{"job_name": f"beatpass-{svc}", "static_configs": [{"targets": [f"127.0.0.1:{ports[svc]['ops']}"]}]}
                 for svc in SERVICES]
         # two catalog replicas computing the same gauges from the same database

@@ -5,6 +5,7 @@ retried with the same Idempotency-Key once it is back, goes through at once and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -45,10 +46,8 @@ def _post(platform, body: dict, key: str, producer: str = "producer-e2e") -> req
 
 def _in_background(fn) -> threading.Thread:
     def run():
-        try:
+        with contextlib.suppress(requests.ConnectionError):  # the gateway was killed before answering
             fn()
-        except requests.ConnectionError:
-            pass  # the gateway was killed before answering
 
     t = threading.Thread(target=run)
     t.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -106,7 +106,7 @@ def test_step_whose_worker_is_down_waits_queued_and_is_not_failed_then_runs_when
     queued = platform_env.wait_track(track_id, until=lambda t: t["steps"]["fingerprint"]["state"] == "done",
                                      timeout=60)["steps"]["waveform"]
     due = datetime.fromisoformat(queued["deadline_at"])
-    _wait(lambda: datetime.now(timezone.utc) > due, timeout=30)
+    _wait(lambda: datetime.now(UTC) > due, timeout=30)
     seen = _reaper_passes(platform_env)
     _wait(lambda: _reaper_passes(platform_env) >= seen + 3)  # each pass saw the step past its queue deadline
     track = platform_env.track(track_id)

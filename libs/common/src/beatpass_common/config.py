@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     housekeeping_interval_s: float = 60.0
 
     @model_validator(mode="after")
-    def _credentials_into_urls(self) -> "Settings":
+    def _credentials_into_urls(self) -> Settings:
         self.bus_url = with_credentials(self.bus_url, self.bus_username, self.bus_password)
         self.storage_url = with_credentials(self.storage_url, self.storage_access_key, self.storage_secret_key)
         for name in ("upload_database_url", "fingerprint_database_url", "catalog_database_url"):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -34,7 +34,7 @@ class UTCDateTime(TypeDecorator):
 
 def as_utc(value: datetime) -> datetime:
     """``value`` in UTC; a naive one is taken to be UTC already."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:

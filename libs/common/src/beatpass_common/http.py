@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import Counter, Histogram

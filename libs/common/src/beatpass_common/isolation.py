@@ -31,10 +31,11 @@ import os
 import resource
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from functools import lru_cache
 from importlib import import_module
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pebble
 

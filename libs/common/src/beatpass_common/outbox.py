@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import Gauge
 from sqlalchemy import Integer, String, Text, func, select
@@ -58,7 +58,7 @@ class Outbox:
     def add(self, session: Session, event: Event) -> None:
         """Stage ``event`` in the caller's transaction."""
         session.add(self.model(event_id=event.id, type=event.type, body=event.model_dump_json(),
-                               created_at=datetime.now(timezone.utc), published_at=None))
+                               created_at=datetime.now(UTC), published_at=None))
 
     def notify(self) -> None:
         """Call after commit to publish without waiting for the next poll."""
@@ -73,7 +73,7 @@ class Outbox:
                 query = query.with_for_update(skip_locked=True)  # replicas share the work
             for row in session.scalars(query):
                 self._publish(parse_event(row.body))
-                row.published_at = datetime.now(timezone.utc)
+                row.published_at = datetime.now(UTC)
                 sent += 1
         return sent
 
@@ -82,7 +82,7 @@ class Outbox:
         with self.factory() as session:
             count, oldest = session.execute(select(func.count(), func.min(self.model.created_at))
                                             .where(self.model.published_at.is_(None))).one()
-        age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else 0.0
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         PENDING.labels(self.service).set(count)
         OLDEST.labels(self.service).set(max(age, 0.0))
         return count, age

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def every(interval_s: float, work: Callable[[], object], stop: threading.Event, 
     while not stop.is_set():
         try:
             work()
-        except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
+        except Exception:  # a failed pass is logged; the next one tries again
             log.exception("%s pass failed", name)
             if error_wait_s and stop.wait(error_wait_s):
                 return

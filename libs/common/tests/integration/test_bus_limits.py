@@ -4,6 +4,7 @@ dead letters reported, SIGTERM with a stuck handler, readiness on a dead connect
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -18,7 +19,14 @@ from kombu import Connection
 from beatpass_common.bus import Bus, topology
 from beatpass_common.errors import TimeLimitExceeded, Unreadable
 from beatpass_common.events import (
-    AudioFacts, CoverFacts, ObjectRef, TrackMetadata, TrackSubmitted, TrackValidated, new_event, parse_event,
+    AudioFacts,
+    CoverFacts,
+    ObjectRef,
+    TrackMetadata,
+    TrackSubmitted,
+    TrackValidated,
+    new_event,
+    parse_event,
 )
 
 from .test_bus_rabbitmq import _drain, _wait
@@ -272,18 +280,14 @@ class _Proxy:
             pass
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self):
         self.open = False
         for s in self.pairs:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.pairs = []
 
     def restore(self):

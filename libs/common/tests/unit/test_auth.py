@@ -2,11 +2,11 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from beatpass_common.auth import AuthError, bearer_token, mint_dev_token, verify_token
 from beatpass_common.config import Settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 import urllib.error
 import urllib.request
+from datetime import UTC
 
 import pytest
 from sqlalchemy import text
@@ -70,9 +71,8 @@ def test_database_tls_parameters_reach_libpq():
     admin_url, _ = infra.postgres_admin_url()
     url = admin_url + ("&" if "?" in admin_url else "?") + "sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"
     engine = make_engine(url, pool_size=1, max_overflow=0)
-    with pytest.raises(Exception) as err:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+    with pytest.raises(Exception) as err, engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
     message = str(err.value)
     assert "/nonexistent/ca.crt" in message or "does not support SSL" in message, message
     engine.dispose()
@@ -149,7 +149,7 @@ def test_schema_cli_refuses_a_service_without_database(capsys):
 
 
 def test_outbox_backlog_is_measured_for_the_lag_panel_and_alert(tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from sqlalchemy.orm import DeclarativeBase
 
@@ -169,11 +169,11 @@ def test_outbox_backlog_is_measured_for_the_lag_panel_and_alert(tmp_path):
     assert outbox.measure() == (0, 0.0)
     with transaction(factory) as session:
         session.add(model(event_id="e1", type="track.removed", body="{}", published_at=None,
-                          created_at=datetime.now(timezone.utc) - timedelta(seconds=90)))
+                          created_at=datetime.now(UTC) - timedelta(seconds=90)))
     count, age = outbox.measure()
     assert count == 1 and 89 <= age < 120
     assert PENDING.labels("catalog")._value.get() == 1 and OLDEST.labels("catalog")._value.get() >= 89
     with transaction(factory) as session:
-        session.query(model).update({"published_at": datetime.now(timezone.utc)})
+        session.query(model).update({"published_at": datetime.now(UTC)})
     assert outbox.measure() == (0, 0.0)
     assert OLDEST.labels("catalog")._value.get() == 0

@@ -23,7 +23,6 @@ from .models import Change, Collection, Track
 from .views import collection_media_refs, collection_view, media_refs, track_view
 
 
-
 class ChangeNotifier:
     """Wakes waiting SSE streams when a handler commits a change."""
 

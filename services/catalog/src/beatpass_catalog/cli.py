@@ -237,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "serve"):
         return serve(settings)
     if args.command == "migrate":
-        from .service import MIGRATIONS
         from beatpass_common.db import migrate
+
+        from .service import MIGRATIONS
 
         migrate(settings.database_url("catalog"), MIGRATIONS)
         return 0

@@ -6,8 +6,8 @@ publishes go through the outbox in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError

@@ -8,7 +8,7 @@ submission (lower ``attempt``) is stale and ignored; readiness is re-checked aft
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,14 +18,13 @@ from beatpass_common.config import Settings
 from beatpass_common.db import as_utc
 from beatpass_common.events import Event, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
-
 from beatpass_common.tracks import STEPS, UNSETTLED
 
 from .models import Change, Collection, Step, Track
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # What the producer reads when a step fails, by reason: which step, what happened, what to do.

@@ -11,7 +11,6 @@ from functools import partial
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 
-
 from beatpass_common import disputes
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
@@ -20,9 +19,23 @@ from beatpass_common.tracks import STATUSES
 from . import idempotency, inputs, quota, reads, saves, signing, views
 from .access import current_producer, reader_id
 from .catalog_client import CatalogUnavailable
-from .fields import (ARTISTS_MAX, DESCRIPTION_MAX, GENRE_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, MOOD_MAX,
-                     NAME_MAX, SCALES, TAG_MAX, TAGS_MAX, TITLE_MAX,
-                     FieldError, messages)
+from .fields import (
+    ARTISTS_MAX,
+    DESCRIPTION_MAX,
+    GENRE_MAX,
+    GENRES_MAX,
+    KEYS,
+    LICENSING,
+    MISSING,
+    MOOD_MAX,
+    NAME_MAX,
+    SCALES,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    FieldError,
+    messages,
+)
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import editing
-from . import views
+from . import editing, views
 from .api import _check_ids, _gw, _saving
 
 bp = Blueprint("edit_api", __name__)

@@ -28,8 +28,15 @@ from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.order import reordered
 
 from . import reads
-from .fields import (COLLECTION_NOT_FOUND, TRACK_NOT_FOUND, FieldError, _blank, check_collection_title,
-                     check_track_fields, messages)
+from .fields import (
+    COLLECTION_NOT_FOUND,
+    TRACK_NOT_FOUND,
+    FieldError,
+    _blank,
+    check_collection_title,
+    check_track_fields,
+    messages,
+)
 from .models import CollectionRecord, Reservation, Submission, Upload
 from .saves import Change
 from .saving import CheckedTrack, SaveRejected

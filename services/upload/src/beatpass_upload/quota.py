@@ -7,7 +7,7 @@ so concurrent saves serialise on that row and can never overdraw the limit.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -57,7 +57,7 @@ def reserve(session: Session, producer_id: str, limit_minutes: int, holds: list[
     ).rowcount
     if not taken:
         raise QuotaExceeded(total, max(0.0, limit_s - used_seconds(session, producer_id)))
-    t = datetime.now(timezone.utc)
+    t = datetime.now(UTC)
     for track_id, attempt, seconds in holds:
         session.add(Reservation(track_id=track_id, attempt=attempt, producer_id=producer_id, seconds=seconds,
                                 state="held", created_at=t))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import select
 
@@ -72,7 +72,7 @@ def track_audio(factory, producer_id: str, track_ids: list[str]) -> dict[str, Up
                          .join(Upload, Upload.id == Submission.audio_upload_id)
                          .where(Submission.track_id.in_(track_ids), Submission.producer_id == producer_id,
                                 Upload.producer_id == producer_id, Upload.status == "complete")).all()
-    return {track_id: upload for track_id, upload in rows}
+    return dict(rows)
 
 
 # ---- submitted state, until the catalog has the record -------------------------------------------

@@ -9,8 +9,8 @@ the answer. The HTTP layer only parses, calls one use case through ``commit`` an
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy.orm import Session
 

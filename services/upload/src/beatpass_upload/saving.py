@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import Counter
 from sqlalchemy import update
@@ -144,7 +144,7 @@ class Saver:
                                         quota.exceeded_message(track_s, exc.remaining_s))])
 
     def _stage_track(self, s: Session, producer_id: str, t: CheckedTrack, collection_id: str | None) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if t.audio_kept:
             self.hold(s, t.audio, "audio")
         else:
@@ -269,7 +269,7 @@ class Saver:
             self._stage_track(s, producer_id, t, collection_id)
         s.add(CollectionRecord(id=collection_id, producer_id=producer_id, title=body["title"].strip(),
                                cover_upload_id=cover.id, track_ids=[t.track_id for t in checked], edits={},
-                               created_at=datetime.now(timezone.utc)))
+                               created_at=datetime.now(UTC)))
         self.outbox.add(s, new_event("collection.submitted", {
             "title": body["title"].strip(), "cover": self.ref(cover).model_dump(mode="json"),
             "track_ids": [t.track_id for t in checked]}, producer_id=producer_id, collection_id=collection_id))

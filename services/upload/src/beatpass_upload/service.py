@@ -10,10 +10,10 @@ from pathlib import Path
 from flask import Flask, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from beatpass_common import request_ids
 from beatpass_common.bus import Bus, topology
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
-from beatpass_common import request_ids
 from beatpass_common.outbox import Outbox
 from beatpass_common.periodic import Periodic
 from beatpass_common.runner import Runtime
@@ -22,8 +22,8 @@ from beatpass_common.storage import ObjectStore, open_store
 from . import idempotency, library, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
-from .edit_api import bp as edit_bp
 from .catalog_client import CatalogClient
+from .edit_api import bp as edit_bp
 from .handlers import handle_outcome
 from .models import OutboxEvent
 from .openapi import bp as openapi_bp

@@ -208,10 +208,9 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing_and_the_retry_submits_
     checked = gw.saver.check_track("producer-a", {}, track_id=track_id, base=base)
     checked.attempt = 1
     assert _patch(stack, f"tracks/{track_id}", {"title": "Edited meanwhile"}).status_code == 200
-    with pytest.raises(SaveRejected) as refused:
-        with transaction(gw.factory) as s:
-            assert gw.saver.advance(s, track_id, 0)
-            gw.saver.save_track(s, "producer-a", 600, checked)
+    with pytest.raises(SaveRejected) as refused, transaction(gw.factory) as s:
+        assert gw.saver.advance(s, track_id, 0)
+        gw.saver.save_track(s, "producer-a", 600, checked)
     assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     assert _submission(stack, track_id).attempt == 0  # rolled back whole
 
@@ -256,9 +255,8 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     gw = stack.gateway
     early = editing.plan_replace(gw, "producer-a", track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))})
     _patch(stack, f"tracks/{track_id}", {"title": "Night Drive (Edited)"})
-    with pytest.raises(SaveRejected) as refused:
-        with transaction(gw.factory) as s:
-            editing.apply_replace(gw, s, early, "producer-a", 600)
+    with pytest.raises(SaveRejected) as refused, transaction(gw.factory) as s:
+        editing.apply_replace(gw, s, early, "producer-a", 600)
     assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     old = _submission(stack, track_id)
     assert _used_minutes(stack) == 0.2  # nothing of it kept

@@ -55,7 +55,7 @@ def _raw(stack, payload: bytes, timeout: float = 10.0) -> bytes:
                                    if line.lower().startswith(b"content-length:")), None)
                     if length is not None and len(body) >= length:
                         break
-        except socket.timeout:
+        except TimeoutError:
             pytest.fail(f"no complete answer within {timeout}s: {received[:200]!r}")
     return received
 

@@ -18,7 +18,6 @@ from beatpass_common.keys import InvalidKey
 from beatpass_common.testing import infra
 from beatpass_common.testing.media import beat_wav, cover_bytes
 
-
 pytestmark = pytest.mark.integration
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -69,7 +69,7 @@ def test_an_upload_lease_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one
         assert refused.value.status == 423 and refused.value.code == "UPLOAD_LOCKED"
     with factory() as s, s.begin():  # a holder that died mid-PATCH: its lease runs to its end
         s.execute(update(Upload).where(Upload.id == upload.id).values(
-            lock_token="dead", locked_until=datetime.now(timezone.utc) + timedelta(seconds=LEASE_S)))
+            lock_token="dead", locked_until=datetime.now(UTC) + timedelta(seconds=LEASE_S)))
     started = time.monotonic()
     assert uploads.append("p", upload.id, 0, io.BytesIO(b"0123456789"), None).offset == 10
     assert time.monotonic() - started < 3 * LEASE_S

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from beatpass_common.logs import JsonFormatter

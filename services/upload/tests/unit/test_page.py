@@ -16,7 +16,7 @@ def _app(routes: list[tuple[str, str]]) -> Flask:
 
 def test_nothing_optional_served_means_every_feature_off():
     app = _app([("GET", "/api/v1/tracks/<track_id>"), ("POST", "/api/v1/collections")])
-    assert features(app) == {name: False for name in FEATURES}
+    assert features(app) == dict.fromkeys(FEATURES, False)
 
 
 def test_a_route_counts_whatever_its_variables_are_called_and_only_with_its_method():

@@ -4,7 +4,8 @@ client sends is a range inside the file, the whole file, or 416 (never anything 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beatpass_upload.ranges import ByteRange, Unsatisfiable, requested
 

@@ -24,10 +24,10 @@ from PIL import Image, ImageOps
 from beatpass_common import keys
 from beatpass_common.config import Settings
 from beatpass_common.events import CoverFacts, ObjectRef, Problem
+from beatpass_common.sniff import JPEG, PNG, Kind, identify
 from beatpass_common.storage import ObjectNotFound, ObjectStore
 
 from . import rules
-from beatpass_common.sniff import JPEG, PNG, Kind, identify
 
 DERIVATIVES = {"large": 1000, "thumb": 300}
 JPEG_QUALITY = 88

@@ -13,13 +13,19 @@ same event id (``new_event(caused_by=...)``) and overwrites the same derivative 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from beatpass_common import bpm
 from beatpass_common.config import Settings
 from beatpass_common.errors import Overrun, TimeLimitExceeded
 from beatpass_common.events import (
-    CollectionRejected, CollectionValidated, Event, ObjectRef, TrackRejected, TrackValidated, new_event,
+    CollectionRejected,
+    CollectionValidated,
+    Event,
+    ObjectRef,
+    TrackRejected,
+    TrackValidated,
+    new_event,
 )
 from beatpass_common.isolation import Runner, Terminated
 

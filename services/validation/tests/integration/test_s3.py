@@ -7,7 +7,6 @@ import pytest
 
 from beatpass_common.isolation import Runner
 from beatpass_common.storage import open_store, sha256_of
-
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_validation.service import build
 

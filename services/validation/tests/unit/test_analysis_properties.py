@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from beatpass_common.testing.signals import (
-    analysis_settings, bpm_ranges, finite_or_none, signal_specs, time_limit,
+    analysis_settings,
+    bpm_ranges,
+    finite_or_none,
+    signal_specs,
+    time_limit,
 )
-
 from beatpass_common.wav import read_info
-
 from beatpass_validation import musical
 from beatpass_validation.decode import decode
 from beatpass_validation.loudness import LoudnessMeter

@@ -5,7 +5,6 @@ import pyloudnorm
 import pytest
 
 from beatpass_common.events import ObjectRef
-
 from beatpass_validation.audio import check_audio, estimated
 
 

@@ -13,7 +13,6 @@ import pytest
 
 from beatpass_common import wav as common_wav
 from beatpass_common.testing.media import left_justified_pcm_wav
-
 from beatpass_validation.audio import check_audio
 
 DAMAGED = "This WAV file's header is damaged: {}. Export the track again as a WAV file."

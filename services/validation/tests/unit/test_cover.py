@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from beatpass_common.events import ObjectRef
-
 from beatpass_validation.cover import check_cover, decode_guarded, derivative_keys, judge_cover
 
 

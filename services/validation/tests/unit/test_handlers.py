@@ -10,7 +10,6 @@ from beatpass_common.errors import MemoryLimitExceeded, TimeLimitExceeded, Worke
 from beatpass_common.events import Event, parse_event
 from beatpass_common.isolation import Runner
 from beatpass_common.testing.signals import time_limit
-
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_validation.service import PRELOAD
 

@@ -2,7 +2,6 @@ import pytest
 
 from beatpass_common import bpm
 from beatpass_common.config import Settings
-
 from beatpass_validation import rules
 
 

@@ -9,7 +9,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from beatpass_common.testing.bus import take_events
-
 from beatpass_validation.service import build
 
 

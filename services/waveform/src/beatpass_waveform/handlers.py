@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from beatpass_common import faults, keys
 from beatpass_common.config import Settings

@@ -12,7 +12,6 @@ import soundfile
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
 from beatpass_common.isolation import Runner
 from beatpass_common.storage import open_store, sha256_of
-
 from beatpass_waveform.formats import read_dat, read_json
 from beatpass_waveform.handlers import handle_track_validated
 from beatpass_waveform.peaks import compute_peaks

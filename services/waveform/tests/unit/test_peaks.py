@@ -30,8 +30,8 @@ import io
 import numpy as np
 import pytest
 
-from beatpass_waveform.peaks import PeakBuilder, compute_peaks, resolve_samples_per_pixel
 from beatpass_common.errors import Unreadable as UndecodableAudio
+from beatpass_waveform.peaks import PeakBuilder, compute_peaks, resolve_samples_per_pixel
 
 FRAMES = np.array([
     [1000, -3000], [-1, 0], [32767, 32767], [-32768, -32767],

@@ -14,7 +14,7 @@ BLUE, WHITE = "#3b82f6", "#ffffff"
 
 
 def image(peaks: Peaks, mode: str = "RGB", **options) -> Image.Image:
-    settings = dict(width=1800, height=280, color=BLUE, background=WHITE) | options
+    settings = {"width": 1800, "height": 280, "color": BLUE, "background": WHITE} | options
     png = Image.open(io.BytesIO(render_png(peaks, **settings)))
     assert png.format == "PNG" and png.mode == "P"  # a two-colour palette
     return png.convert(mode)

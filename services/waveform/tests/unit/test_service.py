@@ -3,14 +3,12 @@ audio that cannot be read is retried and then reported as step.failed."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from beatpass_common.testing.bus import take_events
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
 from beatpass_common.storage import LocalStore
-
+from beatpass_common.testing.bus import take_events
 from beatpass_waveform.service import build
 
 

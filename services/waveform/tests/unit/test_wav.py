@@ -63,7 +63,7 @@ def test_extensible_rf64_and_odd_chunks_before_data(make_wav, bits, is_float):
     samples = RNG.uniform(-1, 1, (500, 2)) if is_float else RNG.integers(-2**(bits - 1), 2**(bits - 1), (500, 2))
     plain = decode(make_wav(samples, bits=bits, is_float=is_float))[1]
     odd = ((b"LIST", b"odd"), (b"JUNK", bytes(2_000_001)))  # a padded odd chunk, a large skipped one
-    for variant in (dict(extensible=True), dict(rf64=True), dict(chunks=odd), dict(extensible=True, rf64=True)):
+    for variant in ({"extensible": True}, {"rf64": True}, {"chunks": odd}, {"extensible": True, "rf64": True}):
         assert np.array_equal(decode(make_wav(samples, bits=bits, is_float=is_float, **variant))[1], plain)
 
 

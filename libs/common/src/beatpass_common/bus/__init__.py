@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import Settings
-from . import topology
 from ..events import Event
+from . import topology
 from .kombu_bus import DeadLetterWatch, Handler, Publisher, QueueConsumer, Subscription, is_memory, running_handler
 from .metrics import BusMetrics, bus_metrics
 

@@ -26,15 +26,15 @@ replays them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 from kombu import Connection, Consumer, Producer
 from kombu.mixins import ConsumerMixin
@@ -126,10 +126,8 @@ class Publisher:
             with self._lock:
                 try:
                     self._conn.ensure_connection(max_retries=1)
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         self._conn.drain_events(timeout=0.001)
-                    except socket.timeout:
-                        pass
                     self._conn.heartbeat_check()
                     self._alive = True
                 except Exception as exc:  # noqa: BLE001 - any failure: dead until the next tick reconnects
@@ -249,7 +247,7 @@ class QueueConsumer(ConsumerMixin):
                         break
                 try:
                     conn.drain_events(timeout=_BUSY_POLL_S if self._in_hand else safety_interval)
-                except socket.timeout:
+                except TimeoutError:
                     conn.heartbeat_check()
                 except OSError:
                     if not self.should_stop:
