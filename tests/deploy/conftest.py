@@ -16,4 +16,6 @@ from deploy_lib import ROOT, _tools_present
 def deploy_tools():
     if not _tools_present():
         subprocess.run([str(ROOT / "scripts" / "check_deploy.sh"), "--install-only"], check=True, cwd=ROOT)
-    assert _tools_present(), "scripts/check_deploy.sh --install-only did not provide kubectl, promtool, prometheus, checkov, kubernetes-validate"
+    assert _tools_present(), (
+        "scripts/check_deploy.sh --install-only did not provide kubectl, promtool, prometheus, checkov, kubernetes-validate"
+    )

@@ -38,9 +38,17 @@ def exported(body: str) -> set[str]:
 
 
 def base_settings(tmp: str, **kw) -> Settings:
-    return Settings(var_dir=tmp, bus_url="memory://localhost/", reaper_interval_s=0.2, storage_url="",
-                    upload_database_url="", fingerprint_database_url="", catalog_database_url="",
-                    dev_mode=True, **kw)  # no keys to provision for a look at /metrics
+    return Settings(
+        var_dir=tmp,
+        bus_url="memory://localhost/",
+        reaper_interval_s=0.2,
+        storage_url="",
+        upload_database_url="",
+        fingerprint_database_url="",
+        catalog_database_url="",
+        dev_mode=True,
+        **kw,
+    )  # no keys to provision for a look at /metrics
 
 
 def names() -> int:
@@ -74,8 +82,12 @@ def serve() -> int:
         ports = {name: {"http": free_port(), "ops": free_port()} for name in SERVICES}
         runtimes = []
         for name in SERVICES:
-            settings = base_settings(tmp, http_port=ports[name]["http"], ops_port=ports[name]["ops"],
-                                     catalog_url=f"http://127.0.0.1:{ports['catalog']['http']}")
+            settings = base_settings(
+                tmp,
+                http_port=ports[name]["http"],
+                ops_port=ports[name]["ops"],
+                catalog_url=f"http://127.0.0.1:{ports['catalog']['http']}",
+            )
             runtimes.append(importlib.import_module(f"beatpass_{name}.service").build(settings))
         try:
             for rt in runtimes:

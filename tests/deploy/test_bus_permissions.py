@@ -66,12 +66,22 @@ def broker():
     """(vhost, {service: amqp url}) with the prod overlay's permissions; removed afterwards."""
     rid = infra.run_id()
     vhost = f"beatpass-perms-{rid}"
-    perms = {name.removeprefix("beatpass-"): p["spec"]["permissions"] for name, p in of_kind("prod", "Permission", APP_NS).items()}
+    perms = {
+        name.removeprefix("beatpass-"): p["spec"]["permissions"]
+        for name, p in of_kind("prod", "Permission", APP_NS).items()
+    }
     users = {svc: (f"beatpass-{svc}-{rid}", secrets.token_hex(8)) for svc in SERVICES}
     definitions = {
         "vhosts": [{"name": vhost}],
-        "users": [{"name": u, "password_hash": _password_hash(pw), "hashing_algorithm": "rabbit_password_hashing_sha256",
-                   "tags": []} for u, pw in users.values()],
+        "users": [
+            {
+                "name": u,
+                "password_hash": _password_hash(pw),
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": [],
+            }
+            for u, pw in users.values()
+        ],
         "permissions": [{"user": users[svc][0], "vhost": vhost, **perms[svc]} for svc in SERVICES],
     }
     # rabbitmqctl runs as the broker's user: the file must be readable by it (pytest's tmp is not)

@@ -44,9 +44,12 @@ def _file(directory: Path, size: int) -> Path:
 def _gateway(env: dict, port: int, log: Path) -> subprocess.Popen:
     """The gateway as deployed: gunicorn, one threaded worker (so its RSS is the worker's)."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
-                            env={**env, "BEATPASS_HTTP_PORT": str(port), "BEATPASS_GUNICORN_WORKERS": "1"},
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
+        env={**env, "BEATPASS_HTTP_PORT": str(port), "BEATPASS_GUNICORN_WORKERS": "1"},
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -85,10 +88,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="beatpass-bench-upload-"))
     secret = "bench-" + "s" * 40
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
-    env.update({"MALLOC_ARENA_MAX": "2",  # as the image sets it
-                "BEATPASS_STORAGE_URL": s3, "BEATPASS_VAR_DIR": str(work / "var"), "BEATPASS_JWT_SECRET": secret,
-                "BEATPASS_URL_SIGNING_SECRET": "bench-urls", "BEATPASS_INTERNAL_API_SECRET": "bench-internal",
-                "BEATPASS_UPLOAD_PART_BYTES": str(8 * MiB), "BEATPASS_MAX_UPLOAD_BYTES": str(3 * 1024 * MiB)})
+    env.update(
+        {
+            "MALLOC_ARENA_MAX": "2",  # as the image sets it
+            "BEATPASS_STORAGE_URL": s3,
+            "BEATPASS_VAR_DIR": str(work / "var"),
+            "BEATPASS_JWT_SECRET": secret,
+            "BEATPASS_URL_SIGNING_SECRET": "bench-urls",
+            "BEATPASS_INTERNAL_API_SECRET": "bench-internal",
+            "BEATPASS_UPLOAD_PART_BYTES": str(8 * MiB),
+            "BEATPASS_MAX_UPLOAD_BYTES": str(3 * 1024 * MiB),
+        }
+    )
     token = mint_dev_token(Settings(jwt_secret=secret), "bench")
     port = infra.free_port()
     try:
@@ -102,23 +113,34 @@ def main() -> int:
         from urllib.parse import urlsplit
 
         parts = urlsplit(s3)
-        client = Minio(f"{parts.hostname}:{parts.port}", access_key=parts.username, secret_key=parts.password,
-                       secure=False)
+        client = Minio(
+            f"{parts.hostname}:{parts.port}", access_key=parts.username, secret_key=parts.password, secure=False
+        )
         client.make_bucket("bench-direct")
         direct = {}
         for parallel in (3, 1):  # the SDK's default, and one part at a time as a tus client sends them
             started = time.perf_counter()
             with open(data, "rb") as f:
-                client.put_object("bench-direct", f"direct-{parallel}.bin", f, length=data.stat().st_size,
-                                  part_size=8 * MiB, num_parallel_uploads=parallel)
+                client.put_object(
+                    "bench-direct",
+                    f"direct-{parallel}.bin",
+                    f,
+                    length=data.stat().st_size,
+                    part_size=8 * MiB,
+                    num_parallel_uploads=parallel,
+                )
             direct[parallel] = time.perf_counter() - started
         size_mib = data.stat().st_size / MiB
         print(f"upload throughput, {args.mib} MiB in 8 MiB chunks:")
-        print(f"  gateway (tuspy -> gateway -> S3):      {size_mib / through_gateway:7.1f} MiB/s ({through_gateway:.2f} s)")
+        print(
+            f"  gateway (tuspy -> gateway -> S3):      {size_mib / through_gateway:7.1f} MiB/s ({through_gateway:.2f} s)"
+        )
         print(f"  direct  (minio SDK, 3 parts at once):  {size_mib / direct[3]:7.1f} MiB/s ({direct[3]:.2f} s)")
         print(f"  direct  (minio SDK, 1 part at a time): {size_mib / direct[1]:7.1f} MiB/s ({direct[1]:.2f} s)")
-        print(f"  ratio gateway/direct: {direct[3] / through_gateway:.2f} (goal >= 0.80); "
-              f"against one part at a time: {direct[1] / through_gateway:.2f}")
+        print(
+            f"  ratio gateway/direct: {direct[3] / through_gateway:.2f} (goal >= 0.80); "
+            f"against one part at a time: {direct[1] / through_gateway:.2f}"
+        )
         data.unlink()
 
         print("gateway peak RSS while receiving one upload (fresh process each):")
@@ -133,8 +155,10 @@ def main() -> int:
                 gateway.terminate()
                 gateway.wait(30)
             path.unlink()
-            print(f"  {mib:5d} MiB: peak {peak:6.1f} MiB (idle {idle:5.1f} MiB), {mib / elapsed:6.1f} MiB/s "
-                  f"(goal < 150 MiB, flat in size)")
+            print(
+                f"  {mib:5d} MiB: peak {peak:6.1f} MiB (idle {idle:5.1f} MiB), {mib / elapsed:6.1f} MiB/s "
+                f"(goal < 150 MiB, flat in size)"
+            )
     finally:
         if moto:
             moto.stop()

@@ -103,8 +103,9 @@ def migrate(url: str, migrations_dir: Path, revision: str = "head") -> None:
 _MIGRATION_LOCK = 0x6265617470617373  # "beatpass"
 
 
-def open_database(url: str, migrations_dir: Path, *, migrate_first: bool = True, pool_size: int = 10,
-                  max_overflow: int = 10) -> sessionmaker[Session]:
+def open_database(
+    url: str, migrations_dir: Path, *, migrate_first: bool = True, pool_size: int = 10, max_overflow: int = 10
+) -> sessionmaker[Session]:
     """A service's database, migrated to head first unless ``migrate_first`` is false (a release's
     migration Job did it, and the pod's init container waited for it: beatpass_common.schema)."""
     if migrate_first:

@@ -40,9 +40,14 @@ def current_field(name: str):
 
 
 def event_context(event):
-    return log_context(event_id=event.id, event_type=event.type, track_id=event.track_id,
-                       producer_id=event.producer_id, collection_id=event.collection_id,
-                       request_id=getattr(event, "request_id", None))
+    return log_context(
+        event_id=event.id,
+        event_type=event.type,
+        track_id=event.track_id,
+        producer_id=event.producer_id,
+        collection_id=event.collection_id,
+        request_id=getattr(event, "request_id", None),
+    )
 
 
 class JsonFormatter(logging.Formatter):

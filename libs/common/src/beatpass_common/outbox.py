@@ -21,10 +21,15 @@ log = logging.getLogger(__name__)
 
 # The relay's backlog, per service (the model's package): every replica reads the same table, so
 # dashboards and alerts take the max over replicas, never the sum.
-PENDING = Gauge("beatpass_outbox_pending_events", "Events stored but not yet published", ["service"],
-                multiprocess_mode="max")
-OLDEST = Gauge("beatpass_outbox_oldest_pending_seconds", "Age of the oldest unpublished event, 0 when none",
-               ["service"], multiprocess_mode="max")
+PENDING = Gauge(
+    "beatpass_outbox_pending_events", "Events stored but not yet published", ["service"], multiprocess_mode="max"
+)
+OLDEST = Gauge(
+    "beatpass_outbox_oldest_pending_seconds",
+    "Age of the oldest unpublished event, 0 when none",
+    ["service"],
+    multiprocess_mode="max",
+)
 MEASURE_EVERY_S = 5.0
 
 
@@ -57,8 +62,15 @@ class Outbox:
 
     def add(self, session: Session, event: Event) -> None:
         """Stage ``event`` in the caller's transaction."""
-        session.add(self.model(event_id=event.id, type=event.type, body=event.model_dump_json(),
-                               created_at=datetime.now(UTC), published_at=None))
+        session.add(
+            self.model(
+                event_id=event.id,
+                type=event.type,
+                body=event.model_dump_json(),
+                created_at=datetime.now(UTC),
+                published_at=None,
+            )
+        )
 
     def notify(self) -> None:
         """Call after commit to publish without waiting for the next poll."""
@@ -80,8 +92,9 @@ class Outbox:
     def measure(self) -> tuple[int, float]:
         """(pending events, age in seconds of the oldest one or 0), also set on the gauges."""
         with self.factory() as session:
-            count, oldest = session.execute(select(func.count(), func.min(self.model.created_at))
-                                            .where(self.model.published_at.is_(None))).one()
+            count, oldest = session.execute(
+                select(func.count(), func.min(self.model.created_at)).where(self.model.published_at.is_(None))
+            ).one()
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         PENDING.labels(self.service).set(count)
         OLDEST.labels(self.service).set(max(age, 0.0))

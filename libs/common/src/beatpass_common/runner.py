@@ -75,16 +75,19 @@ class Runtime:
             ops_port = self.settings.ops_port
             instrument(self.app, self.name, self.readiness, self.liveness, ops_routes=ops_port is None)
             if ops_port is not None:
-                self.app.wsgi_app = PortDispatch(self.app.wsgi_app, ops_app(self.name, self.readiness, self.liveness),
-                                                 ops_port)
+                self.app.wsgi_app = PortDispatch(
+                    self.app.wsgi_app, ops_app(self.name, self.readiness, self.liveness), ops_port
+                )
             self.app._beatpass_instrumented = True
         return self.app
 
     def _serve(self, port: int, label: str):
-        server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True,
-                             request_handler=ProblemRequestHandler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                         name=f"{label}-{self.name}", daemon=True).start()
+        server = make_server(
+            self.settings.http_host, port, self.wsgi(), threaded=True, request_handler=ProblemRequestHandler
+        )
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{label}-{self.name}", daemon=True
+        ).start()
         log.info("%s %s on http://%s:%d", self.name, label, self.settings.http_host, port)
         return server
 

@@ -29,8 +29,9 @@ class StepView(BaseModel):
     state: StepState = "pending"
     attempts: int = 0
     error: str | None = Field(None, description="the producer's sentence when the step failed")
-    reason: str | None = Field(None, description="why it failed: error, timeout, memory, worker_died, "
-                                                 "unreadable, not_started")
+    reason: str | None = Field(
+        None, description="why it failed: error, timeout, memory, worker_died, unreadable, not_started"
+    )
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     deadline_at: Timestamp | None = None

@@ -116,8 +116,11 @@ class WavInfo:
     @property
     def truncated(self) -> bool:
         """The file ends at least one frame before the declared data does."""
-        return (self.data_bytes is not None and self.available_bytes is not None
-                and self.data_bytes - self.available_bytes >= max(1, self.block_align))
+        return (
+            self.data_bytes is not None
+            and self.available_bytes is not None
+            and self.data_bytes - self.available_bytes >= max(1, self.block_align)
+        )
 
     def undecodable(self) -> str | None:
         """Why the samples cannot be decoded (a phrase for a producer), or None."""
@@ -130,9 +133,11 @@ class WavInfo:
         if not self.is_float and not 1 <= self.declared_bits <= 32:
             return f"it declares {self.declared_bits}-bit PCM samples"
         if self.declared_block_align != self.block_align:
-            return (f"its frame size ({self.declared_block_align} bytes) does not match {self.channels} "
-                    f"channel{'s' * (self.channels != 1)} of {self.declared_bits}-bit samples "
-                    f"({self.block_align} bytes)")
+            return (
+                f"its frame size ({self.declared_block_align} bytes) does not match {self.channels} "
+                f"channel{'s' * (self.channels != 1)} of {self.declared_bits}-bit samples "
+                f"({self.block_align} bytes)"
+            )
         return None
 
 
@@ -291,7 +296,7 @@ def samples_float32(raw: bytes | memoryview, info: WavInfo) -> np.ndarray:
     if info.is_float:
         values = np.frombuffer(raw, "<f4" if info.declared_bits == 32 else "<f8")
         return values.astype(np.float32, copy=False).reshape(-1, info.channels)
-    return samples_int32(raw, info).astype(np.float32) * np.float32(2.0 ** -31)
+    return samples_int32(raw, info).astype(np.float32) * np.float32(2.0**-31)
 
 
 def read_into(stream: BinaryIO, view: memoryview) -> int:

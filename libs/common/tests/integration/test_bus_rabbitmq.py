@@ -58,8 +58,9 @@ def _ready_event(title="t"):
 def test_publish_confirmed_and_consumed_once(bus_settings):
     seen = []
     bus = Bus(bus_settings, "upload")
-    bus.subscribe("upload.outcomes", {"track.ready": seen.append, "track.rejected": seen.append,
-                                      "track.failed": seen.append})
+    bus.subscribe(
+        "upload.outcomes", {"track.ready": seen.append, "track.rejected": seen.append, "track.failed": seen.append}
+    )
     bus.start()
     try:
         assert bus.wait_ready(10)
@@ -161,8 +162,9 @@ def test_message_redelivered_after_consumer_process_dies_without_ack(bus_setting
     setup.declare()
     event = _ready_event()
     setup.publish(event)
-    child = subprocess.run([sys.executable, "-c", CHILD, bus_settings.bus_url], capture_output=True, text=True,
-                           timeout=60)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, bus_settings.bus_url], capture_output=True, text=True, timeout=60
+    )
     assert child.returncode == 9 and f"got {event.id}" in child.stdout
     seen = []
     bus = Bus(bus_settings, "upload")

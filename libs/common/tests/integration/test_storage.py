@@ -34,7 +34,7 @@ class _Unsized(io.RawIOBase):
     def read(self, n=-1):
         n = len(self._data) - self._pos if n is None or n < 0 else n
         self.largest_read = max(self.largest_read, n)
-        chunk = self._data[self._pos:self._pos + n]
+        chunk = self._data[self._pos : self._pos + n]
         self._pos += len(chunk)
         return chunk
 

@@ -20,8 +20,18 @@ def test_the_vocabulary():
 def test_a_new_track_document_is_processing_with_every_step_pending_and_iso_timestamps():
     t = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     doc = TrackView(id="t1", status="processing", created_at=t, updated_at=t).document()
-    assert doc["steps"] == {name: {"state": "pending", "attempts": 0, "error": None, "reason": None,
-                                   "started_at": None, "finished_at": None, "deadline_at": None} for name in STEPS}
+    assert doc["steps"] == {
+        name: {
+            "state": "pending",
+            "attempts": 0,
+            "error": None,
+            "reason": None,
+            "started_at": None,
+            "finished_at": None,
+            "deadline_at": None,
+        }
+        for name in STEPS
+    }
     assert doc["created_at"] == "2024-05-01T12:30:00+00:00" == t.isoformat()
     assert (doc["edit"], doc["version"], doc["cover"], doc["errors"]) == (0, 0, {}, [])
 

@@ -55,7 +55,9 @@ def _own(session, model, producer_id: str, id_: str):
 INTERNAL_AUTH_MESSAGE = "This internal API needs the gateway's credential."
 
 
-def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0) -> Flask:
+def create_api(
+    deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0
+) -> Flask:
     """The internal API. Every /internal/ request must carry ``Authorization: Bearer
     <internal_api_secret>`` (the gateway's); others get 401 ``INTERNAL_AUTH_REQUIRED``."""
     app = Flask("beatpass_catalog")
@@ -69,19 +71,29 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         if hmac.compare_digest(given, expected):
             return None
-        return jsonify(errors=[{"field": None, "code": "INTERNAL_AUTH_REQUIRED", "message": INTERNAL_AUTH_MESSAGE}]), 401
+        return jsonify(
+            errors=[{"field": None, "code": "INTERNAL_AUTH_REQUIRED", "message": INTERNAL_AUTH_MESSAGE}]
+        ), 401
 
     @app.errorhandler(404)
     def _not_found(_exc):  # JSON like every other answer of this API
         return jsonify(errors=[{"field": None, "code": "NOT_FOUND", "message": "Not found."}]), 404
+
     factory = deps.factory
 
     @app.get("/internal/v1/producers/<producer_id>/tracks")
     def list_tracks(producer_id):
         status = request.args.get("status")
         if status and status not in STATUSES:
-            return jsonify(errors=[{"field": "status", "code": "QUERY_INVALID",
-                                    "message": f"status must be one of {', '.join(sorted(STATUSES))}."}]), 400
+            return jsonify(
+                errors=[
+                    {
+                        "field": "status",
+                        "code": "QUERY_INVALID",
+                        "message": f"status must be one of {', '.join(sorted(STATUSES))}.",
+                    }
+                ]
+            ), 400
         page, per_page = _paging()
         with factory() as s:
             query = select(Track).where(Track.producer_id == producer_id, Track.submitted.is_(True))
@@ -90,8 +102,9 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
             if request.args.get("single") == "true":  # saved on their own, not in a collection
                 query = query.where(Track.collection_id.is_(None))
             total = s.scalar(select(func.count()).select_from(query.subquery()))
-            rows = s.scalars(query.order_by(Track.created_at.desc(), Track.id)
-                             .offset((page - 1) * per_page).limit(per_page)).all()
+            rows = s.scalars(
+                query.order_by(Track.created_at.desc(), Track.id).offset((page - 1) * per_page).limit(per_page)
+            ).all()
             return jsonify(items=[track_view(t) for t in rows], page=page, per_page=per_page, total=total)
 
     def _paging() -> tuple[int, int]:
@@ -106,12 +119,14 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         with factory() as s:
             query = select(Collection).where(Collection.producer_id == producer_id)
             total = s.scalar(select(func.count()).select_from(query.subquery()))
-            rows = s.scalars(query.order_by(Collection.created_at.desc(), Collection.id)
-                             .offset((page - 1) * per_page).limit(per_page)).all()
+            rows = s.scalars(
+                query.order_by(Collection.created_at.desc(), Collection.id)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            ).all()
             wanted = {t for c in rows for t in c.track_ids}
             tracks = s.scalars(select(Track).where(Track.id.in_(wanted))).all() if wanted else []
-            return jsonify(items=[collection_view(c, tracks) for c in rows], page=page, per_page=per_page,
-                           total=total)
+            return jsonify(items=[collection_view(c, tracks) for c in rows], page=page, per_page=per_page, total=total)
 
     @app.get("/internal/v1/producers/<producer_id>/tracks/<track_id>")
     def get_track(producer_id, track_id):
@@ -167,9 +182,15 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
             while time.monotonic() - started < stream_max_s:
                 with factory() as s:
                     wanted = subjects()
-                    changes = s.scalars(select(Change).where(
-                        Change.subject_id.in_([i for _, i in wanted]), Change.seq > seq,
-                        Change.producer_id == producer_id).order_by(Change.seq)).all()
+                    changes = s.scalars(
+                        select(Change)
+                        .where(
+                            Change.subject_id.in_([i for _, i in wanted]),
+                            Change.seq > seq,
+                            Change.producer_id == producer_id,
+                        )
+                        .order_by(Change.seq)
+                    ).all()
                     changes = [c for c in changes if (c.subject, c.subject_id) in wanted]
                 for change in changes:
                     seq = change.seq
@@ -180,8 +201,11 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
                 if generation == before:
                     yield ": keep-alive\n\n"
 
-        return Response(stream_with_context(generate()), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return Response(
+            stream_with_context(generate()),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     def _latest_seq(s, subject_ids: list[str]) -> int:
         return s.scalar(select(func.coalesce(func.max(Change.seq), 0)).where(Change.subject_id.in_(subject_ids)))
@@ -194,9 +218,16 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         def snapshot():
             with factory() as s:
                 track = s.get(Track, track_id)
-                return ({"track_id": track.id, "status": track.status, "version": track.version,
-                         "steps": {st.name: st.state for st in track.steps},
-                         "collection_id": track.collection_id}, _latest_seq(s, [track_id]))
+                return (
+                    {
+                        "track_id": track.id,
+                        "status": track.status,
+                        "version": track.version,
+                        "steps": {st.name: st.state for st in track.steps},
+                        "collection_id": track.collection_id,
+                    },
+                    _latest_seq(s, [track_id]),
+                )
 
         return _stream(producer_id, lambda: {("track", track_id)}, snapshot)
 
@@ -214,8 +245,10 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         def snapshot():
             with factory() as s:
                 c = s.get(Collection, collection_id)
-                return ({"collection_id": c.id, "status": c.status, "version": c.version},
-                        _latest_seq(s, [collection_id, *c.track_ids]))
+                return (
+                    {"collection_id": c.id, "status": c.status, "version": c.version},
+                    _latest_seq(s, [collection_id, *c.track_ids]),
+                )
 
         return _stream(producer_id, subjects, snapshot)
 

@@ -30,8 +30,9 @@ class ByteRange:
         return f"bytes {self.start}-{self.end}/{total}"
 
 
-def requested(header: str | None, length: int, *, if_range: str | None = None,
-              etag: str | None = None) -> ByteRange | None:
+def requested(
+    header: str | None, length: int, *, if_range: str | None = None, etag: str | None = None
+) -> ByteRange | None:
     """The byte range to serve of ``length`` bytes, or None for the whole representation.
     Raises Unsatisfiable for a single range that starts past the end (or asks for 0 bytes)."""
     if header is None or (if_range is not None and if_range != etag):

@@ -47,15 +47,33 @@ def _add_files(gw, producer_id: str, doc) -> None:
     ids = [v["id"] for v in views if isinstance(v["id"], str)]
     audio, cover = aliased(Upload), aliased(Upload)
     with gw.factory() as s:
-        rows = {sub.track_id: (sub, a, c) for sub, a, c in s.execute(
-            select(Submission, audio, cover)
-            .outerjoin(audio, (audio.id == Submission.audio_upload_id) & (audio.producer_id == producer_id))
-            .outerjoin(cover, (cover.id == Submission.cover_upload_id) & (cover.producer_id == producer_id))
-            .where(Submission.track_id.in_(ids), Submission.producer_id == producer_id))} if ids else {}
+        rows = (
+            {
+                sub.track_id: (sub, a, c)
+                for sub, a, c in s.execute(
+                    select(Submission, audio, cover)
+                    .outerjoin(audio, (audio.id == Submission.audio_upload_id) & (audio.producer_id == producer_id))
+                    .outerjoin(cover, (cover.id == Submission.cover_upload_id) & (cover.producer_id == producer_id))
+                    .where(Submission.track_id.in_(ids), Submission.producer_id == producer_id)
+                )
+            }
+            if ids
+            else {}
+        )
     for view in views:
         _, a, c = rows.get(view["id"], (None, None, None))
-        view["audio"] = None if a is None or a.status != "complete" else {
-            "url": signing.sign(gw.settings, reads.audio_path(view["id"]), producer_id, gw.settings.media_url_ttl_s),
-            "filename": (a.meta or {}).get("filename"), "content_type": "audio/wav"}
-        view["files"] = {role: None if u is None else {"upload_id": u.id, "filename": (u.meta or {}).get("filename")}
-                         for role, u in (("audio", a), ("cover", c))}
+        view["audio"] = (
+            None
+            if a is None or a.status != "complete"
+            else {
+                "url": signing.sign(
+                    gw.settings, reads.audio_path(view["id"]), producer_id, gw.settings.media_url_ttl_s
+                ),
+                "filename": (a.meta or {}).get("filename"),
+                "content_type": "audio/wav",
+            }
+        )
+        view["files"] = {
+            role: None if u is None else {"upload_id": u.id, "filename": (u.meta or {}).get("filename")}
+            for role, u in (("audio", a), ("cover", c))
+        }

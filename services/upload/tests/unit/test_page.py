@@ -20,8 +20,19 @@ def test_nothing_optional_served_means_every_feature_off():
 
 
 def test_a_route_counts_whatever_its_variables_are_called_and_only_with_its_method():
-    app = _app([("PATCH", "/api/v1/tracks/<string:tid>"), ("GET", "/api/v1/uploads/<id>"),
-                ("GET", "/api/v1/collections"), ("PUT", "/api/v1/collections/<cid>"),
-                ("POST", "/api/v1/tracks/<x>/replace/now")])
-    assert features(app) == {"collectionsList": True, "uploadInspection": True, "editTrack": True,
-                             "editCollection": False, "replaceTrack": False}
+    app = _app(
+        [
+            ("PATCH", "/api/v1/tracks/<string:tid>"),
+            ("GET", "/api/v1/uploads/<id>"),
+            ("GET", "/api/v1/collections"),
+            ("PUT", "/api/v1/collections/<cid>"),
+            ("POST", "/api/v1/tracks/<x>/replace/now"),
+        ]
+    )
+    assert features(app) == {
+        "collectionsList": True,
+        "uploadInspection": True,
+        "editTrack": True,
+        "editCollection": False,
+        "replaceTrack": False,
+    }

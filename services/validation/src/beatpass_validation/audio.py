@@ -61,10 +61,13 @@ def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], sett
         return AudioResult(problems=problems)
     facts = AudioFacts(
         format=f"{header.container} {'PCM' if header.encoding == 'pcm' else 'float'}",
-        sample_rate=header.sample_rate, bit_depth=header.bits, channels=header.channels,
+        sample_rate=header.sample_rate,
+        bit_depth=header.bits,
+        channels=header.channels,
         duration_s=round(header.duration_s, 6),
         loudness_lufs=None if stats.loudness_lufs is None else round(stats.loudness_lufs, 2),
-        peak_dbfs=round(stats.peak_dbfs, 2), clipped_ratio=stats.clipped_ratio,
+        peak_dbfs=round(stats.peak_dbfs, 2),
+        clipped_ratio=stats.clipped_ratio,
     )
     return AudioResult(facts=facts, excerpts=excerpts)
 
@@ -72,5 +75,11 @@ def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], sett
 def estimated(facts: AudioFacts, excerpts: list[musical.Excerpt], settings: Settings) -> AudioFacts:
     """``facts`` with the tempo (BPM) and key estimated from ``excerpts``."""
     est = musical.estimate(excerpts, bpm_min=settings.bpm_min, bpm_max=settings.bpm_max)
-    return facts.model_copy(update={"estimated_bpm": est.bpm, "bpm_confidence": est.bpm_confidence,
-                                    "estimated_key": est.key, "key_confidence": est.key_confidence})
+    return facts.model_copy(
+        update={
+            "estimated_bpm": est.bpm,
+            "bpm_confidence": est.bpm_confidence,
+            "estimated_key": est.key,
+            "key_confidence": est.key_confidence,
+        }
+    )

@@ -21,7 +21,7 @@ def test_streaming_decimation_matches_whatever_the_block_size():
     for block in (4096, 9600 * 7, 100_003):
         excerpt = Excerpt(12_345, rate * 2, rate)
         for i in range(0, planar.shape[1], block):
-            excerpt.feed(i, planar[:, i:i + block], 1.0)
+            excerpt.feed(i, planar[:, i : i + block], 1.0)
         results.append(excerpt.samples)
     assert results[0].shape == (rate * 2 // 4,)
     assert np.allclose(results[0], results[1], atol=1e-6) and np.allclose(results[0], results[2], atol=1e-6)

@@ -32,9 +32,11 @@ def test_waveform_through_s3(s3_settings):
     audio = wav.getvalue()
     key = "producers/p-s3/uploads/u-1"
     put = store.put_bytes(settings.uploads_bucket, key, audio, "audio/wav")
-    data = TrackValidated(source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=put.size, sha256=put.sha256),
-                          audio=AudioFacts(format="WAV", sample_rate=48_000, bit_depth=24, channels=2, duration_s=3),
-                          cover=CoverFacts(format="JPEG", width=1200, height=1200))
+    data = TrackValidated(
+        source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=put.size, sha256=put.sha256),
+        audio=AudioFacts(format="WAV", sample_rate=48_000, bit_depth=24, channels=2, duration_s=3),
+        cover=CoverFacts(format="JPEG", width=1200, height=1200),
+    )
     event = new_event("track.validated", data, producer_id="p-s3", track_id="trk-s3")
 
     published = []

@@ -96,8 +96,12 @@ def test_pixels_per_second_and_split_channels_on_request(store, settings, wav):
 def test_undecodable_audio_raises_and_publishes_nothing(store, settings):
     published = []
     with pytest.raises(UndecodableAudio):
-        handle_track_validated(validated(store, settings, b"RIFF\x00\x00\x00\x00WAVEjunk"), runner=INLINE,
-                               publish=published.append, settings=settings)
+        handle_track_validated(
+            validated(store, settings, b"RIFF\x00\x00\x00\x00WAVEjunk"),
+            runner=INLINE,
+            publish=published.append,
+            settings=settings,
+        )
     assert published == []
     assert not store.exists(settings.media_bucket, "tracks/trk-1/waveform.json")
 

@@ -66,8 +66,9 @@ _IDLE_POLL_S = 1.0
 def _connect(url: str, heartbeat: int, ssl: bool | dict = False) -> Connection:
     """``ssl``: kombu's option for amqps:// URLs (``Settings.bus_ssl()``)."""
     amqp = url.startswith(("amqp", "pyamqp"))
-    return Connection(url, transport_options={"confirm_publish": True} if amqp else {},
-                      heartbeat=heartbeat if amqp else 0, ssl=ssl)
+    return Connection(
+        url, transport_options={"confirm_publish": True} if amqp else {}, heartbeat=heartbeat if amqp else 0, ssl=ssl
+    )
 
 
 def is_memory(url: str) -> bool:
@@ -93,8 +94,15 @@ class Publisher:
     broker's heartbeats) and records whether it is alive, which readiness reports.
     """
 
-    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False,
-                 exchange: str = topology.EVENTS.name):
+    def __init__(
+        self,
+        url: str,
+        metrics: BusMetrics | None = None,
+        *,
+        heartbeat: int = 30,
+        ssl: bool | dict = False,
+        exchange: str = topology.EVENTS.name,
+    ):
         self.url = url
         self.events = topology.events_exchange(exchange)  # Settings.exchange
         self.heartbeat = heartbeat
@@ -144,8 +152,9 @@ class Publisher:
         with log_context(request_id=event.request_id):
             log.info("published %s %s", event.type, event.id)
 
-    def publish_raw(self, body: bytes, exchange, routing_key: str, headers: dict, message_id: str | None = None,
-                    declare=()) -> None:
+    def publish_raw(
+        self, body: bytes, exchange, routing_key: str, headers: dict, message_id: str | None = None, declare=()
+    ) -> None:
         with self._lock:
             producer = Producer(self._conn.default_channel)
             self._conn.ensure(producer, producer.publish, **_RETRY_POLICY)(
@@ -197,9 +206,20 @@ class QueueConsumer(ConsumerMixin):
     it announces ``step.started`` for the events in ``topology.STEP_STARTERS``.
     """
 
-    def __init__(self, url: str, subscription: Subscription, publisher: Publisher, *, prefetch: int,
-                 retry_delays: list[float], metrics: BusMetrics, step: str | None = None,
-                 park_after: int = 2, heartbeat: int = 30, ssl: bool | dict = False):
+    def __init__(
+        self,
+        url: str,
+        subscription: Subscription,
+        publisher: Publisher,
+        *,
+        prefetch: int,
+        retry_delays: list[float],
+        metrics: BusMetrics,
+        step: str | None = None,
+        park_after: int = 2,
+        heartbeat: int = 30,
+        ssl: bool | dict = False,
+    ):
         self.connection = _connect(url, heartbeat, ssl)
         self.sub = subscription
         self.spec = topology.spec(subscription.queue)
@@ -220,8 +240,14 @@ class QueueConsumer(ConsumerMixin):
 
     # kombu's ConsumerMixin reconnects and re-declares on connection loss.
     def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
-        return [Consumer_(queues=[topology.consumer_queue(self.spec, self.publisher.events)], on_message=self.on_message,
-                          prefetch_count=self.prefetch, accept=["json"])]
+        return [
+            Consumer_(
+                queues=[topology.consumer_queue(self.spec, self.publisher.events)],
+                on_message=self.on_message,
+                prefetch_count=self.prefetch,
+                accept=["json"],
+            )
+        ]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
         self.consuming.set()
@@ -330,8 +356,13 @@ class QueueConsumer(ConsumerMixin):
                 return
             returned = int(headers.get(DELIVERY_COUNT_HEADER) or 0)
             if returned >= self.park_after:
-                self._park(message, event, headers, "worker_died",
-                           f"delivered {returned + 1} times: its worker went away mid-message each time")
+                self._park(
+                    message,
+                    event,
+                    headers,
+                    "worker_died",
+                    f"delivered {returned + 1} times: its worker went away mid-message each time",
+                )
                 return
             self._announce_start(event, headers, returned)
         item = _InHand(message, event, headers, Future(), handler_name(handler))
@@ -352,9 +383,15 @@ class QueueConsumer(ConsumerMixin):
             return
         # One id per try, so a retry or redelivery restarts the step's deadline.
         tries = f"{headers.get(RETRY_HEADER, 0)}/{returned}"
-        started = new_event("step.started", StepStarted(step=self.step), producer_id=event.producer_id,
-                            track_id=event.track_id, collection_id=event.collection_id, caused_by=event,
-                            id=str(uuid.uuid5(uuid.UUID(event.id), f"step.started/{tries}")))
+        started = new_event(
+            "step.started",
+            StepStarted(step=self.step),
+            producer_id=event.producer_id,
+            track_id=event.track_id,
+            collection_id=event.collection_id,
+            caused_by=event,
+            id=str(uuid.uuid5(uuid.UUID(event.id), f"step.started/{tries}")),
+        )
         self.publisher.publish(started)
 
     def _settle(self) -> None:
@@ -391,11 +428,15 @@ class QueueConsumer(ConsumerMixin):
         if isinstance(exc, Overrun):
             overruns += 1
             self.metrics.overruns.labels(event.type, exc.reason).inc()
-            log.error("handler for %s stopped at a hard limit (%s), overrun %d of %d",
-                      event.type, error, overruns, self.park_after)
+            log.error(
+                "handler for %s stopped at a hard limit (%s), overrun %d of %d",
+                event.type,
+                error,
+                overruns,
+                self.park_after,
+            )
             if overruns >= self.park_after:
-                self._park(message, event, headers, exc.reason,
-                           f"{error} ({overruns} times)", attempts=retries + 1)
+                self._park(message, event, headers, exc.reason, f"{error} ({overruns} times)", attempts=retries + 1)
                 return
         elif isinstance(exc, PermanentError):
             self._park(message, event, headers, exc.reason, error, attempts=retries + 1)
@@ -404,8 +445,9 @@ class QueueConsumer(ConsumerMixin):
             delay = self.retry_delays[retries]
             self.metrics.failed.labels(event.type, "retry").inc()
             log.warning("handler for %s failed (%s); retry %d in %.1fs", event.type, error, retries + 1, delay)
-            self._schedule_retry(message.body, {**_carried(headers), RETRY_HEADER: retries + 1,
-                                                OVERRUN_HEADER: overruns}, delay)
+            self._schedule_retry(
+                message.body, {**_carried(headers), RETRY_HEADER: retries + 1, OVERRUN_HEADER: overruns}, delay
+            )
             self._ack(message)
             return
         reason = exc.reason if isinstance(exc, Overrun) else "error"
@@ -420,9 +462,18 @@ class QueueConsumer(ConsumerMixin):
         if event.type != "step.failed":
             failed = new_event(
                 "step.failed",
-                StepFailed(step=self.step or self.spec.service, error=error[:1000], attempts=attempts,
-                           source_event_id=event.id, source_type=event.type, reason=reason, parked=True),
-                producer_id=event.producer_id, track_id=event.track_id, collection_id=event.collection_id,
+                StepFailed(
+                    step=self.step or self.spec.service,
+                    error=error[:1000],
+                    attempts=attempts,
+                    source_event_id=event.id,
+                    source_type=event.type,
+                    reason=reason,
+                    parked=True,
+                ),
+                producer_id=event.producer_id,
+                track_id=event.track_id,
+                collection_id=event.collection_id,
                 caused_by=event,
             )
             self.publisher.publish(failed)
@@ -430,8 +481,9 @@ class QueueConsumer(ConsumerMixin):
 
     def _schedule_retry(self, body: bytes, headers: dict, delay: float) -> None:
         if is_memory(self.publisher.url):  # the in-memory transport has no TTL: wait in a timer
-            timer = threading.Timer(delay, self.publisher.publish_raw,
-                                    args=(body, topology.RETRY, self.spec.name, headers))
+            timer = threading.Timer(
+                delay, self.publisher.publish_raw, args=(body, topology.RETRY, self.spec.name, headers)
+            )
             timer.daemon = True
             self._timers = [t for t in self._timers if t.is_alive()] + [timer]
             timer.start()
@@ -443,7 +495,9 @@ class QueueConsumer(ConsumerMixin):
         self.metrics.dead_lettered.inc()
         dead = topology.dead_queue_name(self.spec.service)
         self.publisher.publish_raw(
-            body if isinstance(body, bytes) else str(body).encode(), topology.DEAD, dead,
+            body if isinstance(body, bytes) else str(body).encode(),
+            topology.DEAD,
+            dead,
             {**headers, REASON_HEADER: reason[:1000], FAILURE_HEADER: failure, SOURCE_HEADER: self.spec.name},
         )
 
@@ -481,15 +535,30 @@ class DeadLetterWatch(ConsumerMixin):
     others are counted and reported as ``step.failed`` like any other parked message.
     """
 
-    def __init__(self, url: str, service: str, publisher: Publisher, metrics: BusMetrics, *,
-                 step: str | None, heartbeat: int = 30, ssl: bool | dict = False):
+    def __init__(
+        self,
+        url: str,
+        service: str,
+        publisher: Publisher,
+        metrics: BusMetrics,
+        *,
+        step: str | None,
+        heartbeat: int = 30,
+        ssl: bool | dict = False,
+    ):
         self.connection = _connect(url, heartbeat, ssl)
         self.service, self.publisher, self.metrics, self.step = service, publisher, metrics, step
         self.consuming = threading.Event()
 
     def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
-        return [Consumer_(queues=[topology.dead_notice_queue(self.service)], on_message=self.on_message,
-                          prefetch_count=16, accept=["json"])]
+        return [
+            Consumer_(
+                queues=[topology.dead_notice_queue(self.service)],
+                on_message=self.on_message,
+                prefetch_count=16,
+                accept=["json"],
+            )
+        ]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
         self.consuming.set()
@@ -513,12 +582,22 @@ class DeadLetterWatch(ConsumerMixin):
             except MalformedEvent:
                 event = None
             if event is not None and event.type != "step.failed":
-                self.publisher.publish(new_event(
-                    "step.failed",
-                    StepFailed(step=self.step or self.service, error=why, attempts=topology.DELIVERY_LIMIT,
-                               source_event_id=event.id, source_type=event.type, reason="worker_died", parked=True),
-                    producer_id=event.producer_id, track_id=event.track_id, collection_id=event.collection_id,
-                    caused_by=event,
-                ))
+                self.publisher.publish(
+                    new_event(
+                        "step.failed",
+                        StepFailed(
+                            step=self.step or self.service,
+                            error=why,
+                            attempts=topology.DELIVERY_LIMIT,
+                            source_event_id=event.id,
+                            source_type=event.type,
+                            reason="worker_died",
+                            parked=True,
+                        ),
+                        producer_id=event.producer_id,
+                        track_id=event.track_id,
+                        collection_id=event.collection_id,
+                        caused_by=event,
+                    )
+                )
         message.ack()
-

@@ -36,7 +36,9 @@ class ObjectStore(Protocol):
     def put(self, bucket: str, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> PutResult:
         """Stream ``stream`` to the object without holding it whole; returns size and sha256."""
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> PutResult: ...
+    def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> PutResult: ...
 
     def open(self, bucket: str, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         """A readable stream of the object (or of a byte range); close it when done."""

@@ -11,8 +11,9 @@ from ..bus import topology
 from ..events import Event, parse_event
 
 
-def take_events(bus_url: str, queue: str, wanted: Callable[[Event], bool], count: int = 1,
-                timeout: float = 20.0) -> list[Event]:
+def take_events(
+    bus_url: str, queue: str, wanted: Callable[[Event], bool], count: int = 1, timeout: float = 20.0
+) -> list[Event]:
     """The first ``count`` events on ``queue`` that ``wanted`` accepts (all are consumed); fewer
     when the time runs out, so the caller's assertion says what was missing."""
     found, deadline = [], time.monotonic() + timeout
