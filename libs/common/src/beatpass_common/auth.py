@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import jwt
+from jwt.types import Options
 
 from . import keys
 from .config import DEV_JWT_SECRET, Settings
@@ -61,7 +62,7 @@ def verify_token(token: str, settings: Settings) -> Producer:
     TOKEN_CLAIM_INVALID (upload_minutes_limit not a whole number 0..MINUTES_LIMIT_MAX,
     producer_approved present but not a boolean)."""
     key, algorithm = _key_and_algorithm(settings)
-    options = {"require": ["sub", "exp"]}
+    options: Options = {"require": ["sub", "exp"]}
     try:
         claims = jwt.decode(token, key, algorithms=[algorithm], options=options, audience=settings.jwt_audience or None)
     except jwt.ExpiredSignatureError:

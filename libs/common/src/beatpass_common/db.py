@@ -6,10 +6,11 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -65,6 +66,13 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Eng
     return engine
 
 
+def affected(session: Session, statement: Executable) -> int:
+    """The number of rows an UPDATE, DELETE or INSERT ... ON CONFLICT ``statement`` changed."""
+    # DML executes to a CursorResult; Session.execute is typed with its base class, Result.
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -113,8 +121,8 @@ def open_database(
     return session_factory(make_engine(url, pool_size=pool_size, max_overflow=max_overflow))
 
 
-def schema_at_head(url: str, migrations_dir: Path) -> tuple[str | None, str]:
-    """(the database's Alembic revision or None, the head revision of ``migrations_dir``)."""
+def schema_at_head(url: str, migrations_dir: Path) -> tuple[str | None, str | None]:
+    """(the database's Alembic revision or None, the head revision of ``migrations_dir`` or None: it has none)."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 

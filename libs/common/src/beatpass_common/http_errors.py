@@ -61,9 +61,7 @@ class ProblemRequestHandler(WSGIRequestHandler):
     """werkzeug's request handler without version disclosure in ``Server``, whose own errors
     (a malformed request line, too many or too long headers) are problem documents."""
 
-    @property
-    def server_version(self) -> str:  # werkzeug's says Werkzeug/<version>
-        return SERVER_NAME
+    server_version = SERVER_NAME  # werkzeug's says Werkzeug/<version>
 
     def version_string(self) -> str:  # http.server appends Python/<version>
         return SERVER_NAME

@@ -246,25 +246,27 @@ def format_problems(h: WavInfo, s: Settings) -> list[Problem]:
     Whatever passes here every later reader decodes (``WavInfo.undecodable`` is the last check).
     """
     out = []
+    why = h.undecodable()
     if h.encoding is None:
         out.append(encoding(h.format_tag))
-    elif h.channels < 1:
-        out.append(bad_header(h.undecodable()))
+    elif h.channels < 1 and why is not None:
+        out.append(bad_header(why))
     elif (h.encoding, h.bits) not in ACCEPTED_DEPTHS:
         out.append(bit_depth(h.encoding, h.bits))
     elif h.declared_block_align != h.block_align:
         out.append(layout(h))
-    elif h.undecodable():
-        out.append(bad_header(h.undecodable()))
+    elif why is not None:
+        out.append(bad_header(why))
     if not s.sample_rate_min <= h.sample_rate <= s.sample_rate_max:
         out.append(sample_rate(h.sample_rate, s.sample_rate_min, s.sample_rate_max))
     if h.channels > MAX_CHANNELS:
         out.append(channels(h.channels))
     if not (h.block_align and h.sample_rate):  # no frame size or rate: the header says no length
         return out
-    if h.truncated:
-        out.append(truncated(h.declared_duration_s, h.duration_s))
-    d = h.declared_duration_s if h.truncated else h.duration_s
+    declared = h.declared_duration_s  # not None when truncated: the size, frame size and rate are known
+    if h.truncated and declared is not None:
+        out.append(truncated(declared, h.duration_s))
+    d = declared if h.truncated and declared is not None else h.duration_s
     if d < s.audio_min_s:
         out.append(too_short(d, s))
     elif d > s.audio_max_s:

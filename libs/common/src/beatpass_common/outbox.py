@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from prometheus_client import Gauge
 from sqlalchemy import Integer, String, Text, func, select
@@ -50,7 +51,7 @@ def outbox_model(base) -> type:
 
 class Outbox:
     def __init__(self, model, factory: sessionmaker[Session], publish, poll_s: float = 0.5):
-        self.model = model
+        self.model: type[Any] = model  # a class from outbox_model: seq, event_id, type, body, created_at, published_at
         self.factory = factory
         self._publish = publish
         self.poll_s = poll_s
@@ -81,7 +82,7 @@ class Outbox:
         sent = 0
         with self.factory() as session, session.begin():
             query = select(self.model).where(self.model.published_at.is_(None)).order_by(self.model.seq).limit(limit)
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)  # replicas share the work
             for row in session.scalars(query):
                 self._publish(parse_event(row.body))
@@ -92,9 +93,8 @@ class Outbox:
     def measure(self) -> tuple[int, float]:
         """(pending events, age in seconds of the oldest one or 0), also set on the gauges."""
         with self.factory() as session:
-            count, oldest = session.execute(
-                select(func.count(), func.min(self.model.created_at)).where(self.model.published_at.is_(None))
-            ).one()
+            query = select(func.count(), func.min(self.model.created_at)).where(self.model.published_at.is_(None))
+            count, oldest = cast(tuple[int, datetime | None], session.execute(query).one())
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         PENDING.labels(self.service).set(count)
         OLDEST.labels(self.service).set(max(age, 0.0))

@@ -18,7 +18,7 @@ STATUSES: tuple[str, ...] = get_args(TrackStatus)
 UNSETTLED: tuple[str, ...] = ("processing", "in_review")
 
 StepName = Literal["validation", "waveform", "fingerprint"]
-STEPS: tuple[str, ...] = get_args(StepName)  # in the order they run
+STEPS: tuple[StepName, ...] = get_args(StepName)  # in the order they run
 StepState = Literal["pending", "running", "done", "failed"]
 
 # ISO 8601 with its offset, as datetime.isoformat() writes it ("...+00:00").

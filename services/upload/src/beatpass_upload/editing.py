@@ -122,7 +122,7 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
     """In the commit's transaction: the edit on the locked row (so concurrent edits of other
     fields are all kept), numbered, with track.edited in the outbox; an edit that changes
     nothing changes nothing. Returns the track view showing it."""
-    row = s.get(Submission, plan.track_id, with_for_update=True)
+    row = s.get_one(Submission, plan.track_id, with_for_update=True)
     _no_pending_version(gw, s, row.track_id)
     fields, changed, errors = edited_fields(row.fields, plan.body, gw.settings)
     if errors:  # the same check as the plan's over the row as it is now
@@ -199,7 +199,7 @@ def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> Replacement
 def apply_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_minutes: int) -> dict:
     """In the commit's transaction: the new version, unless the old one was edited since its
     metadata was read (the new version would lose that edit: 409 TRACK_EDITED, nothing kept)."""
-    old = s.get(Submission, plan.track_id, with_for_update=True)
+    old = s.get_one(Submission, plan.track_id, with_for_update=True)
     _no_pending_version(gw, s, old.track_id)
     if old.edits != plan.edits:
         raise SaveRejected(
@@ -330,7 +330,7 @@ def apply_collection_edit(gw, s: Session, plan: CollectionEdit) -> dict:
     """In the commit's transaction: the parts that change, numbered with one new edit number,
     and collection.edited in the outbox (its ``attempt`` is the number: validation's verdict on
     a new cover carries it). Returns the collection view showing the edit."""
-    row = s.get(CollectionRecord, plan.collection_id, with_for_update=True)
+    row = s.get_one(CollectionRecord, plan.collection_id, with_for_update=True)
     parts = dict(row.edits or {})
     edit = max(parts.values(), default=0) + 1
     data: dict = {}

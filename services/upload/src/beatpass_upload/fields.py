@@ -79,7 +79,7 @@ def messages(settings: Settings) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FieldError:
-    field: str
+    field: str | None  # None: the body as a whole (EDIT_EMPTY)
     code: str
     message: str
 

@@ -22,6 +22,8 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from beatpass_common.db import affected
+
 from .leases import Heartbeat, wait_for
 from .models import IdempotencyKey
 
@@ -104,15 +106,16 @@ def begin(
             return Replay(row.status_code, json.loads(row.response))
         # In flight: take it over only if its lease ran out (its holder stopped renewing: it died).
         with factory() as s, s.begin():
-            taken = s.execute(
+            taken = affected(
+                s,
                 update(IdempotencyKey)
                 .where(
                     *_this(producer_id, key),
                     IdempotencyKey.state == "in_flight",
                     or_(IdempotencyKey.lease_until.is_(None), IdempotencyKey.lease_until < _now()),
                 )
-                .values(holder=claim.holder, lease_until=_now() + timedelta(seconds=lease_s))
-            ).rowcount
+                .values(holder=claim.holder, lease_until=_now() + timedelta(seconds=lease_s)),
+            )
         return claim if taken else None
 
     result = wait_for(attempt, lease_s)
@@ -129,15 +132,16 @@ def held(factory: sessionmaker[Session], claim: Claim | None, lease_s: float):
     def renew() -> bool:
         with factory() as s, s.begin():
             return bool(
-                s.execute(
+                affected(
+                    s,
                     update(IdempotencyKey)
                     .where(
                         *_this(claim.producer_id, claim.key),
                         IdempotencyKey.state == "in_flight",
                         IdempotencyKey.holder == claim.holder,
                     )
-                    .values(lease_until=_now() + timedelta(seconds=lease_s))
-                ).rowcount
+                    .values(lease_until=_now() + timedelta(seconds=lease_s)),
+                )
             )
 
     return Heartbeat(renew, lease_s, f"idempotency-{claim.holder[:8]}")
@@ -147,15 +151,16 @@ def finish(session: Session, claim: Claim, status: int, body: dict) -> None:
     """Store the response in the caller's transaction (with the work it describes). Raises 409
     KeyConflict when the claim was taken over (this holder stalled past its lease): the caller's
     transaction must then roll back, the successor does the work."""
-    stored = session.execute(
+    stored = affected(
+        session,
         update(IdempotencyKey)
         .where(
             *_this(claim.producer_id, claim.key),
             IdempotencyKey.state == "in_flight",
             IdempotencyKey.holder == claim.holder,
         )
-        .values(state="done", status_code=status, response=json.dumps(body), holder=None, lease_until=None)
-    ).rowcount
+        .values(state="done", status_code=status, response=json.dumps(body), holder=None, lease_until=None),
+    )
     if not stored:
         raise _in_flight()
 
@@ -175,7 +180,7 @@ def abandon(factory: sessionmaker[Session], claim: Claim) -> None:
 def purge(factory: sessionmaker[Session], ttl_s: int) -> int:
     cutoff = _now() - timedelta(seconds=ttl_s)
     with factory() as s, s.begin():
-        return s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+        return affected(s, delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
 
 
 __all__ = ["Claim", "KeyConflict", "Replay", "abandon", "begin", "finish", "held", "purge", "request_hash"]

@@ -14,6 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from beatpass_common.db import affected
+
 from .models import QuotaAccount, Reservation
 
 
@@ -37,7 +39,7 @@ def exceeded_message(track_s: float, remaining_s: float) -> str:
 
 
 def _ensure_account(session: Session, producer_id: str) -> None:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         insert(QuotaAccount)
         .values(producer_id=producer_id, used_seconds=0.0)
@@ -55,11 +57,12 @@ def reserve(session: Session, producer_id: str, limit_minutes: int, holds: list[
     total = sum(seconds for _, _, seconds in holds)
     _ensure_account(session, producer_id)
     limit_s = limit_minutes * 60.0
-    taken = session.execute(
+    taken = affected(
+        session,
         update(QuotaAccount)
         .where(QuotaAccount.producer_id == producer_id, QuotaAccount.used_seconds + total <= limit_s + 1e-6)
-        .values(used_seconds=QuotaAccount.used_seconds + total)
-    ).rowcount
+        .values(used_seconds=QuotaAccount.used_seconds + total),
+    )
     if not taken:
         raise QuotaExceeded(total, max(0.0, limit_s - used_seconds(session, producer_id)))
     t = datetime.now(UTC)

@@ -48,6 +48,7 @@ def requested(
         return None
     first, last = (None if g is None else int(g) for g in match.groups())
     if first is None:  # a suffix: the last ``last`` bytes
+        assert last is not None  # _SPEC has at least one of the two
         if last == 0 or length == 0:
             raise Unsatisfiable()
         return ByteRange(max(0, length - last), length - 1)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common import faults
 from beatpass_common.config import Settings
+from beatpass_common.db import affected
 from beatpass_common.events import ObjectRef, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
 from beatpass_common.storage import ObjectStore
@@ -185,15 +186,16 @@ class Saver:
         if t.audio_kept:
             self.hold(s, t.audio, "audio")
         else:
-            claimed = s.execute(
+            claimed = affected(
+                s,
                 update(Upload)
                 .where(
                     Upload.id == t.audio.id,
                     Upload.status == "complete",
                     (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id),
                 )
-                .values(track_id=t.track_id)
-            ).rowcount
+                .values(track_id=t.track_id),
+            )
             if not claimed:  # another save took this upload between our check and now
                 raise SaveRejected(
                     [FieldError("audio", "UPLOAD_ALREADY_SAVED", "This audio upload is already saved as a track.")], 409
@@ -240,9 +242,9 @@ class Saver:
         """Lock the upload's row until this save commits, and only while it is still complete:
         Uploads.terminate locks the same row, so one of the two waits for the other and then
         sees either the submission (409 UPLOAD_IN_USE) or the termination (refused here)."""
-        held = s.execute(
-            update(Upload).where(Upload.id == upload.id, Upload.status == "complete").values(status="complete")
-        ).rowcount
+        held = affected(
+            s, update(Upload).where(Upload.id == upload.id, Upload.status == "complete").values(status="complete")
+        )
         if not held:
             label = "audio" if field_ == "audio" else "cover art"
             raise SaveRejected(
@@ -257,11 +259,12 @@ class Saver:
         One conditional UPDATE: PostgreSQL makes a concurrent one wait for the row and re-check
         the condition after the first commits; SQLite runs one writer at a time."""
         return bool(
-            s.execute(
+            affected(
+                s,
                 update(Submission)
                 .where(Submission.track_id == track_id, Submission.attempt == attempt)
-                .values(attempt=attempt + 1)
-            ).rowcount
+                .values(attempt=attempt + 1),
+            )
         )
 
     def save_track(

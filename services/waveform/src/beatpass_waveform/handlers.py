@@ -42,7 +42,7 @@ def handle_track_validated(
     samples_per_pixel, refs = runner.call(draw, settings, options, event.payload().source, event.track_id)
     log.info("waveform drawn: %d samples per pixel, %d bytes of JSON", samples_per_pixel, refs["json"].size)
     data = WaveformGenerated(
-        json=refs["json"], dat=refs["dat"], png=refs["png"], samples_per_pixel=samples_per_pixel, bits=options.bits
+        json_ref=refs["json"], dat=refs["dat"], png=refs["png"], samples_per_pixel=samples_per_pixel, bits=options.bits
     )
     publish(
         new_event(

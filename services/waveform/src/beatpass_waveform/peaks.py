@@ -80,7 +80,8 @@ class PeakBuilder:
         self._width = 1 if self._mix else channels  # output channels
         self._pixels: list[np.ndarray] = []  # finished (k, width, 2) int16 pieces: 4 bytes per pixel and channel
         self._count = 0  # frames in the pixel still open
-        self._lo = self._hi = None  # that pixel's running min and max
+        # that pixel's running min and max (set by its first frames; meaningful while _count > 0)
+        self._lo = self._hi = np.empty(0, np.int32)
         # Reused between blocks: fresh megabyte temporaries cost page faults on every block.
         self._scratch = np.empty(0, np.int32)
 

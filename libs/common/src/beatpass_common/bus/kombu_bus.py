@@ -37,10 +37,11 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from kombu import Connection, Consumer, Producer
+from kombu.message import Message
 from kombu.mixins import ConsumerMixin
 
 from ..errors import Overrun, PermanentError
-from ..events import Event, MalformedEvent, StepFailed, StepStarted, new_event, parse_event
+from ..events import Event, FailureReason, MalformedEvent, StepFailed, StepStarted, new_event, parse_event
 from ..logs import event_context, log_context
 from . import topology
 from .metrics import BusMetrics
@@ -189,7 +190,7 @@ class Subscription:
 class _InHand:
     """A message whose handler was submitted to the worker thread and not yet settled."""
 
-    message: object
+    message: Message
     event: Event
     headers: dict
     future: Future
@@ -239,7 +240,7 @@ class QueueConsumer(ConsumerMixin):
         self._on_overdue: Callable[[], None] | None = None
 
     # kombu's ConsumerMixin reconnects and re-declares on connection loss.
-    def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
+    def get_consumers(self, Consumer_: Callable[..., Consumer], channel) -> list[Consumer]:
         return [
             Consumer_(
                 queues=[topology.consumer_queue(self.spec, self.publisher.events)],
@@ -450,10 +451,12 @@ class QueueConsumer(ConsumerMixin):
             )
             self._ack(message)
             return
-        reason = exc.reason if isinstance(exc, Overrun) else "error"
+        reason: FailureReason = exc.reason if isinstance(exc, Overrun) else "error"
         self._park(message, event, headers, reason, f"{error} (after {retries + 1} attempts)", attempts=retries + 1)
 
-    def _park(self, message, event: Event, headers: dict, reason: str, error: str, *, attempts: int = 1) -> None:
+    def _park(
+        self, message, event: Event, headers: dict, reason: FailureReason, error: str, *, attempts: int = 1
+    ) -> None:
         """Dead-letter ``message`` for good and tell the catalog its step failed."""
         log.error("parked %s in %s: %s", event.type, topology.dead_queue_name(self.spec.service), error)
         self.metrics.failed.labels(event.type, "dead").inc()
@@ -550,7 +553,7 @@ class DeadLetterWatch(ConsumerMixin):
         self.service, self.publisher, self.metrics, self.step = service, publisher, metrics, step
         self.consuming = threading.Event()
 
-    def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
+    def get_consumers(self, Consumer_: Callable[..., Consumer], channel) -> list[Consumer]:
         return [
             Consumer_(
                 queues=[topology.dead_notice_queue(self.service)],

@@ -64,6 +64,12 @@ class ObjectStore(Protocol):
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
 
 
+class Readable(Protocol):
+    """What reads a stream in chunks needs of it: a file, a response body, a HashingReader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class HashingReader:
     """Wraps a stream, counting and hashing what passes through."""
 
@@ -114,7 +120,7 @@ class RangedObject(io.RawIOBase):
         return len(data)
 
 
-def iter_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+def iter_chunks(stream: Readable, size: int = CHUNK) -> Iterator[bytes]:
     while chunk := stream.read(size):
         yield chunk
 

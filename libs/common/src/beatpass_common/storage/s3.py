@@ -48,7 +48,7 @@ class S3Store:
         """``ca_file``: PEM bundle that verifies an https:// endpoint (empty: the system's CAs)."""
         parts = urlsplit(url)
         self.client = Minio(
-            parts.hostname + (f":{parts.port}" if parts.port else ""),
+            (parts.hostname or "") + (f":{parts.port}" if parts.port else ""),
             access_key=unquote(parts.username or ""),
             secret_key=unquote(parts.password or ""),
             secure=parts.scheme == "https",
@@ -72,7 +72,15 @@ class S3Store:
 
     def put(self, bucket, key, stream, content_type="application/octet-stream") -> PutResult:
         reader = HashingReader(stream)
-        self.client.put_object(bucket, key, reader, length=-1, part_size=PART_SIZE, content_type=content_type)
+        # minio only calls read(); its signature asks for a BinaryIO
+        self.client.put_object(
+            bucket,
+            key,
+            reader,  # type: ignore[arg-type]
+            length=-1,
+            part_size=PART_SIZE,
+            content_type=content_type,
+        )
         return PutResult(reader.size, reader.sha256)
 
     def put_bytes(self, bucket, key, data, content_type="application/octet-stream") -> PutResult:
@@ -100,7 +108,7 @@ class S3Store:
             if exc.code in _MISSING:
                 raise ObjectNotFound(f"{bucket}/{key}") from None
             raise
-        return ObjectInfo(bucket, key, obj.size, obj.etag, obj.content_type)
+        return ObjectInfo(bucket, key, obj.size or 0, obj.etag, obj.content_type)  # HEAD always has a size
 
     def exists(self, bucket, key) -> bool:
         try:

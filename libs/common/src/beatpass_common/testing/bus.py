@@ -16,7 +16,8 @@ def take_events(
 ) -> list[Event]:
     """The first ``count`` events on ``queue`` that ``wanted`` accepts (all are consumed); fewer
     when the time runs out, so the caller's assertion says what was missing."""
-    found, deadline = [], time.monotonic() + timeout
+    found: list[Event] = []
+    deadline = time.monotonic() + timeout
     with Connection(bus_url) as conn:
         simple = conn.SimpleQueue(topology.consumer_queue(topology.spec(queue)))
         while len(found) < count and time.monotonic() < deadline:

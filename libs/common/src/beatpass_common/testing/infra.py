@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -63,7 +64,7 @@ def amqp_base_url() -> tuple[str, object | None]:
     raise RuntimeError("no RabbitMQ: set BEATPASS_TEST_AMQP_URL, run one on 127.0.0.1:5672, or start Docker")
 
 
-def make_vhost(base_url: str) -> tuple[str, callable]:
+def make_vhost(base_url: str) -> tuple[str, Callable[[], None]]:
     """A fresh vhost when rabbitmqctl can make one here; else the base URL's own vhost."""
     parts = urlsplit(base_url)
     if parts.hostname in {"127.0.0.1", "localhost"} and shutil.which("rabbitmqctl") and os.geteuid() == 0:
