@@ -129,7 +129,10 @@ def test_overrun_is_retried_then_parked_with_its_reason(bus_settings, catalog_si
         assert "TimeLimitExceeded" in headers["x-beatpass-dead-reason"]
         # two tries, each announced with its own id so the catalog restarts the deadline
         assert len({e.id for e in catalog_sink if e.type == "step.started"}) == 2
-        time.sleep(1.0)
+        assert _wait(  # nothing left to run: the queue empty and the consumer idle
+            lambda: _queue_depth(bus_settings.bus_url, "validation.tracks") == 0 and bus.consumers[0].busy_for() == 0,
+            10,
+        )
         assert len(runs) == 2, "a parked message ran again"
     finally:
         bus.stop()
