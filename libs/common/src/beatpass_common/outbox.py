@@ -84,6 +84,7 @@ class Outbox:
             query = select(self.model).where(self.model.published_at.is_(None)).order_by(self.model.seq).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)  # replicas share the work
+            row: Any  # an OutboxEvent
             for row in session.scalars(query):
                 self._publish(parse_event(row.body))
                 row.published_at = datetime.now(UTC)

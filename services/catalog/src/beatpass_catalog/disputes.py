@@ -52,7 +52,8 @@ def resolve_dispute(session: Session, deps, track_id: str, *, accept: bool, oper
 
         matched = session.get(Track, (track.duplicate or {}).get("track_id") or "")
         own = matched is not None and matched.producer_id == track.producer_id
-        records.reject(track, [duplicate_problem(matched.title if own else None)], publish=True, cause=None)
+        title = matched.title if matched is not None and own else None
+        records.reject(track, [duplicate_problem(title)], publish=True, cause=None)
     records.settle(track)
     records.refresh_collections()
     return track

@@ -236,11 +236,12 @@ def _fingerprint_completed(r: Records, event: Event) -> None:
         return
     matched = r.s.get(Track, dup.track_id)
     own = matched is not None and matched.producer_id == track.producer_id
-    track.duplicate = {**dup.model_dump(mode="json"), "title": matched.title if own else None, "own": own}
+    title = matched.title if matched is not None and own else None
+    track.duplicate = {**dup.model_dump(mode="json"), "title": title, "own": own}
     if dup.decision == "review":
         track.status = "in_review"
     else:
-        r.reject(track, [duplicate_problem(matched.title if own else None)], publish=True, cause=event)
+        r.reject(track, [duplicate_problem(title)], publish=True, cause=event)
     r.settle(track, event)
 
 

@@ -180,7 +180,7 @@ class Records:
         (they may edit it while or after the track is measured): same rule, same sentence."""
         track.warnings = bpm.refreshed(track.warnings or [], (track.meta or {}).get("bpm"), track.facts)
 
-    def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
+    def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event | None) -> None:
         track.status = "rejected"
         track.errors = errors
         for step in track.steps:

@@ -9,7 +9,8 @@ from .models import Collection, Track
 
 def media_refs(track: Track) -> dict[str, dict]:
     """Derived objects a producer may fetch through the gateway, by public name."""
-    refs = {f"waveform.{fmt}": track.waveform[fmt] for fmt in ("json", "dat", "png") if fmt in (track.waveform or {})}
+    waveform = track.waveform or {}
+    refs = {f"waveform.{fmt}": waveform[fmt] for fmt in ("json", "dat", "png") if fmt in waveform}
     for size, ref in ((track.cover or {}).get("images") or {}).items():
         refs[f"cover-{size}.jpg"] = ref
     return refs

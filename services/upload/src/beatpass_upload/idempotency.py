@@ -17,6 +17,7 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -103,6 +104,7 @@ def begin(
                 422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used for a different request."
             )
         if row.state == "done":
+            assert row.status_code is not None and row.response is not None  # finish() sets them with "done"
             return Replay(row.status_code, json.loads(row.response))
         # In flight: take it over only if its lease ran out (its holder stopped renewing: it died).
         with factory() as s, s.begin():
@@ -118,7 +120,8 @@ def begin(
             )
         return claim if taken else None
 
-    result = wait_for(attempt, lease_s)
+    # cast: solving wait_for's T, mypy joins Replay | Claim to object
+    result = cast(Replay | Claim | None, wait_for(attempt, lease_s))
     if result is None:
         raise _in_flight()
     return result

@@ -3,6 +3,8 @@ document (beatpass_common.tracks), the settings' limits and the routes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -179,7 +181,17 @@ def _apply_settings(schemas: dict, settings: Settings) -> None:
 
 
 def document() -> dict:
-    models = [TrackSave, CollectionSave, CollectionTrack, Retry, Dispute, TrackEdit, CollectionEdit, Replace, Track]
+    models: list[type[BaseModel]] = [
+        TrackSave,
+        CollectionSave,
+        CollectionTrack,
+        Retry,
+        Dispute,
+        TrackEdit,
+        CollectionEdit,
+        Replace,
+        Track,
+    ]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -217,7 +229,7 @@ def document() -> dict:
         "description": "the track",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Track"}}},
     }
-    paths = {
+    paths: dict[str, dict[str, dict[str, Any]]] = {
         "/api/v1/uploads": {
             "options": {"summary": "tus capabilities", "responses": {"204": {"description": "capabilities"}}},
             "post": {

@@ -46,13 +46,14 @@ def commit(gw, producer: Producer, key: str | None, route: str, body: dict, use_
 
     Raises ``SaveRejected`` (the use case's) and ``idempotency.KeyConflict`` (400 invalid key,
     422 reused for another request, 409 in flight)."""
-    claim = None
+    claim: idempotency.Claim | None = None
     if key is not None:
-        claim = idempotency.begin(
+        begun = idempotency.begin(
             gw.factory, producer.id, key, route, idempotency.request_hash(route, body), gw.settings.lease_s
         )
-        if isinstance(claim, idempotency.Replay):
-            return Outcome(claim.status, claim.body, replayed=True)
+        if isinstance(begun, idempotency.Replay):
+            return Outcome(begun.status, begun.body, replayed=True)
+        claim = begun
     try:
         with idempotency.held(gw.factory, claim, gw.settings.lease_s):
             change = use_case()

@@ -44,8 +44,8 @@ class SaveRejected(Exception):
 class CheckedTrack:
     track_id: str
     fields: dict
-    audio: Upload
-    cover: Upload
+    audio: Upload | None  # None: refused (see errors)
+    cover: Upload | None
     duration_s: float
     filename: str | None
     replaces_track_id: str | None = None
@@ -55,6 +55,12 @@ class CheckedTrack:
     # replaces): held as it is, not claimed again.
     audio_kept: bool = False
     edits: int = 0  # the producer's edits ``fields`` include (Submission.edits of the base)
+
+    def files(self) -> tuple[Upload, Upload]:
+        """(audio, cover) of a track that passed its checks; ValueError for one that did not."""
+        if self.audio is None or self.cover is None:
+            raise ValueError(f"track {self.track_id} was refused: {[e.code for e in self.errors]}")
+        return self.audio, self.cover
 
 
 class Saver:
@@ -182,15 +188,16 @@ class Saver:
         )
 
     def _stage_track(self, s: Session, producer_id: str, t: CheckedTrack, collection_id: str | None) -> None:
+        audio, cover = t.files()
         now = datetime.now(UTC)
         if t.audio_kept:
-            self.hold(s, t.audio, "audio")
+            self.hold(s, audio, "audio")
         else:
             claimed = affected(
                 s,
                 update(Upload)
                 .where(
-                    Upload.id == t.audio.id,
+                    Upload.id == audio.id,
                     Upload.status == "complete",
                     (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id),
                 )
@@ -200,7 +207,7 @@ class Saver:
                 raise SaveRejected(
                     [FieldError("audio", "UPLOAD_ALREADY_SAVED", "This audio upload is already saved as a track.")], 409
                 )
-        self.hold(s, t.cover, "cover")
+        self.hold(s, cover, "cover")
         submission = s.get(Submission, t.track_id, with_for_update=True)
         if submission is None:
             submission = Submission(track_id=t.track_id, producer_id=producer_id, created_at=now, edits=0)
@@ -214,8 +221,8 @@ class Saver:
             )
         submission.collection_id = collection_id
         submission.attempt = t.attempt
-        submission.audio_upload_id = t.audio.id
-        submission.cover_upload_id = t.cover.id
+        submission.audio_upload_id = audio.id
+        submission.cover_upload_id = cover.id
         submission.fields = t.fields
         submission.duration_s = t.duration_s
         if t.replaces_track_id is not None:  # a retry of a new version stays that version
@@ -223,8 +230,8 @@ class Saver:
         event = new_event(
             "track.submitted",
             {
-                "audio": self.ref(t.audio).model_dump(mode="json"),
-                "cover": self.ref(t.cover).model_dump(mode="json"),
+                "audio": self.ref(audio).model_dump(mode="json"),
+                "cover": self.ref(cover).model_dump(mode="json"),
                 "metadata": TrackMetadata(**t.fields).model_dump(mode="json"),
                 "filename": t.filename,
                 "declared_duration_s": round(t.duration_s, 3),
@@ -273,7 +280,7 @@ class Saver:
         """A new track, or the next submission of one (a retry: ``t.attempt`` > 0)."""
         if t.errors:
             raise SaveRejected(t.errors)
-        faults.inject(self.settings, "upload.save", t.audio.key)  # test-only (beatpass_common.faults)
+        faults.inject(self.settings, "upload.save", t.files()[0].key)  # test-only (beatpass_common.faults)
         try:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
         except quota.QuotaExceeded as exc:

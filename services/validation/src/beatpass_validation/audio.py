@@ -39,25 +39,26 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> Audio
     if header is None:
         return AudioResult(problems=problems)
     decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS and header.undecodable() is None
-    if not decodable or header.frames == 0 or header.duration_s > settings.audio_max_s:
+    if not decodable or not header.frames or header.duration_s > settings.audio_max_s:
         return AudioResult(problems=problems)
     return _decode_and_judge(store, ref, header, problems, settings)
 
 
 def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], settings: Settings) -> AudioResult:
     # Excerpts are only worth keeping when the track may pass.
-    excerpts = [] if problems else musical.excerpts(header.frames, header.sample_rate)
+    excerpts = [] if problems else musical.excerpts(header.frames or 0, header.sample_rate)  # judge() saw frames
     with store.open(ref.bucket, ref.key, header.data_offset, header.available_bytes) as stream:
         stats = decode(stream, header, excerpts=excerpts)
+    peak = stats.peak_dbfs  # None: no finite sample
     if stats.short_read and not header.truncated:
         problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))
     if stats.nonfinite_at_s is not None:
         problems.append(rules.corrupt_float(stats.nonfinite_at_s))
-    elif header.is_float and (stats.peak_dbfs or 0.0) > settings.float_peak_max_dbfs:
-        problems.append(rules.float_out_of_range(stats.peak_dbfs, settings.float_peak_max_dbfs))
-    elif stats.peak_dbfs is None or stats.peak_dbfs < settings.silence_dbfs:
-        problems.append(rules.silent(stats.peak_dbfs, settings.silence_dbfs))
-    if problems:
+    elif header.is_float and peak is not None and peak > settings.float_peak_max_dbfs:
+        problems.append(rules.float_out_of_range(peak, settings.float_peak_max_dbfs))
+    elif peak is None or peak < settings.silence_dbfs:
+        problems.append(rules.silent(peak, settings.silence_dbfs))
+    if problems or peak is None:  # no peak: silent, a problem
         return AudioResult(problems=problems)
     facts = AudioFacts(
         format=f"{header.container} {'PCM' if header.encoding == 'pcm' else 'float'}",
@@ -66,7 +67,7 @@ def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], sett
         channels=header.channels,
         duration_s=round(header.duration_s, 6),
         loudness_lufs=None if stats.loudness_lufs is None else round(stats.loudness_lufs, 2),
-        peak_dbfs=round(stats.peak_dbfs, 2),
+        peak_dbfs=round(peak, 2),
         clipped_ratio=stats.clipped_ratio,
     )
     return AudioResult(facts=facts, excerpts=excerpts)

@@ -116,7 +116,7 @@ def decode_guarded(data: bytes, size: tuple[int, int], *, max_pixels: int) -> tu
         try:
             with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as probe:
                 probe.verify()  # PNG: every chunk CRC; JPEG: structure
-            image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
             if image.size != size:
                 raise _Unreadable(f"Pillow reads {image.size}, the header says {size}")
             if image.format in ("JPEG", "MPO"):
@@ -207,7 +207,9 @@ def _jpeg_layout(data: bytes, settings: Settings) -> tuple[tuple[int, int], int,
     while pos + 2 <= len(data):
         if data[pos] != 0xFF:
             raise _Unreadable(f"no marker at {pos}")
-        pos = _FILL.match(data, pos).end() - 1  # fill bytes: any number of FF before a marker
+        fill = _FILL.match(data, pos)  # fill bytes: any number of FF before a marker
+        assert fill is not None  # data[pos] is FF
+        pos = fill.end() - 1
         marker = data[pos + 1] if pos + 1 < len(data) else None
         if marker == _EOI:
             if dims is None or first_scan is None or 0 in dims:

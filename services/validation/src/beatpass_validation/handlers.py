@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypedDict
 
 from beatpass_common import bpm
 from beatpass_common.config import Settings
@@ -34,11 +35,19 @@ from . import rules, work
 log = logging.getLogger(__name__)
 
 
+class _Ids(TypedDict, total=False):
+    """The ids a result event carries over from the event it answers."""
+
+    producer_id: str
+    track_id: str | None
+    collection_id: str | None
+
+
 def handle_track_submitted(
     event: Event, *, publish: Callable[[Event], None], settings: Settings, runner: Runner
 ) -> None:
     submitted = event.payload()
-    ids = {"producer_id": event.producer_id, "track_id": event.track_id, "collection_id": event.collection_id}
+    ids: _Ids = {"producer_id": event.producer_id, "track_id": event.track_id, "collection_id": event.collection_id}
     heard = runner.call(work.check_track_audio, settings, submitted.audio)
     seen = _check_cover(
         runner,
@@ -55,6 +64,7 @@ def handle_track_submitted(
         publish(new_event("track.rejected", TrackRejected(errors=problems, step="validation"), caused_by=event, **ids))
         return
     facts, warnings = heard.audio, []
+    assert facts is not None  # no problems: the audio was decoded and measured
     try:
         facts = runner.call(
             work.estimate,
@@ -92,7 +102,7 @@ def handle_collection_submitted(
     if submitted.cover is None:
         return
     revision = submitted.edit if event.type == "collection.edited" else 0
-    ids = {"producer_id": event.producer_id, "collection_id": event.collection_id}
+    ids: _Ids = {"producer_id": event.producer_id, "collection_id": event.collection_id}
     checked = _check_cover(
         runner, settings, submitted.cover, event.collection_id or event.id, "collections", revision=revision
     )

@@ -80,7 +80,8 @@ def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float) -> Estimat
     """
     import librosa  # heavy import (numba); only workers that estimate pay for it
 
-    strength, columns, chroma, rate = None, 0, np.zeros(12), ANALYSIS_RATE
+    strength, columns, chroma = None, 0, np.zeros(12)
+    rate: float = ANALYSIS_RATE
     for part in parts:
         y, rate = part.samples, part.rate
         if len(y) < rate * 2:
