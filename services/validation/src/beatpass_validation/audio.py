@@ -39,14 +39,16 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> Audio
     if header is None:
         return AudioResult(problems=problems)
     decodable = (header.encoding, header.bits) in rules.ACCEPTED_DEPTHS and header.undecodable() is None
-    if not decodable or not header.frames or header.duration_s > settings.audio_max_s:
+    if not decodable or header.frames == 0 or header.duration_s > settings.audio_max_s:
         return AudioResult(problems=problems)
     return _decode_and_judge(store, ref, header, problems, settings)
 
 
 def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], settings: Settings) -> AudioResult:
     # Excerpts are only worth keeping when the track may pass.
-    excerpts = [] if problems else musical.excerpts(header.frames or 0, header.sample_rate)  # judge() saw frames
+    excerpts = (
+        [] if problems else musical.excerpts(header.frames or 0, header.sample_rate)
+    )  # known: read_info had the size
     with store.open(ref.bucket, ref.key, header.data_offset, header.available_bytes) as stream:
         stats = decode(stream, header, excerpts=excerpts)
     peak = stats.peak_dbfs  # None: no finite sample
