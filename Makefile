@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-unit test-deploy images release lock soak-saves fuzz-wav fuzz-analysis bench install clean
+.PHONY: run test test-unit lint test-deploy images release lock soak-saves fuzz-wav fuzz-analysis bench install clean
 
 ## Start the whole platform in one process with embedded defaults on http://127.0.0.1:8080
 run:
@@ -17,6 +17,13 @@ test:
 test-unit:
 	@scripts/bootstrap.sh test
 	$(PY) -m pytest -q libs/common/tests/unit services/*/tests/unit
+
+## Lint: ruff check, ruff format --check and mypy (ruff.toml, mypy.ini); tests/test_lint.py runs the same
+lint:
+	@scripts/bootstrap.sh test
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## Offline checks of deploy/ and the images' inputs (renders, schemas, checkov, promtool, Prometheus)
 test-deploy:

@@ -41,9 +41,11 @@ def render(registry: str, tag: str, digests: dict[str, str]) -> str:
     lines += [f"  - {{name: beatpass/{s}, newName: {registry}/{s}, digest: {digests[s]}}}" for s in SERVICES]
     lines.append("patches:")
     for s in WITH_DATABASE:
-        lines += [f"  - target: {{kind: Job, name: beatpass-{s}-migrate}}",
-                  "    patch: |-",
-                  f"      - {{op: replace, path: /metadata/name, value: beatpass-{s}-migrate-{tag}}}"]
+        lines += [
+            f"  - target: {{kind: Job, name: beatpass-{s}-migrate}}",
+            "    patch: |-",
+            f"      - {{op: replace, path: /metadata/name, value: beatpass-{s}-migrate-{tag}}}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -53,16 +55,21 @@ def parse_digests(pairs: list[str]) -> dict[str, str]:
     unknown = [s for s in digests if s not in SERVICES]
     bad = [f"{s}={d}" for s, d in digests.items() if not DIGEST.match(d)]
     if missing or unknown or bad:
-        raise SystemExit(f"pin_images: need SERVICE=sha256:<64 hex> for each of {', '.join(SERVICES)} "
-                         f"(missing {missing}, unknown {unknown}, malformed {bad})")
+        raise SystemExit(
+            f"pin_images: need SERVICE=sha256:<64 hex> for each of {', '.join(SERVICES)} "
+            f"(missing {missing}, unknown {unknown}, malformed {bad})"
+        )
     return digests
 
 
 def check(path: Path = TARGET) -> int:
     text = path.read_text()
     if PLACEHOLDER_DIGEST in text or PLACEHOLDER_REGISTRY in text:
-        print(f"{path} still names placeholder images: run `make release "
-              "REGISTRY=...` (docs/operations.md, Releases) before applying the prod overlay", file=sys.stderr)
+        print(
+            f"{path} still names placeholder images: run `make release "
+            "REGISTRY=...` (docs/operations.md, Releases) before applying the prod overlay",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

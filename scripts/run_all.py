@@ -14,10 +14,10 @@ import sys
 
 os.environ.setdefault("BEATPASS_DEV_MODE", "true")
 
-from beatpass_common import runner  # noqa: E402
-from beatpass_common.auth import mint_dev_token  # noqa: E402
-from beatpass_common.config import DEFAULT_PORTS, Settings  # noqa: E402
-from beatpass_common.logs import setup_logging  # noqa: E402
+from beatpass_common import runner
+from beatpass_common.auth import mint_dev_token
+from beatpass_common.config import DEFAULT_PORTS, Settings
+from beatpass_common.logs import setup_logging
 
 SERVICES = ("catalog", "validation", "waveform", "fingerprint", "upload")
 
@@ -38,20 +38,25 @@ def main() -> int:
     token = mint_dev_token(base, "demo-producer")
 
     def banner():
-        secret = "the built-in DEV secret (never use it in production)" if base.uses_dev_secret else "BEATPASS_JWT_SECRET"
-        print(f"""
+        secret = (
+            "the built-in DEV secret (never use it in production)" if base.uses_dev_secret else "BEATPASS_JWT_SECRET"
+        )
+        print(
+            f"""
 BeatPass upload platform is running (embedded mode: in-memory bus, SQLite and files under {base.var_dir}/).
 
   Upload page:  {url}/backstage/upload   (signs in as the demo approved producer)
   API:          {url}/api/v1   (OpenAPI: {url}/api/v1/openapi.json)
-  Metrics:      {url}/metrics, workers on ports {', '.join(str(ports[s]) for s in SERVICES[:-1])}
+  Metrics:      {url}/metrics, workers on ports {", ".join(str(ports[s]) for s in SERVICES[:-1])}
 
   Dev token for producer "demo-producer", signed with {secret}:
   export TOKEN={token}
 
   Try:  curl -s -H "Authorization: Bearer $TOKEN" {url}/api/v1/me
   Stop with Ctrl-C.
-""", flush=True)
+""",
+            flush=True,
+        )
 
     runner.run(runtimes, on_started=banner)
     return 0

@@ -13,18 +13,33 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = os.environ.get("BEATPASS_BENCH_QUICK") == "1"
 
 BENCHES = [
-    ("upload gateway", "services/upload/bench/bench_upload.py",
-     ["--mib", "128", "--rss-mib", "64", "256", "--repeats", "1"] if QUICK else []),
-    ("save -> ready (five services on RabbitMQ, PostgreSQL, S3)", "services/upload/bench/bench_save_ready.py",
-     ["--saves", "5"] if QUICK else []),
+    (
+        "upload gateway",
+        "services/upload/bench/bench_upload.py",
+        ["--mib", "128", "--rss-mib", "64", "256", "--repeats", "1"] if QUICK else [],
+    ),
+    (
+        "save -> ready (five services on RabbitMQ, PostgreSQL, S3)",
+        "services/upload/bench/bench_save_ready.py",
+        ["--saves", "5"] if QUICK else [],
+    ),
     ("validation", "services/validation/bench/bench_validation.py", ["--minutes", "2"] if QUICK else []),
     ("waveform", "services/waveform/bench/bench_waveform.py", ["--runs", "2"] if QUICK else []),
-    ("isolation (validation, waveform, fingerprint)", "services/validation/bench/bench_isolation.py",
-     ["--runs", "3"] if QUICK else []),
-    ("fingerprint", "services/fingerprint/bench/bench_fingerprint.py",
-     ["--tracks", "5000", "--eval-tracks", "3", "--throughput-seconds", "60"] if QUICK else []),
-    ("fingerprint workers on PostgreSQL", "services/fingerprint/bench/bench_scaling.py",
-     ["--tracks", "2000", "--queries", "16", "--repeats", "1"] if QUICK else []),
+    (
+        "isolation (validation, waveform, fingerprint)",
+        "services/validation/bench/bench_isolation.py",
+        ["--runs", "3"] if QUICK else [],
+    ),
+    (
+        "fingerprint",
+        "services/fingerprint/bench/bench_fingerprint.py",
+        ["--tracks", "5000", "--eval-tracks", "3", "--throughput-seconds", "60"] if QUICK else [],
+    ),
+    (
+        "fingerprint workers on PostgreSQL",
+        "services/fingerprint/bench/bench_scaling.py",
+        ["--tracks", "2000", "--queries", "16", "--repeats", "1"] if QUICK else [],
+    ),
 ]
 
 

@@ -41,8 +41,13 @@ class Platform:
     def start(self, name: str, command: list[str] | None = None, **extra_env) -> None:
         log = open(ARTIFACTS / f"{self.tmp.name}-{name}.log", "ab")
         env = {**self.env, "BEATPASS_HTTP_PORT": str(self.ports[name]), **extra_env}
-        self.procs[name] = subprocess.Popen(command or [sys.executable, "-m", f"beatpass_{name}"], env=env,
-                                            stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        self.procs[name] = subprocess.Popen(
+            command or [sys.executable, "-m", f"beatpass_{name}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+        )
         self.logs[name] = log
         self.wait_ready(name)
 
@@ -74,21 +79,29 @@ class Platform:
             return proc.wait()
 
     def headers(self, producer: str = "producer-e2e", **kw) -> dict:
-        return {"Authorization": f"Bearer {mint_dev_token(Settings(jwt_secret=self.env['BEATPASS_JWT_SECRET']), producer, **kw)}"}
+        return {
+            "Authorization": f"Bearer {mint_dev_token(Settings(jwt_secret=self.env['BEATPASS_JWT_SECRET']), producer, **kw)}"
+        }
 
     def upload(self, data: bytes, name: str, producer: str = "producer-e2e") -> str:
         from tusclient import client as tus
 
         uploader = tus.TusClient(f"{self.url}/api/v1/uploads", headers=self.headers(producer)).uploader(
-            file_stream=io.BytesIO(data), chunk_size=5 * 1024 * 1024, metadata={"filename": name})
+            file_stream=io.BytesIO(data), chunk_size=5 * 1024 * 1024, metadata={"filename": name}
+        )
         uploader.upload()
         return uploader.url.rsplit("/", 1)[1]
 
     def track(self, track_id: str, producer: str = "producer-e2e") -> dict:
         return requests.get(f"{self.url}/api/v1/tracks/{track_id}", headers=self.headers(producer), timeout=10).json()
 
-    def wait_track(self, track_id: str, until=lambda t: t["status"] != "processing", timeout: float = 120,
-                   producer: str = "producer-e2e") -> dict:
+    def wait_track(
+        self,
+        track_id: str,
+        until=lambda t: t["status"] != "processing",
+        timeout: float = 120,
+        producer: str = "producer-e2e",
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             track = self.track(track_id, producer)
@@ -105,20 +118,30 @@ def new_platform(postgres_admin: str, amqp_url: str, s3_url: str, tmp_path: Path
     infra.delete_platform_queues(amqp_url)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     rid = infra.run_id()
-    databases = {svc: infra.create_database(postgres_admin, f"beatpass_e2e_{svc}_{rid}")
-                 for svc in ("upload", "fingerprint", "catalog")}
+    databases = {
+        svc: infra.create_database(postgres_admin, f"beatpass_e2e_{svc}_{rid}")
+        for svc in ("upload", "fingerprint", "catalog")
+    }
     ports = {svc: infra.free_port() for svc in SERVICES}
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
-    env.update({
-        "BEATPASS_BUS_URL": amqp_url, "BEATPASS_STORAGE_URL": s3_url,
-        "BEATPASS_UPLOADS_BUCKET": f"uploads-{rid}", "BEATPASS_MEDIA_BUCKET": f"media-{rid}",
-        "BEATPASS_JWT_SECRET": f"e2e-secret-{rid}-0123456789abcdef0123456789",
-        "BEATPASS_URL_SIGNING_SECRET": f"e2e-urls-{rid}", "BEATPASS_INTERNAL_API_SECRET": f"e2e-internal-{rid}",
-        "BEATPASS_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}",
-        "BEATPASS_VAR_DIR": str(tmp_path / "var"), "BEATPASS_RETRY_DELAYS_S": "[0.5, 1.0]",
-        "BEATPASS_OUTBOX_POLL_S": "0.2", "BEATPASS_REAPER_INTERVAL_S": "1", "PYTHONUNBUFFERED": "1",
-        **{f"BEATPASS_{svc.upper()}_DATABASE_URL": url for svc, url in databases.items()},
-    })
+    env.update(
+        {
+            "BEATPASS_BUS_URL": amqp_url,
+            "BEATPASS_STORAGE_URL": s3_url,
+            "BEATPASS_UPLOADS_BUCKET": f"uploads-{rid}",
+            "BEATPASS_MEDIA_BUCKET": f"media-{rid}",
+            "BEATPASS_JWT_SECRET": f"e2e-secret-{rid}-0123456789abcdef0123456789",
+            "BEATPASS_URL_SIGNING_SECRET": f"e2e-urls-{rid}",
+            "BEATPASS_INTERNAL_API_SECRET": f"e2e-internal-{rid}",
+            "BEATPASS_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}",
+            "BEATPASS_VAR_DIR": str(tmp_path / "var"),
+            "BEATPASS_RETRY_DELAYS_S": "[0.5, 1.0]",
+            "BEATPASS_OUTBOX_POLL_S": "0.2",
+            "BEATPASS_REAPER_INTERVAL_S": "1",
+            "PYTHONUNBUFFERED": "1",
+            **{f"BEATPASS_{svc.upper()}_DATABASE_URL": url for svc, url in databases.items()},
+        }
+    )
     platform = Platform(env=env, ports=ports, tmp=tmp_path)
     try:
         yield platform

@@ -23,7 +23,8 @@ import blake3
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 
 from beatpass_catalog.handlers import handle as catalog_handle
 from beatpass_catalog.models import Track
@@ -49,8 +50,7 @@ from beatpass_waveform.peaks import PeakBuilder
 EXAMPLES = int(os.environ.get("BEATPASS_PIPELINE_EXAMPLES", "150"))
 MAX_FRAMES = 12_000  # up to 0.27 s at 44.1 kHz: 150 examples through every handler in about 30 s
 INLINE = Runner(isolated=False)
-METADATA = TrackMetadata(title="Generated", artists=["Kai"], bpm=120, key="A", scale="minor",
-                         licensing="non_exclusive")
+METADATA = TrackMetadata(title="Generated", artists=["Kai"], bpm=120, key="A", scale="minor", licensing="non_exclusive")
 # What only decoding the samples finds: validation's, after Save.
 DECODED = {"AUDIO_TRUNCATED", "AUDIO_CORRUPT", "AUDIO_FLOAT_OUT_OF_RANGE", "AUDIO_SILENT"}
 
@@ -84,8 +84,12 @@ class Pipeline:
         return ObjectRef(bucket=self.settings.uploads_bucket, key=key, size=put.size, sha256=put.sha256)
 
     def validate(self, track_id: str, audio: ObjectRef) -> tuple[Event, Event]:
-        submitted = new_event("track.submitted", TrackSubmitted(audio=audio, cover=self.cover, metadata=METADATA),
-                              producer_id="p1", track_id=track_id)
+        submitted = new_event(
+            "track.submitted",
+            TrackSubmitted(audio=audio, cover=self.cover, metadata=METADATA),
+            producer_id="p1",
+            track_id=track_id,
+        )
         out: list[Event] = []
         handle_track_submitted(submitted, publish=out.append, settings=self.settings, runner=INLINE)
         [result] = out
@@ -101,14 +105,20 @@ class Pipeline:
         """fingerprint.completed and the PCM hash the fingerprint stored; the index is left empty
         again, so a repeated example is not a duplicate of itself."""
         self.fingerprint_out.clear()
-        fingerprint.handle_track_validated(validated, runner=INLINE, session_factory=self.fingerprint_db,
-                                           outbox=self.fingerprint_outbox, settings=self.settings)
+        fingerprint.handle_track_validated(
+            validated,
+            runner=INLINE,
+            session_factory=self.fingerprint_db,
+            outbox=self.fingerprint_outbox,
+            settings=self.settings,
+        )
         self.fingerprint_outbox.relay_once()
         [completed] = self.fingerprint_out
         with transaction(self.fingerprint_db) as session:
             sha = session.query(TrackPrint).filter_by(track_id=validated.track_id).one().pcm_hash
-        removed = new_event("track.removed", TrackRemoved(reason="rejected"), producer_id="p1",
-                            track_id=validated.track_id)
+        removed = new_event(
+            "track.removed", TrackRemoved(reason="rejected"), producer_id="p1", track_id=validated.track_id
+        )
         fingerprint.handle_track_removed(removed, session_factory=self.fingerprint_db, settings=self.settings)
         return completed, sha
 
@@ -180,8 +190,12 @@ def pcm_hash(data: bytes, rate: int) -> str:
 def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_becomes_ready(pipeline):
     options = WaveformOptions.from_settings(pipeline.settings)
 
-    @hsettings(max_examples=EXAMPLES, deadline=None, database=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @hsettings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(wav_parts(MAX_FRAMES, noise=True, min_frames=1, mostly_valid=True).map(WavParts.to_bytes))
     def accepted_audio_goes_through(data):
         track_id = str(uuid.uuid4())
@@ -194,7 +208,7 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
             # The gateway shows at once what validation refuses from the header, word for word;
             # what it leaves to validation is what only decoding finds.
             assert errors[: len(looked["problems"])] == looked["problems"]
-            assert {e["code"] for e in errors[len(looked["problems"]):]} <= DECODED
+            assert {e["code"] for e in errors[len(looked["problems"]) :]} <= DECODED
             return
         facts = result.payload().audio
         pipeline.outcomes.append(facts.format)
@@ -205,8 +219,12 @@ def test_what_validation_accepts_every_service_reads_as_libsndfile_does_and_it_b
 
         generated = pipeline.draw_waveform(result)
         peaks = read_json(pipeline.store.get_bytes(pipeline.settings.media_bucket, generated.payload().json_ref.key))
-        builder = PeakBuilder(facts.sample_rate, facts.channels, generated.payload().samples_per_pixel,
-                              split_channels=options.split_channels)
+        builder = PeakBuilder(
+            facts.sample_rate,
+            facts.channels,
+            generated.payload().samples_per_pixel,
+            split_channels=options.split_channels,
+        )
         builder.add(as_audiowaveform_reads(data, facts.format.endswith("float")))
         assert peaks == builder.finish().to_bits(options.bits)
 

@@ -31,8 +31,9 @@ def chromium():
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         yield browser
         browser.close()
 
@@ -46,12 +47,18 @@ def browser_page(chromium):
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     # The page runs under a CSP with no inline script: anything it refuses fails the test.
     page.csp_violations = []
-    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
-            and page.csp_violations.append(msg.text))
+    page.on(
+        "console",
+        lambda msg: msg.type == "error"
+        and "Content Security Policy" in msg.text
+        and page.csp_violations.append(msg.text),
+    )
     # Everything the page needs comes from the gateway: nothing from a CDN.
     page.foreign_requests = []
-    page.on("request", lambda r: r.url.startswith(("http://127.0.0.1:", "data:", "blob:"))
-            or page.foreign_requests.append(r.url))
+    page.on(
+        "request",
+        lambda r: r.url.startswith(("http://127.0.0.1:", "data:", "blob:")) or page.foreign_requests.append(r.url),
+    )
     yield page
     context.close()
     assert page.csp_violations == [], page.csp_violations
@@ -89,7 +96,12 @@ def media(tmp_path_factory) -> dict[str, Path]:
 # The two sizes every issue-15 point is shown on.
 SIZES = {
     "desktop": {"viewport": {"width": 1280, "height": 900}, "device_scale_factor": 1},
-    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
 }
 
 
@@ -108,8 +120,10 @@ def open_session(chromium):
         page = context.new_page()
         page.errors = []
         page.expected_errors = []
-        page.on("console", lambda msg: msg.type == "error" and page.errors.append(
-            f"console: {msg.text} ({msg.location.get('url')})"))
+        page.on(
+            "console",
+            lambda msg: msg.type == "error" and page.errors.append(f"console: {msg.text} ({msg.location.get('url')})"),
+        )
         page.on("pageerror", lambda exc: page.errors.append(f"page: {exc}"))
         contexts.append((context, page))
         return page
@@ -131,16 +145,19 @@ def open_session(chromium):
 def token_for():
     def mint(platform, producer: str, **claims) -> str:
         return mint_dev_token(Settings(jwt_secret=platform.env["BEATPASS_JWT_SECRET"]), producer, **claims)
+
     return mint
 
 
 @pytest.fixture
 def shot():
     """Screenshot into test-artifacts/browser/<name>.png."""
+
     def take(page, name: str, *, full_page: bool = True) -> Path:
         path = ARTIFACTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=full_page)
         return path
+
     return take
 
 

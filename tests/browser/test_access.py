@@ -37,8 +37,14 @@ def test_unapproved_producer_sees_the_message_and_no_form(platform_env, browser_
     shot(page, "no-access-phone")
 
     # The API says the same sentence, word for word.
-    r = requests.post(f"{platform_env.url}/api/v1/tracks", json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert r.status_code == 403 and r.json()["errors"][0] == {"field": None, "code": "PRODUCER_ACCESS_REQUIRED", "message": MESSAGE}
+    r = requests.post(
+        f"{platform_env.url}/api/v1/tracks", json={}, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert r.status_code == 403 and r.json()["errors"][0] == {
+        "field": None,
+        "code": "PRODUCER_ACCESS_REQUIRED",
+        "message": MESSAGE,
+    }
     assert not page.console_errors
     assert not page.foreign_requests
 
@@ -50,8 +56,12 @@ def test_no_bearer_token_in_urls_streams_and_media_take_signed_links(platform_en
     auth = {"Authorization": f"Bearer {token}"}
     nope = uuid.uuid4()
     # A token in the query string opens nothing, anywhere: it would end up in proxy and access logs.
-    for path in ("/api/v1/me", f"/api/v1/tracks/{nope}/events", f"/api/v1/collections/{nope}/events",
-                 f"/api/v1/tracks/{nope}/media/waveform.json"):
+    for path in (
+        "/api/v1/me",
+        f"/api/v1/tracks/{nope}/events",
+        f"/api/v1/collections/{nope}/events",
+        f"/api/v1/tracks/{nope}/media/waveform.json",
+    ):
         r = requests.get(base + path, params={"access_token": token}, timeout=10)
         assert r.status_code == 401 and r.json()["errors"][0]["code"] == "AUTH_REQUIRED", path
     # Streams open with a ticket from a header-authenticated POST, only for the producer's own ids
@@ -59,6 +69,9 @@ def test_no_bearer_token_in_urls_streams_and_media_take_signed_links(platform_en
     for subject in ("tracks", "collections"):
         ticket = requests.post(f"{base}/api/v1/{subject}/{nope}/events/ticket", headers=auth, timeout=10)
         assert ticket.status_code == 404 and ticket.json()["errors"][0]["code"] == f"{subject[:-1].upper()}_NOT_FOUND"
-    r = requests.get(f"{base}/api/v1/tracks/{nope}/events", params={"producer": "producer-q", "expires": "9" * 10,
-                                                                  "signature": "0" * 64}, timeout=10)
+    r = requests.get(
+        f"{base}/api/v1/tracks/{nope}/events",
+        params={"producer": "producer-q", "expires": "9" * 10, "signature": "0" * 64},
+        timeout=10,
+    )
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "LINK_INVALID"

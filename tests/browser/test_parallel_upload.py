@@ -21,16 +21,25 @@ MiB = 1024 * 1024
 def test_a_large_file_is_sent_in_parallel_parts_and_resumed(platform_env, browser_page, media, token_for, shot):
     # the "long" beat (12.3 MB) counts as large here: two parts of at least 5 MiB, each sent in
     # chunks of one 5 MiB part of the gateway's
-    platform_env.start("upload", BEATPASS_DEV_MODE="true", BEATPASS_UPLOAD_PARALLEL_FROM_BYTES=str(8 * MiB),
-                       BEATPASS_UPLOAD_PAGE_PARALLEL_PARTS="4", BEATPASS_UPLOAD_PART_BYTES=str(5 * MiB))
+    platform_env.start(
+        "upload",
+        BEATPASS_DEV_MODE="true",
+        BEATPASS_UPLOAD_PARALLEL_FROM_BYTES=str(8 * MiB),
+        BEATPASS_UPLOAD_PAGE_PARALLEL_PARTS="4",
+        BEATPASS_UPLOAD_PART_BYTES=str(5 * MiB),
+    )
     page = browser_page
     token = token_for(platform_env, "demo-producer")
     tus_headers = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     data = media["long"].read_bytes()
 
     posts = []  # (Upload-Concat, Location) of every creation
-    page.on("response", lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/uploads") and posts.append(
-        (r.request.headers.get("upload-concat"), r.headers.get("location"), r.status)))
+    page.on(
+        "response",
+        lambda r: r.request.method == "POST"
+        and r.url.endswith("/api/v1/uploads")
+        and posts.append((r.request.headers.get("upload-concat"), r.headers.get("location"), r.status)),
+    )
     patches = []  # (url, Upload-Offset, dropped)
 
     def network(route):
@@ -92,12 +101,21 @@ def test_a_large_file_is_sent_in_parallel_parts_and_resumed(platform_env, browse
 
 
 def test_a_parallel_upload_left_by_a_reload_continues_its_parts(platform_env, browser_page, media, shot):
-    platform_env.start("upload", BEATPASS_DEV_MODE="true", BEATPASS_UPLOAD_PARALLEL_FROM_BYTES=str(8 * MiB),
-                       BEATPASS_UPLOAD_PAGE_PARALLEL_PARTS="4", BEATPASS_UPLOAD_PART_BYTES=str(5 * MiB))
+    platform_env.start(
+        "upload",
+        BEATPASS_DEV_MODE="true",
+        BEATPASS_UPLOAD_PARALLEL_FROM_BYTES=str(8 * MiB),
+        BEATPASS_UPLOAD_PAGE_PARALLEL_PARTS="4",
+        BEATPASS_UPLOAD_PART_BYTES=str(5 * MiB),
+    )
     page = browser_page
     posts, patches = [], []
-    page.on("response", lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/uploads") and posts.append(
-        (r.request.headers.get("upload-concat"), r.headers.get("location"))))
+    page.on(
+        "response",
+        lambda r: r.request.method == "POST"
+        and r.url.endswith("/api/v1/uploads")
+        and posts.append((r.request.headers.get("upload-concat"), r.headers.get("location"))),
+    )
     page.on("request", lambda r: r.method == "PATCH" and patches.append((r.url, r.headers.get("upload-offset"))))
 
     def network(route):  # each part's first chunk gets through, then the connection is gone
@@ -127,6 +145,8 @@ def test_a_parallel_upload_left_by_a_reload_continues_its_parts(platform_env, br
     slot.locator("input[type=file]").set_input_files(media["long"])
     expect(slot.locator(".file-progress")).to_have_attribute("data-state", "done", timeout=60_000)
     after = posts[mark_posts:]
-    assert len(after) == 1 and sorted(after[0][0].removeprefix("final;").split()) == sorted(parts), after  # no part anew
+    assert len(after) == 1 and sorted(after[0][0].removeprefix("final;").split()) == sorted(parts), (
+        after
+    )  # no part anew
     assert sorted(patches[mark_patches:]) == sorted((url, str(5 * MiB)) for url in parts)
     assert not page.console_errors

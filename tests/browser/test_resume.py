@@ -23,10 +23,16 @@ def test_upload_interrupted_and_resumed_from_the_server_offset(platform_env, bro
 
     calls = []  # (method, url, Upload-Offset) of every tus request the page makes
     created = []
-    page.on("request", lambda r: "/api/v1/uploads" in r.url and calls.append(
-        (r.method, r.url, r.headers.get("upload-offset"))))
-    page.on("response", lambda r: r.request.method == "POST" and "/api/v1/uploads" in r.url and created.append(
-        r.headers.get("location")))
+    page.on(
+        "request",
+        lambda r: "/api/v1/uploads" in r.url and calls.append((r.method, r.url, r.headers.get("upload-offset"))),
+    )
+    page.on(
+        "response",
+        lambda r: r.request.method == "POST"
+        and "/api/v1/uploads" in r.url
+        and created.append(r.headers.get("location")),
+    )
 
     patches = []
 
@@ -50,8 +56,9 @@ def test_upload_interrupted_and_resumed_from_the_server_offset(platform_env, bro
     slot.locator("input[type=file]").set_input_files(media["long"])
 
     # In the page: the dropped connection is retried and continues from the server's offset.
-    page.wait_for_function("() => document.querySelector('#panel-single [data-slot=audio] .file-progress')"
-                           "?.dataset.state === 'retrying'")
+    page.wait_for_function(
+        "() => document.querySelector('#panel-single [data-slot=audio] .file-progress')?.dataset.state === 'retrying'"
+    )
     shot(page, "resume-connection-dropped")
     for _ in range(200):
         if len(patches) >= 5:

@@ -16,8 +16,9 @@ from beatpass_common.events import new_event
 pytestmark = pytest.mark.browser
 
 
-def test_slow_step_shows_elapsed_time_and_failed_step_its_sentence(platform_env, browser_page, media, token_for,
-                                                                     shot, fits):
+def test_slow_step_shows_elapsed_time_and_failed_step_its_sentence(
+    platform_env, browser_page, media, token_for, shot, fits
+):
     platform = platform_env
     platform.start("catalog")
     platform.start("upload", BEATPASS_STEP_SLOW_AFTER_S="2")
@@ -42,32 +43,45 @@ def test_slow_step_shows_elapsed_time_and_failed_step_its_sentence(platform_env,
     expect(card).to_be_visible()
     track_id = card.get_attribute("data-track-id")
     # Recorded by the catalog and queued: no worker has taken it, so it is waiting, not late.
-    view = platform.wait_track(track_id, producer=producer,
-                               until=lambda t: t["steps"]["validation"]["attempts"] == 1)
+    view = platform.wait_track(track_id, producer=producer, until=lambda t: t["steps"]["validation"]["attempts"] == 1)
     step = card.locator("[data-step=validation]")
     expect(step).to_have_attribute("data-state", "pending")
     expect(card.locator(".step-note")).to_have_count(0)
 
     publisher = Publisher(platform.env["BEATPASS_BUS_URL"])
     try:
+
         def publish(type_, data):
-            publisher.publish(new_event(type_, data, producer_id=producer, track_id=track_id,
-                                        attempt=view["submission"]))
+            publisher.publish(
+                new_event(type_, data, producer_id=producer, track_id=track_id, attempt=view["submission"])
+            )
 
         publish("step.started", {"step": "validation"})
         expect(step).to_have_attribute("data-state", "running")
         note = card.locator(".step-note")
-        expect(note).to_have_text(re.compile(r"^Validation — still working \(\d+ s\)\. This is taking longer than usual"),
-                                  timeout=15_000)
+        expect(note).to_have_text(
+            re.compile(r"^Validation — still working \(\d+ s\)\. This is taking longer than usual"), timeout=15_000
+        )
         expect(step.locator(".step-state")).to_have_text(re.compile(r"^Still working \(\d+ s\)$"))
         first = int(re.search(r"\((\d+) s\)", note.inner_text()).group(1))
         # The clock keeps counting (the card is redrawn every second, so look the note up each time).
-        page.wait_for_function("([id, n]) => Number(/\\((\\d+) s\\)/.exec(document.querySelector("
-                               "`[data-track-id='${id}'] .step-note`)?.textContent)?.[1]) > n", arg=[track_id, first])
+        page.wait_for_function(
+            "([id, n]) => Number(/\\((\\d+) s\\)/.exec(document.querySelector("
+            "`[data-track-id='${id}'] .step-note`)?.textContent)?.[1]) > n",
+            arg=[track_id, first],
+        )
         shot(page, "step-slow")
 
-        publish("step.failed", {"step": "validation", "error": "RIFF chunk size 0 at offset 12", "attempts": 1,
-                                "reason": "unreadable", "parked": True})
+        publish(
+            "step.failed",
+            {
+                "step": "validation",
+                "error": "RIFF chunk size 0 at offset 12",
+                "attempts": 1,
+                "reason": "unreadable",
+                "parked": True,
+            },
+        )
         expect(card).to_have_attribute("data-status", "failed")
     finally:
         publisher.close()

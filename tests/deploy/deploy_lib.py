@@ -29,7 +29,9 @@ def _tools_present() -> bool:
         import kubernetes_validate  # noqa: F401
     except ImportError:
         return False
-    return bool(shutil.which("kubectl") and shutil.which("promtool") and shutil.which("prometheus") and CHECKOV.exists())
+    return bool(
+        shutil.which("kubectl") and shutil.which("promtool") and shutil.which("prometheus") and CHECKOV.exists()
+    )
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -52,8 +54,11 @@ def rendered(overlay: str) -> list[dict]:
 
 
 def of_kind(overlay: str, kind: str, namespace: str | None = None) -> dict[str, dict]:
-    return {d["metadata"]["name"]: d for d in rendered(overlay)
-            if d["kind"] == kind and (namespace is None or d["metadata"].get("namespace") == namespace)}
+    return {
+        d["metadata"]["name"]: d
+        for d in rendered(overlay)
+        if d["kind"] == kind and (namespace is None or d["metadata"].get("namespace") == namespace)
+    }
 
 
 def pod_specs(overlay: str):

@@ -28,20 +28,54 @@ STATE = Path(os.environ.get("FAKE_CLUSTER_STATE", "cluster.json"))
 REPO = Path(os.environ.get("FAKE_REPO", "."))
 KUBECTL = os.environ.get("FAKE_REAL_KUBECTL", "kubectl")
 MAKE = os.environ.get("FAKE_REAL_MAKE", "make")
-BUILTIN = {"Namespace", "ConfigMap", "Secret", "Service", "ServiceAccount", "Deployment", "StatefulSet", "Job",
-           "CronJob", "Pod", "PodDisruptionBudget", "NetworkPolicy", "Ingress", "IngressClass", "HorizontalPodAutoscaler",
-           "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "PersistentVolumeClaim"}
+BUILTIN = {
+    "Namespace",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "Deployment",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "Pod",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "Ingress",
+    "IngressClass",
+    "HorizontalPodAutoscaler",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "PersistentVolumeClaim",
+}
 # what each install of the guide provides: CRD kinds, the namespace it lives in, what it needs first
 OPERATORS = {
     "jetstack/cert-manager": ({"Certificate", "Issuer", "ClusterIssuer"}, "cert-manager", set()),
     "ingress-nginx/ingress-nginx": (set(), "ingress-nginx", set()),
-    "prometheus-community/kube-prometheus-stack": ({"ServiceMonitor", "PodMonitor", "PrometheusRule"}, "monitoring", set()),
-    "kedacore/keda": ({"ScaledObject", "ScaledJob", "TriggerAuthentication", "ClusterTriggerAuthentication"}, "keda", set()),
+    "prometheus-community/kube-prometheus-stack": (
+        {"ServiceMonitor", "PodMonitor", "PrometheusRule"},
+        "monitoring",
+        set(),
+    ),
+    "kedacore/keda": (
+        {"ScaledObject", "ScaledJob", "TriggerAuthentication", "ClusterTriggerAuthentication"},
+        "keda",
+        set(),
+    ),
     "minio-operator/operator": ({"Tenant"}, "minio-operator", set()),
     "rabbitmq/cluster-operator": ({"RabbitmqCluster"}, "rabbitmq-system", set()),
-    "rabbitmq/messaging-topology-operator": ({"Vhost", "User", "Permission", "Queue", "Exchange", "Binding", "Policy"},
-                                             "rabbitmq-system", {"Certificate", "RabbitmqCluster"}),
-    "cloudnative-pg/cloudnative-pg": ({"Cluster", "Pooler", "Database", "ScheduledBackup", "Backup"}, "cnpg-system", set()),
+    "rabbitmq/messaging-topology-operator": (
+        {"Vhost", "User", "Permission", "Queue", "Exchange", "Binding", "Policy"},
+        "rabbitmq-system",
+        {"Certificate", "RabbitmqCluster"},
+    ),
+    "cloudnative-pg/cloudnative-pg": (
+        {"Cluster", "Pooler", "Database", "ScheduledBackup", "Backup"},
+        "cnpg-system",
+        set(),
+    ),
     "cloudnative-pg/plugin-barman-cloud": ({"ObjectStore"}, "cnpg-system", {"Certificate", "Cluster"}),
 }
 DEPLOYMENTS_OF = {"cnpg-system": {"cnpg-controller-manager"}}
@@ -50,8 +84,15 @@ DEPLOYMENTS_OF = {"cnpg-system": {"cnpg-controller-manager"}}
 def load() -> dict:
     if STATE.exists():
         return json.loads(STATE.read_text())
-    return {"namespaces": ["default", "kube-system", "kube-public"], "kinds": [], "secrets": {}, "applied": {},
-            "repos": [], "images": [], "log": []}
+    return {
+        "namespaces": ["default", "kube-system", "kube-public"],
+        "kinds": [],
+        "secrets": {},
+        "applied": {},
+        "repos": [],
+        "images": [],
+        "log": [],
+    }
 
 
 def fail(message: str, code: int = 1):
@@ -114,7 +155,10 @@ def secret_refs(doc: dict) -> list[tuple[str, str | None]]:
         creds = spec["configuration"].get("s3Credentials", {})
         refs += [(v["name"], v["key"]) for v in creds.values() if isinstance(v, dict)]
     elif kind == "User" and "importCredentialsSecret" in spec:
-        refs += [(spec["importCredentialsSecret"]["name"], "username"), (spec["importCredentialsSecret"]["name"], "password")]
+        refs += [
+            (spec["importCredentialsSecret"]["name"], "username"),
+            (spec["importCredentialsSecret"]["name"], "password"),
+        ]
     elif kind == "TriggerAuthentication":
         refs += [(r["name"], r["key"]) for r in spec.get("secretTargetRef", [])]
     return refs
@@ -123,13 +167,20 @@ def secret_refs(doc: dict) -> list[tuple[str, str | None]]:
 def apply_docs(state: dict, docs: list[dict], default_ns: str | None) -> None:
     for d in docs:  # the whole request is refused before anything is created, as kubectl does
         if d["kind"] not in BUILTIN and d["kind"] not in state["kinds"]:
-            fail(f'resource mapping not found for name: "{d["metadata"]["name"]}" kind: "{d["kind"]}": '
-                 "ensure CRDs are installed first")
+            fail(
+                f'resource mapping not found for name: "{d["metadata"]["name"]}" kind: "{d["kind"]}": '
+                "ensure CRDs are installed first"
+            )
     for d in docs:
         if d["kind"] == "Namespace" and d["metadata"]["name"] not in state["namespaces"]:
             state["namespaces"].append(d["metadata"]["name"])
-    generated = {(d["metadata"].get("namespace", default_ns), d["metadata"]["name"]): set((d.get("data") or {}) | (d.get("stringData") or {}))
-                 for d in docs if d["kind"] == "Secret"}
+    generated = {
+        (d["metadata"].get("namespace", default_ns), d["metadata"]["name"]): set(
+            (d.get("data") or {}) | (d.get("stringData") or {})
+        )
+        for d in docs
+        if d["kind"] == "Secret"
+    }
     for d in docs:
         kind, name = d["kind"], d["metadata"]["name"]
         if kind == "Namespace":
@@ -216,7 +267,9 @@ def kubectl(state: dict, args: list[str]) -> None:
             kind, name = target.split("/", 1)
             kind = kind.split(".")[0].lower()
             applied = [a.lower() for a in state["applied"].get(ns or "default", [])]
-            if not any(a == f"{kind}/{name}".lower() or (a.startswith(kind) and a.endswith(f"/{name}")) for a in applied):
+            if not any(
+                a == f"{kind}/{name}".lower() or (a.startswith(kind) and a.endswith(f"/{name}")) for a in applied
+            ):
                 fail(f"{target} not found in namespace {ns}")
         elif verb == "delete" and len(words) >= 2:
             applied = [a.lower() for a in state["applied"].get(ns or "default", [])]
@@ -239,7 +292,7 @@ def helm(state: dict, args: list[str]) -> None:
     ns, rest = namespace_of(args[2:])
     chart = rest[1]
     if chart.split("/")[0] not in state["repos"]:
-        fail(f'repo {chart.split("/")[0]} not found')
+        fail(f"repo {chart.split('/')[0]} not found")
     if "--version" not in rest:
         fail(f"{chart}: pin --version")
     if ns not in state["namespaces"]:
@@ -258,15 +311,20 @@ def make(state: dict, args: list[str]) -> None:
         state["images"] += [f"beatpass/{s}:dev" for s in ("upload", "validation", "waveform", "fingerprint", "catalog")]
     elif target == "release":
         registry = next(a.split("=", 1)[1] for a in args if a.startswith("REGISTRY="))
-        digests = [f"{s}=sha256:{i:064x}" for i, s in enumerate(("upload", "validation", "waveform", "fingerprint", "catalog"), 1)]
-        subprocess.run([sys.executable, "scripts/pin_images.py", "--registry", registry, "--tag", "walkthrough", *digests],
-                       check=True, cwd=REPO)
+        digests = [
+            f"{s}=sha256:{i:064x}"
+            for i, s in enumerate(("upload", "validation", "waveform", "fingerprint", "catalog"), 1)
+        ]
+        subprocess.run(
+            [sys.executable, "scripts/pin_images.py", "--registry", registry, "--tag", "walkthrough", *digests],
+            check=True,
+            cwd=REPO,
+        )
 
 
 def kind(state: dict, args: list[str]) -> None:
-    if args[:2] == ["load", "docker-image"]:
-        if args[2] not in state["images"]:
-            fail(f"image {args[2]} not present locally: build it first")
+    if args[:2] == ["load", "docker-image"] and args[2] not in state["images"]:
+        fail(f"image {args[2]} not present locally: build it first")
 
 
 def curl(state: dict, args: list[str]) -> None:
@@ -282,8 +340,14 @@ def main(argv: list[str]) -> int:
     tool, args = argv[0], argv[1:]
     state = load()
     state["log"].append([tool, *args])
-    {"kubectl": kubectl, "helm": helm, "make": make, "kind": kind, "curl": curl,
-     "git": lambda s, a: print("0123456789ab") if a[:1] == ["rev-parse"] else None}[tool](state, args)
+    {
+        "kubectl": kubectl,
+        "helm": helm,
+        "make": make,
+        "kind": kind,
+        "curl": curl,
+        "git": lambda s, a: print("0123456789ab") if a[:1] == ["rev-parse"] else None,
+    }[tool](state, args)
     STATE.write_text(json.dumps(state))
     return 0
 

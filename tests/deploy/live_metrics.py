@@ -25,8 +25,8 @@ import time
 
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
-from beatpass_common.config import Settings  # noqa: E402
-from beatpass_common.testing.infra import free_port  # noqa: E402
+from beatpass_common.config import Settings
+from beatpass_common.testing.infra import free_port
 
 SERVICES = ("catalog", "validation", "waveform", "fingerprint", "upload")
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{| )", re.M)
@@ -38,9 +38,17 @@ def exported(body: str) -> set[str]:
 
 
 def base_settings(tmp: str, **kw) -> Settings:
-    return Settings(var_dir=tmp, bus_url="memory://localhost/", reaper_interval_s=0.2, storage_url="",
-                    upload_database_url="", fingerprint_database_url="", catalog_database_url="",
-                    dev_mode=True, **kw)  # no keys to provision for a look at /metrics
+    return Settings(
+        var_dir=tmp,
+        bus_url="memory://localhost/",
+        reaper_interval_s=0.2,
+        storage_url="",
+        upload_database_url="",
+        fingerprint_database_url="",
+        catalog_database_url="",
+        dev_mode=True,
+        **kw,
+    )  # no keys to provision for a look at /metrics
 
 
 def names() -> int:
@@ -53,7 +61,7 @@ def names() -> int:
             found: dict[str, list[str]] = {}
             deadline = time.monotonic() + 30
             while True:
-                for name, rt in zip(SERVICES, runtimes):
+                for name, rt in zip(SERVICES, runtimes, strict=True):
                     body = rt.wsgi().test_client().get("/metrics").get_data(as_text=True)
                     found[name] = sorted(exported(body))
                 if "beatpass_catalog_tracks" in found["catalog"] or time.monotonic() > deadline:
@@ -74,8 +82,12 @@ def serve() -> int:
         ports = {name: {"http": free_port(), "ops": free_port()} for name in SERVICES}
         runtimes = []
         for name in SERVICES:
-            settings = base_settings(tmp, http_port=ports[name]["http"], ops_port=ports[name]["ops"],
-                                     catalog_url=f"http://127.0.0.1:{ports['catalog']['http']}")
+            settings = base_settings(
+                tmp,
+                http_port=ports[name]["http"],
+                ops_port=ports[name]["ops"],
+                catalog_url=f"http://127.0.0.1:{ports['catalog']['http']}",
+            )
             runtimes.append(importlib.import_module(f"beatpass_{name}.service").build(settings))
         try:
             for rt in runtimes:

@@ -26,11 +26,11 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import APP_NS, SERVICES, of_kind  # noqa: E402
+from deploy_lib import APP_NS, SERVICES, of_kind
 
-from beatpass_common.bus.kombu_bus import Publisher  # noqa: E402
-from beatpass_common.bus.topology import EVENTS, QUEUES, wait_queue  # noqa: E402
-from beatpass_common.testing import infra  # noqa: E402
+from beatpass_common.bus.kombu_bus import Publisher
+from beatpass_common.bus.topology import EVENTS, QUEUES, wait_queue
+from beatpass_common.testing import infra
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def _wait_imported(url: str, limit_s: float = 30.0) -> None:
             with Connection(url, connect_timeout=2) as conn:
                 conn.connect()
                 return
-        except Exception:  # noqa: BLE001 - not imported yet: refused login or vhost
+        except Exception:  # not imported yet: refused login or vhost
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -66,12 +66,22 @@ def broker():
     """(vhost, {service: amqp url}) with the prod overlay's permissions; removed afterwards."""
     rid = infra.run_id()
     vhost = f"beatpass-perms-{rid}"
-    perms = {name.removeprefix("beatpass-"): p["spec"]["permissions"] for name, p in of_kind("prod", "Permission", APP_NS).items()}
+    perms = {
+        name.removeprefix("beatpass-"): p["spec"]["permissions"]
+        for name, p in of_kind("prod", "Permission", APP_NS).items()
+    }
     users = {svc: (f"beatpass-{svc}-{rid}", secrets.token_hex(8)) for svc in SERVICES}
     definitions = {
         "vhosts": [{"name": vhost}],
-        "users": [{"name": u, "password_hash": _password_hash(pw), "hashing_algorithm": "rabbit_password_hashing_sha256",
-                   "tags": []} for u, pw in users.values()],
+        "users": [
+            {
+                "name": u,
+                "password_hash": _password_hash(pw),
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": [],
+            }
+            for u, pw in users.values()
+        ],
         "permissions": [{"user": users[svc][0], "vhost": vhost, **perms[svc]} for svc in SERVICES],
     }
     # rabbitmqctl runs as the broker's user: the file must be readable by it (pytest's tmp is not)

@@ -21,13 +21,28 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import (  # noqa: E402
-    APP_NS, CHECKOV, DATA_NS, DEPLOY, OVERLAYS, ROOT, SERVICES, WITH_DATABASE, WITH_STORAGE, WORKERS, containers,
-    of_kind, pod_specs, render_path, rendered, rendered_text, run,
+from deploy_lib import (
+    APP_NS,
+    CHECKOV,
+    DATA_NS,
+    DEPLOY,
+    OVERLAYS,
+    ROOT,
+    SERVICES,
+    WITH_DATABASE,
+    WITH_STORAGE,
+    WORKERS,
+    containers,
+    of_kind,
+    pod_specs,
+    render_path,
+    rendered,
+    rendered_text,
+    run,
 )
 
-from beatpass_common.bus.topology import QUEUES, all_queues  # noqa: E402
-from beatpass_common.config import Settings  # noqa: E402
+from beatpass_common.bus.topology import QUEUES, all_queues
+from beatpass_common.config import Settings
 
 SCHEMAS = DEPLOY / "schemas"
 OPERATIONS = ROOT / "docs" / "operations.md"
@@ -44,9 +59,22 @@ def is_custom(doc: dict) -> bool:
 
 # ---------------------------------------------------------------- rendering and schemas
 
-APP_KINDS = {"Deployment", "Service", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "ConfigMap",
-             "HorizontalPodAutoscaler", "ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule",
-             "Vhost", "User", "Permission"}
+APP_KINDS = {
+    "Deployment",
+    "Service",
+    "Ingress",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+    "ConfigMap",
+    "HorizontalPodAutoscaler",
+    "ScaledObject",
+    "TriggerAuthentication",
+    "ServiceMonitor",
+    "PrometheusRule",
+    "Vhost",
+    "User",
+    "Permission",
+}
 DATA_KINDS = {"RabbitmqCluster", "Tenant", "Cluster", "Pooler", "Database", "NetworkPolicy", "PodMonitor"}
 
 
@@ -57,9 +85,11 @@ def test_overlay_renders_two_namespaces(overlay):
         by_ns.setdefault(d["metadata"].get("namespace"), set()).add(d["kind"])
     assert set(by_ns) == {None, APP_NS, DATA_NS}, set(by_ns)
     assert by_ns[None] == {"Namespace"}
-    assert APP_KINDS <= by_ns[APP_NS], APP_KINDS - by_ns[APP_NS]
-    assert DATA_KINDS <= by_ns[DATA_NS], DATA_KINDS - by_ns[DATA_NS]
-    assert not {"RabbitmqCluster", "Tenant", "Cluster", "Pooler"} & by_ns[APP_NS], "dependencies stay out of the app namespace"
+    assert by_ns[APP_NS] >= APP_KINDS, APP_KINDS - by_ns[APP_NS]
+    assert by_ns[DATA_NS] >= DATA_KINDS, DATA_KINDS - by_ns[DATA_NS]
+    assert not {"RabbitmqCluster", "Tenant", "Cluster", "Pooler"} & by_ns[APP_NS], (
+        "dependencies stay out of the app namespace"
+    )
     assert not {"Deployment"} & by_ns[DATA_NS]
 
 
@@ -109,7 +139,9 @@ def _validate_custom(docs: list[dict]) -> list[str]:
             continue
         validator = jsonschema.Draft7Validator(json.loads(path.read_text()))
         for e in validator.iter_errors(doc):
-            problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, e.absolute_path))}: {e.message[:300]}")
+            problems.append(
+                f"{doc['kind']}/{doc['metadata']['name']}: {'.'.join(map(str, e.absolute_path))}: {e.message[:300]}"
+            )
     return problems
 
 
@@ -138,9 +170,23 @@ def test_vendored_schemas_are_valid_and_closed():
 
 # ---------------------------------------------------------------- security scan
 
+
 def _checkov(manifest: Path, framework: str = "kubernetes") -> list[dict]:
-    proc = run([str(CHECKOV), "--file", str(manifest), "--framework", framework, "--output", "json",
-                "--compact", "--skip-download"], env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=600)
+    proc = run(
+        [
+            str(CHECKOV),
+            "--file",
+            str(manifest),
+            "--framework",
+            framework,
+            "--output",
+            "json",
+            "--compact",
+            "--skip-download",
+        ],
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        timeout=600,
+    )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -153,7 +199,9 @@ def test_checkov(overlay, tmp_path):
     manifest = tmp_path / f"{overlay}.yaml"
     manifest.write_text(rendered_text(overlay))
     reports = _checkov(manifest)
-    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for r in reports for c in r["results"]["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}" for r in reports for c in r["results"]["failed_checks"]
+    ]
     assert not failed, "\n".join(failed)
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
     passed = sum(r["summary"]["passed"] for r in reports)
@@ -161,7 +209,9 @@ def test_checkov(overlay, tmp_path):
     # every skip carries its reason next to it (checkov.io/skipN: CHECK=reason)
     for r in reports:
         for c in r["results"]["skipped_checks"]:
-            assert (c.get("check_result", {}).get("suppress_comment") or "").strip(), f"{c['check_id']} skipped without a reason"
+            assert (c.get("check_result", {}).get("suppress_comment") or "").strip(), (
+                f"{c['check_id']} skipped without a reason"
+            )
 
 
 # ---------------------------------------------------------------- settings and secrets
@@ -192,13 +242,24 @@ def test_configuration_names_exist_in_settings(overlay):
 
 def test_operations_guide_names_real_settings():
     mentioned = set(re.findall(r"\bBEATPASS_[A-Z0-9_]+[A-Z0-9]\b", OPERATIONS.read_text()))
-    unknown = [v for v in sorted(mentioned) if not _env_name_ok(v) and not re.fullmatch(r"BEATPASS_[A-Z]+_DATABASE_URL", v)]
+    unknown = [
+        v for v in sorted(mentioned) if not _env_name_ok(v) and not re.fullmatch(r"BEATPASS_[A-Z]+_DATABASE_URL", v)
+    ]
     assert not unknown, f"docs/operations.md mentions settings that do not exist: {unknown}"
 
 
-SECRET_VARS = {"BEATPASS_BUS_USERNAME", "BEATPASS_BUS_PASSWORD", "BEATPASS_STORAGE_ACCESS_KEY", "BEATPASS_STORAGE_SECRET_KEY",
-               "BEATPASS_DATABASE_USERNAME", "BEATPASS_DATABASE_PASSWORD", "BEATPASS_JWT_SECRET", "BEATPASS_JWT_PUBLIC_KEY",
-               "BEATPASS_URL_SIGNING_SECRET", "BEATPASS_INTERNAL_API_SECRET"}
+SECRET_VARS = {
+    "BEATPASS_BUS_USERNAME",
+    "BEATPASS_BUS_PASSWORD",
+    "BEATPASS_STORAGE_ACCESS_KEY",
+    "BEATPASS_STORAGE_SECRET_KEY",
+    "BEATPASS_DATABASE_USERNAME",
+    "BEATPASS_DATABASE_PASSWORD",
+    "BEATPASS_JWT_SECRET",
+    "BEATPASS_JWT_PUBLIC_KEY",
+    "BEATPASS_URL_SIGNING_SECRET",
+    "BEATPASS_INTERNAL_API_SECRET",
+}
 
 
 @overlays
@@ -218,8 +279,12 @@ def test_secrets_are_references_and_urls_carry_none(overlay):
 
 
 def _secret_refs(pod: dict) -> dict[str, tuple[str, str]]:
-    return {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-            for c in containers(pod) for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for c in containers(pod)
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
 
 
 @overlays
@@ -229,7 +294,10 @@ def test_one_user_per_service_made_by_the_operators(overlay):
     deployments = of_kind(overlay, "Deployment", APP_NS)
     users = of_kind(overlay, "User", APP_NS)
     tenant = of_kind(overlay, "Tenant", DATA_NS)["beatpass-minio"]
-    roles = {r["name"]: r["passwordSecret"]["name"] for r in of_kind(overlay, "Cluster", DATA_NS)["beatpass-postgres"]["spec"]["managed"]["roles"]}
+    roles = {
+        r["name"]: r["passwordSecret"]["name"]
+        for r in of_kind(overlay, "Cluster", DATA_NS)["beatpass-postgres"]["spec"]["managed"]["roles"]
+    }
     tenant_users = {u["name"] for u in tenant["spec"]["users"]}
     for svc in SERVICES:
         refs = _secret_refs(deployments[f"beatpass-{svc}"]["spec"]["template"]["spec"])
@@ -251,7 +319,11 @@ def test_one_user_per_service_made_by_the_operators(overlay):
     assert of_kind(overlay, "User", APP_NS)["beatpass-keda"]["spec"]["tags"] == ["monitoring"]
     rabbit = of_kind(overlay, "RabbitmqCluster", DATA_NS)["beatpass-rabbitmq"]
     assert rabbit["metadata"]["annotations"]["rabbitmq.com/topology-allowed-namespaces"] == APP_NS
-    for res in (*users.values(), *of_kind(overlay, "Permission", APP_NS).values(), *of_kind(overlay, "Vhost", APP_NS).values()):
+    for res in (
+        *users.values(),
+        *of_kind(overlay, "Permission", APP_NS).values(),
+        *of_kind(overlay, "Vhost", APP_NS).values(),
+    ):
         assert res["spec"]["rabbitmqClusterReference"] == {"name": "beatpass-rabbitmq", "namespace": DATA_NS}
     assert "default_user" not in rabbit["spec"]["rabbitmq"].get("additionalConfig", ""), "no shared application user"
     # the MinIO operator makes Tenant users consoleAdmin: the policy Job attaches each service's own
@@ -291,22 +363,36 @@ def test_bus_permissions_follow_the_topology(overlay):
 @overlays
 def test_keys_are_required_secrets(overlay):
     deployments = of_kind(overlay, "Deployment", APP_NS)
-    needed = {"beatpass-upload": [("BEATPASS_JWT_PUBLIC_KEY", "BEATPASS_JWT_SECRET"), ("BEATPASS_URL_SIGNING_SECRET",),
-                                  ("BEATPASS_INTERNAL_API_SECRET",)],
-              "beatpass-catalog": [("BEATPASS_INTERNAL_API_SECRET",)]}
+    needed = {
+        "beatpass-upload": [
+            ("BEATPASS_JWT_PUBLIC_KEY", "BEATPASS_JWT_SECRET"),
+            ("BEATPASS_URL_SIGNING_SECRET",),
+            ("BEATPASS_INTERNAL_API_SECRET",),
+        ],
+        "beatpass-catalog": [("BEATPASS_INTERNAL_API_SECRET",)],
+    }
     for name, choices_list in needed.items():
-        env = {e["name"]: e for c in deployments[name]["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+        env = {
+            e["name"]: e for c in deployments[name]["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+        }
         for choices in choices_list:
             present = [env[v] for v in choices if v in env]
             assert present, f"{name}: none of {choices}"
             for e in present:
-                assert e["valueFrom"]["secretKeyRef"].get("optional", False) is False, f"{name}: {e['name']} must not be optional"
-    prod_jwt = {e["name"] for c in of_kind("prod", "Deployment")["beatpass-upload"]["spec"]["template"]["spec"][
-        "containers"] for e in c.get("env", []) if e["name"].startswith("BEATPASS_JWT")}
+                assert e["valueFrom"]["secretKeyRef"].get("optional", False) is False, (
+                    f"{name}: {e['name']} must not be optional"
+                )
+    prod_jwt = {
+        e["name"]
+        for c in of_kind("prod", "Deployment")["beatpass-upload"]["spec"]["template"]["spec"]["containers"]
+        for e in c.get("env", [])
+        if e["name"].startswith("BEATPASS_JWT")
+    }
     assert prod_jwt == {"BEATPASS_JWT_PUBLIC_KEY"}, "prod verifies the identity provider's RS256 tokens"
 
 
 # ---------------------------------------------------------------- workloads
+
 
 @overlays
 def test_workloads_are_hardened_for_the_restricted_level(overlay):
@@ -341,7 +427,9 @@ def test_probes_and_metrics_live_on_the_ops_port(overlay):
     assert (cm["BEATPASS_OPS_PORT"], cm["BEATPASS_HTTP_PORT"]) == (str(OPS_PORT), str(API_PORT))
     for name, doc in deployments.items():
         pod = doc["spec"]["template"]["spec"]
-        assert pod["terminationGracePeriodSeconds"] > grace + 10, f"{name}: the pod grace period must outlast the drain grace"
+        assert pod["terminationGracePeriodSeconds"] > grace + 10, (
+            f"{name}: the pod grace period must outlast the drain grace"
+        )
         (c,) = pod["containers"]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         assert ports == {"http": API_PORT, "ops": OPS_PORT}, name
@@ -369,7 +457,10 @@ def test_every_service_has_service_pdb_and_monitor(overlay):
     monitors = of_kind(overlay, "ServiceMonitor", APP_NS)
     assert names <= set(monitors)
     for svc in SERVICES:
-        assert monitors[f"beatpass-{svc}"]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == f"beatpass-{svc}"
+        assert (
+            monitors[f"beatpass-{svc}"]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+            == f"beatpass-{svc}"
+        )
     pod_monitors = of_kind(overlay, "PodMonitor", DATA_NS)
     for dep in ("beatpass-rabbitmq", "beatpass-minio", "beatpass-postgres", "beatpass-postgres-pooler"):
         assert dep in pod_monitors, f"no monitor for {dep} (its Down alert would always fire)"
@@ -404,7 +495,9 @@ def test_migrations_run_once_before_the_rollout(overlay):
     if overlay == "dev":
         assert not jobs
         return
-    tag = re.search(r"^# release (\S+)$", (DEPLOY / "k8s/overlays/prod/release/kustomization.yaml").read_text(), re.M).group(1)
+    tag = re.search(
+        r"^# release (\S+)$", (DEPLOY / "k8s/overlays/prod/release/kustomization.yaml").read_text(), re.M
+    ).group(1)
     assert set(jobs) == {f"beatpass-{svc}-migrate-{tag}" for svc in with_db}
     for svc in with_db:
         job = jobs[f"beatpass-{svc}-migrate-{tag}"]
@@ -422,11 +515,20 @@ def test_migration_command_runs(svc, tmp_path):
     import sqlite3
 
     db = tmp_path / f"{svc}.db"
-    env = {**os.environ, f"BEATPASS_{svc.upper()}_DATABASE_URL": f"sqlite:///{db}", "BEATPASS_VAR_DIR": str(tmp_path),
-           "BEATPASS_MIGRATE_ON_START": "false", "BEATPASS_MIGRATION_WAIT_S": "5"}
+    env = {
+        **os.environ,
+        f"BEATPASS_{svc.upper()}_DATABASE_URL": f"sqlite:///{db}",
+        "BEATPASS_VAR_DIR": str(tmp_path),
+        "BEATPASS_MIGRATE_ON_START": "false",
+        "BEATPASS_MIGRATION_WAIT_S": "5",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if svc == "upload":  # before the Job: the init container gives up after its wait, with a sentence
-        waiting = run([sys.executable, "-m", "beatpass_common.schema", svc], env={**env, "BEATPASS_MIGRATION_WAIT_S": "0"}, timeout=120)
+        waiting = run(
+            [sys.executable, "-m", "beatpass_common.schema", svc],
+            env={**env, "BEATPASS_MIGRATION_WAIT_S": "0"},
+            timeout=120,
+        )
         assert waiting.returncode == 1 and "did not finish within BEATPASS_MIGRATION_WAIT_S" in waiting.stderr
     proc = run([sys.executable, "-m", f"beatpass_{svc}", "migrate"], env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -438,6 +540,7 @@ def test_migration_command_runs(svc, tmp_path):
 
 
 # ---------------------------------------------------------------- PostgreSQL connections and backups
+
 
 def _max_replicas(overlay: str, svc: str) -> int:
     if svc == "upload":
@@ -467,10 +570,14 @@ def test_connection_pools_fit_the_pooler_and_postgres(overlay):
     assert clients <= int(params["max_client_conn"]), f"{clients} client connections > max_client_conn"
     cluster = of_kind(overlay, "Cluster", DATA_NS)["beatpass-postgres"]["spec"]
     pg = cluster["postgresql"]["parameters"]
-    per_db = min(int(params["default_pool_size"]) + int(params.get("reserve_pool_size", 0)), int(params["max_db_connections"]))
+    per_db = min(
+        int(params["default_pool_size"]) + int(params.get("reserve_pool_size", 0)), int(params["max_db_connections"])
+    )
     server = pooler["instances"] * len(WITH_DATABASE) * per_db
     direct = 20  # migration Jobs and init containers, the operator, backups, an operator's psql
-    budget = int(pg["max_connections"]) - int(pg["superuser_reserved_connections"]) - int(pg["max_wal_senders"]) - direct
+    budget = (
+        int(pg["max_connections"]) - int(pg["superuser_reserved_connections"]) - int(pg["max_wal_senders"]) - direct
+    )
     assert server <= budget, f"pooler may open {server} server connections, PostgreSQL allows {budget} for it"
     limits = {r["name"]: r["connectionLimit"] for r in cluster["managed"]["roles"]}
     assert all(limit >= pooler["instances"] * per_db + 5 for limit in limits.values()), limits
@@ -490,7 +597,9 @@ def test_backups_go_off_site_through_the_plugin(overlay):
     assert endpoint.startswith("https://") and ".svc" not in endpoint and "minio" not in endpoint, "off-site, over TLS"
     (daily,) = of_kind(overlay, "ScheduledBackup", DATA_NS).values()
     assert daily["spec"]["method"] == "plugin" and daily["spec"]["pluginConfiguration"]["name"] == plugin["name"]
-    assert "beatpass-pg-backups" not in {b["name"] for b in of_kind(overlay, "Tenant", DATA_NS)["beatpass-minio"]["spec"]["buckets"]}
+    assert "beatpass-pg-backups" not in {
+        b["name"] for b in of_kind(overlay, "Tenant", DATA_NS)["beatpass-minio"]["spec"]["buckets"]
+    }
 
 
 def _restore_docs() -> list[dict]:
@@ -516,20 +625,33 @@ def test_restore_cluster_renders_and_passes_the_network_policies():
     policies = of_kind("prod", "NetworkPolicy", DATA_NS)
     instance = {"cnpg.io/podRole": "instance", "cnpg.io/cluster": cluster["metadata"]["name"]}
     selecting = {n for n, p in policies.items() if _selects(p["spec"]["podSelector"], instance)}
-    assert {"beatpass-postgres", "beatpass-postgres-egress-kube-api-and-backups", "allow-dns", "default-deny-all"} <= selecting
+    assert {
+        "beatpass-postgres",
+        "beatpass-postgres-egress-kube-api-and-backups",
+        "allow-dns",
+        "default-deny-all",
+    } <= selecting
     migrations = of_kind("prod", "NetworkPolicy", APP_NS)["beatpass-egress-dependencies"]["spec"]["egress"]
-    assert any(_selects(peer["podSelector"], instance) for rule in migrations for peer in rule["to"]
-               if {"protocol": "TCP", "port": 5432} in rule["ports"]), "migrations reach a restored cluster"
+    assert any(
+        _selects(peer["podSelector"], instance)
+        for rule in migrations
+        for peer in rule["to"]
+        if {"protocol": "TCP", "port": 5432} in rule["ports"]
+    ), "migrations reach a restored cluster"
     # the switch: the prod pooler and primary Service, pointed at the restored cluster and nothing else
     switch = {d["kind"]: d for d in yaml.safe_load_all(render_path(str(DEPLOY / "k8s/restore/switch"))) if d}
     prod_pooler = of_kind("prod", "Pooler", DATA_NS)["beatpass-postgres-pooler-rw"]
     prod_primary = of_kind("prod", "Service", DATA_NS)["beatpass-postgres-primary"]
     assert switch["Pooler"]["spec"] == {**prod_pooler["spec"], "cluster": {"name": cluster["metadata"]["name"]}}
-    assert switch["Service"]["spec"]["selector"] == {**prod_primary["spec"]["selector"], "cnpg.io/cluster": cluster["metadata"]["name"]}
+    assert switch["Service"]["spec"]["selector"] == {
+        **prod_primary["spec"]["selector"],
+        "cnpg.io/cluster": cluster["metadata"]["name"],
+    }
     assert not _validate_custom(list(switch.values()))
 
 
 # ---------------------------------------------------------------- scaling
+
 
 @overlays
 def test_scaling_follows_the_queues(overlay):
@@ -561,6 +683,7 @@ def test_scaling_follows_the_queues(overlay):
 
 # ---------------------------------------------------------------- network
 
+
 def _selects(selector: dict, labels: dict) -> bool:
     if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
         return False
@@ -575,7 +698,9 @@ def test_network_policies_default_deny_and_closed_egress(overlay):
     for ns in (APP_NS, DATA_NS):
         policies = of_kind(overlay, "NetworkPolicy", ns)
         deny = policies["default-deny-all"]["spec"]
-        assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"} and not deny.get("ingress")
+        assert (
+            deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"} and not deny.get("ingress")
+        )
         for name, p in policies.items():
             for rule in p["spec"].get("egress", []):
                 assert rule.get("ports"), f"{ns}/{name}: egress to every port"
@@ -583,7 +708,9 @@ def test_network_policies_default_deny_and_closed_egress(overlay):
             for rule in p["spec"].get("ingress", []):
                 assert rule.get("ports"), f"{ns}/{name}: ingress on every port"
     app = of_kind(overlay, "NetworkPolicy", APP_NS)
-    pods = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in of_kind(overlay, "Deployment", APP_NS).items()}
+    pods = {
+        name: d["spec"]["template"]["metadata"]["labels"] for name, d in of_kind(overlay, "Deployment", APP_NS).items()
+    }
     # from outside the namespace: the ingress controller reaches the gateway's API port only, Prometheus the ops port only
     for pname, p in app.items():
         for rule in p["spec"].get("ingress", []):
@@ -600,16 +727,24 @@ def test_network_policies_default_deny_and_closed_egress(overlay):
     egress = app["beatpass-egress-dependencies"]["spec"]
     assert all(_selects(egress["podSelector"], labels) for labels in pods.values())
     for rule in egress["egress"]:
-        assert all(peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": DATA_NS} for peer in rule["to"])
+        assert all(
+            peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": DATA_NS} for peer in rule["to"]
+        )
     assert {p["port"] for r in egress["egress"] for p in r["ports"]} == {5672, 5671, 9000, 5432}
     catalog_from = app["beatpass-catalog-ingress"]["spec"]["ingress"][0]["from"]
     assert catalog_from == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "beatpass-upload"}}}]
     # the data namespace admits the services only from namespace beatpass
     data = of_kind(overlay, "NetworkPolicy", DATA_NS)
     for pname in ("beatpass-rabbitmq", "beatpass-minio", "beatpass-postgres-pooler"):
-        peers = [peer for rule in data[pname]["spec"]["ingress"] for peer in rule["from"]
-                 if peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/part-of") == "beatpass"]
-        assert peers and all(peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": APP_NS} for peer in peers)
+        peers = [
+            peer
+            for rule in data[pname]["spec"]["ingress"]
+            for peer in rule["from"]
+            if peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/part-of") == "beatpass"
+        ]
+        assert peers and all(
+            peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": APP_NS} for peer in peers
+        )
 
 
 @overlays
@@ -654,4 +789,6 @@ def test_prod_host_is_set_in_one_place(tmp_path):
     docs = [d for d in yaml.safe_load_all(text) if d]
     ing = next(d for d in docs if d["kind"] == "Ingress")
     assert ing["spec"]["rules"][0]["host"] == "beats.example.org" == ing["spec"]["tls"][0]["hosts"][0]
-    assert not [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "beatpass-site"], "local-config only"
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "beatpass-site"], (
+        "local-config only"
+    )

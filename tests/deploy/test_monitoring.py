@@ -14,10 +14,10 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import APP_NS, DEPLOY, OVERLAYS, ROOT, SERVICES, of_kind, run  # noqa: E402
+from deploy_lib import APP_NS, DEPLOY, OVERLAYS, ROOT, SERVICES, of_kind, run
 
-from beatpass_common.bus.topology import QUEUES, all_queues, wait_queue  # noqa: E402
-from beatpass_common.config import Settings  # noqa: E402
+from beatpass_common.bus.topology import QUEUES, all_queues, wait_queue
+from beatpass_common.config import Settings
 
 MONITORING = DEPLOY / "monitoring"
 RULES_FILE = MONITORING / "rules" / "beatpass.rules.yml"
@@ -29,10 +29,12 @@ SETTINGS_FIELDS = set(Settings.model_fields)
 
 def _env_name_ok(name: str) -> bool:
     return name in {"PROMETHEUS_MULTIPROC_DIR", "MALLOC_ARENA_MAX"} or (
-        name.startswith("BEATPASS_") and name.removeprefix("BEATPASS_").lower() in SETTINGS_FIELDS)
+        name.startswith("BEATPASS_") and name.removeprefix("BEATPASS_").lower() in SETTINGS_FIELDS
+    )
 
 
 # ---------------------------------------------------------------- alerts
+
 
 def _alerts() -> dict[str, dict]:
     groups = yaml.safe_load(RULES_FILE.read_text())["groups"]
@@ -82,14 +84,33 @@ def test_runbook_base_is_absolute_and_can_be_changed(tmp_path):
     import shutil
 
     shutil.copytree(MONITORING, copy)
-    proc = run([sys.executable, str(copy / "sync_prometheusrule.py"), "--runbook-base", "https://wiki.example.org/beatpass/ops"])
+    proc = run(
+        [
+            sys.executable,
+            str(copy / "sync_prometheusrule.py"),
+            "--runbook-base",
+            "https://wiki.example.org/beatpass/ops",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     text = (copy / "prometheusrule.yaml").read_text()
-    assert RUNBOOK_BASE not in text and text.count("runbook_url: https://wiki.example.org/beatpass/ops#") == len(_alerts())
+    assert RUNBOOK_BASE not in text and text.count("runbook_url: https://wiki.example.org/beatpass/ops#") == len(
+        _alerts()
+    )
     assert RUNBOOK_BASE not in "".join(p.read_text() for p in (copy / "tests").glob("*.yaml"))
     # the rewritten tests still pass (two of them: test_promtool_test_rules runs them all)
-    assert run(["promtool", "test", "rules", str(copy / "tests" / "service_down.yaml"),
-                str(copy / "tests" / "dead_letters_waiting.yaml")]).returncode == 0
+    assert (
+        run(
+            [
+                "promtool",
+                "test",
+                "rules",
+                str(copy / "tests" / "service_down.yaml"),
+                str(copy / "tests" / "dead_letters_waiting.yaml"),
+            ]
+        ).returncode
+        == 0
+    )
     bad = run([sys.executable, str(copy / "sync_prometheusrule.py"), "--runbook-base", "docs/operations.md"])
     assert bad.returncode != 0 and "absolute http(s) URL" in bad.stderr
 
@@ -156,6 +177,7 @@ def test_dashboard_has_the_day_two_panels():
 
 # ---------------------------------------------------------------- metric names
 
+
 def known_metrics(*, for_alerts: bool) -> set[str]:
     names = set()
     for line in (MONITORING / "metric-names.txt").read_text().splitlines():
@@ -172,7 +194,21 @@ def known_metrics(*, for_alerts: bool) -> set[str]:
     return names
 
 
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"}
+PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -182,14 +218,18 @@ def metric_names(expr: str) -> set[str]:
     e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", e):
-        if e[m.end():].lstrip().startswith("(") or m.group(0).lower() in PROMQL_WORDS:
+        if e[m.end() :].lstrip().startswith("(") or m.group(0).lower() in PROMQL_WORDS:
             continue  # a function or aggregation, or a keyword
         names.add(m.group(0))
     return names
 
 
 def test_metric_name_parser():
-    assert metric_names('sum by (le) (rate(a_b_bucket{x="y(z)"}[5m])) / on(job) group_left(k) c > 0.5 and d') == {"a_b_bucket", "c", "d"}
+    assert metric_names('sum by (le) (rate(a_b_bucket{x="y(z)"}[5m])) / on(job) group_left(k) c > 0.5 and d') == {
+        "a_b_bucket",
+        "c",
+        "d",
+    }
     assert metric_names("histogram_quantile(0.95, sum by (le) (rate(h_bucket[$__rate_interval])))") == {"h_bucket"}
 
 
@@ -256,6 +296,7 @@ def test_grafana_dashboard_configmap_is_the_dashboard():
 
 
 # ---------------------------------------------------------------- compose
+
 
 def test_compose_runs_the_whole_system():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import ROOT, rendered  # noqa: E402
+from deploy_lib import ROOT, rendered
 
 GUIDE = ROOT / "docs" / "operations.md"
 TOOLS = ("kubectl", "helm", "make", "kind", "git", "curl")
@@ -28,7 +28,7 @@ def _section(title: str) -> str:
     text = GUIDE.read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end > 0 else None]
+    return text[start : end if end > 0 else None]
 
 
 def _blocks(text: str) -> list[str]:
@@ -47,21 +47,30 @@ def sandbox(tmp_path):
         shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__", "schemas"))
     for f in ("Makefile",):
         shutil.copy(ROOT / f, repo / f)
-    (repo / "scripts" / "check_deploy.sh").write_text("#!/bin/sh\necho \"check_deploy $*\" >> checks.log\n")
+    (repo / "scripts" / "check_deploy.sh").write_text('#!/bin/sh\necho "check_deploy $*" >> checks.log\n')
     (repo / "idp-public.pem").write_text("-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n")
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for tool in TOOLS:
-        (stubs / tool).write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).with_name("fake_cluster.py")}" {tool} "$@"\n')
+        (stubs / tool).write_text(
+            f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).with_name("fake_cluster.py")}" {tool} "$@"\n'
+        )
         (stubs / tool).chmod(0o755)
     (stubs / "python").symlink_to(sys.executable)
     state = tmp_path / "cluster.json"
-    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "FAKE_CLUSTER_STATE": str(state), "FAKE_REPO": str(repo),
-           "FAKE_REAL_KUBECTL": shutil.which("kubectl"), "FAKE_REAL_MAKE": shutil.which("make")}
+    env = {
+        **os.environ,
+        "PATH": f"{stubs}:{os.environ['PATH']}",
+        "FAKE_CLUSTER_STATE": str(state),
+        "FAKE_REPO": str(repo),
+        "FAKE_REAL_KUBECTL": shutil.which("kubectl"),
+        "FAKE_REAL_MAKE": shutil.which("make"),
+    }
 
     def run(script: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, cwd=repo,
-                              env=env, timeout=600)
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, cwd=repo, env=env, timeout=600
+        )
 
     run.state = lambda: json.loads(state.read_text())
     run.reset = lambda: state.unlink(missing_ok=True)
@@ -81,10 +90,22 @@ def test_the_walkthrough_takes_an_empty_cluster_to_a_first_upload(sandbox):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     state = sandbox.state()
     assert "check_deploy" in (sandbox.repo / "checks.log").read_text()
-    for ns, kinds in {"beatpass": {"Deployment/beatpass-upload", "Job/beatpass-upload-migrate-walkthrough", "User/beatpass-catalog",
-                                   "Certificate/beatpass-upload-tls", "ScaledObject/beatpass-waveform"},
-                      "beatpass-data": {"Cluster/beatpass-postgres", "Tenant/beatpass-minio", "Pooler/beatpass-postgres-pooler-rw",
-                                        "ObjectStore/beatpass-offsite", "RabbitmqCluster/beatpass-rabbitmq"}}.items():
+    for ns, kinds in {
+        "beatpass": {
+            "Deployment/beatpass-upload",
+            "Job/beatpass-upload-migrate-walkthrough",
+            "User/beatpass-catalog",
+            "Certificate/beatpass-upload-tls",
+            "ScaledObject/beatpass-waveform",
+        },
+        "beatpass-data": {
+            "Cluster/beatpass-postgres",
+            "Tenant/beatpass-minio",
+            "Pooler/beatpass-postgres-pooler-rw",
+            "ObjectStore/beatpass-offsite",
+            "RabbitmqCluster/beatpass-rabbitmq",
+        },
+    }.items():
         assert kinds <= set(state["applied"][ns]), kinds - set(state["applied"][ns])
     # what create_secrets.sh made is exactly what the prod overlay reads: nothing missing, nothing extra
     assert set(state["secrets"]["beatpass"]) == _referenced_secrets("beatpass")
@@ -95,7 +116,9 @@ def _referenced_secrets(ns: str) -> set[str]:
     sys.path.insert(0, str(Path(__file__).parent))
     from fake_cluster import secret_refs
 
-    return {name for d in rendered("prod") if d["metadata"].get("namespace") == ns for name, _ in secret_refs(d)} - {"beatpass-upload-tls"}
+    return {name for d in rendered("prod") if d["metadata"].get("namespace") == ns for name, _ in secret_refs(d)} - {
+        "beatpass-upload-tls"
+    }
 
 
 @pytest.mark.timeout(900)
@@ -118,8 +141,10 @@ def test_steps_out_of_order_are_refused(sandbox):
     sandbox.reset()
     assert "ensure CRDs are installed first" in sandbox(secrets_step.splitlines()[0] + "\n" + services).stderr
     sandbox.reset()
-    cert_manager_last = "\n".join([line for line in operators.splitlines() if "cert-manager" not in line] +
-                                  [line for line in operators.splitlines() if "jetstack/cert-manager" in line])
+    cert_manager_last = "\n".join(
+        [line for line in operators.splitlines() if "cert-manager" not in line]
+        + [line for line in operators.splitlines() if "jetstack/cert-manager" in line]
+    )
     assert "needs ['Certificate'" in sandbox(cert_manager_last).stderr
     sandbox.reset()
     assert 'namespaces "beatpass" not found' in sandbox(f"{operators}\n{secrets_step.splitlines()[1]}").stderr
@@ -152,7 +177,12 @@ def test_versions_table_matches_the_install_commands():
 
 def test_every_kustomization_the_guide_names_renders():
     paths = set(re.findall(r"kubectl (?:apply|kustomize|delete) (?:--server-side )?-k ([\w./-]+)", GUIDE.read_text()))
-    assert {"deploy/k8s/overlays/prod", "deploy/k8s/overlays/prod/data", "deploy/k8s/overlays/dev", "deploy/k8s/restore"} <= paths
+    assert {
+        "deploy/k8s/overlays/prod",
+        "deploy/k8s/overlays/prod/data",
+        "deploy/k8s/overlays/dev",
+        "deploy/k8s/restore",
+    } <= paths
     for path in paths:
         proc = subprocess.run(["kubectl", "kustomize", path], capture_output=True, text=True, cwd=ROOT)
         assert proc.returncode == 0, (path, proc.stderr)

@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
-from beatpass_common.testing.infra import free_port  # noqa: E402
+from beatpass_common.testing.infra import free_port
 
 
 def _status(port: int, path: str) -> int:
@@ -24,11 +24,23 @@ def _status(port: int, path: str) -> int:
 def test_gunicorn_gateway_serves_ops_routes_only_on_the_ops_port(tmp_path):
     api, ops = free_port(), free_port()
     (tmp_path / "metrics").mkdir()
-    env = {**os.environ, "BEATPASS_VAR_DIR": str(tmp_path), "BEATPASS_DEV_MODE": "true", "BEATPASS_HTTP_PORT": str(api),
-           "BEATPASS_OPS_PORT": str(ops), "BEATPASS_GUNICORN_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    env = {
+        **os.environ,
+        "BEATPASS_VAR_DIR": str(tmp_path),
+        "BEATPASS_DEV_MODE": "true",
+        "BEATPASS_HTTP_PORT": str(api),
+        "BEATPASS_OPS_PORT": str(ops),
+        "BEATPASS_GUNICORN_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     log = (tmp_path / "gunicorn.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:

@@ -12,6 +12,7 @@ export is in Prometheus; the catalog's shared gauges are not counted once per re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -28,17 +29,21 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from deploy_lib import DEPLOY, ROOT, SERVICES  # noqa: E402
-from test_monitoring import _alerts, _dashboard_targets, known_metrics, metric_names  # noqa: E402
+from deploy_lib import DEPLOY, ROOT, SERVICES
+from test_monitoring import _alerts, _dashboard_targets, known_metrics, metric_names
 
-from beatpass_common.bus.topology import QUEUES  # noqa: E402
-from beatpass_common.testing.infra import free_port  # noqa: E402
+from beatpass_common.bus.topology import QUEUES
+from beatpass_common.testing.infra import free_port
 
 MONITORING = DEPLOY / "monitoring"
 SCRAPE_S = 1
 START_LIMIT_S = 60
-EXTERNAL_JOBS = {"rabbitmq_": "beatpass-rabbitmq", "cnpg_": "beatpass-postgres", "barman_": "beatpass-postgres",
-                 "kube_": "kube-state-metrics"}
+EXTERNAL_JOBS = {
+    "rabbitmq_": "beatpass-rabbitmq",
+    "cnpg_": "beatpass-postgres",
+    "barman_": "beatpass-postgres",
+    "kube_": "kube-state-metrics",
+}
 
 
 STARTED = time.time()
@@ -58,24 +63,34 @@ def _external_exposition() -> str:
         elif name.startswith("kube_statefulset"):
             lines.append(f'{name}{{namespace="beatpass-data",statefulset="beatpass-rabbitmq-server"}} 3')
         elif name.startswith("kube_pod_container_status_restarts"):
-            lines += [f'{name}{{namespace="beatpass",pod="beatpass-{s}-0",container="{s}"}} '
-                      f'{int(now - STARTED) if s == "validation" else 0}' for s in SERVICES]
+            lines += [
+                f'{name}{{namespace="beatpass",pod="beatpass-{s}-0",container="{s}"}} '
+                f"{int(now - STARTED) if s == 'validation' else 0}"
+                for s in SERVICES
+            ]
         elif name.startswith("kube_pod_container_status_last_terminated_reason"):
-            lines += [f'{name}{{namespace="beatpass",pod="beatpass-{s}-0",container="{s}",reason="OOMKilled"}} '
-                      f'{int(s == "validation")}' for s in SERVICES]
+            lines += [
+                f'{name}{{namespace="beatpass",pod="beatpass-{s}-0",container="{s}",reason="OOMKilled"}} '
+                f"{int(s == 'validation')}"
+                for s in SERVICES
+            ]
         elif name.startswith("barman_"):
             lines.append(f'{name}{{pod="beatpass-postgres-1"}} {now - 3600:.0f}')
         elif name.startswith("cnpg_pg_stat_archiver_last_failed"):
             lines.append(f'{name}{{pod="beatpass-postgres-1"}} -1')
         elif name.startswith("cnpg_"):
-            lines.append(f'{name}{{pod="beatpass-postgres-1"}} {now:.0f}' if name.endswith("_time") else f'{name}{{pod="beatpass-postgres-1"}} 2')
+            lines.append(
+                f'{name}{{pod="beatpass-postgres-1"}} {now:.0f}'
+                if name.endswith("_time")
+                else f'{name}{{pod="beatpass-postgres-1"}} 2'
+            )
         elif name in ("pg_up", "cnpg_collector_up"):
             lines.append(f"{name} 1")
     return "\n".join(lines) + "\n"
 
 
 class _Exporter(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):  # http.server's name
         body = _external_exposition().encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -109,9 +124,14 @@ def _wait(limit_s: float, what: str, check):
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prometheus")
-    services = subprocess.Popen([sys.executable, str(Path(__file__).with_name("live_metrics.py")), "--serve"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=(tmp / "services.log").open("w"),
-                                text=True, cwd=ROOT)
+    services = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("live_metrics.py")), "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=(tmp / "services.log").open("w"),
+        text=True,
+        cwd=ROOT,
+    )
     exporter = ThreadingHTTPServer(("127.0.0.1", 0), _Exporter)
     threading.Thread(target=exporter.serve_forever, daemon=True).start()
     prom = None
@@ -120,27 +140,43 @@ def prometheus(tmp_path_factory):
         assert line, f"the services did not start: {(tmp / 'services.log').read_text()[-3000:]}"
         ports = json.loads(line)
         for _ in range(3):  # request metrics for the latency panels (refused without a token, still measured)
-            for url in (f"http://127.0.0.1:{ports['upload']['http']}/api/v1/me",
-                        f"http://127.0.0.1:{ports['catalog']['http']}/internal/v1/producers/p1/tracks"):
-                try:
+            for url in (
+                f"http://127.0.0.1:{ports['upload']['http']}/api/v1/me",
+                f"http://127.0.0.1:{ports['catalog']['http']}/internal/v1/producers/p1/tracks",
+            ):
+                with contextlib.suppress(urllib.error.HTTPError):
                     urllib.request.urlopen(url, timeout=10)
-                except urllib.error.HTTPError:
-                    pass
-        jobs = [{"job_name": f"beatpass-{svc}", "static_configs": [{"targets": [f"127.0.0.1:{ports[svc]['ops']}"]}]}
-                for svc in SERVICES]
+        jobs = [
+            {"job_name": f"beatpass-{svc}", "static_configs": [{"targets": [f"127.0.0.1:{ports[svc]['ops']}"]}]}
+            for svc in SERVICES
+        ]
         # two catalog replicas computing the same gauges from the same database
         jobs[SERVICES.index("catalog")]["static_configs"].append(
-            {"targets": [f"127.0.0.1:{ports['catalog']['ops']}"], "labels": {"instance": "catalog-replica-2"}})
+            {"targets": [f"127.0.0.1:{ports['catalog']['ops']}"], "labels": {"instance": "catalog-replica-2"}}
+        )
         ext = f"127.0.0.1:{exporter.server_address[1]}"
-        jobs += [{"job_name": job, "honor_labels": True, "static_configs": [{"targets": [ext]}]}
-                 for job in sorted(set(EXTERNAL_JOBS.values()))]
-        config = {"global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": f"{SCRAPE_S}s"},
-                  "rule_files": [str(MONITORING / "rules" / "beatpass.rules.yml")], "scrape_configs": jobs}
+        jobs += [
+            {"job_name": job, "honor_labels": True, "static_configs": [{"targets": [ext]}]}
+            for job in sorted(set(EXTERNAL_JOBS.values()))
+        ]
+        config = {
+            "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": f"{SCRAPE_S}s"},
+            "rule_files": [str(MONITORING / "rules" / "beatpass.rules.yml")],
+            "scrape_configs": jobs,
+        }
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()
-        prom = subprocess.Popen([shutil.which("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                                 "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
+        prom = subprocess.Popen(
+            [
+                shutil.which("prometheus"),
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "prometheus.log").open("w"),
+        )
         targets = len(SERVICES) + 1 + len(set(EXTERNAL_JOBS.values()))
 
         def all_up_thrice():
@@ -148,7 +184,11 @@ def prometheus(tmp_path_factory):
             return len(result) == targets
 
         _wait(START_LIMIT_S, f"{targets} targets up for 3 scrapes ({tmp / 'prometheus.log'})", all_up_thrice)
-        _wait(10, "the catalog's reaper gauges", lambda: _api(port, "series", **{"match[]": "beatpass_catalog_tracks"})["data"])
+        _wait(
+            10,
+            "the catalog's reaper gauges",
+            lambda: _api(port, "series", **{"match[]": "beatpass_catalog_tracks"})["data"],
+        )
         yield port, ports
     finally:
         if prom is not None:
@@ -184,8 +224,15 @@ def test_every_alert_expression_evaluates_and_rules_are_healthy(prometheus):
     port, _ = prometheus
     for rule in _alerts().values():
         _query(port, rule["expr"])  # status success: parses and evaluates against live series
-    groups = _wait(15, "every rule evaluated", lambda: [g for g in _api(port, "rules")["data"]["groups"]
-                                                          if all(r.get("lastEvaluation", "").startswith("20") for r in g["rules"])])
+    groups = _wait(
+        15,
+        "every rule evaluated",
+        lambda: [
+            g
+            for g in _api(port, "rules")["data"]["groups"]
+            if all(r.get("lastEvaluation", "").startswith("20") for r in g["rules"])
+        ],
+    )
     rules = {r["name"]: r for g in groups for r in g["rules"]}
     assert set(_alerts()) <= set(rules)
     bad = {n: r.get("lastError") for n, r in rules.items() if r["health"] != "ok"}
@@ -198,7 +245,11 @@ def test_service_series_reach_prometheus(prometheus):
     port, ports = prometheus
     present = set(_api(port, "label/__name__/values")["data"])
     with urllib.request.urlopen(f"http://127.0.0.1:{ports['upload']['ops']}/metrics", timeout=10) as r:
-        sampled = {line.split("{")[0].split(" ")[0] for line in r.read().decode().splitlines() if line and not line.startswith("#")}
+        sampled = {
+            line.split("{")[0].split(" ")[0]
+            for line in r.read().decode().splitlines()
+            if line and not line.startswith("#")
+        }
     ours = {n for n in known_metrics(for_alerts=True) if n.startswith("beatpass_")}
     missing = sorted(n for n in ours & sampled if n not in present)
     assert not missing, missing
@@ -214,6 +265,12 @@ def test_catalog_gauges_are_not_counted_per_replica(prometheus):
     # (in embedded mode the five services share one registry: look at the catalog's job only)
     per_replica = _query(port, 'count by (status) (beatpass_catalog_tracks{job="beatpass-catalog"})')
     assert per_replica and all(r["value"][1] == "2" for r in per_replica), "two catalog targets scraped"
-    panel = {r["metric"]["status"]: r["value"][1] for r in _query(port, 'max by (status) (beatpass_catalog_tracks{job="beatpass-catalog"})')}
-    one = {r["metric"]["status"]: r["value"][1] for r in _query(port, 'beatpass_catalog_tracks{instance="catalog-replica-2"}')}
+    panel = {
+        r["metric"]["status"]: r["value"][1]
+        for r in _query(port, 'max by (status) (beatpass_catalog_tracks{job="beatpass-catalog"})')
+    }
+    one = {
+        r["metric"]["status"]: r["value"][1]
+        for r in _query(port, 'beatpass_catalog_tracks{instance="catalog-replica-2"}')
+    }
     assert panel == one

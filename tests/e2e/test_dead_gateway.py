@@ -5,6 +5,7 @@ retried with the same Idempotency-Key once it is back, goes through at once and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -39,16 +40,18 @@ def _small_wav(seed: int) -> bytes:
 
 
 def _post(platform, body: dict, key: str, producer: str = "producer-e2e") -> requests.Response:
-    return requests.post(f"{platform.url}/api/v1/tracks", json=body, timeout=60,
-                         headers={**platform.headers(producer), "Idempotency-Key": key})
+    return requests.post(
+        f"{platform.url}/api/v1/tracks",
+        json=body,
+        timeout=60,
+        headers={**platform.headers(producer), "Idempotency-Key": key},
+    )
 
 
 def _in_background(fn) -> threading.Thread:
     def run():
-        try:
+        with contextlib.suppress(requests.ConnectionError):  # the gateway was killed before answering
             fn()
-        except requests.ConnectionError:
-            pass  # the gateway was killed before answering
 
     t = threading.Thread(target=run)
     t.start()
@@ -65,11 +68,16 @@ def _wait(predicate, limit_s: float = 30.0):
 
 def test_gateway_killed_mid_save_then_restarted_takes_the_same_save_at_once(platform_env, upload_db):
     platform_env.start("upload", BEATPASS_LEASE_S=str(LEASE_S))
-    body = {**FIELDS, "title": "Killed", "audio_upload_id": platform_env.upload(_small_wav(61), "k.wav"),
-            "cover_upload_id": platform_env.upload(cover_bytes(1000), "c.jpg")}
+    body = {
+        **FIELDS,
+        "title": "Killed",
+        "audio_upload_id": platform_env.upload(_small_wav(61), "k.wav"),
+        "cover_upload_id": platform_env.upload(cover_bytes(1000), "c.jpg"),
+    }
     platform_env.stop("upload")  # back with a fault that stalls the save of this audio
-    platform_env.start("upload", BEATPASS_LEASE_S=str(LEASE_S),
-                       BEATPASS_TEST_FAULT=f"upload.save:stall:{body['audio_upload_id']}")
+    platform_env.start(
+        "upload", BEATPASS_LEASE_S=str(LEASE_S), BEATPASS_TEST_FAULT=f"upload.save:stall:{body['audio_upload_id']}"
+    )
     t = _in_background(lambda: _post(platform_env, body, "save-once"))
     with upload_db() as s:
         _wait(lambda: s.get(IdempotencyKey, ("producer-e2e", "save-once"), populate_existing=True))
@@ -84,9 +92,13 @@ def test_gateway_killed_mid_save_then_restarted_takes_the_same_save_at_once(plat
     with upload_db() as s:
         assert s.scalar(select(func.count()).select_from(Submission)) == 1
         assert s.scalar(select(func.count()).select_from(Reservation)) == 1
-        submitted = _wait(lambda: s.scalars(select(OutboxEvent).where(
-            OutboxEvent.type == "track.submitted", OutboxEvent.published_at.is_not(None))
-            .execution_options(populate_existing=True)).all())
+        submitted = _wait(
+            lambda: s.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.type == "track.submitted", OutboxEvent.published_at.is_not(None))
+                .execution_options(populate_existing=True)
+            ).all()
+        )
     assert len(submitted) == 1 and json.loads(submitted[0].body)["track_id"] == r.json()["track_id"]
 
 
@@ -101,12 +113,22 @@ def test_saves_with_random_gateway_kills_end_with_one_track_per_key(platform_env
     saves = []
     for i in range(total):
         producer = producers[i % len(producers)]
-        saves.append((producer, f"key-{i}", {**FIELDS, "title": f"Beat {i}", "cover_upload_id": cover[producer],
-                                             "audio_upload_id": platform_env.upload(_small_wav(i), "b.wav", producer)}))
+        saves.append(
+            (
+                producer,
+                f"key-{i}",
+                {
+                    **FIELDS,
+                    "title": f"Beat {i}",
+                    "cover_upload_id": cover[producer],
+                    "audio_upload_id": platform_env.upload(_small_wav(i), "b.wav", producer),
+                },
+            )
+        )
     answers: dict[str, dict] = {}
     replayed = 0
     for start in range(0, total, 4):
-        batch = saves[start: start + 4]
+        batch = saves[start : start + 4]
         threads = [_in_background(lambda p=p, k=k, b=b: _post(platform_env, b, k, p)) for p, k, b in batch]
         time.sleep(rng.uniform(0.0, 0.4))  # before, during or after the saves
         platform_env.stop("upload", signal.SIGKILL)
@@ -125,5 +147,7 @@ def test_saves_with_random_gateway_kills_end_with_one_track_per_key(platform_env
         assert Counter(sub.producer_id for sub in submissions) == Counter(p for p, _, _ in saves)
         assert {sub.track_id for sub in submissions} == {a["track_id"] for a in answers.values()}
         assert s.scalar(select(func.count()).select_from(Reservation)) == total
-        assert s.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.type == "track.submitted")) == total
+        assert (
+            s.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "track.submitted"))
+            == total
+        )

@@ -24,14 +24,25 @@ def test_gunicorn_workers_share_upload_state_and_metrics(platform_env, tmp_path)
         platform_env.start(name)
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     metrics_dir = tmp_path / "metrics"
-    platform_env.start("upload", [gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
-                       BEATPASS_GUNICORN_WORKERS="3", BEATPASS_GUNICORN_THREADS="4",
-                       PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    platform_env.start(
+        "upload",
+        [gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
+        BEATPASS_GUNICORN_WORKERS="3",
+        BEATPASS_GUNICORN_THREADS="4",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
     audio = beat_wav(60, seed=51)  # ~10 MiB: several PATCHes, spread over the workers
     cover = cover_bytes(1100)
-    body = {"title": "Workers", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-            "licensing": "exclusive", "audio_upload_id": platform_env.upload(audio, "w.wav"),
-            "cover_upload_id": platform_env.upload(cover, "c.jpg")}
+    body = {
+        "title": "Workers",
+        "artists": ["Kai"],
+        "bpm": 120,
+        "key": "A",
+        "scale": "minor",
+        "licensing": "exclusive",
+        "audio_upload_id": platform_env.upload(audio, "w.wav"),
+        "cover_upload_id": platform_env.upload(cover, "c.jpg"),
+    }
     r = requests.post(f"{platform_env.url}/api/v1/tracks", json=body, headers=platform_env.headers(), timeout=30)
     assert r.status_code == 202, r.text
     assert platform_env.wait_track(r.json()["track_id"])["status"] == "ready"
@@ -46,10 +57,18 @@ def test_gunicorn_workers_share_upload_state_and_metrics(platform_env, tmp_path)
     rules = requests.get(f"{platform_env.url}/api/v1/rules", timeout=10)
     assert rules.headers["Server"] == "gunicorn" and rules.headers["X-Content-Type-Options"] == "nosniff"
     for request, status, code in (
-            (b"GET /api/v1/rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
-             "HEADERS_TOO_LARGE"),
-            (b"POST /api/v1/tracks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n"
-             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, None)):
+        (
+            b"GET /api/v1/rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+            431,
+            "HEADERS_TOO_LARGE",
+        ),
+        (
+            b"POST /api/v1/tracks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            None,
+        ),
+    ):
         head, body = _raw(platform_env.url, request)
         assert head.startswith(f"HTTP/1.1 {status}".encode()), head
         assert b"application/problem+json" in head, head

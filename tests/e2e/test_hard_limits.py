@@ -26,15 +26,18 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "monitoring" / "rules" / "beatpass.rules.yml"
 FIELDS = {"artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor", "licensing": "non_exclusive"}
-LIMITS = {"BEATPASS_HANDLER_TIME_LIMIT_S": "4", "BEATPASS_PARK_AFTER_OVERRUNS": "2",
-          "BEATPASS_SHUTDOWN_GRACE_S": "2"}
+LIMITS = {"BEATPASS_HANDLER_TIME_LIMIT_S": "4", "BEATPASS_PARK_AFTER_OVERRUNS": "2", "BEATPASS_SHUTDOWN_GRACE_S": "2"}
 
 
 def _save(platform, audio: bytes | str, title: str) -> str:
     """Save a track; ``audio`` is the bytes to upload or an upload id."""
     audio_id = audio if isinstance(audio, str) else platform.upload(audio, "beat.wav")
-    body = {**FIELDS, "title": title, "audio_upload_id": audio_id,
-            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg")}
+    body = {
+        **FIELDS,
+        "title": title,
+        "audio_upload_id": audio_id,
+        "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg"),
+    }
     r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(), timeout=30)
     assert r.status_code == 202, r.text
     return r.json()["track_id"]
@@ -49,14 +52,23 @@ class Prometheus:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": f"beatpass-{name}", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
-                               for name, port in targets.items()],
+            "scrape_configs": [
+                {"job_name": f"beatpass-{name}", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+                for name, port in targets.items()
+            ],
         }
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.log = open(tmp / "prometheus.log", "wb")
         self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"], stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                "prometheus",
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def firing(self, alertname: str) -> list[dict]:
         try:
@@ -111,14 +123,20 @@ def test_sigterm_with_a_stuck_handler_exits_within_the_grace_period(platform_env
     for name in ("catalog", "upload"):
         platform_env.start(name)
     stuck_audio = platform_env.upload(beat_wav(12, seed=73), "stuck.wav")
-    platform_env.start("validation", BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck_audio}",
-                       **{**LIMITS, "BEATPASS_HANDLER_TIME_LIMIT_S": "120"})
+    platform_env.start(
+        "validation",
+        BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck_audio}",
+        **{**LIMITS, "BEATPASS_HANDLER_TIME_LIMIT_S": "120"},
+    )
     _save(platform_env, stuck_audio, "Never Ends")
     metrics = f"http://127.0.0.1:{platform_env.ports['validation']}/metrics"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        busy = [line for line in requests.get(metrics, timeout=2).text.splitlines()
-                if line.startswith("beatpass_validation_handler_busy_seconds{") and float(line.split()[-1]) > 0.5]
+        busy = [
+            line
+            for line in requests.get(metrics, timeout=2).text.splitlines()
+            if line.startswith("beatpass_validation_handler_busy_seconds{") and float(line.split()[-1]) > 0.5
+        ]
         if busy:
             break
         time.sleep(0.3)

@@ -64,10 +64,22 @@ class MakeRun:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(tmp / "make-run.log", "ab")
         full = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
-        full.update({"BEATPASS_HTTP_PORT": str(self.port), "BEATPASS_VAR_DIR": str(tmp / "var"),
-                     "BEATPASS_DEV_MODE": "true", "BEATPASS_RETRY_DELAYS_S": "[0.5]", **env})
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_all.py")], env=full,
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp)
+        full.update(
+            {
+                "BEATPASS_HTTP_PORT": str(self.port),
+                "BEATPASS_VAR_DIR": str(tmp / "var"),
+                "BEATPASS_DEV_MODE": "true",
+                "BEATPASS_RETRY_DELAYS_S": "[0.5]",
+                **env,
+            }
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "run_all.py")],
+            env=full,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"make run exited; see {self.log.name}"
@@ -83,13 +95,18 @@ class MakeRun:
         from tusclient import client as tus
 
         up = tus.TusClient(f"{self.url}/api/v1/uploads", headers=self.headers).uploader(
-            file_stream=io.BytesIO(data), chunk_size=5 * 1024 * 1024, metadata={"filename": name})
+            file_stream=io.BytesIO(data), chunk_size=5 * 1024 * 1024, metadata={"filename": name}
+        )
         up.upload()
         return up.url.rsplit("/", 1)[1]
 
     def save(self, audio_id: str, title: str) -> str:
-        body = {**FIELDS, "title": title, "audio_upload_id": audio_id,
-                "cover_upload_id": self.upload(cover_bytes(1200), "cover.jpg")}
+        body = {
+            **FIELDS,
+            "title": title,
+            "audio_upload_id": audio_id,
+            "cover_upload_id": self.upload(cover_bytes(1200), "cover.jpg"),
+        }
         r = requests.post(f"{self.url}/api/v1/tracks", json=body, headers=self.headers, timeout=30)
         assert r.status_code == 202, r.text
         return r.json()["track_id"]
@@ -122,8 +139,13 @@ def test_make_run_survives_a_stuck_analysis_and_the_brown_noise_file(tmp_path):
     brown = first.upload(_brown_noise(), "brown.wav")
     first.stop(30)
 
-    run = MakeRun(tmp_path, BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck}",
-                  BEATPASS_HANDLER_TIME_LIMIT_S="4", BEATPASS_PARK_AFTER_OVERRUNS="2", BEATPASS_SHUTDOWN_GRACE_S="2")
+    run = MakeRun(
+        tmp_path,
+        BEATPASS_TEST_FAULT=f"validation.audio:hang:{stuck}",
+        BEATPASS_HANDLER_TIME_LIMIT_S="4",
+        BEATPASS_PARK_AFTER_OVERRUNS="2",
+        BEATPASS_SHUTDOWN_GRACE_S="2",
+    )
     try:
         stuck_track = run.save(stuck, "Never Ends")
         normal = run.save(run.upload(beat_wav(12, seed=82), "plain.wav"), "Plain Beat")

@@ -17,14 +17,20 @@ from beatpass_common.testing.media import cover_bytes, odd_pcm_layouts
 pytestmark = pytest.mark.e2e
 
 FIELDS = {"artists": ["Kai"], "bpm": 104, "key": "A", "scale": "minor", "licensing": "non_exclusive"}
-LAYOUT_SENTENCE = ("This WAV file's frame size (8 bytes) does not match its 2 channels of 24-bit samples "
-                   "(6 bytes), so audio programs disagree on how to play it. Export the track again as a "
-                   "standard WAV file. BeatPass accepts 16, 24 or 32-bit PCM or 32-bit float WAV audio.")
+LAYOUT_SENTENCE = (
+    "This WAV file's frame size (8 bytes) does not match its 2 channels of 24-bit samples "
+    "(6 bytes), so audio programs disagree on how to play it. Export the track again as a "
+    "standard WAV file. BeatPass accepts 16, 24 or 32-bit PCM or 32-bit float WAV audio."
+)
 
 
 def _save(platform, audio: bytes, name: str) -> requests.Response:
-    body = {**FIELDS, "title": name, "audio_upload_id": platform.upload(audio, name),
-            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg")}
+    body = {
+        **FIELDS,
+        "title": name,
+        "audio_upload_id": platform.upload(audio, name),
+        "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg"),
+    }
     return requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(), timeout=30)
 
 
@@ -40,7 +46,10 @@ def test_20_bit_in_3_bytes_is_ready_and_24_bit_in_8_byte_frames_is_refused_with_
     track = platform.wait_track(accepted)
     assert track["status"] == "ready", track
     assert {k: v["state"] for k, v in track["steps"].items()} == {
-        "validation": "done", "waveform": "done", "fingerprint": "done"}
+        "validation": "done",
+        "waveform": "done",
+        "fingerprint": "done",
+    }
     facts = track["facts"]
     assert (facts["format"], facts["sample_rate"], facts["channels"], facts["bit_depth"]) == ("WAV PCM", 48000, 2, 24)
     assert facts["duration_s"] == pytest.approx(12.0, abs=1e-6)

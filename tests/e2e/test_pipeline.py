@@ -15,8 +15,12 @@ FIELDS = {"artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor", "licensi
 
 
 def _save(platform, audio: bytes, title: str, producer: str = "producer-e2e") -> str:
-    body = {**FIELDS, "title": title, "audio_upload_id": platform.upload(audio, "beat.wav", producer),
-            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg", producer)}
+    body = {
+        **FIELDS,
+        "title": title,
+        "audio_upload_id": platform.upload(audio, "beat.wav", producer),
+        "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg", producer),
+    }
     r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(producer), timeout=30)
     assert r.status_code == 202, r.text
     return r.json()["track_id"]
@@ -28,7 +32,10 @@ def test_upload_to_ready_then_the_same_audio_is_a_duplicate(platform):
     track = platform.wait_track(first)
     assert track["status"] == "ready", track
     assert {k: v["state"] for k, v in track["steps"].items()} == {
-        "validation": "done", "waveform": "done", "fingerprint": "done"}
+        "validation": "done",
+        "waveform": "done",
+        "fingerprint": "done",
+    }
     assert track["facts"]["sample_rate"] == 44100 and abs(track["facts"]["duration_s"] - 14) < 0.01
     peaks = requests.get(platform.url + track["waveform"]["json"], headers=platform.headers(), timeout=10).json()
     assert peaks["version"] == 2 and peaks["samples_per_pixel"] == 256 and peaks["length"] > 0
@@ -43,9 +50,14 @@ def test_upload_to_ready_then_the_same_audio_is_a_duplicate(platform):
     second = _save(platform, audio, "Night Drive (again)")
     dup = platform.wait_track(second)
     assert dup["status"] == "rejected"
-    assert dup["errors"] == [{"code": "DUPLICATE_AUDIO", "field": "audio", "message":
-                              "This audio matches your track “Night Drive”. If this is a new version, "
-                              "replace the audio on that track instead."}]
+    assert dup["errors"] == [
+        {
+            "code": "DUPLICATE_AUDIO",
+            "field": "audio",
+            "message": "This audio matches your track “Night Drive”. If this is a new version, "
+            "replace the audio on that track instead.",
+        }
+    ]
 
     # Another producer's re-upload is caught too, without revealing whose track it matched.
     third = _save(platform, audio, "Stolen", producer="someone-else")
@@ -77,36 +89,67 @@ def test_dispute_resolved_by_an_operator_new_versions_and_edits(platform):
     # Presented like any read (a stranger saw an unsigned cover link here: a 401 on the page).
     assert "signature=" in r.json()["cover"]["thumb"] and "signature=" in r.json()["audio"]["url"]
     assert r.json()["files"]["audio"]["upload_id"] and r.json()["files"]["cover"]["upload_id"]
-    operator = subprocess.run([sys.executable, "-m", "beatpass_catalog", "resolve", copy, "accept",
-                               "--operator", "ana@ops", "--note", "stems checked"],
-                              env=platform.env, capture_output=True, text=True, timeout=60)
+    operator = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "beatpass_catalog",
+            "resolve",
+            copy,
+            "accept",
+            "--operator",
+            "ana@ops",
+            "--note",
+            "stems checked",
+        ],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert operator.returncode == 0, operator.stderr
     accepted = platform.wait_track(copy, until=lambda t: t["status"] == "ready")
     assert accepted["dispute"]["state"] == "accepted" and accepted["dispute"]["resolved_by"] == "ana@ops"
 
-    body = {**FIELDS, "title": "Original (v2)", "replaces_track_id": original,
-            "audio_upload_id": platform.upload(beat_wav(13, seed=62), "v2.wav"),
-            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg")}
+    body = {
+        **FIELDS,
+        "title": "Original (v2)",
+        "replaces_track_id": original,
+        "audio_upload_id": platform.upload(beat_wav(13, seed=62), "v2.wav"),
+        "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg"),
+    }
     r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(), timeout=30)
     assert r.status_code == 202, r.text
     assert platform.wait_track(r.json()["track_id"])["status"] == "ready"
     old = platform.wait_track(original, until=lambda t: t["status"] == "replaced")
     assert old["replaced_by"] == r.json()["track_id"]
-    foreign = requests.post(f"{platform.url}/api/v1/tracks", json={**body, "replaces_track_id": original},
-                            headers=platform.headers("someone-else"), timeout=30)
+    foreign = requests.post(
+        f"{platform.url}/api/v1/tracks",
+        json={**body, "replaces_track_id": original},
+        headers=platform.headers("someone-else"),
+        timeout=30,
+    )
     assert foreign.status_code == 422
     assert "REPLACED_TRACK_NOT_FOUND" in {e["code"] for e in foreign.json()["errors"]}
 
     # Edit the new version's metadata, then replace its cover from the card: the next version
     # keeps its audio and the edited metadata, and takes its place.
     v2 = r.json()["track_id"]
-    edit = requests.patch(f"{platform.url}/api/v1/tracks/{v2}", json={"title": "Original (v2, edited)", "bpm": 96},
-                          headers=platform.headers(), timeout=30)
+    edit = requests.patch(
+        f"{platform.url}/api/v1/tracks/{v2}",
+        json={"title": "Original (v2, edited)", "bpm": 96},
+        headers=platform.headers(),
+        timeout=30,
+    )
     assert edit.status_code == 200 and edit.json()["title"] == "Original (v2, edited)", edit.text
     recorded = platform.wait_track(v2, until=lambda t: t["edit"] == 1 and t["metadata"]["bpm"] == 96)
     assert recorded["status"] == "ready"
-    r = requests.post(f"{platform.url}/api/v1/tracks/{v2}/replace", headers=platform.headers(), timeout=30,
-                      json={"cover_upload_id": platform.upload(cover_bytes(1300, color=(10, 120, 200)), "new.jpg")})
+    r = requests.post(
+        f"{platform.url}/api/v1/tracks/{v2}/replace",
+        headers=platform.headers(),
+        timeout=30,
+        json={"cover_upload_id": platform.upload(cover_bytes(1300, color=(10, 120, 200)), "new.jpg")},
+    )
     assert r.status_code == 202, r.text
     v3 = platform.wait_track(r.json()["track_id"])
     assert v3["status"] == "ready", v3  # its own audio was not taken for a duplicate of the version it replaces
@@ -117,9 +160,18 @@ def test_dispute_resolved_by_an_operator_new_versions_and_edits(platform):
 
 def _collection_title_and_album_cover_change_through_validation(platform):
     headers = platform.headers()
-    r = requests.post(f"{platform.url}/api/v1/collections", headers=headers, timeout=30, json={
-        "title": "Tape", "cover_upload_id": platform.upload(cover_bytes(1200), "album.jpg"),
-        "tracks": [{**FIELDS, "title": "Side A", "audio_upload_id": platform.upload(beat_wav(12, seed=63), "a.wav")}]})
+    r = requests.post(
+        f"{platform.url}/api/v1/collections",
+        headers=headers,
+        timeout=30,
+        json={
+            "title": "Tape",
+            "cover_upload_id": platform.upload(cover_bytes(1200), "album.jpg"),
+            "tracks": [
+                {**FIELDS, "title": "Side A", "audio_upload_id": platform.upload(beat_wav(12, seed=63), "a.wav")}
+            ],
+        },
+    )
     assert r.status_code == 202, r.text
     cid, (item,) = r.json()["collection_id"], r.json()["track_ids"]
     platform.wait_track(item)
@@ -133,21 +185,35 @@ def _collection_title_and_album_cover_change_through_validation(platform):
         return body
 
     first = collection(lambda c: c["status"] == "ready" and c["cover"])
-    edit = requests.patch(url, headers=headers, timeout=30, json={
-        "title": "Tape (Deluxe)", "cover_upload_id": platform.upload(cover_bytes(1400, color=(0, 90, 30)), "new.jpg")})
+    edit = requests.patch(
+        url,
+        headers=headers,
+        timeout=30,
+        json={
+            "title": "Tape (Deluxe)",
+            "cover_upload_id": platform.upload(cover_bytes(1400, color=(0, 90, 30)), "new.jpg"),
+        },
+    )
     assert edit.status_code == 200 and edit.json()["title"] == "Tape (Deluxe)", edit.text
     assert edit.json()["cover_change"] == {"state": "checking", "errors": []}
     changed = collection(lambda c: c["cover_change"] is None and c["cover"] != first["cover"])
     assert "/media/cover-large-r1.jpg?" in changed["cover"]["large"] and changed["title"] == "Tape (Deluxe)"
     image = requests.get(platform.url + changed["cover"]["large"], timeout=10)
     assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
-    wide = requests.patch(url, headers=headers, timeout=30, json={
-        "cover_upload_id": platform.upload(cover_bytes(1200, height=800), "wide.jpg")})
+    wide = requests.patch(
+        url,
+        headers=headers,
+        timeout=30,
+        json={"cover_upload_id": platform.upload(cover_bytes(1200, height=800), "wide.jpg")},
+    )
     assert wide.status_code == 422 and {e["code"] for e in wide.json()["errors"]} == {
-        "COVER_DIMENSIONS", "COVER_NOT_SQUARE"}, wide.text  # the upload's inspection, at once
+        "COVER_DIMENSIONS",
+        "COVER_NOT_SQUARE",
+    }, wide.text  # the upload's inspection, at once
     whole = cover_bytes(1200, color=(200, 10, 10))  # a header inspection accepts, pixels only validation reads
-    bad = requests.patch(url, headers=headers, timeout=30, json={
-        "cover_upload_id": platform.upload(whole[: len(whole) // 2], "cut.jpg")})
+    bad = requests.patch(
+        url, headers=headers, timeout=30, json={"cover_upload_id": platform.upload(whole[: len(whole) // 2], "cut.jpg")}
+    )
     assert bad.status_code == 200, bad.text
     refused = collection(lambda c: (c["cover_change"] or {}).get("state") == "rejected")
     assert refused["cover"] == changed["cover"] and refused["status"] == "ready"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -19,8 +19,12 @@ ORDER = ("catalog", "validation", "waveform", "fingerprint", "upload")
 
 
 def _save(platform, audio: bytes, title: str) -> str:
-    body = {**FIELDS, "title": title, "audio_upload_id": platform.upload(audio, "beat.wav"),
-            "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg")}
+    body = {
+        **FIELDS,
+        "title": title,
+        "audio_upload_id": platform.upload(audio, "beat.wav"),
+        "cover_upload_id": platform.upload(cover_bytes(1200), "cover.jpg"),
+    }
     r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=platform.headers(), timeout=30)
     assert r.status_code == 202, r.text
     return r.json()["track_id"]
@@ -42,11 +46,16 @@ def _wait(predicate, timeout=120):
 def test_collection_with_a_rejected_item_is_partial_then_ready_after_retrying_that_item(platform):
     cover = platform.upload(cover_bytes(1500), "album.jpg")
     # Silence is found only by decoding: the save is accepted and validation rejects that item.
-    audios = [platform.upload(beat_wav(12, seed=21), "a.wav"), platform.upload(wav_bytes(np.zeros((12 * 44_100, 2))),
-                                                                               "silent.wav"),
-              platform.upload(beat_wav(12, seed=23), "c.wav")]
-    body = {"title": "Tape One", "cover_upload_id": cover,
-            "tracks": [{**FIELDS, "title": f"Track {i}", "audio_upload_id": a} for i, a in enumerate(audios)]}
+    audios = [
+        platform.upload(beat_wav(12, seed=21), "a.wav"),
+        platform.upload(wav_bytes(np.zeros((12 * 44_100, 2))), "silent.wav"),
+        platform.upload(beat_wav(12, seed=23), "c.wav"),
+    ]
+    body = {
+        "title": "Tape One",
+        "cover_upload_id": cover,
+        "tracks": [{**FIELDS, "title": f"Track {i}", "audio_upload_id": a} for i, a in enumerate(audios)],
+    }
     r = requests.post(f"{platform.url}/api/v1/collections", json=body, headers=platform.headers(), timeout=30)
     assert r.status_code == 202, r.text
     cid, ids = r.json()["collection_id"], r.json()["track_ids"]
@@ -58,8 +67,12 @@ def test_collection_with_a_rejected_item_is_partial_then_ready_after_retrying_th
     versions_before = {i: items[i]["version"] for i in (ids[0], ids[2])}
 
     fixed = platform.upload(beat_wav(13, seed=24), "fixed.wav")
-    r = requests.post(f"{platform.url}/api/v1/collections/{cid}/tracks/{ids[1]}/retry",
-                      json={"audio_upload_id": fixed}, headers=platform.headers(), timeout=30)
+    r = requests.post(
+        f"{platform.url}/api/v1/collections/{cid}/tracks/{ids[1]}/retry",
+        json={"audio_upload_id": fixed},
+        headers=platform.headers(),
+        timeout=30,
+    )
     assert r.status_code == 202, r.text
     ready = _wait(lambda: (c := _collection(platform, cid)).get("status") == "ready" and c)
     items = {item["id"]: item for item in ready["items"]}
@@ -103,10 +116,11 @@ def test_step_whose_worker_is_down_waits_queued_and_is_not_failed_then_runs_when
         elif name != "waveform":
             platform_env.start(name)
     track_id = _save(platform_env, beat_wav(12, seed=41), "Patience")
-    queued = platform_env.wait_track(track_id, until=lambda t: t["steps"]["fingerprint"]["state"] == "done",
-                                     timeout=60)["steps"]["waveform"]
+    queued = platform_env.wait_track(
+        track_id, until=lambda t: t["steps"]["fingerprint"]["state"] == "done", timeout=60
+    )["steps"]["waveform"]
     due = datetime.fromisoformat(queued["deadline_at"])
-    _wait(lambda: datetime.now(timezone.utc) > due, timeout=30)
+    _wait(lambda: datetime.now(UTC) > due, timeout=30)
     seen = _reaper_passes(platform_env)
     _wait(lambda: _reaper_passes(platform_env) >= seen + 3)  # each pass saw the step past its queue deadline
     track = platform_env.track(track_id)

@@ -25,21 +25,36 @@ class Events:
         self.attempt = attempt
 
     def _e(self, type_, data) -> Event:
-        return new_event(type_, data, producer_id=self.producer, track_id=self.track_id,
-                         collection_id=self.collection_id, attempt=self.attempt)
+        return new_event(
+            type_,
+            data,
+            producer_id=self.producer,
+            track_id=self.track_id,
+            collection_id=self.collection_id,
+            attempt=self.attempt,
+        )
 
     def submitted(self, replaces=None, **meta):
-        return self._e("track.submitted", {"audio": REF, "cover": REF, "metadata": {**META, **meta},
-                                           "replaces_track_id": replaces})
+        return self._e(
+            "track.submitted", {"audio": REF, "cover": REF, "metadata": {**META, **meta}, "replaces_track_id": replaces}
+        )
 
     def validated(self, warnings=()):
-        return self._e("track.validated", {"source": REF, "audio": FACTS, "cover": {"format": "JPEG", "width": 1000,
-                                                                                   "height": 1000},
-                                           "cover_images": {"large": REF}, "warnings": list(warnings)})
+        return self._e(
+            "track.validated",
+            {
+                "source": REF,
+                "audio": FACTS,
+                "cover": {"format": "JPEG", "width": 1000, "height": 1000},
+                "cover_images": {"large": REF},
+                "warnings": list(warnings),
+            },
+        )
 
     def rejected(self, code="AUDIO_TOO_SHORT", message="Too short."):
-        return self._e("track.rejected", {"errors": [{"code": code, "field": "audio", "message": message}],
-                                          "step": "validation"})
+        return self._e(
+            "track.rejected", {"errors": [{"code": code, "field": "audio", "message": message}], "step": "validation"}
+        )
 
     def waveform(self):
         return self._e("waveform.generated", {"json": REF, "dat": REF, "png": REF, "samples_per_pixel": 256})
@@ -48,8 +63,9 @@ class Events:
         return self._e("fingerprint.completed", {"duration_s": 12.0, "duplicate": duplicate})
 
     def step_failed(self, step="waveform", attempts=3, reason="error", parked=False, error="boom"):
-        return self._e("step.failed", {"step": step, "error": error, "attempts": attempts, "reason": reason,
-                                       "parked": parked})
+        return self._e(
+            "step.failed", {"step": step, "error": error, "attempts": attempts, "reason": reason, "parked": parked}
+        )
 
     def started(self, step="validation"):
         return self._e("step.started", {"step": step})
@@ -72,6 +88,7 @@ def apply(deps):
         for event in events:
             handle(event, deps=deps)
         deps.outbox.relay_once()
+
     return _apply
 
 

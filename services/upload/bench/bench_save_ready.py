@@ -30,8 +30,12 @@ FIELDS = {"artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor", "licensi
 
 
 def _save_to_ready(platform, audio: bytes, n: int, poll_s: float, limit_s: float) -> float:
-    body = {**FIELDS, "title": f"Bench {n}", "audio_upload_id": platform.upload(audio, f"bench-{n}.wav"),
-            "cover_upload_id": platform.upload(cover_bytes(1200, color=(n * 7 % 256, 90, 160)), "cover.jpg")}
+    body = {
+        **FIELDS,
+        "title": f"Bench {n}",
+        "audio_upload_id": platform.upload(audio, f"bench-{n}.wav"),
+        "cover_upload_id": platform.upload(cover_bytes(1200, color=(n * 7 % 256, 90, 160)), "cover.jpg"),
+    }
     headers = platform.headers()
     started = time.perf_counter()
     r = requests.post(f"{platform.url}/api/v1/tracks", json=body, headers=headers, timeout=30)
@@ -63,26 +67,31 @@ def main() -> int:
     s3_url, s3_server = infra.s3_url()
     times = []
     try:
-        with tempfile.TemporaryDirectory(prefix="beatpass-bench-ready-") as tmp, \
-                new_platform(admin_url, amqp_url, s3_url, Path(tmp)) as platform:
+        with (
+            tempfile.TemporaryDirectory(prefix="beatpass-bench-ready-") as tmp,
+            new_platform(admin_url, amqp_url, s3_url, Path(tmp)) as platform,
+        ):
             platform.start_all()
             for n in range(args.warmup + args.saves):
                 audio = beat_wav(args.seconds, seed=1000 + n)  # a different beat each time: no duplicates
                 elapsed = _save_to_ready(platform, audio, n, args.poll_ms / 1000, args.limit_s)
                 if n >= args.warmup:
                     times.append(elapsed)
-                print(f"  save {n + 1 - args.warmup:3d}{' (warm-up)' if n < args.warmup else ''}: "
-                      f"{elapsed:6.2f} s", flush=True)
+                print(
+                    f"  save {n + 1 - args.warmup:3d}{' (warm-up)' if n < args.warmup else ''}: {elapsed:6.2f} s",
+                    flush=True,
+                )
     finally:
         drop_vhost()
         for resource in (s3_server, pg_container, amqp_container):
             if resource is not None:
                 resource.stop()
     cuts = statistics.quantiles(times, n=20, method="inclusive")
-    print(f"save -> ready of a {args.seconds / 60:g}-minute WAV, five services on RabbitMQ, PostgreSQL and S3, "
-          f"{len(times)} saves one after another:")
-    print(f"  p50 {statistics.median(times):.2f} s, p95 {cuts[18]:.2f} s, max {max(times):.2f} s "
-          f"(goal p95 < 2 s)")
+    print(
+        f"save -> ready of a {args.seconds / 60:g}-minute WAV, five services on RabbitMQ, PostgreSQL and S3, "
+        f"{len(times)} saves one after another:"
+    )
+    print(f"  p50 {statistics.median(times):.2f} s, p95 {cuts[18]:.2f} s, max {max(times):.2f} s (goal p95 < 2 s)")
     return 0
 
 

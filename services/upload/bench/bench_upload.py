@@ -22,9 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -52,9 +51,12 @@ def _file(directory: Path, size: int) -> Path:
 def _gateway(env: dict, port: int, log: Path) -> subprocess.Popen:
     """The gateway as deployed: gunicorn, one threaded worker (so its RSS is the worker's)."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
-                            env={**env, "BEATPASS_HTTP_PORT": str(port), "BEATPASS_GUNICORN_WORKERS": "1"},
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [gunicorn, "-c", "python:beatpass_upload.gunicorn_conf", "beatpass_upload.wsgi:app"],
+        env={**env, "BEATPASS_HTTP_PORT": str(port), "BEATPASS_GUNICORN_WORKERS": "1"},
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -133,8 +135,11 @@ def _parallel_upload(url: str, token: str, path: Path, parts: int) -> tuple[floa
     with ThreadPoolExecutor(parts) as pool:
         urls = list(pool.map(partial, bounds))
     final_started = time.perf_counter()
-    r = requests.post(f"{url}/api/v1/uploads", timeout=600, headers={
-        **auth, "Tus-Resumable": "1.0.0", "Upload-Concat": "final;" + " ".join(urls)})
+    r = requests.post(
+        f"{url}/api/v1/uploads",
+        timeout=600,
+        headers={**auth, "Tus-Resumable": "1.0.0", "Upload-Concat": "final;" + " ".join(urls)},
+    )
     done = time.perf_counter()
     if r.status_code != 201 or r.headers["Upload-Offset"] != str(size):
         raise RuntimeError(f"final upload: {r.status_code} {r.text}")
@@ -156,10 +161,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="beatpass-bench-upload-"))
     secret = "bench-" + "s" * 40
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
-    env.update({"MALLOC_ARENA_MAX": "2",  # as the image sets it
-                "BEATPASS_STORAGE_URL": s3, "BEATPASS_VAR_DIR": str(work / "var"), "BEATPASS_JWT_SECRET": secret,
-                "BEATPASS_URL_SIGNING_SECRET": "bench-urls", "BEATPASS_INTERNAL_API_SECRET": "bench-internal",
-                "BEATPASS_UPLOAD_PART_BYTES": str(8 * MiB), "BEATPASS_MAX_UPLOAD_BYTES": str(3 * 1024 * MiB)})
+    env.update(
+        {
+            "MALLOC_ARENA_MAX": "2",  # as the image sets it
+            "BEATPASS_STORAGE_URL": s3,
+            "BEATPASS_VAR_DIR": str(work / "var"),
+            "BEATPASS_JWT_SECRET": secret,
+            "BEATPASS_URL_SIGNING_SECRET": "bench-urls",
+            "BEATPASS_INTERNAL_API_SECRET": "bench-internal",
+            "BEATPASS_UPLOAD_PART_BYTES": str(8 * MiB),
+            "BEATPASS_MAX_UPLOAD_BYTES": str(3 * 1024 * MiB),
+        }
+    )
     if args.part_buffers:
         env["BEATPASS_UPLOAD_PART_BUFFERS"] = str(args.part_buffers)
     token = mint_dev_token(Settings(jwt_secret=secret), "bench")
@@ -167,8 +180,9 @@ def main() -> int:
     try:
         data = _file(work, args.mib * MiB)
         parts = urlsplit(s3)
-        client = Minio(f"{parts.hostname}:{parts.port}", access_key=parts.username, secret_key=parts.password,
-                       secure=False)
+        client = Minio(
+            f"{parts.hostname}:{parts.port}", access_key=parts.username, secret_key=parts.password, secure=False
+        )
         client.make_bucket("bench-direct")
 
         def direct_put() -> float:
@@ -191,12 +205,16 @@ def main() -> int:
         direct, (parallel, assembly), single = (min(times[k]) for k in ("direct", "parallel", "single"))
         size_mib = data.stat().st_size / MiB
         print(f"upload throughput, {args.mib} MiB (8 MiB chunks and parts; best of {args.repeats} interleaved):")
-        print(f"  gateway, {args.parts} partial uploads at once + final: {size_mib / parallel:7.1f} MiB/s ({parallel:.2f} s, "
-              f"of which the final's assembly in S3 {assembly:.2f} s)")
+        print(
+            f"  gateway, {args.parts} partial uploads at once + final: {size_mib / parallel:7.1f} MiB/s ({parallel:.2f} s, "
+            f"of which the final's assembly in S3 {assembly:.2f} s)"
+        )
         print(f"  gateway, one tus upload:                {size_mib / single:7.1f} MiB/s ({single:.2f} s)")
         print(f"  direct (minio SDK put_object):          {size_mib / direct:7.1f} MiB/s ({direct:.2f} s)")
-        print(f"  ratio gateway/direct: {direct / parallel:.2f} in parallel parts (goal >= 0.90); "
-              f"{direct / single:.2f} as one tus upload")
+        print(
+            f"  ratio gateway/direct: {direct / parallel:.2f} in parallel parts (goal >= 0.90); "
+            f"{direct / single:.2f} as one tus upload"
+        )
         data.unlink()
 
         print(f"gateway peak RSS while receiving one upload in {args.parts} parallel parts (fresh process each):")
@@ -211,8 +229,10 @@ def main() -> int:
                 gateway.terminate()
                 gateway.wait(30)
             path.unlink()
-            print(f"  {mib:5d} MiB: peak {peak:6.1f} MiB (idle {idle:5.1f} MiB), {mib / elapsed:6.1f} MiB/s "
-                  f"(goal < 150 MiB, flat in size)")
+            print(
+                f"  {mib:5d} MiB: peak {peak:6.1f} MiB (idle {idle:5.1f} MiB), {mib / elapsed:6.1f} MiB/s "
+                f"(goal < 150 MiB, flat in size)"
+            )
     finally:
         if moto:
             moto.stop()

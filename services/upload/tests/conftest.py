@@ -34,13 +34,20 @@ class Stack:
     def headers(self, producer: str = "producer-a", **kw) -> dict:
         return {"Authorization": f"Bearer {self.token(producer, **kw)}"}
 
-    def tus_upload(self, data: bytes, producer: str = "producer-a", chunk_size: int = 2 * 1024 * 1024,
-                   filename: str = "file.bin", **metadata) -> str:
+    def tus_upload(
+        self,
+        data: bytes,
+        producer: str = "producer-a",
+        chunk_size: int = 2 * 1024 * 1024,
+        filename: str = "file.bin",
+        **metadata,
+    ) -> str:
         from tusclient import client as tus
 
         c = tus.TusClient(f"{self.url}/api/v1/uploads", headers=self.headers(producer))
-        uploader = c.uploader(file_stream=io.BytesIO(data), chunk_size=chunk_size,
-                              metadata={"filename": filename, **metadata})
+        uploader = c.uploader(
+            file_stream=io.BytesIO(data), chunk_size=chunk_size, metadata={"filename": filename, **metadata}
+        )
         uploader.upload()
         return uploader.url.rsplit("/", 1)[1]
 
@@ -67,9 +74,14 @@ def _real(s3_settings, admin_url: str):
     names = [f"beatpass_test_{infra.run_id()}" for _ in ("upload", "catalog")]
     upload_db, catalog_db = (infra.create_database(admin_url, name) for name in names)
     try:
-        yield s3_settings.model_copy(update={
-            "upload_database_url": upload_db, "catalog_database_url": catalog_db,
-            "upload_part_bytes": 5 * 1024 * 1024, "lease_s": 1.0})
+        yield s3_settings.model_copy(
+            update={
+                "upload_database_url": upload_db,
+                "catalog_database_url": catalog_db,
+                "upload_part_bytes": 5 * 1024 * 1024,
+                "lease_s": 1.0,
+            }
+        )
     finally:
         for name in names:
             infra.drop_database(admin_url, name)
@@ -146,8 +158,9 @@ def gateway_process(tmp_path):
             if value is not None:
                 env[f"BEATPASS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         log = open(Path(tmp_path) / f"gateway-{port}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "beatpass_upload"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=tmp_path)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "beatpass_upload"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
         log.close()
         started.append(GatewayProcess(proc, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + 60

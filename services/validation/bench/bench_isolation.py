@@ -47,13 +47,25 @@ def wav_bytes(minutes: float) -> bytes:
     t = np.arange(int(minutes * 60 * RATE)) / RATE
     beat = t % 0.5
     rng = np.random.default_rng(7)
-    mono = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 60 * beat) * np.exp(-beat * 30)
-            + 0.05 * rng.standard_normal(len(t)))
+    mono = (
+        0.3 * np.sin(2 * np.pi * 220 * t)
+        + 0.5 * np.sin(2 * np.pi * 60 * beat) * np.exp(-beat * 30)
+        + 0.05 * rng.standard_normal(len(t))
+    )
     ints = np.round(np.repeat(mono[:, None], CHANNELS, axis=1) * 0.5 * 2**23).astype("<i4")
     data = ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
     fmt = struct.pack("<HHIIHH", 1, CHANNELS, RATE, RATE * CHANNELS * BYTES, CHANNELS * BYTES, 24)
-    return (b"RIFF" + struct.pack("<I", 4 + 24 + 8 + len(data)) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt))
-            + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + 24 + 8 + len(data))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
 
 
 def cover_bytes() -> bytes:
@@ -80,8 +92,12 @@ class Platform:
         self.outbox = Outbox(OutboxEvent, self.factory, self.fingerprinted.append, settings.outbox_poll_s)
 
     def save_to_ready(self, audio: ObjectRef, cover: ObjectRef, track_id: str) -> float:
-        submitted = new_event("track.submitted", TrackSubmitted(audio=audio, cover=cover, metadata=METADATA),
-                              producer_id="p1", track_id=track_id)
+        submitted = new_event(
+            "track.submitted",
+            TrackSubmitted(audio=audio, cover=cover, metadata=METADATA),
+            producer_id="p1",
+            track_id=track_id,
+        )
         started = time.perf_counter()
         validated: list[Event] = []
         validate(submitted, publish=validated.append, settings=self.settings, runner=self.runners["validation"])
@@ -89,10 +105,17 @@ class Platform:
         assert event.type == "track.validated", event.data
         drawn: list[Event] = []
         with ThreadPoolExecutor(2) as pool:
-            waveform = pool.submit(draw, event, publish=drawn.append, settings=self.settings,
-                                   runner=self.runners["waveform"])
-            printed = pool.submit(fingerprint, event, runner=self.runners["fingerprint"], session_factory=self.factory,
-                                  outbox=self.outbox, settings=self.settings)
+            waveform = pool.submit(
+                draw, event, publish=drawn.append, settings=self.settings, runner=self.runners["waveform"]
+            )
+            printed = pool.submit(
+                fingerprint,
+                event,
+                runner=self.runners["fingerprint"],
+                session_factory=self.factory,
+                outbox=self.outbox,
+                settings=self.settings,
+            )
             waveform.result(), printed.result()
         self.outbox.relay_once()
         elapsed = time.perf_counter() - started
@@ -110,23 +133,31 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=MINUTES)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        platforms = {isolated: Platform(Settings(var_dir=Path(tmp) / ("isolated" if isolated else "inline"),
-                                                 handler_isolation=isolated))
-                     for isolated in (True, False)}
+        platforms = {
+            isolated: Platform(
+                Settings(var_dir=Path(tmp) / ("isolated" if isolated else "inline"), handler_isolation=isolated)
+            )
+            for isolated in (True, False)
+        }
         audio_bytes, cover = wav_bytes(args.minutes), cover_bytes()
-        print(f"file: {args.minutes:g} min, 44.1 kHz / 24-bit stereo, {len(audio_bytes) / 2**20:,.0f} MiB; "
-              f"{args.runs} counted passes per mode after one warm-up", flush=True)
+        print(
+            f"file: {args.minutes:g} min, 44.1 kHz / 24-bit stereo, {len(audio_bytes) / 2**20:,.0f} MiB; "
+            f"{args.runs} counted passes per mode after one warm-up",
+            flush=True,
+        )
         refs = {}
         for isolated, platform in platforms.items():
             s = platform.settings
             put = platform.store.put_bytes(s.uploads_bucket, "bench.wav", audio_bytes)
             art = platform.store.put_bytes(s.uploads_bucket, "cover.jpg", cover)
-            refs[isolated] = (ObjectRef(bucket=s.uploads_bucket, key="bench.wav", size=put.size, sha256=put.sha256),
-                              ObjectRef(bucket=s.uploads_bucket, key="cover.jpg", size=art.size, sha256=art.sha256))
+            refs[isolated] = (
+                ObjectRef(bucket=s.uploads_bucket, key="bench.wav", size=put.size, sha256=put.sha256),
+                ObjectRef(bucket=s.uploads_bucket, key="cover.jpg", size=art.size, sha256=art.sha256),
+            )
         times: dict[bool, list[float]] = {True: [], False: []}
         try:
             for run in range(args.runs + 1):
-                for isolated in ((True, False) if run % 2 else (False, True)):  # alternate who goes first
+                for isolated in (True, False) if run % 2 else (False, True):  # alternate who goes first
                     seconds = platforms[isolated].save_to_ready(*refs[isolated], track_id=f"t{run}")
                     if run:
                         times[isolated].append(seconds)
@@ -136,10 +167,14 @@ def main() -> int:
             for platform in platforms.values():
                 platform.close()
     inline, isolated = statistics.median(times[False]), statistics.median(times[True])
-    print(f"save -> ready, in-process (handler_isolation=false): p50 {inline:.2f} s  "
-          f"({', '.join(f'{t:.2f}' for t in times[False])})")
-    print(f"save -> ready, isolated   (handler_isolation=true):  p50 {isolated:.2f} s  "
-          f"({', '.join(f'{t:.2f}' for t in times[True])})")
+    print(
+        f"save -> ready, in-process (handler_isolation=false): p50 {inline:.2f} s  "
+        f"({', '.join(f'{t:.2f}' for t in times[False])})"
+    )
+    print(
+        f"save -> ready, isolated   (handler_isolation=true):  p50 {isolated:.2f} s  "
+        f"({', '.join(f'{t:.2f}' for t in times[True])})"
+    )
     print(f"cost of isolation, p50 isolated / in-process: {isolated / inline:.3f} (goal <= 1.10)")
     return 0
 

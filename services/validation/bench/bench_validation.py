@@ -101,8 +101,10 @@ def main() -> None:
         plain = run(SOUNDFILE_JOB, path)
         ours = run(VALIDATION_JOB, path)
     print(f"soundfile block decode: {plain['seconds']:.2f} s, peak RSS {plain['rss'] / 2**20:.0f} MiB")
-    print(f"validation:             {ours['seconds']:.2f} s, peak RSS {ours['rss'] / 2**20:.0f} MiB "
-          f"(once per worker: {ours['warmup']:.1f} s librosa warm-up)")
+    print(
+        f"validation:             {ours['seconds']:.2f} s, peak RSS {ours['rss'] / 2**20:.0f} MiB "
+        f"(once per worker: {ours['warmup']:.1f} s librosa warm-up)"
+    )
     print(f"problems: {ours['problems'] or 'none'}; facts: {ours['facts']}")
     print(f"peak RSS of validation: {ours['rss'] / 2**20:.0f} MiB (limit 300 MiB)")
     print(f"wall time ratio validation / soundfile: {ours['seconds'] / plain['seconds']:.2f} (goal <= 2.0)")

@@ -18,13 +18,14 @@ from beatpass_common.storage import LocalStore
 EXTENSIBLE_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
 
-def music(seconds: float = 11.0, rate: int = 44100, channels: int = 2, bpm: float = 120.0,
-          amplitude: float = 0.5) -> np.ndarray:
+def music(
+    seconds: float = 11.0, rate: int = 44100, channels: int = 2, bpm: float = 120.0, amplitude: float = 0.5
+) -> np.ndarray:
     """A kick on every beat over an A minor chord: clear tempo, clear key. Float64 (n, channels)."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
     chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 261.63, 329.63, 440.0)) / 4
-    beat = (t % (60.0 / bpm))
+    beat = t % (60.0 / bpm)
     kick = np.sin(2 * np.pi * 60 * beat) * np.exp(-beat * 30)
     hat = np.random.default_rng(0).standard_normal(n) * np.exp(-((t + 30 / bpm) % (60 / bpm)) * 80) * 0.3
     mono = amplitude * (0.35 * chord + 0.5 * kick + 0.15 * hat)
@@ -55,10 +56,23 @@ def chunk(cid: bytes, body: bytes, pad: bool = True) -> bytes:
     return cid + struct.pack("<I", len(body)) + body + (b"\x00" if pad and len(body) % 2 else b"")
 
 
-def wav(x: np.ndarray | None = None, rate: int = 44100, *, enc: str = "pcm", bits: int = 16, tag: int | None = None,
-        extensible: bool = False, rf64: bool = False, before: list[bytes] = (), after: list[bytes] = (),
-        data_size: int | None = None, fmt: bytes | None = None, omit_fmt: bool = False, omit_data: bool = False,
-        fmt_after_data: bool = False) -> bytes:
+def wav(
+    x: np.ndarray | None = None,
+    rate: int = 44100,
+    *,
+    enc: str = "pcm",
+    bits: int = 16,
+    tag: int | None = None,
+    extensible: bool = False,
+    rf64: bool = False,
+    before: list[bytes] = (),
+    after: list[bytes] = (),
+    data_size: int | None = None,
+    fmt: bytes | None = None,
+    omit_fmt: bool = False,
+    omit_data: bool = False,
+    fmt_after_data: bool = False,
+) -> bytes:
     """A WAV file; ``before``/``after`` are extra chunks around the data, ``data_size`` lies in the header."""
     x = music(rate=rate) if x is None else x
     channels = x.shape[1]
@@ -95,8 +109,9 @@ def image_bytes(size=(1200, 1200), mode: str = "RGB", fmt: str = "PNG", color=(2
     return buf.getvalue()
 
 
-METADATA = TrackMetadata(title="Night Drive", artists=["Kay"], bpm=120, key="A", scale="minor",
-                         licensing="non_exclusive")
+METADATA = TrackMetadata(
+    title="Night Drive", artists=["Kay"], bpm=120, key="A", scale="minor", licensing="non_exclusive"
+)
 
 
 def put(store, settings, key: str, data: bytes) -> ObjectRef:
@@ -110,8 +125,11 @@ def submitted(store, settings, audio: bytes | None, cover: bytes | None, *, bpm:
     refs = {}
     for name, data in (("audio", audio), ("cover", cover)):
         key = f"producers/p1/uploads/{track_id}-{name}"
-        refs[name] = put(store, settings, key, data) if data is not None else ObjectRef(
-            bucket=settings.uploads_bucket, key=key, size=0)
+        refs[name] = (
+            put(store, settings, key, data)
+            if data is not None
+            else ObjectRef(bucket=settings.uploads_bucket, key=key, size=0)
+        )
     data = TrackSubmitted(audio=refs["audio"], cover=refs["cover"], metadata=METADATA.model_copy(update={"bpm": bpm}))
     return new_event("track.submitted", data, producer_id="p1", track_id=track_id)
 
@@ -141,8 +159,16 @@ def encoded(tmp_path_factory):
 
 @pytest.fixture
 def gen():
-    return SimpleNamespace(music=music, wav=wav, chunk=chunk, fmt_chunk=fmt_chunk, pcm_bytes=pcm_bytes,
-                           image=image_bytes, submitted=submitted, put=put)
+    return SimpleNamespace(
+        music=music,
+        wav=wav,
+        chunk=chunk,
+        fmt_chunk=fmt_chunk,
+        pcm_bytes=pcm_bytes,
+        image=image_bytes,
+        submitted=submitted,
+        put=put,
+    )
 
 
 @pytest.fixture

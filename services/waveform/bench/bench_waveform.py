@@ -52,6 +52,7 @@ def decoder(dtype: str):
     def decode_only(path: Path) -> None:
         for _block in soundfile.blocks(path, blocksize=64 * 1024, dtype=dtype):
             pass
+
     return decode_only
 
 
@@ -107,8 +108,10 @@ def main() -> None:
         for dtype in DECODES:
             ratio = best["waveform"] / best[dtype]
             verdict = "met" if ratio <= 1.5 else "NOT met"
-            print(f"  decode only, soundfile to {dtype:7}: {best[dtype] * 1000:7.1f} ms"
-                  f"  ratio {ratio:.2f} (goal <= 1.5: {verdict})")
+            print(
+                f"  decode only, soundfile to {dtype:7}: {best[dtype] * 1000:7.1f} ms"
+                f"  ratio {ratio:.2f} (goal <= 1.5: {verdict})"
+            )
 
         rss5, rss20 = peak_rss_mib(five), peak_rss_mib(twenty)
         print("peak RSS of a fresh process generating the waveform:")

@@ -41,11 +41,14 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(stack, browser_page,
     form.get_by_label("Collection title").fill("Late Night Tape")
     # The album cover is dragged and dropped onto its zone.
     data = base64.b64encode(media["cover2"].read_bytes()).decode()
-    transfer = page.evaluate_handle("""([name, b64]) => {
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], name, {type: "image/jpeg"}));
-        return dt; }""", [media["cover2"].name, data])
+        return dt; }""",
+        [media["cover2"].name, data],
+    )
     zone = form.locator(".collection-head [data-slot=cover] .dropzone")
     zone.dispatch_event("dragover", {"dataTransfer": transfer})
     zone.dispatch_event("drop", {"dataTransfer": transfer})
@@ -79,8 +82,12 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(stack, browser_page,
     assert view["errors"], view
     expect(bad.locator(".messages.error li")).to_have_text([e["message"] for e in view["errors"]])
     expect(good.locator(".waveform")).to_have_attribute("data-drawn", "true")
-    before = {t["id"]: t["submission"] for t in requests.get(
-        f"{platform.url}/api/v1/collections/{card.get_attribute('data-collection-id')}", headers=auth, timeout=10).json()["items"]}
+    before = {
+        t["id"]: t["submission"]
+        for t in requests.get(
+            f"{platform.url}/api/v1/collections/{card.get_attribute('data-collection-id')}", headers=auth, timeout=10
+        ).json()["items"]
+    }
     shot(page, "collection-partial")
 
     # Retry only the bad item, with a replacement file.
@@ -95,8 +102,9 @@ def test_collection_with_a_bad_item_fixed_and_retried_alone(stack, browser_page,
     expect(card).to_have_attribute("data-status", "ready", timeout=30_000)
     expect(bad.locator(".waveform")).to_have_attribute("data-drawn", "true")
 
-    collection = requests.get(f"{platform.url}/api/v1/collections/{card.get_attribute('data-collection-id')}",
-                              headers=auth, timeout=10).json()
+    collection = requests.get(
+        f"{platform.url}/api/v1/collections/{card.get_attribute('data-collection-id')}", headers=auth, timeout=10
+    ).json()
     assert collection["status"] == "ready"
     by_id = {t["id"]: t for t in collection["items"]}
     assert by_id[good_id]["submission"] == before[good_id], "the good item was not sent again"

@@ -47,9 +47,14 @@ def files(size, tmp_path_factory):
     """This size's own audio, named as a producer's files would be."""
     root = tmp_path_factory.mktemp(f"audio-{size}")
     base = SEEDS[size]
-    specs = {"forty_five": ("Forty_Five.wav", 45, 1),  # 0.75 upload minutes
-             "sunrise": ("Sunrise.wav", 11, 2), "dusk": ("Dusk.wav", 11, 3),
-             "seed_a": ("Seed_A.wav", 10, 4), "seed_b": ("Seed_B.wav", 10, 5), "new_take": ("Forty_Five_v2.wav", 12, 6)}
+    specs = {
+        "forty_five": ("Forty_Five.wav", 45, 1),  # 0.75 upload minutes
+        "sunrise": ("Sunrise.wav", 11, 2),
+        "dusk": ("Dusk.wav", 11, 3),
+        "seed_a": ("Seed_A.wav", 10, 4),
+        "seed_b": ("Seed_B.wav", 10, 5),
+        "new_take": ("Forty_Five_v2.wav", 12, 6),
+    }
     out = {}
     for key, (name, seconds, n) in specs.items():
         out[key] = root / name
@@ -92,7 +97,11 @@ def _tus_metadata(request) -> dict[str, str]:
 def _upload_id(recorder, name: str) -> str:
     """The id of the tus upload the page created for the file called ``name``."""
     for r in recorder.responses:
-        if r.request.method == "POST" and r.url.endswith("/api/v1/uploads") and _tus_metadata(r.request).get("filename") == name:
+        if (
+            r.request.method == "POST"
+            and r.url.endswith("/api/v1/uploads")
+            and _tus_metadata(r.request).get("filename") == name
+        ):
             return r.headers["location"].rsplit("/", 1)[1]
     raise AssertionError(f"no upload of {name}")
 
@@ -100,8 +109,12 @@ def _upload_id(recorder, name: str) -> str:
 def _minutes_add_up(page, limit=600):
     text = page.get_by_role("region", name="Upload minutes").inner_text()
     # m:ss, as the gateway's quota sentences count: the two shown always add up to the limit.
-    left, total, used = (int(m) * 60 + int(s) for m, s in re.findall(
-        r"(\d+):(\d\d)", re.search(r"\d+:\d\d\s+of\s+\d+:\d\d left · \d+:\d\d used", text).group()))
+    left, total, used = (
+        int(m) * 60 + int(s)
+        for m, s in re.findall(
+            r"(\d+):(\d\d)", re.search(r"\d+:\d\d\s+of\s+\d+:\d\d left · \d+:\d\d used", text).group()
+        )
+    )
     assert total == limit * 60 and left + used == total, text
     return left / 60, used / 60
 
@@ -148,8 +161,9 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     expect(cover.locator(".file-meta")).to_contain_text("600×400 px")
     expect(save).to_be_disabled()
     # The page told the gateway what each upload is for.
-    assert {_tus_metadata(r)["filename"]: _tus_metadata(r).get("kind") for r in api.sent("POST", "/api/v1/uploads$")} == {
-        "Fake_Beat.wav": "audio", "small.jpg": "cover"}
+    assert {
+        _tus_metadata(r)["filename"]: _tus_metadata(r).get("kind") for r in api.sent("POST", "/api/v1/uploads$")
+    } == {"Fake_Beat.wav": "audio", "small.jpg": "cover"}
     shot(page, f"issue15-problems-before-save-{size}")
 
     # Copy details for support, from the file card: the sentence, code, file and format, the kind
@@ -158,9 +172,17 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     expect(audio.locator(".support-note")).to_contain_text("attach a screenshot")
     text = _clipboard(page)
     upload_id = _upload_id(api, "Fake_Beat.wav")
-    first = requests.get(f"{stack.url}/api/v1/uploads/{upload_id}", headers=auth, timeout=10).json()["inspection"]["problems"][0]
-    for part in (first["message"], first["code"], "Fake_Beat.wav (MP3)", "Upload type: single track", upload_id,
-                 "screenshot"):
+    first = requests.get(f"{stack.url}/api/v1/uploads/{upload_id}", headers=auth, timeout=10).json()["inspection"][
+        "problems"
+    ][0]
+    for part in (
+        first["message"],
+        first["code"],
+        "Fake_Beat.wav (MP3)",
+        "Upload type: single track",
+        upload_id,
+        "screenshot",
+    ):
         assert part in text, (part, text)
     request_id = re.search(r"Request id: (\S+)", text).group(1)
     assert request_id in api.request_ids(f"/api/v1/uploads/{upload_id}$"), text
@@ -182,14 +204,18 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
 
     # The same cover again: the server has all of it, and the page says so.
     form.get_by_label("Cover art").set_input_files(media["cover"])
-    expect(cover.locator(".resumed")).to_have_text("Already uploaded: the server has all of this file, so nothing was sent again.")
+    expect(cover.locator(".resumed")).to_have_text(
+        "Already uploaded: the server has all of this file, so nothing was sent again."
+    )
     expect(cover.locator(".file-state")).to_have_text("Already uploaded")
 
     # Keyboard focus stays where it is while the upload progresses (a slow connection here).
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
-                                                  "uploadThroughput": THROTTLE_BYTES_S})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": THROTTLE_BYTES_S},
+    )
     page.evaluate("""() => { window.__lost = 0; window.__focusedRenders = 0;
         document.addEventListener('focusout', () => setTimeout(() => {
             if (document.activeElement === document.body) window.__lost += 1; }), true);
@@ -208,8 +234,13 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     expect(form.get_by_role("button", name="Replace Forty_Five.wav")).to_be_focused()  # the pause button went away
     assert page.evaluate("window.__focusedRenders") >= 5  # redrawn all along with focus on the pause button
     assert page.evaluate("window.__lost") == 0
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    expect(audio.locator(".minutes-note")).to_have_text("This track is 0:45 long; you have 600:00 of upload minutes left.")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    expect(audio.locator(".minutes-note")).to_have_text(
+        "This track is 0:45 long; you have 600:00 of upload minutes left."
+    )
     expect(audio.locator(".file-progress")).to_have_attribute("data-check", "ok")
     expect(save).to_be_enabled()
 
@@ -225,7 +256,9 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("599:15 of 600:00 left · 0:45 used")
     _minutes_add_up(page)
     page.reload()  # the draft was spent by the save; the library still shows the track
-    expect(page.get_by_role("tabpanel", name="Single track", exact=True).get_by_label("Title", exact=True)).to_have_value("")
+    expect(
+        page.get_by_role("tabpanel", name="Single track", exact=True).get_by_label("Title", exact=True)
+    ).to_have_value("")
     library = page.get_by_role("region", name="Your uploads")
     card = library.get_by_role("article", name="Forty Five")
     expect(card).to_have_attribute("data-status", "ready")
@@ -241,7 +274,9 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     seek = card.get_by_role("slider", name="Position in Forty Five")
     box = seek.bounding_box()
     seek.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
-    page.wait_for_function("el => Math.abs(el.querySelector('audio').currentTime - 33.75) < 2", arg=card.element_handle())
+    page.wait_for_function(
+        "el => Math.abs(el.querySelector('audio').currentTime - 33.75) < 2", arg=card.element_handle()
+    )
     seek.focus()
     page.keyboard.press("Home")
     expect(seek).to_have_attribute("aria-valuenow", "0")
@@ -268,10 +303,18 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     # The BPM warning: Copy details for support, then Edit details fixes the BPM.
     card.get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
-    for part in (view["warnings"][0]["message"], "BPM_MISMATCH", f"Track id: {track_id}", "Forty_Five.wav",
-                 "Upload type: single track", "screenshot"):
+    for part in (
+        view["warnings"][0]["message"],
+        "BPM_MISMATCH",
+        f"Track id: {track_id}",
+        "Forty_Five.wav",
+        "Upload type: single track",
+        "screenshot",
+    ):
         assert part in text, (part, text)
-    assert re.search(r"Request id: (\S+)", text).group(1) in api.request_ids("/api/v1/tracks")  # what delivered its view
+    assert re.search(r"Request id: (\S+)", text).group(1) in api.request_ids(
+        "/api/v1/tracks"
+    )  # what delivered its view
     card.get_by_role("button", name="Edit details").click()
     bpm = card.get_by_label("BPM")
     expect(bpm).to_be_focused()  # the warning is about the BPM
@@ -283,10 +326,14 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     bpm.fill(heard)
     with page.expect_response(lambda r: r.request.method == "PATCH" and track_id in r.url) as edited:
         card.get_by_role("button", name="Save changes").click()
-    assert edited.value.status == 200 and edited.value.request.post_data_json == {"bpm": int(heard)}  # only what changed
+    assert edited.value.status == 200 and edited.value.request.post_data_json == {
+        "bpm": int(heard)
+    }  # only what changed
     expect(card.locator(".card-meta")).to_contain_text(f"{heard} BPM")
     expect(card.get_by_role("heading", name="Forty Five")).to_be_focused()
-    assert requests.get(f"{stack.url}/api/v1/tracks/{track_id}", headers=auth, timeout=10).json()["metadata"]["bpm"] == int(heard)
+    assert requests.get(f"{stack.url}/api/v1/tracks/{track_id}", headers=auth, timeout=10).json()["metadata"][
+        "bpm"
+    ] == int(heard)
 
     # The same audio again: a duplicate of "Forty Five". The step that found it says so.
     form = page.get_by_role("tabpanel", name="Single track", exact=True)
@@ -298,7 +345,9 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     form.get_by_role("button", name="Save track").click()
     dup = library.get_by_role("article", name="Forty Five (again)")
     expect(dup).to_have_attribute("data-status", "rejected", timeout=120_000)
-    dup_view = requests.get(f"{stack.url}/api/v1/tracks/{dup.get_attribute('data-track-id')}", headers=auth, timeout=10).json()
+    dup_view = requests.get(
+        f"{stack.url}/api/v1/tracks/{dup.get_attribute('data-track-id')}", headers=auth, timeout=10
+    ).json()
     assert dup_view["errors"][0]["code"] == "DUPLICATE_AUDIO"
     expect(dup.locator(".messages.error li")).to_have_text([dup_view["errors"][0]["message"]])
     expect(dup.locator("[data-step=fingerprint] .step-state")).to_have_text("Found problems")
@@ -347,8 +396,10 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     producer = f"one-minute-{size}"
     token = token_for(stack, producer, minutes=1)
     rules = requests.get(f"{stack.url}/api/v1/rules", timeout=10).json()
-    messages, text_max = rules["messages"], rules.get("text_max", {"artist": 100, "genre": 40, "tag": 40, "mood": 50,
-                                                                    "description": 2000})
+    messages, text_max = (
+        rules["messages"],
+        rules.get("text_max", {"artist": 100, "genre": 40, "tag": 40, "mood": 50, "description": 2000}),
+    )
     api = Recorder(page)
     page.goto(f"{stack.url}/backstage/upload#token={token}")
     expect(page.get_by_role("region", name="Upload minutes")).to_contain_text("1:00 of 1:00 left · 0:00 used")
@@ -367,7 +418,14 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     form.get_by_label("Mood").fill("m" * (text_max["mood"] + 1))
     form.get_by_label("Description").fill("d" * (text_max["description"] + 1))
     form.get_by_label("Title", exact=True).fill("T" * (rules["title_max"] + 1))
-    for code in ("ARTIST_INVALID", "GENRE_INVALID", "TAG_INVALID", "MOOD_INVALID", "DESCRIPTION_TOO_LONG", "TITLE_TOO_LONG"):
+    for code in (
+        "ARTIST_INVALID",
+        "GENRE_INVALID",
+        "TAG_INVALID",
+        "MOOD_INVALID",
+        "DESCRIPTION_TOO_LONG",
+        "TITLE_TOO_LONG",
+    ):
         expect(reasons).to_contain_text(messages[code])
     for label in ("Genres", "Tags", "Mood", "Description"):
         form.get_by_label(label).fill("")
@@ -404,9 +462,12 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     cover = form.locator("[data-slot=cover]")
     # Validation's own sentence for this file (media_rules), word for word.
     expect(cover.locator(".problem-message")).to_have_text(
-        media_rules.cover_too_large(25_400_000, rules["cover_max_bytes"]).message)
-    assert media_rules.cover_too_large(25_400_000, rules["cover_max_bytes"]).message == \
-        "The cover art file is 25.4 MB. BeatPass accepts cover art files up to 20 MB."
+        media_rules.cover_too_large(25_400_000, rules["cover_max_bytes"]).message
+    )
+    assert (
+        media_rules.cover_too_large(25_400_000, rules["cover_max_bytes"]).message
+        == "The cover art file is 25.4 MB. BeatPass accepts cover art files up to 20 MB."
+    )
     expect(cover.locator(".problem-code")).to_have_text("COVER_TOO_LARGE")
     expect(cover.locator(".file-meta")).to_contain_text("25.4 MB")
     expect(reasons).to_contain_text("The cover art file is 25.4 MB.")
@@ -421,7 +482,9 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     expect(reasons).to_contain_text(long_over)
     expect(save).to_be_disabled()
     form.get_by_label("Audio (WAV)").set_input_files(media["beat"])
-    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("This track is 0:14 long; you have 1:00 of upload minutes left.")
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text(
+        "This track is 0:14 long; you have 1:00 of upload minutes left."
+    )
     expect(save).to_be_enabled()
     assert not api.sent("POST", "/api/v1/tracks$")
 
@@ -451,13 +514,23 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     bar.get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
     body = refused.value.request.post_data_json
-    for part in (problem["errors"][0]["message"], "UPLOAD_MINUTES_EXCEEDED", "Audio file: Night_Drive.wav (WAV)",
-                 "Cover file: cover.jpg (JPEG)", "Upload type: single track", body["audio_upload_id"],
-                 body["cover_upload_id"], f"Request id: {problem['request_id']}", "screenshot"):
+    for part in (
+        problem["errors"][0]["message"],
+        "UPLOAD_MINUTES_EXCEEDED",
+        "Audio file: Night_Drive.wav (WAV)",
+        "Cover file: cover.jpg (JPEG)",
+        "Upload type: single track",
+        body["audio_upload_id"],
+        body["cover_upload_id"],
+        f"Request id: {problem['request_id']}",
+        "screenshot",
+    ):
         assert part in text, (part, text)
     assert problem["request_id"] == refused.value.headers["x-request-id"]
     page.reload()  # the draft outlives a refused save
-    expect(page.get_by_role("tabpanel", name="Single track", exact=True).get_by_label("Title", exact=True)).to_have_value("Night Drive")
+    expect(
+        page.get_by_role("tabpanel", name="Single track", exact=True).get_by_label("Title", exact=True)
+    ).to_have_value("Night Drive")
 
 
 def _seed(stack, producer: str, path, title: str, cover_id: str | None = None) -> tuple[str, str]:
@@ -468,13 +541,22 @@ def _seed(stack, producer: str, path, title: str, cover_id: str | None = None) -
 
     def upload(data: bytes, name: str, kind: str) -> str:
         uploader = tus.TusClient(f"{stack.url}/api/v1/uploads", headers=headers).uploader(
-            file_stream=io.BytesIO(data), chunk_size=8 << 20, metadata={"filename": name, "kind": kind})
+            file_stream=io.BytesIO(data), chunk_size=8 << 20, metadata={"filename": name, "kind": kind}
+        )
         uploader.upload()
         return uploader.url.rsplit("/", 1)[1]
 
     cover_id = cover_id or upload(cover_bytes(1200), "seed.jpg", "cover")
-    body = {"audio_upload_id": upload(path.read_bytes(), path.name, "audio"), "cover_upload_id": cover_id,
-            "title": title, "artists": ["Seed"], "bpm": 100, "key": "C", "scale": "major", "licensing": "exclusive"}
+    body = {
+        "audio_upload_id": upload(path.read_bytes(), path.name, "audio"),
+        "cover_upload_id": cover_id,
+        "title": title,
+        "artists": ["Seed"],
+        "bpm": 100,
+        "key": "C",
+        "scale": "major",
+        "licensing": "exclusive",
+    }
     r = requests.post(f"{stack.url}/api/v1/tracks", json=body, headers=headers, timeout=30)
     assert r.status_code == 202, r.text
     return r.json()["track_id"], cover_id
@@ -524,8 +606,9 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     # when the producer comes back to this tab.
     settled = library.get_by_role("article", name="Seed B")
     expect(settled).to_have_attribute("data-status", "ready", timeout=60_000)
-    edited = requests.patch(f"{stack.url}/api/v1/tracks/{seed_b}", headers=auth, json={"title": "Seed B (Remix)"},
-                            timeout=10)
+    edited = requests.patch(
+        f"{stack.url}/api/v1/tracks/{seed_b}", headers=auth, json={"title": "Seed B (Remix)"}, timeout=10
+    )
     assert edited.status_code == 200, edited.text
     page.wait_for_timeout(500)
     expect(library.get_by_role("article", name="Seed B")).to_be_visible()  # a settled card asks nothing by itself
@@ -564,7 +647,9 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     with page.expect_response(lambda r: r.url.endswith("/api/v1/collections") and r.request.method == "POST") as saved:
         save.click()
     assert [t["title"] for t in saved.value.request.post_data_json["tracks"]] == ["Sunrise", "Dusk"]
-    assert all(t["artists"] == ["Kai", "Mira"] and t["key"] == "C#" for t in saved.value.request.post_data_json["tracks"])
+    assert all(
+        t["artists"] == ["Kai", "Mira"] and t["key"] == "C#" for t in saved.value.request.post_data_json["tracks"]
+    )
     collection_id = saved.value.json()["collection_id"]
     card = library.get_by_role("article", name="Dawn Tape")
     expect(card.get_by_role("heading", name="Dawn Tape")).to_be_focused()
@@ -596,7 +681,10 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     expect(cover).to_have_attribute("src", re.compile(r"/cover-thumb-r\d+\.jpg\?"), timeout=60_000)
     expect(card.locator(".cover-change")).to_have_count(0)
     collection = requests.get(f"{stack.url}/api/v1/collections/{collection_id}", headers=auth, timeout=10).json()
-    assert collection["title"] == "Dawn Tape (Deluxe)" and [t["title"] for t in collection["items"]] == ["Dusk", "Sunrise"]
+    assert collection["title"] == "Dawn Tape (Deluxe)" and [t["title"] for t in collection["items"]] == [
+        "Dusk",
+        "Sunrise",
+    ]
     shot(page, f"issue15-collection-edited-{size}")
     assert fits(page)
 
@@ -604,18 +692,40 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     other = open_session(size)
     other.goto(f"{stack.url}/backstage/upload#token={token}")
     other.get_by_role("tab", name="Collections", exact=True).click()
-    expect(other.get_by_role("region", name="Your uploads").get_by_role("article", name="Dawn Tape (Deluxe)")).to_be_visible()
+    expect(
+        other.get_by_role("region", name="Your uploads").get_by_role("article", name="Dawn Tape (Deluxe)")
+    ).to_be_visible()
     assert all(token not in r.url for r in api.requests)
 
 
 def _view(track_id: str, title: str, status: str, **extra) -> dict:
     """A track view as the gateway gives it, for cards of every kind without waiting for one."""
     step = "pending" if status == "processing" else "done"
-    view = {"id": track_id, "title": title, "status": status, "submission": 1, "collection_id": None,
-            "replaces_track_id": None, "steps": {name: {"state": step} for name in ("validation", "waveform", "fingerprint")},
-            "metadata": {"title": title, "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-                         "licensing": "exclusive", "genres": [], "tags": []},
-            "errors": [], "warnings": [], "duplicate": None, "cover": {}, "facts": None, "files": None}
+    view = {
+        "id": track_id,
+        "title": title,
+        "status": status,
+        "submission": 1,
+        "collection_id": None,
+        "replaces_track_id": None,
+        "steps": {name: {"state": step} for name in ("validation", "waveform", "fingerprint")},
+        "metadata": {
+            "title": title,
+            "artists": ["Kai"],
+            "bpm": 120,
+            "key": "A",
+            "scale": "minor",
+            "licensing": "exclusive",
+            "genres": [],
+            "tags": [],
+        },
+        "errors": [],
+        "warnings": [],
+        "duplicate": None,
+        "cover": {},
+        "facts": None,
+        "files": None,
+    }
     view.update(extra)
     return view
 
@@ -636,15 +746,33 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
     assert not api.sent("GET", "/api/v1/me$")
 
     own = {"track_id": "r-1", "title": "Live One", "own": True, "decision": "review"}
-    files = {"audio": {"upload_id": "up-audio-9", "filename": "refused.wav"},
-             "cover": {"upload_id": "up-cover-9", "filename": "refused.jpg"}}
+    files = {
+        "audio": {"upload_id": "up-audio-9", "filename": "refused.wav"},
+        "cover": {"upload_id": "up-cover-9", "filename": "refused.jpg"},
+    }
     views = [
         _view("p-1", "Live One", "processing", replaces_track_id="r-1"),
-        _view("v-2", "Live Two", "in_review", replaces_track_id="r-2",
-              duplicate={"track_id": "x-9", "title": "Live Two", "own": True, "decision": "review"}),
+        _view(
+            "v-2",
+            "Live Two",
+            "in_review",
+            replaces_track_id="r-2",
+            duplicate={"track_id": "x-9", "title": "Live Two", "own": True, "decision": "review"},
+        ),
         _view("i-1", "Held", "in_review", duplicate=own),
-        _view("x-1", "Refused", "rejected", files=files,
-              errors=[{"field": "audio", "code": "AUDIO_NOT_WAV", "message": "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only."}]),
+        _view(
+            "x-1",
+            "Refused",
+            "rejected",
+            files=files,
+            errors=[
+                {
+                    "field": "audio",
+                    "code": "AUDIO_NOT_WAV",
+                    "message": "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.",
+                }
+            ],
+        ),
         _view("r-1", "Live One", "ready"),
         _view("r-2", "Live Two", "ready"),
     ]
@@ -672,20 +800,26 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
     # In review: what is happening and that nothing needs doing, for a track and for a new version.
     expect(card("i-1").locator(".review-note")).to_have_text(
         "A person at BeatPass is checking this track against the matched track. The decision will show here; "
-        "nothing needs doing meanwhile.")
+        "nothing needs doing meanwhile."
+    )
     expect(card("v-2").locator(".review-note")).to_contain_text("checking this new version against the matched track")
     # The live versions say what their new version is doing, and take no edit or replacement meanwhile.
     expect(card("r-1").locator(".pending-version")).to_contain_text("A new version of this track is being processed.")
     expect(card("r-2").locator(".pending-version")).to_have_text(
         "A new version of this track is in review at BeatPass. You can edit or replace this track once that review "
-        "is decided.")
+        "is decided."
+    )
     for live in ("r-1", "r-2"):
         expect(card(live).get_by_role("button", name="Replace files")).to_have_count(0)
 
     # Support details of a card read from the API name its files and uploads (view.files).
     card("x-1").get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
-    for part in ("Audio file: refused.wav", "Cover file: refused.jpg", "Upload ids: audio up-audio-9, cover up-cover-9"):
+    for part in (
+        "Audio file: refused.wav",
+        "Cover file: refused.jpg",
+        "Upload ids: audio up-audio-9, cover up-cover-9",
+    ):
         assert part in text, (part, text)
 
     # Every button of every card has a name (text, aria-label or aria-labelledby).

@@ -39,8 +39,16 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, brow
     save = form.get_by_role("button", name="Save track")
     expect(save).to_be_disabled()
     reasons = form.locator(".reasons")
-    for code in ("AUDIO_REQUIRED", "COVER_REQUIRED", "TITLE_REQUIRED", "ARTISTS_REQUIRED", "BPM_REQUIRED",
-                 "KEY_REQUIRED", "SCALE_REQUIRED", "LICENSING_REQUIRED"):
+    for code in (
+        "AUDIO_REQUIRED",
+        "COVER_REQUIRED",
+        "TITLE_REQUIRED",
+        "ARTISTS_REQUIRED",
+        "BPM_REQUIRED",
+        "KEY_REQUIRED",
+        "SCALE_REQUIRED",
+        "LICENSING_REQUIRED",
+    ):
         expect(reasons).to_contain_text(rules[code])
     expect(page.locator(".minutes")).to_contain_text("600:00 of 600:00 left")
     # Every control has a label.
@@ -76,7 +84,9 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, brow
 
     form.locator("[data-slot=audio] input[type=file]").set_input_files(media["beat"])
     expect(audio_problem).to_have_count(0)
-    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text("This track is 0:14 long; you have 600:00 of upload minutes left.")
+    expect(form.locator("[data-slot=audio] .minutes-note")).to_have_text(
+        "This track is 0:14 long; you have 600:00 of upload minutes left."
+    )
     expect(form.locator("[data-field=bpm] .field-error")).to_be_empty()
     expect(form.locator("[data-slot=audio] .file-progress")).to_have_attribute("data-state", "done")
     expect(form.locator("[data-slot=cover] .file-progress")).to_have_attribute("data-state", "done")
@@ -125,7 +135,9 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, brow
     dup = page.locator(".results .track-card").first
     expect(dup).not_to_have_attribute("data-track-id", track_id)
     expect(dup).to_have_attribute("data-status", "rejected", timeout=90_000)
-    view = requests.get(f"{platform.url}/api/v1/tracks/{dup.get_attribute('data-track-id')}", headers=auth, timeout=10).json()
+    view = requests.get(
+        f"{platform.url}/api/v1/tracks/{dup.get_attribute('data-track-id')}", headers=auth, timeout=10
+    ).json()
     assert view["errors"][0]["code"] == "DUPLICATE_AUDIO"
     expect(dup.locator(".messages.error li").first).to_have_text(view["errors"][0]["message"])
     expect(dup.locator(".duplicate")).to_contain_text("“Night Drive”")
@@ -154,7 +166,11 @@ def test_single_upload_to_ready_with_waveform_then_duplicate_dispute(stack, brow
     short.get_by_role("button", name="Retry this track").click()
     expect(short).to_have_attribute("data-status", "ready", timeout=90_000)
     expect(short.locator(".waveform")).to_have_attribute("data-drawn", "true")
-    retried = requests.get(f"{platform.url}/api/v1/tracks/{short.get_attribute('data-track-id')}", headers=auth, timeout=10).json()
-    assert retried["status"] == "ready" and retried["submission"] == 1 and abs(retried["facts"]["duration_s"] - 13) < 0.01
+    retried = requests.get(
+        f"{platform.url}/api/v1/tracks/{short.get_attribute('data-track-id')}", headers=auth, timeout=10
+    ).json()
+    assert (
+        retried["status"] == "ready" and retried["submission"] == 1 and abs(retried["facts"]["duration_s"] - 13) < 0.01
+    )
     assert not page.console_errors
     assert not page.foreign_requests

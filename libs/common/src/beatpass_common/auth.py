@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import jwt
+from jwt.types import Options
 
 from . import keys
 from .config import DEV_JWT_SECRET, Settings
@@ -31,8 +32,7 @@ class Producer:
 # is a mistake of the identity provider, refused rather than trusted or clipped.
 MINUTES_LIMIT_MAX = 100_000
 INVALID = "Your access token is not valid. Sign in again."
-PRODUCER_ID_MESSAGE = ("Your access token names a producer id this platform cannot use. "
-                       "Contact BeatPass support.")
+PRODUCER_ID_MESSAGE = "Your access token names a producer id this platform cannot use. Contact BeatPass support."
 
 
 def claim_message(claim: str) -> str:
@@ -62,10 +62,9 @@ def verify_token(token: str, settings: Settings) -> Producer:
     TOKEN_CLAIM_INVALID (upload_minutes_limit not a whole number 0..MINUTES_LIMIT_MAX,
     producer_approved present but not a boolean)."""
     key, algorithm = _key_and_algorithm(settings)
-    options = {"require": ["sub", "exp"]}
+    options: Options = {"require": ["sub", "exp"]}
     try:
-        claims = jwt.decode(token, key, algorithms=[algorithm], options=options,
-                            audience=settings.jwt_audience or None)
+        claims = jwt.decode(token, key, algorithms=[algorithm], options=options, audience=settings.jwt_audience or None)
     except jwt.ExpiredSignatureError:
         raise AuthError("TOKEN_EXPIRED", "Your session has expired. Sign in again.") from None
     except (jwt.PyJWTError, OverflowError, TypeError, ValueError):
@@ -80,8 +79,9 @@ def verify_token(token: str, settings: Settings) -> Producer:
     if not isinstance(approved, bool):
         raise AuthError("TOKEN_CLAIM_INVALID", claim_message("producer_approved"))
     limit = _minutes_limit(claims.get("upload_minutes_limit"))
-    return Producer(id=sub, approved=approved,
-                    upload_minutes_limit=settings.upload_minutes_limit if limit is None else limit)
+    return Producer(
+        id=sub, approved=approved, upload_minutes_limit=settings.upload_minutes_limit if limit is None else limit
+    )
 
 
 def bearer_token(header: str | None) -> str:
@@ -93,8 +93,14 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-def mint_dev_token(settings: Settings, producer_id: str, *, approved: bool = True, minutes: int | None = None,
-                   ttl_s: int = 7 * 24 * 3600) -> str:
+def mint_dev_token(
+    settings: Settings,
+    producer_id: str,
+    *,
+    approved: bool = True,
+    minutes: int | None = None,
+    ttl_s: int = 7 * 24 * 3600,
+) -> str:
     """Sign a token with the configured HS256 secret (dev and tests; production tokens come from BeatPass auth)."""
     if settings.jwt_public_key and not settings.jwt_secret:
         raise RuntimeError("RS256 is configured: tokens are issued by the identity provider, not minted here")

@@ -19,9 +19,12 @@ def agrees(declared: int, estimated: float, tolerance: float = 0.04) -> bool:
 
 
 def mismatch(declared: int, estimated: float) -> Problem:
-    return Problem(code=CODE, field="bpm",
-                   message=f"You entered {declared} BPM, but the audio sounds like about {estimated:.0f} BPM. "
-                           "Check the BPM before publishing.")
+    return Problem(
+        code=CODE,
+        field="bpm",
+        message=f"You entered {declared} BPM, but the audio sounds like about {estimated:.0f} BPM. "
+        "Check the BPM before publishing.",
+    )
 
 
 def warnings(declared: int, facts: AudioFacts) -> list[Problem]:
@@ -29,7 +32,6 @@ def warnings(declared: int, facts: AudioFacts) -> list[Problem]:
     if facts.estimated_bpm is None or (facts.bpm_confidence or 0) < MIN_CONFIDENCE:
         return []
     return [] if agrees(declared, facts.estimated_bpm) else [mismatch(declared, facts.estimated_bpm)]
-
 
 
 def refreshed(current: list[dict], declared: int | None, facts: dict | None) -> list[dict]:

@@ -16,12 +16,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "beatpass-dev-secret-do-not-use-in-production"
 # Dev mode only (BEATPASS_DEV_MODE): the keys a service would otherwise refuse to start without.
-DEV_SECRETS = {"jwt_secret": DEV_JWT_SECRET, "url_signing_secret": "beatpass-dev-url-signing-not-for-production",
-               "internal_api_secret": "beatpass-dev-internal-api-not-for-production"}
+DEV_SECRETS = {
+    "jwt_secret": DEV_JWT_SECRET,
+    "url_signing_secret": "beatpass-dev-url-signing-not-for-production",
+    "internal_api_secret": "beatpass-dev-internal-api-not-for-production",
+}
 
 
 class MissingSecret(Exception):
     """A key the service needs is not configured and dev mode is off: the process must not start."""
+
 
 # Health/metrics port per process when BEATPASS_HTTP_PORT is not set (the gateway serves its API on it).
 DEFAULT_PORTS = {"upload": 8080, "validation": 8081, "waveform": 8082, "fingerprint": 8083, "catalog": 8084}
@@ -203,7 +207,7 @@ class Settings(BaseSettings):
     housekeeping_interval_s: float = 60.0
 
     @model_validator(mode="after")
-    def _credentials_into_urls(self) -> "Settings":
+    def _credentials_into_urls(self) -> Settings:
         self.bus_url = with_credentials(self.bus_url, self.bus_username, self.bus_password)
         self.storage_url = with_credentials(self.storage_url, self.storage_access_key, self.storage_secret_key)
         for name in ("upload_database_url", "fingerprint_database_url", "catalog_database_url"):
@@ -254,10 +258,14 @@ class Settings(BaseSettings):
 
     @staticmethod
     def missing_message(names: list[str]) -> str:
-        variables = ", ".join("BEATPASS_JWT_SECRET or BEATPASS_JWT_PUBLIC_KEY" if n == "jwt_secret"
-                              else f"BEATPASS_{n.upper()}" for n in names)
-        return (f"{variables} not set. Outside dev mode (BEATPASS_DEV_MODE) every key must be provisioned "
-                "(docs/operations.md, Secrets).")
+        variables = ", ".join(
+            "BEATPASS_JWT_SECRET or BEATPASS_JWT_PUBLIC_KEY" if n == "jwt_secret" else f"BEATPASS_{n.upper()}"
+            for n in names
+        )
+        return (
+            f"{variables} not set. Outside dev mode (BEATPASS_DEV_MODE) every key must be provisioned "
+            "(docs/operations.md, Secrets)."
+        )
 
 
 def with_credentials(url: str, username: str, password: str) -> str:

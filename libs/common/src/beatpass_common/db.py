@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import CursorResult, DateTime, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -34,7 +35,7 @@ class UTCDateTime(TypeDecorator):
 
 def as_utc(value: datetime) -> datetime:
     """``value`` in UTC; a naive one is taken to be UTC already."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
@@ -63,6 +64,13 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Eng
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def affected(session: Session, statement: Executable) -> int:
+    """The number of rows an UPDATE, DELETE or INSERT ... ON CONFLICT ``statement`` changed."""
+    # DML executes to a CursorResult; Session.execute is typed with its base class, Result.
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -103,8 +111,9 @@ def migrate(url: str, migrations_dir: Path, revision: str = "head") -> None:
 _MIGRATION_LOCK = 0x6265617470617373  # "beatpass"
 
 
-def open_database(url: str, migrations_dir: Path, *, migrate_first: bool = True, pool_size: int = 10,
-                  max_overflow: int = 10) -> sessionmaker[Session]:
+def open_database(
+    url: str, migrations_dir: Path, *, migrate_first: bool = True, pool_size: int = 10, max_overflow: int = 10
+) -> sessionmaker[Session]:
     """A service's database, migrated to head first unless ``migrate_first`` is false (a release's
     migration Job did it, and the pod's init container waited for it: beatpass_common.schema)."""
     if migrate_first:
@@ -112,8 +121,8 @@ def open_database(url: str, migrations_dir: Path, *, migrate_first: bool = True,
     return session_factory(make_engine(url, pool_size=pool_size, max_overflow=max_overflow))
 
 
-def schema_at_head(url: str, migrations_dir: Path) -> tuple[str | None, str]:
-    """(the database's Alembic revision or None, the head revision of ``migrations_dir``)."""
+def schema_at_head(url: str, migrations_dir: Path) -> tuple[str | None, str | None]:
+    """(the database's Alembic revision or None, the head revision of ``migrations_dir`` or None: it has none)."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 

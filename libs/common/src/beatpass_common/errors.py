@@ -10,11 +10,16 @@ A plain exception is retried with backoff, then dead-lettered (reason ``error``)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from .events import FailureReason
+
 
 class Overrun(Exception):
     """The work in a supervised child process hit a hard limit and the child was stopped."""
 
-    reason = "worker_died"
+    reason: ClassVar[FailureReason] = "worker_died"
 
 
 class TimeLimitExceeded(Overrun):
@@ -32,7 +37,7 @@ class WorkerDied(Overrun):
 class PermanentError(Exception):
     """Retrying the same message cannot succeed: park it at once with this reason."""
 
-    reason = "error"
+    reason: ClassVar[FailureReason] = "error"
 
 
 class Unreadable(PermanentError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -288,7 +288,7 @@ def new_event(
     return Event(
         id=id,
         type=type,
-        occurred_at=datetime.now(timezone.utc),
+        occurred_at=datetime.now(UTC),
         producer_id=producer_id,
         track_id=track_id,
         collection_id=collection_id,

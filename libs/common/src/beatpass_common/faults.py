@@ -20,7 +20,14 @@ from .config import Settings
 
 log = logging.getLogger(__name__)
 
-POINTS = ("upload.save", "validation.audio", "validation.cover", "validation.estimate", "waveform.peaks", "fingerprint.print")
+POINTS = (
+    "upload.save",
+    "validation.audio",
+    "validation.cover",
+    "validation.estimate",
+    "waveform.peaks",
+    "fingerprint.print",
+)
 ACTIONS = ("hang", "alloc", "stall")
 _CHUNK = 64 * 1024**2
 
@@ -32,8 +39,10 @@ def inject(settings: Settings, point: str, audio_key: str | None) -> None:
         return
     want_point, action, want_id = settings.test_fault.split(":", 2)
     if want_point not in POINTS or action not in ACTIONS:  # a typo must not pass as "no fault"
-        raise ValueError(f"BEATPASS_TEST_FAULT {settings.test_fault!r}: point is one of {', '.join(POINTS)}, "
-                         f"action one of {', '.join(ACTIONS)}")
+        raise ValueError(
+            f"BEATPASS_TEST_FAULT {settings.test_fault!r}: point is one of {', '.join(POINTS)}, "
+            f"action one of {', '.join(ACTIONS)}"
+        )
     if (want_point, want_id) != (point, audio_key.rsplit("/", 1)[-1]):
         return
     if action == "hang":
@@ -44,5 +53,7 @@ def inject(settings: Settings, point: str, audio_key: str | None) -> None:
         while True:
             held.append(bytearray(_CHUNK))  # zero-filled: the pages are really touched
     if action == "stall":
-        log.warning("test fault %s: stalling %s for %.0f s", settings.test_fault, audio_key, settings.handler_time_limit_s)
+        log.warning(
+            "test fault %s: stalling %s for %.0f s", settings.test_fault, audio_key, settings.handler_time_limit_s
+        )
         time.sleep(settings.handler_time_limit_s)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import Counter, Histogram
@@ -22,8 +22,15 @@ def _http_metrics(service: str):
     )
 
 
-def problem(status: int, title: str, errors: list[dict] | None = None, *, type_: str = "about:blank",
-            detail: str | None = None, headers: dict | None = None) -> Response:
+def problem(
+    status: int,
+    title: str,
+    errors: list[dict] | None = None,
+    *,
+    type_: str = "about:blank",
+    detail: str | None = None,
+    headers: dict | None = None,
+) -> Response:
     """An RFC 9457 problem document with BeatPass's ``errors: [{field, code, message}]`` list and
     the request's ``request_id`` (what support asks for)."""
     body = {"type": type_, "title": title, "status": status}
@@ -43,8 +50,14 @@ def problem(status: int, title: str, errors: list[dict] | None = None, *, type_:
 OPS_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
-def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
-               live: Callable[[], dict[str, bool]] = dict, *, ops_routes: bool = True) -> Flask:
+def instrument(
+    app: Flask,
+    service: str,
+    ready: Callable[[], dict[str, bool]],
+    live: Callable[[], dict[str, bool]] = dict,
+    *,
+    ops_routes: bool = True,
+) -> Flask:
     """Add request metrics to ``app``, and /healthz (liveness), /readyz and /metrics unless
     ``ops_routes`` is false (they are then served by ``ops_app`` on a port of their own)."""
     requests_total, duration = _http_metrics(service)
@@ -58,7 +71,9 @@ def instrument(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
         route = request.url_rule.rule if request.url_rule else "unmatched"
         if route not in OPS_ROUTES:
             requests_total.labels(request.method, route, str(response.status_code)).inc()
-            duration.labels(request.method, route).observe(time.perf_counter() - g.get("_beatpass_started", time.perf_counter()))
+            duration.labels(request.method, route).observe(
+                time.perf_counter() - g.get("_beatpass_started", time.perf_counter())
+            )
         return response
 
     if ops_routes:
@@ -93,8 +108,9 @@ class PortDispatch:
         return app(environ, start_response)
 
 
-def _add_ops_routes(app: Flask, service: str, ready: Callable[[], dict[str, bool]],
-                    live: Callable[[], dict[str, bool]]) -> Flask:
+def _add_ops_routes(
+    app: Flask, service: str, ready: Callable[[], dict[str, bool]], live: Callable[[], dict[str, bool]]
+) -> Flask:
     @app.get("/healthz")
     def healthz():
         checks = live()

@@ -46,8 +46,12 @@ def describe(status: int) -> tuple[str, str]:
 def problem_document(status: int, request_id: str | None = None) -> dict:
     """The RFC 9457 body BeatPass answers with for a bare HTTP error ``status``."""
     code, message = describe(status)
-    body = {"type": "about:blank", "title": message, "status": status,
-            "errors": [{"field": None, "code": code, "message": message}]}
+    body = {
+        "type": "about:blank",
+        "title": message,
+        "status": status,
+        "errors": [{"field": None, "code": code, "message": message}],
+    }
     if request_id is not None:
         body["request_id"] = request_id
     return body
@@ -57,9 +61,7 @@ class ProblemRequestHandler(WSGIRequestHandler):
     """werkzeug's request handler without version disclosure in ``Server``, whose own errors
     (a malformed request line, too many or too long headers) are problem documents."""
 
-    @property
-    def server_version(self) -> str:  # werkzeug's says Werkzeug/<version>
-        return SERVER_NAME
+    server_version = SERVER_NAME  # werkzeug's says Werkzeug/<version>
 
     def version_string(self) -> str:  # http.server appends Python/<version>
         return SERVER_NAME
@@ -82,6 +84,8 @@ def write_gunicorn_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """Drop-in for gunicorn.util.write_error: the same answer as a problem document."""
     request_id = request_ids.accept(None)  # the request could not be read, nor its id
     body = json.dumps(problem_document(status_int, request_id)).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
-            f"{request_ids.HEADER}: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+        f"{request_ids.HEADER}: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     sock.sendall(head.encode("latin-1") + body)

@@ -31,10 +31,11 @@ import os
 import resource
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from functools import lru_cache
 from importlib import import_module
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pebble
 
@@ -92,8 +93,14 @@ class Runner:
     Calls are serialised: one child, one call at a time.
     """
 
-    def __init__(self, *, isolated: bool = True, time_limit_s: float | None = None,
-                 memory_limit_bytes: int | None = None, preload: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        *,
+        isolated: bool = True,
+        time_limit_s: float | None = None,
+        memory_limit_bytes: int | None = None,
+        preload: tuple[str, ...] = (),
+    ):
         self.isolated = isolated
         self.time_limit_s = time_limit_s
         self._setup = (os.getpid(), memory_limit_bytes, preload)
@@ -104,8 +111,12 @@ class Runner:
 
     @classmethod
     def from_settings(cls, settings: Settings, preload: tuple[str, ...] = ()) -> Runner:
-        return cls(isolated=settings.handler_isolation, time_limit_s=settings.handler_time_limit_s,
-                   memory_limit_bytes=settings.handler_memory_limit_bytes, preload=preload)
+        return cls(
+            isolated=settings.handler_isolation,
+            time_limit_s=settings.handler_time_limit_s,
+            memory_limit_bytes=settings.handler_memory_limit_bytes,
+            preload=preload,
+        )
 
     def call(self, fn: Callable[..., T], *args, time_limit_s: float | None = None, **kwargs) -> T:
         """``fn(*args, **kwargs)`` in the child, stopped after ``time_limit_s`` (default: the
@@ -116,8 +127,12 @@ class Runner:
         with self._lock:
             if self._pool is None:
                 self._pool = pebble.ProcessPool(
-                    max_workers=1, max_tasks=0, initializer=_child_setup, initargs=self._setup,
-                    context=multiprocessing.get_context("spawn"))
+                    max_workers=1,
+                    max_tasks=0,
+                    initializer=_child_setup,
+                    initargs=self._setup,
+                    context=multiprocessing.get_context("spawn"),
+                )
             self._terminated = False
             try:
                 future = self._running = self._pool.schedule(fn, args=args, kwargs=kwargs, timeout=limit)
@@ -135,7 +150,9 @@ class Runner:
             except Exception as exc:
                 if self._pool.active:  # the function's own exception
                     raise
-                raise WorkerDied(f"the pool running {_name(fn)} broke ({exc!r}); the next call starts a new one") from None
+                raise WorkerDied(
+                    f"the pool running {_name(fn)} broke ({exc!r}); the next call starts a new one"
+                ) from None
             finally:
                 self._running = None
                 if not self._pool.active:  # broken (e.g. a child that died starting): never reuse it

@@ -7,7 +7,7 @@ import contextvars
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("beatpass_log_context", default=None)
 
@@ -40,9 +40,14 @@ def current_field(name: str):
 
 
 def event_context(event):
-    return log_context(event_id=event.id, event_type=event.type, track_id=event.track_id,
-                       producer_id=event.producer_id, collection_id=event.collection_id,
-                       request_id=getattr(event, "request_id", None))
+    return log_context(
+        event_id=event.id,
+        event_type=event.type,
+        track_id=event.track_id,
+        producer_id=event.producer_id,
+        collection_id=event.collection_id,
+        request_id=getattr(event, "request_id", None),
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,7 +57,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,

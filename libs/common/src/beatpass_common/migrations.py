@@ -10,6 +10,10 @@ from .db import make_engine
 
 def run_env(target_metadata: MetaData) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError(
+            "sqlalchemy.url is not set: migrations run through beatpass_common.db.migrate, which sets it"
+        )
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
         with context.begin_transaction():

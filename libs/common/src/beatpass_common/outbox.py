@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from prometheus_client import Gauge
 from sqlalchemy import Integer, String, Text, func, select
@@ -21,10 +22,15 @@ log = logging.getLogger(__name__)
 
 # The relay's backlog, per service (the model's package): every replica reads the same table, so
 # dashboards and alerts take the max over replicas, never the sum.
-PENDING = Gauge("beatpass_outbox_pending_events", "Events stored but not yet published", ["service"],
-                multiprocess_mode="max")
-OLDEST = Gauge("beatpass_outbox_oldest_pending_seconds", "Age of the oldest unpublished event, 0 when none",
-               ["service"], multiprocess_mode="max")
+PENDING = Gauge(
+    "beatpass_outbox_pending_events", "Events stored but not yet published", ["service"], multiprocess_mode="max"
+)
+OLDEST = Gauge(
+    "beatpass_outbox_oldest_pending_seconds",
+    "Age of the oldest unpublished event, 0 when none",
+    ["service"],
+    multiprocess_mode="max",
+)
 MEASURE_EVERY_S = 5.0
 
 
@@ -45,7 +51,7 @@ def outbox_model(base) -> type:
 
 class Outbox:
     def __init__(self, model, factory: sessionmaker[Session], publish, poll_s: float = 0.5):
-        self.model = model
+        self.model: type[Any] = model  # a class from outbox_model: seq, event_id, type, body, created_at, published_at
         self.factory = factory
         self._publish = publish
         self.poll_s = poll_s
@@ -57,8 +63,15 @@ class Outbox:
 
     def add(self, session: Session, event: Event) -> None:
         """Stage ``event`` in the caller's transaction."""
-        session.add(self.model(event_id=event.id, type=event.type, body=event.model_dump_json(),
-                               created_at=datetime.now(timezone.utc), published_at=None))
+        session.add(
+            self.model(
+                event_id=event.id,
+                type=event.type,
+                body=event.model_dump_json(),
+                created_at=datetime.now(UTC),
+                published_at=None,
+            )
+        )
 
     def notify(self) -> None:
         """Call after commit to publish without waiting for the next poll."""
@@ -69,20 +82,21 @@ class Outbox:
         sent = 0
         with self.factory() as session, session.begin():
             query = select(self.model).where(self.model.published_at.is_(None)).order_by(self.model.seq).limit(limit)
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)  # replicas share the work
+            row: Any  # an OutboxEvent
             for row in session.scalars(query):
                 self._publish(parse_event(row.body))
-                row.published_at = datetime.now(timezone.utc)
+                row.published_at = datetime.now(UTC)
                 sent += 1
         return sent
 
     def measure(self) -> tuple[int, float]:
         """(pending events, age in seconds of the oldest one or 0), also set on the gauges."""
         with self.factory() as session:
-            count, oldest = session.execute(select(func.count(), func.min(self.model.created_at))
-                                            .where(self.model.published_at.is_(None))).one()
-        age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest else 0.0
+            query = select(func.count(), func.min(self.model.created_at)).where(self.model.published_at.is_(None))
+            count, oldest = cast(tuple[int, datetime | None], session.execute(query).one())
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         PENDING.labels(self.service).set(count)
         OLDEST.labels(self.service).set(max(age, 0.0))
         return count, age

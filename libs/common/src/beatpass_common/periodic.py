@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 JOIN_S = 10.0  # the longest stop() waits for a pass in hand to finish
 
 
-def every(interval_s: float, work: Callable[[], object], stop: threading.Event, *, name: str,
-          wake: threading.Event | None = None, first: bool = False, error_wait_s: float = 0.0) -> None:
+def every(
+    interval_s: float,
+    work: Callable[[], object],
+    stop: threading.Event,
+    *,
+    name: str,
+    wake: threading.Event | None = None,
+    first: bool = False,
+    error_wait_s: float = 0.0,
+) -> None:
     """Call ``work()`` every ``interval_s`` seconds until ``stop`` is set.
 
     ``first``: run a pass at once instead of waiting one interval first. ``wake``: an event that
@@ -29,7 +37,7 @@ def every(interval_s: float, work: Callable[[], object], stop: threading.Event, 
     while not stop.is_set():
         try:
             work()
-        except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
+        except Exception:  # a failed pass is logged; the next one tries again
             log.exception("%s pass failed", name)
             if error_wait_s and stop.wait(error_wait_s):
                 return
@@ -52,8 +60,15 @@ class Periodic:
     ``wake()`` starts the next pass without waiting for the interval.
     """
 
-    def __init__(self, name: str, work: Callable[[], object], interval_s: float, *, first: bool = False,
-                 error_wait_s: float = 0.0):
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], object],
+        interval_s: float,
+        *,
+        first: bool = False,
+        error_wait_s: float = 0.0,
+    ):
         self.name, self.work, self.interval_s = name, work, interval_s
         self.first, self.error_wait_s = first, error_wait_s
         self._stop = threading.Event()
@@ -61,8 +76,15 @@ class Periodic:
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        every(self.interval_s, self.work, self._stop, name=self.name, wake=self._wake, first=self.first,
-              error_wait_s=self.error_wait_s)
+        every(
+            self.interval_s,
+            self.work,
+            self._stop,
+            name=self.name,
+            wake=self._wake,
+            first=self.first,
+            error_wait_s=self.error_wait_s,
+        )
 
     def wake(self) -> None:
         self._wake.set()

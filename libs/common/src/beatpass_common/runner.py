@@ -11,11 +11,12 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from .bus import Bus
 from .config import MissingSecret, Settings
@@ -43,8 +44,8 @@ class Runtime:
     # Called when SIGTERM's grace period ends with work in hand: kill supervised child processes.
     interrupts: list[Callable[[], None]] = field(default_factory=list)
     deps: object = None  # the service's own dependencies (database, store, ...) for tests and tools
-    _server: object = None
-    _ops_server: object = None
+    _server: BaseWSGIServer | None = None
+    _ops_server: BaseWSGIServer | None = None
     _ready: bool = False
 
     def readiness(self) -> dict[str, bool]:
@@ -70,20 +71,24 @@ class Runtime:
         the app dispatches by the port a request arrived on (``http.PortDispatch``)."""
         if self.app is None:
             self.app = Flask(f"beatpass_{self.name}")
-        if not getattr(self.app, "_beatpass_instrumented", False):
+        if "beatpass_instrumented" not in self.app.extensions:
             ops_port = self.settings.ops_port
             instrument(self.app, self.name, self.readiness, self.liveness, ops_routes=ops_port is None)
             if ops_port is not None:
-                self.app.wsgi_app = PortDispatch(self.app.wsgi_app, ops_app(self.name, self.readiness, self.liveness),
-                                                 ops_port)
-            self.app._beatpass_instrumented = True
+                # Flask's documented way to wrap its WSGI app; typed as assigning to a method
+                self.app.wsgi_app = PortDispatch(  # type: ignore[method-assign]
+                    self.app.wsgi_app, ops_app(self.name, self.readiness, self.liveness), ops_port
+                )
+            self.app.extensions["beatpass_instrumented"] = True
         return self.app
 
-    def _serve(self, port: int, label: str):
-        server = make_server(self.settings.http_host, port, self.wsgi(), threaded=True,
-                             request_handler=ProblemRequestHandler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                         name=f"{label}-{self.name}", daemon=True).start()
+    def _serve(self, port: int, label: str) -> BaseWSGIServer:
+        server = make_server(
+            self.settings.http_host, port, self.wsgi(), threaded=True, request_handler=ProblemRequestHandler
+        )
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{label}-{self.name}", daemon=True
+        ).start()
         log.info("%s %s on http://%s:%d", self.name, label, self.settings.http_host, port)
         return server
 

@@ -49,9 +49,11 @@ def ensure(service: str, settings: Settings, *, poll_s: float = POLL_S) -> tuple
         if current == head:
             return True, f"beatpass-{service}: database at {head}"
         if time.monotonic() >= deadline:
-            return False, (f"beatpass-{service}: database at {current}, this image needs {head}; the release's "
-                           f"migration Job did not finish within BEATPASS_MIGRATION_WAIT_S "
-                           f"({settings.migration_wait_s:g} s) (docs/operations.md, Releases)")
+            return False, (
+                f"beatpass-{service}: database at {current}, this image needs {head}; the release's "
+                f"migration Job did not finish within BEATPASS_MIGRATION_WAIT_S "
+                f"({settings.migration_wait_s:g} s) (docs/operations.md, Releases)"
+            )
         time.sleep(poll_s)
 
 

@@ -76,7 +76,8 @@ _FTYP_BRANDS = {
 
 _MARKUP = re.compile(  # optional BOM, XML declaration and comments, then the root element
     rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(<svg|<!doctype svg|<!doctype html|<html)",
-    re.IGNORECASE | re.DOTALL)
+    re.IGNORECASE | re.DOTALL,
+)
 
 # MPEG audio frame header tables: bitrate (kbit/s) by [version is MPEG-1][layer][index], sample rates.
 _BITRATES = {
@@ -111,8 +112,9 @@ def identify(head: bytes, after_id3: bytes | None = None) -> Kind:
         if head[:4] == b"RIFX":
             return Kind("rifx", "big-endian RIFX audio")
         form = head[8:12].decode("latin-1").strip()
-        return _RIFF_FORMS.get(head[8:12], Kind("riff", f"a RIFF '{form}' file" if form.isprintable() and form
-                                                else "a RIFF file"))
+        return _RIFF_FORMS.get(
+            head[8:12], Kind("riff", f"a RIFF '{form}' file" if form.isprintable() and form else "a RIFF file")
+        )
     if head[:4] in (b"RF64", b"BW64") and head[8:12] == b"WAVE":
         return RF64
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
@@ -133,9 +135,11 @@ def identify(head: bytes, after_id3: bytes | None = None) -> Kind:
 
 
 def _ogg(head: bytes) -> Kind:
-    for marker, kind in ((b"OpusHead", Kind("opus", "Ogg Opus audio")),
-                         (b"\x01vorbis", Kind("vorbis", "Ogg Vorbis audio")),
-                         (b"\x7fFLAC", Kind("oggflac", "Ogg FLAC audio"))):
+    for marker, kind in (
+        (b"OpusHead", Kind("opus", "Ogg Opus audio")),
+        (b"\x01vorbis", Kind("vorbis", "Ogg Vorbis audio")),
+        (b"\x7fFLAC", Kind("oggflac", "Ogg FLAC audio")),
+    ):
         if marker in head[:512]:
             return kind
     return Kind("ogg", "Ogg audio")

@@ -18,7 +18,7 @@ STATUSES: tuple[str, ...] = get_args(TrackStatus)
 UNSETTLED: tuple[str, ...] = ("processing", "in_review")
 
 StepName = Literal["validation", "waveform", "fingerprint"]
-STEPS: tuple[str, ...] = get_args(StepName)  # in the order they run
+STEPS: tuple[StepName, ...] = get_args(StepName)  # in the order they run
 StepState = Literal["pending", "running", "done", "failed"]
 
 # ISO 8601 with its offset, as datetime.isoformat() writes it ("...+00:00").
@@ -29,8 +29,9 @@ class StepView(BaseModel):
     state: StepState = "pending"
     attempts: int = 0
     error: str | None = Field(None, description="the producer's sentence when the step failed")
-    reason: str | None = Field(None, description="why it failed: error, timeout, memory, worker_died, "
-                                                 "unreadable, not_started")
+    reason: str | None = Field(
+        None, description="why it failed: error, timeout, memory, worker_died, unreadable, not_started"
+    )
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     deadline_at: Timestamp | None = None

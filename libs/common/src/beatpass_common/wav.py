@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -40,6 +41,8 @@ _MAX_FMT_BYTES = 4096  # fmt is 16-40 bytes; anything far larger is not a WAV an
 # service must draw the line at the same place. (libsndfile 1.2.2 gives up after about 64 KiB of
 # chunk headers: 8,185 empty chunks.)
 MAX_CHUNKS = 1024
+# WavInfo's fields from format_tag to declared_block_align, in order
+_Fmt = tuple[int, bool, int, int, int, int, int | None, int]
 
 
 class WavError(ValueError):
@@ -115,8 +118,11 @@ class WavInfo:
     @property
     def truncated(self) -> bool:
         """The file ends at least one frame before the declared data does."""
-        return (self.data_bytes is not None and self.available_bytes is not None
-                and self.data_bytes - self.available_bytes >= max(1, self.block_align))
+        return (
+            self.data_bytes is not None
+            and self.available_bytes is not None
+            and self.data_bytes - self.available_bytes >= max(1, self.block_align)
+        )
 
     def undecodable(self) -> str | None:
         """Why the samples cannot be decoded (a phrase for a producer), or None."""
@@ -129,9 +135,11 @@ class WavInfo:
         if not self.is_float and not 1 <= self.declared_bits <= 32:
             return f"it declares {self.declared_bits}-bit PCM samples"
         if self.declared_block_align != self.block_align:
-            return (f"its frame size ({self.declared_block_align} bytes) does not match {self.channels} "
-                    f"channel{'s' * (self.channels != 1)} of {self.declared_bits}-bit samples "
-                    f"({self.block_align} bytes)")
+            return (
+                f"its frame size ({self.declared_block_align} bytes) does not match {self.channels} "
+                f"channel{'s' * (self.channels != 1)} of {self.declared_bits}-bit samples "
+                f"({self.block_align} bytes)"
+            )
         return None
 
 
@@ -146,7 +154,7 @@ def read_info(stream: BinaryIO, size: int | None = None) -> WavInfo:
     if riff not in (b"RIFF", b"RF64", b"BW64") or wave != b"WAVE":
         raise WavError("it does not start like a RIFF/RF64 WAVE file")
     container = {b"RIFF": "WAV", b"RF64": "RF64", b"BW64": "BW64"}[riff]
-    fmt: tuple | None = None
+    fmt: _Fmt | None = None
     ds64_data: int | None = None
     pos, pad = 12, b""
     for _ in range(MAX_CHUNKS):
@@ -201,6 +209,8 @@ def _data_size(container: str, csize: int, ds64_data: int | None) -> int | None:
     if csize == _UNKNOWN_SIZE:
         if container == "WAV":
             return None
+        if ds64_data is None:  # read_info refuses an RF64 file without its ds64 chunk first
+            raise WavError("its RF64 size table (ds64 chunk) is missing")
         csize = ds64_data
     if csize == 0:
         raise WavError("its audio (data) chunk says it holds 0 bytes (the recorder never finished the header)")
@@ -230,7 +240,7 @@ def _check_tail(stream: BinaryIO, info: WavInfo, size: int) -> WavInfo:
     return WavInfo(**{**info.__dict__, "available_bytes": available})
 
 
-def _parse_fmt(body: bytes) -> tuple:
+def _parse_fmt(body: bytes) -> _Fmt:
     if len(body) < 16:
         raise WavError("its format (fmt) chunk is too short")
     tag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body)
@@ -290,14 +300,14 @@ def samples_float32(raw: bytes | memoryview, info: WavInfo) -> np.ndarray:
     if info.is_float:
         values = np.frombuffer(raw, "<f4" if info.declared_bits == 32 else "<f8")
         return values.astype(np.float32, copy=False).reshape(-1, info.channels)
-    return samples_int32(raw, info).astype(np.float32) * np.float32(2.0 ** -31)
+    return samples_int32(raw, info).astype(np.float32) * np.float32(2.0**-31)
 
 
 def read_into(stream: BinaryIO, view: memoryview) -> int:
     """Fill ``view`` as far as the stream goes; returns the bytes read."""
     got = 0
     while got < len(view):
-        n = stream.readinto(view[got:])
+        n = stream.readinto(view[got:])  # type: ignore[attr-defined]  # typing.BinaryIO omits readinto, which every binary stream has
         if not n:
             break
         got += n

@@ -17,8 +17,9 @@ def test_consumers_are_counted_on_the_broker(clean_amqp):
     assert inspect.consumers(clean_amqp, "no.such.queue", timeout_s=5) == 0
     with Connection(clean_amqp) as conn:
         assert conn.channel().queue_declare("waveform.tracks", passive=True).consumer_count == 0
-        worker = Consumer(conn, [topology.consumer_queue(topology.spec("waveform.tracks"))],
-                          callbacks=[lambda body, message: None])
+        worker = Consumer(
+            conn, [topology.consumer_queue(topology.spec("waveform.tracks"))], callbacks=[lambda body, message: None]
+        )
         worker.consume()
         assert inspect.consumers(clean_amqp, "waveform.tracks", timeout_s=5) == 1
         worker.cancel()

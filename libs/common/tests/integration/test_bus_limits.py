@@ -4,6 +4,7 @@ dead letters reported, SIGTERM with a stuck handler, readiness on a dead connect
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -18,7 +19,14 @@ from kombu import Connection
 from beatpass_common.bus import Bus, topology
 from beatpass_common.errors import TimeLimitExceeded, Unreadable
 from beatpass_common.events import (
-    AudioFacts, CoverFacts, ObjectRef, TrackMetadata, TrackSubmitted, TrackValidated, new_event, parse_event,
+    AudioFacts,
+    CoverFacts,
+    ObjectRef,
+    TrackMetadata,
+    TrackSubmitted,
+    TrackValidated,
+    new_event,
+    parse_event,
 )
 
 from .test_bus_rabbitmq import _drain, _wait
@@ -28,8 +36,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def bus_settings(settings, clean_amqp):
-    return settings.model_copy(update={"bus_url": clean_amqp, "retry_delays_s": [0.2, 0.2, 0.2],
-                                       "park_after_overruns": 2})
+    return settings.model_copy(
+        update={"bus_url": clean_amqp, "retry_delays_s": [0.2, 0.2, 0.2], "park_after_overruns": 2}
+    )
 
 
 REF = ObjectRef(bucket="b", key="producers/p1/uploads/u1", size=10)
@@ -37,15 +46,17 @@ REF = ObjectRef(bucket="b", key="producers/p1/uploads/u1", size=10)
 
 def _submitted():
     meta = TrackMetadata(title="t", artists=["a"], bpm=120, key="A", scale="minor", licensing="non_exclusive")
-    return new_event("track.submitted", TrackSubmitted(audio=REF, cover=REF, metadata=meta),
-                     producer_id="p1", track_id="t1")
+    return new_event(
+        "track.submitted", TrackSubmitted(audio=REF, cover=REF, metadata=meta), producer_id="p1", track_id="t1"
+    )
 
 
 def _validated():
     facts = AudioFacts(format="WAV PCM", sample_rate=44100, bit_depth=16, channels=2, duration_s=12.0)
     cover = CoverFacts(format="JPEG", width=1400, height=1400)
-    return new_event("track.validated", TrackValidated(source=REF, audio=facts, cover=cover),
-                     producer_id="p1", track_id="t1")
+    return new_event(
+        "track.validated", TrackValidated(source=REF, audio=facts, cover=cover), producer_id="p1", track_id="t1"
+    )
 
 
 def _queue_depth(url: str, queue: str) -> int:
@@ -59,8 +70,9 @@ def catalog_sink(bus_settings):
     """What the catalog would receive: step.started and step.failed events."""
     seen: list = []
     catalog = Bus(bus_settings, "catalog")
-    catalog.subscribe("catalog.records", {"step.started": seen.append, "step.failed": seen.append,
-                                          "track.submitted": lambda e: None})
+    catalog.subscribe(
+        "catalog.records", {"step.started": seen.append, "step.failed": seen.append, "track.submitted": lambda e: None}
+    )
     catalog.start()
     assert catalog.wait_ready(10)
     yield seen
@@ -83,8 +95,9 @@ def test_long_handler_keeps_its_connection_and_is_acked_once(bus_settings, catal
     try:
         bus.publish(_submitted())
         assert _wait(lambda: len(runs) == 1, 10)
-        assert _wait(lambda: _queue_depth(settings.bus_url, "validation.tracks") == 0 and bus.consumers[0].busy_for() == 0,
-                     30)
+        assert _wait(
+            lambda: _queue_depth(settings.bus_url, "validation.tracks") == 0 and bus.consumers[0].busy_for() == 0, 30
+        )
         assert runs == runs[:1], "redelivered: the connection was lost while the handler ran"
         assert bus.ready()
         started = [e for e in catalog_sink if e.type == "step.started"]
@@ -110,13 +123,16 @@ def test_overrun_is_retried_then_parked_with_its_reason(bus_settings, catalog_si
         failed = next(e for e in catalog_sink if e.type == "step.failed").payload()
         assert len(runs) == 2  # park_after_overruns
         assert failed.reason == "timeout" and failed.parked and failed.step == "validation"
-        (body, headers), = _drain(bus_settings.bus_url, "validation.dead")
+        ((body, headers),) = _drain(bus_settings.bus_url, "validation.dead")
         assert parse_event(body).id == event.id
         assert headers["x-beatpass-failure"] == "timeout"
         assert "TimeLimitExceeded" in headers["x-beatpass-dead-reason"]
         # two tries, each announced with its own id so the catalog restarts the deadline
         assert len({e.id for e in catalog_sink if e.type == "step.started"}) == 2
-        time.sleep(1.0)
+        assert _wait(  # nothing left to run: the queue empty and the consumer idle
+            lambda: _queue_depth(bus_settings.bus_url, "validation.tracks") == 0 and bus.consumers[0].busy_for() == 0,
+            10,
+        )
         assert len(runs) == 2, "a parked message ran again"
     finally:
         bus.stop()
@@ -163,8 +179,9 @@ def test_message_that_killed_its_worker_twice_is_parked_unrun(bus_settings, cata
     event = _submitted()
     setup.publish(event)
     for _ in range(2):
-        child = subprocess.run([sys.executable, "-c", KILLER, bus_settings.bus_url], capture_output=True,
-                               text=True, timeout=60)
+        child = subprocess.run(
+            [sys.executable, "-c", KILLER, bus_settings.bus_url], capture_output=True, text=True, timeout=60
+        )
         assert child.returncode == 9 and f"got {event.id}" in child.stdout
     runs = []
     bus = Bus(bus_settings, "validation", step="validation")
@@ -175,7 +192,7 @@ def test_message_that_killed_its_worker_twice_is_parked_unrun(bus_settings, cata
         failed = next(e for e in catalog_sink if e.type == "step.failed").payload()
         assert failed.reason == "worker_died" and failed.parked
         assert runs == []
-        (_, headers), = _drain(bus_settings.bus_url, "validation.dead")
+        ((_, headers),) = _drain(bus_settings.bus_url, "validation.dead")
         assert headers["x-beatpass-failure"] == "worker_died"
     finally:
         bus.stop()
@@ -190,8 +207,12 @@ def test_broker_side_dead_letter_is_reported(bus_settings, catalog_sink):
     try:
         assert bus.wait_ready(10)
         event = _submitted()
-        bus.publisher.publish_raw(event.to_json(), topology.DEAD, "validation.dead",
-                                  {"x-death": [{"reason": "delivery_limit", "queue": "validation.tracks"}]})
+        bus.publisher.publish_raw(
+            event.to_json(),
+            topology.DEAD,
+            "validation.dead",
+            {"x-death": [{"reason": "delivery_limit", "queue": "validation.tracks"}]},
+        )
         assert _wait(lambda: any(e.type == "step.failed" for e in catalog_sink), 20)
         failed = next(e for e in catalog_sink if e.type == "step.failed").payload()
         assert failed.parked and failed.reason == "worker_died" and "delivery_limit" in failed.error
@@ -216,14 +237,15 @@ def test_sigterm_with_a_stuck_handler_stops_in_time_and_returns_the_message(bus_
     bus.stop(grace_s=1.0, on_overdue=lambda: (interrupted.append(1), release.set()))
     assert time.monotonic() - began < 5
     assert interrupted == [1]
-    (_, headers), = _drain(bus_settings.bus_url, "validation.tracks")
+    ((_, headers),) = _drain(bus_settings.bus_url, "validation.tracks")
     assert not headers.get("x-delivery-count"), "a shutdown must not count against the message"
 
 
 def test_liveness_fails_while_a_handler_runs_past_its_limit(bus_settings):
     release = threading.Event()
-    settings = bus_settings.model_copy(update={"handler_time_limit_s": 0.5, "estimate_time_limit_s": 0.0,
-                                               "liveness_slack_s": 0.5})
+    settings = bus_settings.model_copy(
+        update={"handler_time_limit_s": 0.5, "estimate_time_limit_s": 0.0, "liveness_slack_s": 0.5}
+    )
     bus = Bus(settings, "validation", step="validation")
     bus.subscribe("validation.tracks", {"track.submitted": lambda e: release.wait(30)})
     bus.start()
@@ -272,18 +294,14 @@ class _Proxy:
             pass
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self):
         self.open = False
         for s in self.pairs:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.pairs = []
 
     def restore(self):
@@ -307,4 +325,3 @@ def test_readiness_reflects_a_dead_publisher_connection(bus_settings):
     finally:
         proxy.restore()
         bus.stop()
-

@@ -58,8 +58,9 @@ def _ready_event(title="t"):
 def test_publish_confirmed_and_consumed_once(bus_settings):
     seen = []
     bus = Bus(bus_settings, "upload")
-    bus.subscribe("upload.outcomes", {"track.ready": seen.append, "track.rejected": seen.append,
-                                      "track.failed": seen.append})
+    bus.subscribe(
+        "upload.outcomes", {"track.ready": seen.append, "track.rejected": seen.append, "track.failed": seen.append}
+    )
     bus.start()
     try:
         assert bus.wait_ready(10)
@@ -67,8 +68,10 @@ def test_publish_confirmed_and_consumed_once(bus_settings):
         bus.publish(event)
         assert _wait(lambda: len(seen) == 1)
         assert seen[0] == event
-        time.sleep(0.5)
-        assert len(seen) == 1
+        marker = _ready_event("marker")  # published after: once it is in, a second delivery would be too
+        bus.publish(marker)
+        assert _wait(lambda: marker in seen)
+        assert seen == [event, marker]
     finally:
         bus.stop()
 
@@ -87,8 +90,9 @@ def test_the_events_exchange_is_the_settings_one(bus_settings):
         with Connection(settings.bus_url) as conn:  # declared by the bus: passive declare succeeds
             topology.events_exchange("beatpass.events-under-test")(conn.default_channel).declare(passive=True)
         bus.publisher.publish_raw(_ready_event("via default").to_json(), topology.EVENTS, "track.ready", {})
-        time.sleep(0.5)
-        assert [e.data["title"] for e in seen] == ["t"]  # the queue is bound to the settings' exchange only
+        bus.publish(_ready_event("marker"))  # sent after it on the same channel: routed, it would be in first
+        assert _wait(lambda: len(seen) == 2)
+        assert [e.data["title"] for e in seen] == ["t", "marker"]  # the queue is bound to the settings' exchange only
     finally:
         bus.stop()
 
@@ -161,8 +165,9 @@ def test_message_redelivered_after_consumer_process_dies_without_ack(bus_setting
     setup.declare()
     event = _ready_event()
     setup.publish(event)
-    child = subprocess.run([sys.executable, "-c", CHILD, bus_settings.bus_url], capture_output=True, text=True,
-                           timeout=60)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, bus_settings.bus_url], capture_output=True, text=True, timeout=60
+    )
     assert child.returncode == 9 and f"got {event.id}" in child.stdout
     seen = []
     bus = Bus(bus_settings, "upload")

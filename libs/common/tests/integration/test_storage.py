@@ -15,10 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path):
-    if request.param == "local":
-        s = LocalStore(tmp_path / "objects")
-    else:
-        s = open_store(request.getfixturevalue("s3_url"))
+    s = LocalStore(tmp_path / "objects") if request.param == "local" else open_store(request.getfixturevalue("s3_url"))
     bucket = f"test-{os.urandom(4).hex()}"
     s.ensure_bucket(bucket)
     s.ensure_bucket(bucket)  # idempotent
@@ -37,7 +34,7 @@ class _Unsized(io.RawIOBase):
     def read(self, n=-1):
         n = len(self._data) - self._pos if n is None or n < 0 else n
         self.largest_read = max(self.largest_read, n)
-        chunk = self._data[self._pos:self._pos + n]
+        chunk = self._data[self._pos : self._pos + n]
         self._pos += len(chunk)
         return chunk
 

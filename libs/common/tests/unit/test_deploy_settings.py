@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 import urllib.error
 import urllib.request
+from datetime import UTC
 
 import pytest
 from sqlalchemy import text
@@ -25,13 +26,18 @@ def test_credentials_replace_the_urls_user_and_password_percent_encoded(monkeypa
     monkeypatch.setenv("BEATPASS_STORAGE_URL", "https://minio.beatpass-data.svc:443")
     monkeypatch.setenv("BEATPASS_STORAGE_ACCESS_KEY", "beatpass-catalog")
     monkeypatch.setenv("BEATPASS_STORAGE_SECRET_KEY", "s3cr#t")
-    monkeypatch.setenv("BEATPASS_CATALOG_DATABASE_URL", "postgresql+psycopg://pooler:5432/beatpass_catalog?sslmode=require")
+    monkeypatch.setenv(
+        "BEATPASS_CATALOG_DATABASE_URL", "postgresql+psycopg://pooler:5432/beatpass_catalog?sslmode=require"
+    )
     monkeypatch.setenv("BEATPASS_DATABASE_USERNAME", "beatpass_catalog")
     monkeypatch.setenv("BEATPASS_DATABASE_PASSWORD", "pw%1")
     s = Settings()
     assert s.bus_url == "amqps://beatpass-catalog:p%40ss%3A%2Fw%3Frd@beatpass-rabbitmq.beatpass-data.svc:5671/beatpass"
     assert s.storage_url == "https://beatpass-catalog:s3cr%23t@minio.beatpass-data.svc:443"
-    assert s.database_url("catalog") == "postgresql+psycopg://beatpass_catalog:pw%251@pooler:5432/beatpass_catalog?sslmode=require"
+    assert (
+        s.database_url("catalog")
+        == "postgresql+psycopg://beatpass_catalog:pw%251@pooler:5432/beatpass_catalog?sslmode=require"
+    )
     assert s.upload_database_url == ""  # an unset URL stays unset (SQLite default)
 
 
@@ -70,9 +76,8 @@ def test_database_tls_parameters_reach_libpq():
     admin_url, _ = infra.postgres_admin_url()
     url = admin_url + ("&" if "?" in admin_url else "?") + "sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"
     engine = make_engine(url, pool_size=1, max_overflow=0)
-    with pytest.raises(Exception) as err:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+    with pytest.raises(Exception) as err, engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
     message = str(err.value)
     assert "/nonexistent/ca.crt" in message or "does not support SSL" in message, message
     engine.dispose()
@@ -135,8 +140,9 @@ def test_schema_step_upgrades_when_migrating_on_start(tmp_path):
 
 
 def test_schema_step_gives_up_after_the_wait_with_a_sentence(tmp_path):
-    s = Settings(var_dir=tmp_path, upload_database_url=f"sqlite:///{tmp_path}/u.db", migrate_on_start=False,
-                 migration_wait_s=0.3)
+    s = Settings(
+        var_dir=tmp_path, upload_database_url=f"sqlite:///{tmp_path}/u.db", migrate_on_start=False, migration_wait_s=0.3
+    )
     ok, sentence = schema.ensure("upload", s, poll_s=0.1)
     assert not ok
     assert sentence.startswith("beatpass-upload: database at None, this image needs ")
@@ -149,7 +155,7 @@ def test_schema_cli_refuses_a_service_without_database(capsys):
 
 
 def test_outbox_backlog_is_measured_for_the_lag_panel_and_alert(tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from sqlalchemy.orm import DeclarativeBase
 
@@ -168,12 +174,19 @@ def test_outbox_backlog_is_measured_for_the_lag_panel_and_alert(tmp_path):
     outbox.service = "catalog"  # named after the model's package (beatpass_catalog.models -> catalog)
     assert outbox.measure() == (0, 0.0)
     with transaction(factory) as session:
-        session.add(model(event_id="e1", type="track.removed", body="{}", published_at=None,
-                          created_at=datetime.now(timezone.utc) - timedelta(seconds=90)))
+        session.add(
+            model(
+                event_id="e1",
+                type="track.removed",
+                body="{}",
+                published_at=None,
+                created_at=datetime.now(UTC) - timedelta(seconds=90),
+            )
+        )
     count, age = outbox.measure()
     assert count == 1 and 89 <= age < 120
     assert PENDING.labels("catalog")._value.get() == 1 and OLDEST.labels("catalog")._value.get() >= 89
     with transaction(factory) as session:
-        session.query(model).update({"published_at": datetime.now(timezone.utc)})
+        session.query(model).update({"published_at": datetime.now(UTC)})
     assert outbox.measure() == (0, 0.0)
     assert OLDEST.labels("catalog")._value.get() == 0

@@ -6,8 +6,12 @@ from beatpass_common.events import MalformedEvent, ObjectRef, Problem, TrackReje
 
 
 def test_round_trip_keeps_typed_data():
-    event = new_event("track.rejected", TrackRejected(errors=[Problem(code="X", field="audio", message="Bad.")]),
-                      producer_id="p1", track_id="t1")
+    event = new_event(
+        "track.rejected",
+        TrackRejected(errors=[Problem(code="X", field="audio", message="Bad.")]),
+        producer_id="p1",
+        track_id="t1",
+    )
     parsed = parse_event(event.to_json())
     assert parsed == event
     assert parsed.payload().errors[0].message == "Bad."
@@ -20,17 +24,45 @@ def test_deterministic_id_from_cause():
     assert a.id == b.id != cause.id
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"not json", "not JSON"),
-    (b"[1]", "not a JSON object"),
-    (json.dumps({"id": "1", "type": "track.ready"}).encode(), "invalid envelope"),
-    (json.dumps({"id": "1", "type": "nope", "occurred_at": "2026-01-01T00:00:00Z", "producer_id": "p",
-                 "data": {}}).encode(), "unknown event type"),
-    (json.dumps({"id": "1", "type": "track.ready", "version": 9, "occurred_at": "2026-01-01T00:00:00Z",
-                 "producer_id": "p", "data": {"title": "t"}}).encode(), "unsupported version"),
-    (json.dumps({"id": "1", "type": "track.ready", "occurred_at": "2026-01-01T00:00:00Z",
-                 "producer_id": "p", "data": {}}).encode(), "invalid track.ready data at title"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"not json", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (json.dumps({"id": "1", "type": "track.ready"}).encode(), "invalid envelope"),
+        (
+            json.dumps(
+                {"id": "1", "type": "nope", "occurred_at": "2026-01-01T00:00:00Z", "producer_id": "p", "data": {}}
+            ).encode(),
+            "unknown event type",
+        ),
+        (
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "track.ready",
+                    "version": 9,
+                    "occurred_at": "2026-01-01T00:00:00Z",
+                    "producer_id": "p",
+                    "data": {"title": "t"},
+                }
+            ).encode(),
+            "unsupported version",
+        ),
+        (
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "track.ready",
+                    "occurred_at": "2026-01-01T00:00:00Z",
+                    "producer_id": "p",
+                    "data": {},
+                }
+            ).encode(),
+            "invalid track.ready data at title",
+        ),
+    ],
+)
 def test_malformed_messages_name_the_reason(body, reason):
     with pytest.raises(MalformedEvent, match=reason):
         parse_event(body)
@@ -55,6 +87,15 @@ def test_edits_are_numbered_from_one_and_a_submission_without_an_edit_number_is_
     with pytest.raises(MalformedEvent, match="collection.edited"):
         new_event("collection.edited", {"title": "x"}, producer_id="p")
     ref = {"bucket": "b", "key": "k", "size": 1}
-    older = parse_event(json.dumps({"id": "1", "type": "track.submitted", "occurred_at": "2026-01-01T00:00:00Z",
-                                    "producer_id": "p", "data": {"audio": ref, "cover": ref, "metadata": meta}}))
+    older = parse_event(
+        json.dumps(
+            {
+                "id": "1",
+                "type": "track.submitted",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "producer_id": "p",
+                "data": {"audio": ref, "cover": ref, "metadata": meta},
+            }
+        )
+    )
     assert older.payload().edit == 0  # sent before edits existed

@@ -18,9 +18,15 @@ def _sample(name: str, **labels) -> float:
 
 def reject_it(event, *, publish, seen: list):
     seen.append(event.id)
-    publish(new_event("track.rejected", TrackRejected(errors=[Problem(code="AUDIO_NOT_WAV", field="audio",
-                                                                       message="not a WAV")]),
-                      caused_by=event, producer_id=event.producer_id, track_id=event.track_id))
+    publish(
+        new_event(
+            "track.rejected",
+            TrackRejected(errors=[Problem(code="AUDIO_NOT_WAV", field="audio", message="not a WAV")]),
+            caused_by=event,
+            producer_id=event.producer_id,
+            track_id=event.track_id,
+        )
+    )
 
 
 def fail_it(event, *, seen: list):
@@ -35,12 +41,20 @@ def test_runs_outcomes_and_problems_of_a_handler_are_recorded_by_the_bus(setting
     bus = Bus(settings, "upload")
     observed, rejected, failed = [], [], []
     bus.observers.append(observed.append)
-    bus.subscribe("upload.outcomes", {"track.ready": lambda e: reject_it(e, publish=bus.publish, seen=rejected),
-                                      "track.failed": partial(fail_it, seen=failed)})
+    bus.subscribe(
+        "upload.outcomes",
+        {
+            "track.ready": lambda e: reject_it(e, publish=bus.publish, seen=rejected),
+            "track.failed": partial(fail_it, seen=failed),
+        },
+    )
     runs = "beatpass_upload_handler_run_seconds_count"
-    before = (_sample(runs, handler="<lambda>", result="ok"), _sample(runs, handler="fail_it", result="error"),
-              _sample("beatpass_upload_outcomes_total", outcome="rejected"),
-              _sample("beatpass_upload_problems_total", code="AUDIO_NOT_WAV"))
+    before = (
+        _sample(runs, handler="<lambda>", result="ok"),
+        _sample(runs, handler="fail_it", result="error"),
+        _sample("beatpass_upload_outcomes_total", outcome="rejected"),
+        _sample("beatpass_upload_problems_total", code="AUDIO_NOT_WAV"),
+    )
     bus.start()
     try:
         assert bus.wait_ready(10)
@@ -49,10 +63,13 @@ def test_runs_outcomes_and_problems_of_a_handler_are_recorded_by_the_bus(setting
         bus.publish(ready)
         bus.publish(broken)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (ready.id in rejected and broken.id in failed
-                                                   and _sample(runs, handler="fail_it", result="error") > before[1]):
+        while time.monotonic() < deadline and not (
+            ready.id in rejected
+            and broken.id in failed
+            and _sample(runs, handler="fail_it", result="error") > before[1]
+            and _sample(runs, handler="<lambda>", result="ok") > before[0]  # counted after the handler returned
+        ):
             time.sleep(0.02)
-        time.sleep(0.1)  # the consumer thread settles the last run
     finally:
         bus.stop()
     assert _sample(runs, handler="<lambda>", result="ok") == before[0] + len(rejected)

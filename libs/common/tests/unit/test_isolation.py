@@ -119,8 +119,9 @@ def test_a_fault_fires_only_for_its_point_and_audio(runner):
     with pytest.raises(TimeLimitExceeded):
         runner.call(faults.inject, settings, "waveform.peaks", SHA, time_limit_s=1.0)
     with pytest.raises(Overrun) as caught:
-        runner.call(faults.inject, Settings(test_fault=f"waveform.peaks:alloc:{SHA}"), "waveform.peaks", SHA,
-                    time_limit_s=60)
+        runner.call(
+            faults.inject, Settings(test_fault=f"waveform.peaks:alloc:{SHA}"), "waveform.peaks", SHA, time_limit_s=60
+        )
     assert caught.value.reason == "memory"
 
 
@@ -146,10 +147,10 @@ def test_a_worker_that_is_killed_takes_its_child_with_it(tmp_path):
     import sys
 
     (tmp_path / "tests_isolation_helpers.py").write_text(
-        "import os\n\ndef child_pid():\n    return os.getpid()\n\n\ndef busy():\n    while True:\n        pass\n")
+        "import os\n\ndef child_pid():\n    return os.getpid()\n\n\ndef busy():\n    while True:\n        pass\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    worker = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, env=env,
-                              cwd=tmp_path)
+    worker = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
         child = int(worker.stdout.readline())
         time.sleep(0.5)  # the child is in the busy loop now

@@ -18,8 +18,13 @@ class RecordingBus:
 def test_stop_drains_for_the_grace_period_then_interrupts_supervised_work():
     interrupted, closed = [], []
     bus = RecordingBus()
-    runtime = Runtime("validation", Settings(shutdown_grace_s=7.0, handler_time_limit_s=300.0), bus=bus,
-                      interrupts=[lambda: interrupted.append(1)], on_stop=[lambda: closed.append(1)])
+    runtime = Runtime(
+        "validation",
+        Settings(shutdown_grace_s=7.0, handler_time_limit_s=300.0),
+        bus=bus,
+        interrupts=[lambda: interrupted.append(1)],
+        on_stop=[lambda: closed.append(1)],
+    )
     runtime.stop()
     assert bus.stopped_with[0] == 7.0
     assert interrupted == [1] and closed == [1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import Integer, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -18,10 +18,20 @@ def test_the_vocabulary():
 
 
 def test_a_new_track_document_is_processing_with_every_step_pending_and_iso_timestamps():
-    t = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+    t = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     doc = TrackView(id="t1", status="processing", created_at=t, updated_at=t).document()
-    assert doc["steps"] == {name: {"state": "pending", "attempts": 0, "error": None, "reason": None,
-                                   "started_at": None, "finished_at": None, "deadline_at": None} for name in STEPS}
+    assert doc["steps"] == {
+        name: {
+            "state": "pending",
+            "attempts": 0,
+            "error": None,
+            "reason": None,
+            "started_at": None,
+            "finished_at": None,
+            "deadline_at": None,
+        }
+        for name in STEPS
+    }
     assert doc["created_at"] == "2024-05-01T12:30:00+00:00" == t.isoformat()
     assert (doc["edit"], doc["version"], doc["cover"], doc["errors"]) == (0, 0, {}, [])
 
@@ -45,6 +55,6 @@ def test_utc_datetime_gives_back_aware_utc_on_sqlite():
         s.commit()
         s.expunge_all()
         got = s.scalar(select(_Row.at))
-        assert got == plus_two and got.tzinfo == timezone.utc and got.hour == 12
+        assert got == plus_two and got.tzinfo == UTC and got.hour == 12
         # a comparison binds through the same type: an aware bound matches the stored UTC text
-        assert s.scalar(select(_Row.id).where(_Row.at < datetime(2024, 5, 1, 12, 1, tzinfo=timezone.utc))) == 1
+        assert s.scalar(select(_Row.id).where(_Row.at < datetime(2024, 5, 1, 12, 1, tzinfo=UTC))) == 1

@@ -19,8 +19,9 @@ def pcm_wav(x: np.ndarray, bits: int, container: int, rate: int = 48000, extensi
     q = np.round(x * (2 ** (bits - 1) - 1)).astype(np.int64) << (container - bits)
     data = q.astype("<i8").view(np.uint8).reshape(-1, 8)[:, : container // 8].tobytes()
     align = container // 8 * x.shape[1]
-    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else 1, x.shape[1], rate, rate * align, align,
-                      container if extensible else bits)
+    fmt = struct.pack(
+        "<HHIIHH", 0xFFFE if extensible else 1, x.shape[1], rate, rate * align, align, container if extensible else bits
+    )
     if extensible:
         fmt += struct.pack("<HHIH", 22, bits, 3, 1) + GUID_TAIL
     body = b"WAVE" + chunk(b"fmt ", fmt) + chunk(b"data", data)
@@ -66,8 +67,15 @@ def test_every_sample_format_libsndfile_writes_decodes_to_its_samples(subtype):
     assert np.array_equal(got, sf.read(io.BytesIO(data), dtype="float32")[0])
 
 
-@pytest.mark.parametrize("kw, bits, is_float", [({}, 16, False), ({"bits": 24, "extensible": True}, 24, False),
-                                                ({"float_": True}, 32, True), ({"rf64": True}, 16, False)])
+@pytest.mark.parametrize(
+    "kw, bits, is_float",
+    [
+        ({}, 16, False),
+        ({"bits": 24, "extensible": True}, 24, False),
+        ({"float_": True}, 32, True),
+        ({"rf64": True}, 16, False),
+    ],
+)
 def test_header_and_frames(kw, bits, is_float):
     data = wav_bytes(music(0.5, channels=2), **kw)
     stream = io.BytesIO(data)
@@ -108,18 +116,28 @@ _FMT = chunk(b"fmt ", struct.pack("<HHIIHH", 1, 2, 44100, 176400, 4, 16))
 _DATA = b"\x01\x02\x03\x04" * 10
 
 
-@pytest.mark.parametrize("data, detail", [
-    (b"RIFX" + b"\x00" * 40, "it does not start like a RIFF/RF64 WAVE file"),
-    (_riff(chunk(b"data", _DATA), _FMT), "it has no format (fmt) chunk before the audio (data) chunk"),
-    (_riff(chunk(b"fmt ", b"\x01\x00\x02\x00")), "its format (fmt) chunk is too short"),
-    (_riff(_FMT, chunk(b"data", _DATA, size=0)),
-     "its audio (data) chunk says it holds 0 bytes (the recorder never finished the header)"),
-    (_riff(_FMT, chunk(b"data", _DATA), chunk(b"data", _DATA)), "it has two audio (data) chunks"),
-    (_riff(_FMT, _FMT, chunk(b"data", _DATA)), "it has two format (fmt) chunks"),
-    (_riff(chunk(b"LIST", b"abc", padded=False), _FMT, chunk(b"data", _DATA)),
-     "a chunk with an odd size has no padding byte after it"),
-    (_riff(_FMT, chunk(b"data", _DATA, size=0xFFFFFFFF), kind=b"RF64"), "its RF64 size table (ds64 chunk) is missing"),
-])
+@pytest.mark.parametrize(
+    "data, detail",
+    [
+        (b"RIFX" + b"\x00" * 40, "it does not start like a RIFF/RF64 WAVE file"),
+        (_riff(chunk(b"data", _DATA), _FMT), "it has no format (fmt) chunk before the audio (data) chunk"),
+        (_riff(chunk(b"fmt ", b"\x01\x00\x02\x00")), "its format (fmt) chunk is too short"),
+        (
+            _riff(_FMT, chunk(b"data", _DATA, size=0)),
+            "its audio (data) chunk says it holds 0 bytes (the recorder never finished the header)",
+        ),
+        (_riff(_FMT, chunk(b"data", _DATA), chunk(b"data", _DATA)), "it has two audio (data) chunks"),
+        (_riff(_FMT, _FMT, chunk(b"data", _DATA)), "it has two format (fmt) chunks"),
+        (
+            _riff(chunk(b"LIST", b"abc", padded=False), _FMT, chunk(b"data", _DATA)),
+            "a chunk with an odd size has no padding byte after it",
+        ),
+        (
+            _riff(_FMT, chunk(b"data", _DATA, size=0xFFFFFFFF), kind=b"RF64"),
+            "its RF64 size table (ds64 chunk) is missing",
+        ),
+    ],
+)
 def test_layouts_libsndfile_cannot_read_are_refused_with_a_reason(data, detail):
     with pytest.raises(WavError) as err:
         read_info(io.BytesIO(data), len(data))

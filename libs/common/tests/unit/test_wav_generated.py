@@ -38,7 +38,7 @@ def test_whatever_the_reader_decodes_is_what_libsndfile_decodes(data):
     info = accepted(data)
     if info is None:
         return
-    raw = data[info.data_offset: info.data_offset + info.frames * info.block_align]
+    raw = data[info.data_offset : info.data_offset + info.frames * info.block_align]
     if info.is_float:
         assert np.array_equal(samples_float32(raw, info), soundfile_reads(data, "float32"), equal_nan=True)
     else:
@@ -48,7 +48,11 @@ def test_whatever_the_reader_decodes_is_what_libsndfile_decodes(data):
     forward = io.BufferedReader(_ForwardOnly(data))
     head = read_info(forward)
     assert (head.format_tag, head.channels, head.sample_rate, head.bits) == (
-        info.format_tag, info.channels, info.sample_rate, info.bits)
+        info.format_tag,
+        info.channels,
+        info.sample_rate,
+        info.bits,
+    )
     assert b"".join(iter_frames(forward, head))[: len(raw)] == raw
 
 
@@ -82,6 +86,6 @@ class _ForwardOnly(io.RawIOBase):
 
     def readinto(self, buffer):
         n = min(len(buffer), len(self._data) - self._pos)
-        buffer[:n] = self._data[self._pos: self._pos + n]
+        buffer[:n] = self._data[self._pos : self._pos + n]
         self._pos += n
         return n

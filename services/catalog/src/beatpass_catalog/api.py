@@ -38,7 +38,9 @@ class ApiContext:
     stream_max_s: float
 
 
-def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0) -> Flask:
+def create_api(
+    deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.0, stream_max_s: float = 900.0
+) -> Flask:
     """The internal API. Every /internal/ request must carry ``Authorization: Bearer
     <internal_api_secret>`` (the gateway's); others get 401 ``INTERNAL_AUTH_REQUIRED``."""
     app = Flask("beatpass_catalog")
@@ -53,7 +55,9 @@ def create_api(deps: Deps, notifier: ChangeNotifier, *, heartbeat_s: float = 15.
         given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         if hmac.compare_digest(given, expected):
             return None
-        return jsonify(errors=[{"field": None, "code": "INTERNAL_AUTH_REQUIRED", "message": INTERNAL_AUTH_MESSAGE}]), 401
+        return jsonify(
+            errors=[{"field": None, "code": "INTERNAL_AUTH_REQUIRED", "message": INTERNAL_AUTH_MESSAGE}]
+        ), 401
 
     @app.errorhandler(404)
     def _not_found(_exc):  # JSON like every other answer of this API
@@ -84,8 +88,15 @@ def _paging() -> tuple[int, int]:
 def list_tracks(producer_id):
     status = request.args.get("status")
     if status and status not in STATUSES:
-        return jsonify(errors=[{"field": "status", "code": "QUERY_INVALID",
-                                "message": f"status must be one of {', '.join(sorted(STATUSES))}."}]), 400
+        return jsonify(
+            errors=[
+                {
+                    "field": "status",
+                    "code": "QUERY_INVALID",
+                    "message": f"status must be one of {', '.join(sorted(STATUSES))}.",
+                }
+            ]
+        ), 400
     page, per_page = _paging()
     with _ctx().deps.factory() as s:
         query = select(Track).where(Track.producer_id == producer_id, Track.submitted.is_(True))
@@ -94,8 +105,9 @@ def list_tracks(producer_id):
         if request.args.get("single") == "true":  # saved on their own, not in a collection
             query = query.where(Track.collection_id.is_(None))
         total = s.scalar(select(func.count()).select_from(query.subquery()))
-        rows = s.scalars(query.order_by(Track.created_at.desc(), Track.id)
-                         .offset((page - 1) * per_page).limit(per_page)).all()
+        rows = s.scalars(
+            query.order_by(Track.created_at.desc(), Track.id).offset((page - 1) * per_page).limit(per_page)
+        ).all()
         return jsonify(items=[track_view(t) for t in rows], page=page, per_page=per_page, total=total)
 
 
@@ -106,8 +118,9 @@ def list_collections(producer_id):
     with _ctx().deps.factory() as s:
         query = select(Collection).where(Collection.producer_id == producer_id)
         total = s.scalar(select(func.count()).select_from(query.subquery()))
-        rows = s.scalars(query.order_by(Collection.created_at.desc(), Collection.id)
-                         .offset((page - 1) * per_page).limit(per_page)).all()
+        rows = s.scalars(
+            query.order_by(Collection.created_at.desc(), Collection.id).offset((page - 1) * per_page).limit(per_page)
+        ).all()
         wanted = {t for c in rows for t in c.track_ids}
         tracks = s.scalars(select(Track).where(Track.id.in_(wanted))).all() if wanted else []
         return jsonify(items=[collection_view(c, tracks) for c in rows], page=page, per_page=per_page, total=total)
@@ -162,11 +175,21 @@ def dispute(producer_id, track_id):
 
 def _stream(producer_id: str, subjects: streams.Subjects, snapshot) -> Response:
     ctx = _ctx()
-    body = streams.events(ctx.deps.factory, ctx.notifier, producer_id, subjects, snapshot,
-                          request.headers.get("Last-Event-ID", type=int), heartbeat_s=ctx.heartbeat_s,
-                          stream_max_s=ctx.stream_max_s)
-    return Response(stream_with_context(body), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    body = streams.events(
+        ctx.deps.factory,
+        ctx.notifier,
+        producer_id,
+        subjects,
+        snapshot,
+        request.headers.get("Last-Event-ID", type=int),
+        heartbeat_s=ctx.heartbeat_s,
+        stream_max_s=ctx.stream_max_s,
+    )
+    return Response(
+        stream_with_context(body),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.get("/tracks/<track_id>/events")
@@ -178,9 +201,16 @@ def track_events(producer_id, track_id):
     def snapshot():
         with factory() as s:
             track = s.get(Track, track_id)
-            return ({"track_id": track.id, "status": track.status, "version": track.version,
-                     "steps": {st.name: st.state for st in track.steps},
-                     "collection_id": track.collection_id}, streams.latest_seq(s, [track_id]))
+            return (
+                {
+                    "track_id": track.id,
+                    "status": track.status,
+                    "version": track.version,
+                    "steps": {st.name: st.state for st in track.steps},
+                    "collection_id": track.collection_id,
+                },
+                streams.latest_seq(s, [track_id]),
+            )
 
     return _stream(producer_id, lambda: {("track", track_id)}, snapshot)
 
@@ -200,7 +230,9 @@ def collection_events(producer_id, collection_id):
     def snapshot():
         with factory() as s:
             c = s.get(Collection, collection_id)
-            return ({"collection_id": c.id, "status": c.status, "version": c.version},
-                    streams.latest_seq(s, [collection_id, *c.track_ids]))
+            return (
+                {"collection_id": c.id, "status": c.status, "version": c.version},
+                streams.latest_seq(s, [collection_id, *c.track_ids]),
+            )
 
     return _stream(producer_id, subjects, snapshot)

@@ -1,13 +1,13 @@
 """The catalog process and its operator commands.
 
-    python -m beatpass_catalog [serve]            run the service
-    python -m beatpass_catalog migrate            upgrade the database and exit
-    python -m beatpass_catalog list {overdue,failed,in-review}
-    python -m beatpass_catalog failed [--reason REASON] [--step STEP] [--limit N]
-    python -m beatpass_catalog redrive TRACK_ID [--step STEP]
-    python -m beatpass_catalog disputes
-    python -m beatpass_catalog resolve TRACK_ID {accept,uphold} --operator NAME --note TEXT
-    python -m beatpass_catalog dead {list,replay} SERVICE [--limit N] [--id EVENT_ID ...]
+python -m beatpass_catalog [serve]            run the service
+python -m beatpass_catalog migrate            upgrade the database and exit
+python -m beatpass_catalog list {overdue,failed,in-review}
+python -m beatpass_catalog failed [--reason REASON] [--step STEP] [--limit N]
+python -m beatpass_catalog redrive TRACK_ID [--step STEP]
+python -m beatpass_catalog disputes
+python -m beatpass_catalog resolve TRACK_ID {accept,uphold} --operator NAME --note TEXT
+python -m beatpass_catalog dead {list,replay} SERVICE [--limit N] [--id EVENT_ID ...]
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ def cmd_list(args, settings) -> int:
     deps = _deps(settings)
     with deps.factory() as s:
         if args.what == "overdue":
-            tracks = s.scalars(select(Track).join(Step).where(Step.state.in_(["pending", "running"]),
-                                                              Step.deadline_at < now(),
-                                                              Track.status.in_(UNSETTLED))
-                               .distinct()).all()
+            tracks = s.scalars(
+                select(Track)
+                .join(Step)
+                .where(Step.state.in_(["pending", "running"]), Step.deadline_at < now(), Track.status.in_(UNSETTLED))
+                .distinct()
+            ).all()
         else:
             status = {"failed": "failed", "in-review": "in_review"}[args.what]
             tracks = s.scalars(select(Track).where(Track.status == status).order_by(Track.updated_at)).all()
@@ -73,8 +75,10 @@ def cmd_failed(args, settings) -> int:
         for step in steps:
             when = step.finished_at.isoformat(timespec="seconds") if step.finished_at else "?"
             parked = "  parked" if step.parked else ""
-            print(f"{step.track_id}  producer={step.track.producer_id}  step={step.name}  at={when}  "
-                  f"reason={step.reason or '?'}{parked}\n    {step.detail or step.error}")
+            print(
+                f"{step.track_id}  producer={step.track.producer_id}  step={step.name}  at={when}  "
+                f"reason={step.reason or '?'}{parked}\n    {step.detail or step.error}"
+            )
     print(f"{len(steps)} failed step(s)")
     return 0
 
@@ -89,12 +93,19 @@ def cmd_redrive(args, settings) -> int:
         if track is None:
             print(f"no track {args.track_id}")
             return 1
-        step = track.step(args.step) if args.step else (
-            next((st for st in track.steps if st.state == "failed"), None)
-            or next((st for st in track.steps if st.state in {"pending", "running"} and st.deadline_at), None))
+        step = (
+            track.step(args.step)
+            if args.step
+            else (
+                next((st for st in track.steps if st.state == "failed"), None)
+                or next((st for st in track.steps if st.state in {"pending", "running"} and st.deadline_at), None)
+            )
+        )
         if step is not None and step.parked and not args.parked:
-            print(f"the {step.name} step of {track.id} is parked in {topology.dead_queue_name(step.name)} "
-                  f"(reason {step.reason}): fix the cause, then re-drive it with --parked")
+            print(
+                f"the {step.name} step of {track.id} is parked in {topology.dead_queue_name(step.name)} "
+                f"(reason {step.reason}): fix the cause, then re-drive it with --parked"
+            )
             return 1
         if step is None or not getattr(track, STARTING_EVENT[step.name]):
             print("nothing to re-drive: no waiting, running or failed step with a starting event")
@@ -123,8 +134,9 @@ def cmd_resolve(args, settings) -> int:
     deps = _deps(settings)
     try:
         with deps.factory() as s, s.begin():
-            track = resolve_dispute(s, deps, args.track_id, accept=args.decision == "accept",
-                                    operator=args.operator, note=args.note)
+            track = resolve_dispute(
+                s, deps, args.track_id, accept=args.decision == "accept", operator=args.operator, note=args.note
+            )
             status = track.status
     except DisputeError as exc:
         print(exc.message)
@@ -191,9 +203,16 @@ def cmd_dead(args, settings) -> int:
                 print("    not replayed: no source queue recorded")
                 continue
             clean = {k: v for k, v in headers.items() if not k.startswith("x-beatpass-") and k != "x-death"}
-            producer.publish(message.body, exchange=topology.RETRY, routing_key=source, headers=clean,
-                             message_id=message.properties.get("message_id"), delivery_mode=2,
-                             content_type="application/json", content_encoding="utf-8")
+            producer.publish(
+                message.body,
+                exchange=topology.RETRY,
+                routing_key=source,
+                headers=clean,
+                message_id=message.properties.get("message_id"),
+                delivery_mode=2,
+                content_type="application/json",
+                content_encoding="utf-8",
+            )
             channel.basic_ack(message.delivery_tag)
             moved += 1
     print(f"{moved} message(s) replayed" if replay else f"{shown} message(s) listed")
@@ -237,10 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "serve"):
         return serve(settings)
     if args.command == "migrate":
-        from .service import MIGRATIONS
         from beatpass_common.db import migrate
+
+        from .service import MIGRATIONS
 
         migrate(settings.database_url("catalog"), MIGRATIONS)
         return 0
-    return {"list": cmd_list, "failed": cmd_failed, "redrive": cmd_redrive, "disputes": cmd_disputes, "resolve": cmd_resolve,
-            "dead": cmd_dead}[args.command](args, settings)
+    return {
+        "list": cmd_list,
+        "failed": cmd_failed,
+        "redrive": cmd_redrive,
+        "disputes": cmd_disputes,
+        "resolve": cmd_resolve,
+        "dead": cmd_dead,
+    }[args.command](args, settings)

@@ -36,8 +36,13 @@ def resolve_dispute(session: Session, deps, track_id: str, *, accept: bool, oper
     if track is None or track.status != "in_review":
         raise DisputeError(409, "NOT_IN_REVIEW", None, f"Track {track_id} has no open dispute or review.")
     records = Records(session, deps.outbox, deps.settings)
-    track.dispute = {**(track.dispute or {}), "state": "accepted" if accept else "upheld", "resolved_by": operator,
-                     "resolution": note, "resolved_at": now().isoformat()}
+    track.dispute = {
+        **(track.dispute or {}),
+        "state": "accepted" if accept else "upheld",
+        "resolved_by": operator,
+        "resolution": note,
+        "resolved_at": now().isoformat(),
+    }
     if accept:
         track.status = "processing"
         track.errors = []
@@ -47,7 +52,8 @@ def resolve_dispute(session: Session, deps, track_id: str, *, accept: bool, oper
 
         matched = session.get(Track, (track.duplicate or {}).get("track_id") or "")
         own = matched is not None and matched.producer_id == track.producer_id
-        records.reject(track, [duplicate_problem(matched.title if own else None)], publish=True, cause=None)
+        title = matched.title if matched is not None and own else None
+        records.reject(track, [duplicate_problem(title)], publish=True, cause=None)
     records.settle(track)
     records.refresh_collections()
     return track

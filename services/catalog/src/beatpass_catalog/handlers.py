@@ -6,8 +6,8 @@ publishes go through the outbox in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -64,9 +64,18 @@ def _collection_submitted(r: Records, event: Event) -> None:
     if r.s.get(Collection, event.collection_id) is not None:
         return
     t = now()
-    collection = Collection(id=event.collection_id, producer_id=event.producer_id, title=data.title,
-                            cover={"upload": data.cover.model_dump(mode="json")}, track_ids=list(data.track_ids),
-                            errors=[], status="processing", version=0, created_at=t, updated_at=t)
+    collection = Collection(
+        id=event.collection_id,
+        producer_id=event.producer_id,
+        title=data.title,
+        cover={"upload": data.cover.model_dump(mode="json")},
+        track_ids=list(data.track_ids),
+        errors=[],
+        status="processing",
+        version=0,
+        created_at=t,
+        updated_at=t,
+    )
     r.s.add(collection)
     r.s.flush()
     r.aggregate(collection)
@@ -103,8 +112,12 @@ def _collection_validated(r: Records, event: Event) -> None:
     pending = cover.pop("pending", None)
     if pending and pending.get("revision") == event.attempt:
         cover["upload"] = pending["upload"]
-    collection.cover = {**cover, "facts": data.cover.model_dump(mode="json"), "revision": event.attempt,
-                        "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()}}
+    collection.cover = {
+        **cover,
+        "facts": data.cover.model_dump(mode="json"),
+        "revision": event.attempt,
+        "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()},
+    }
     collection.errors = []  # the album art in force has no problems
     collection.cover_change = None
     if event.attempt:
@@ -140,14 +153,17 @@ def _collection_edited(r: Records, event: Event) -> None:
         collection.title, edits["title"] = data.title, data.edit
         changed.append("title")
     if data.track_ids is not None and data.edit > edits.get("order", 0):
-        replaced = dict(r.s.execute(select(Track.id, Track.replaces_track_id)
-                                    .where(Track.id.in_(collection.track_ids))).all())
+        replaced = dict(
+            r.s.execute(select(Track.id, Track.replaces_track_id).where(Track.id.in_(collection.track_ids))).all()
+        )
         collection.track_ids, edits["order"] = reordered(collection.track_ids, data.track_ids, replaced), data.edit
         changed.append("track_ids")
     if data.cover is not None and data.edit > edits.get("cover", 0):
         edits["cover"] = data.edit
-        collection.cover = {**(collection.cover or {}),
-                            "pending": {"upload": data.cover.model_dump(mode="json"), "revision": data.edit}}
+        collection.cover = {
+            **(collection.cover or {}),
+            "pending": {"upload": data.cover.model_dump(mode="json"), "revision": data.edit},
+        }
         collection.cover_change = {"state": "checking", "errors": []}
         changed.append("cover")
     if changed:
@@ -161,8 +177,11 @@ def _track_validated(r: Records, event: Event) -> None:
         return
     data = event.payload()
     track.facts = data.audio.model_dump(mode="json")
-    track.cover = {**(track.cover or {}), "facts": data.cover.model_dump(mode="json"),
-                   "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()}}
+    track.cover = {
+        **(track.cover or {}),
+        "facts": data.cover.model_dump(mode="json"),
+        "images": {k: v.model_dump(mode="json") for k, v in data.cover_images.items()},
+    }
     track.warnings = [w.model_dump(mode="json") for w in data.warnings]
     track.validated_event = event.model_dump_json()
     r.refresh_bpm_warning(track)  # against the BPM as it is now (the producer may have edited it)
@@ -217,21 +236,23 @@ def _fingerprint_completed(r: Records, event: Event) -> None:
         return
     matched = r.s.get(Track, dup.track_id)
     own = matched is not None and matched.producer_id == track.producer_id
-    track.duplicate = {**dup.model_dump(mode="json"), "title": matched.title if own else None, "own": own}
+    title = matched.title if matched is not None and own else None
+    track.duplicate = {**dup.model_dump(mode="json"), "title": title, "own": own}
     if dup.decision == "review":
         track.status = "in_review"
     else:
-        r.reject(track, [duplicate_problem(matched.title if own else None)], publish=True, cause=event)
+        r.reject(track, [duplicate_problem(title)], publish=True, cause=event)
     r.settle(track, event)
 
 
 def duplicate_problem(own_title: str | None) -> dict:
     if own_title:
-        message = (f"This audio matches your track “{own_title}”. If this is a new version, "
-                   "replace the audio on that track instead.")
+        message = (
+            f"This audio matches your track “{own_title}”. If this is a new version, "
+            "replace the audio on that track instead."
+        )
     else:
-        message = ("This audio matches a track already on BeatPass. If you believe this is a mistake, "
-                   "open a dispute.")
+        message = "This audio matches a track already on BeatPass. If you believe this is a mistake, open a dispute."
     return {"code": "DUPLICATE_AUDIO", "field": "audio", "message": message}
 
 
@@ -282,4 +303,3 @@ HANDLERS: dict[str, Callable[[Records, Event], None]] = {
 
 def handle(event: Event, *, deps: Deps) -> None:
     _apply(event, deps, HANDLERS[event.type])
-

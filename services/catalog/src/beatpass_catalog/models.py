@@ -47,8 +47,9 @@ class Track(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    steps: Mapped[list[Step]] = relationship(back_populates="track", cascade="all, delete-orphan",
-                                             order_by="Step.position", lazy="selectin")
+    steps: Mapped[list[Step]] = relationship(
+        back_populates="track", cascade="all, delete-orphan", order_by="Step.position", lazy="selectin"
+    )
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

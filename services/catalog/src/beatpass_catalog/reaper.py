@@ -71,14 +71,21 @@ def reap(deps: Deps) -> int:
     t = now()
     with deps.factory() as session, session.begin():
         overdue_running = and_(Step.state == "running", Step.deadline_at < t)
-        late_pending = session.scalar(select(func.count()).select_from(Step).join(Track).where(
-            Step.state == "pending", Step.deadline_at < t, Track.status.in_(UNSETTLED)))
+        late_pending = session.scalar(
+            select(func.count())
+            .select_from(Step)
+            .join(Track)
+            .where(Step.state == "pending", Step.deadline_at < t, Track.status.in_(UNSETTLED))
+        )
         serving = _serving_steps(deps) if late_pending else []
         overdue_queued = and_(Step.state == "pending", Step.deadline_at < t, Step.name.in_(serving))
         overdue = session.scalars(
-            select(Step).join(Track).where(or_(overdue_running, overdue_queued),
-                                           Track.status.in_(UNSETTLED))
-            .order_by(Step.deadline_at).limit(200).with_for_update(skip_locked=True, of=Step)
+            select(Step)
+            .join(Track)
+            .where(or_(overdue_running, overdue_queued), Track.status.in_(UNSETTLED))
+            .order_by(Step.deadline_at)
+            .limit(200)
+            .with_for_update(skip_locked=True, of=Step)
         ).all()
         records = Records(session, deps.outbox, deps.settings)
         for step in overdue:
@@ -86,13 +93,13 @@ def reap(deps: Deps) -> int:
             reason = "timeout" if step.state == "running" else "not_started"
             if step.attempts < deps.settings.step_attempts and redrive(records, track, step):
                 redrives.labels(step.name).inc()
-                log.warning("re-drove %s step of track %s (%s; attempt %d)", step.name, track.id, reason,
-                            step.attempts)
+                log.warning("re-drove %s step of track %s (%s; attempt %d)", step.name, track.id, reason, step.attempts)
             else:
                 records.fail(track, step.name, reason, step.attempts, None)
                 timed_out.labels(step.name).inc()
-                log.error("%s step of track %s failed (%s) after %d attempts", step.name, track.id, reason,
-                          step.attempts)
+                log.error(
+                    "%s step of track %s failed (%s) after %d attempts", step.name, track.id, reason, step.attempts
+                )
             records.settle(track)
             acted += 1
         records.refresh_collections()
@@ -100,8 +107,13 @@ def reap(deps: Deps) -> int:
         counts = dict(session.execute(select(Track.status, func.count()).group_by(Track.status)).all())
         for status in STATUSES:
             tracks_gauge.labels(status).set(counts.get(status, 0))
-        late = dict(session.execute(select(Step.name, func.count()).where(
-            Step.state == "running", Step.deadline_at < now()).group_by(Step.name)).all())
+        late = dict(
+            session.execute(
+                select(Step.name, func.count())
+                .where(Step.state == "running", Step.deadline_at < now())
+                .group_by(Step.name)
+            ).all()
+        )
         for name in STEPS:
             overdue_gauge.labels(name).set(late.get(name, 0))
     passes.inc()

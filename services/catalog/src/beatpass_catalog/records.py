@@ -8,7 +8,7 @@ submission (lower ``attempt``) is stale and ignored; readiness is re-checked aft
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,31 +18,40 @@ from beatpass_common.config import Settings
 from beatpass_common.db import as_utc
 from beatpass_common.events import Event, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
-
 from beatpass_common.tracks import STEPS, UNSETTLED
 
 from .models import Change, Collection, Step, Track
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # What the producer reads when a step fails, by reason: which step, what happened, what to do.
 # {step} is the step's name; {attempts} how many times it was tried.
 _FAILED = {
     "error": "Processing failed at the {step} step after {attempts} attempts. Nothing was lost; retry this item.",
-    "timeout": ("Processing stopped at the {step} step: this file took longer than we allow for one file. "
-                "Nothing was lost; retry this item, and contact support if it happens again."),
-    "memory": ("Processing stopped at the {step} step: this file needed more memory than we allow for one file. "
-               "Nothing was lost; retry this item, and contact support if it happens again."),
-    "worker_died": ("Processing stopped at the {step} step: the worker handling this file stopped unexpectedly "
-                    "{attempts} times. Nothing was lost; retry this item, and contact support if it happens again."),
-    "unreadable": ("Processing failed at the {step} step: we could not read a file that passed validation. "
-                   "This is our fault, not your file's; there is no need to change it. Retry this item, and "
-                   "contact support if it happens again."),
-    "not_started": ("Processing did not start at the {step} step: this file waited in line longer than we allow. "
-                    "Nothing was lost; retry this item, and contact support if it happens again."),
+    "timeout": (
+        "Processing stopped at the {step} step: this file took longer than we allow for one file. "
+        "Nothing was lost; retry this item, and contact support if it happens again."
+    ),
+    "memory": (
+        "Processing stopped at the {step} step: this file needed more memory than we allow for one file. "
+        "Nothing was lost; retry this item, and contact support if it happens again."
+    ),
+    "worker_died": (
+        "Processing stopped at the {step} step: the worker handling this file stopped unexpectedly "
+        "{attempts} times. Nothing was lost; retry this item, and contact support if it happens again."
+    ),
+    "unreadable": (
+        "Processing failed at the {step} step: we could not read a file that passed validation. "
+        "This is our fault, not your file's; there is no need to change it. Retry this item, and "
+        "contact support if it happens again."
+    ),
+    "not_started": (
+        "Processing did not start at the {step} step: this file waited in line longer than we allow. "
+        "Nothing was lost; retry this item, and contact support if it happens again."
+    ),
 }
 FAILURE_REASONS = tuple(_FAILED)
 
@@ -71,9 +80,20 @@ class Records:
         track = self.s.scalars(query).first()
         if track is None:
             t = now()
-            track = Track(id=event.track_id, producer_id=event.producer_id, collection_id=event.collection_id,
-                          submission=event.attempt, submitted=False, status="processing", meta={}, errors=[],
-                          warnings=[], version=0, created_at=t, updated_at=t)
+            track = Track(
+                id=event.track_id,
+                producer_id=event.producer_id,
+                collection_id=event.collection_id,
+                submission=event.attempt,
+                submitted=False,
+                status="processing",
+                meta={},
+                errors=[],
+                warnings=[],
+                version=0,
+                created_at=t,
+                updated_at=t,
+            )
             track.steps = [Step(name=n, position=i, state="pending", attempts=0) for i, n in enumerate(STEPS)]
             self.s.add(track)
             self.s.flush()
@@ -160,7 +180,7 @@ class Records:
         (they may edit it while or after the track is measured): same rule, same sentence."""
         track.warnings = bpm.refreshed(track.warnings or [], (track.meta or {}).get("bpm"), track.facts)
 
-    def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event) -> None:
+    def reject(self, track: Track, errors: list[dict], *, publish: bool, cause: Event | None) -> None:
         track.status = "rejected"
         track.errors = errors
         for step in track.steps:
@@ -170,8 +190,17 @@ class Records:
             self.emit("track.rejected", track, {"errors": errors, "step": "fingerprint"}, cause)
         self.emit("track.removed", track, {"reason": "rejected"}, cause)
 
-    def fail(self, track: Track, step: str, reason: str, attempts: int, cause: Event | None, *,
-             detail: str | None = None, parked: bool = False) -> None:
+    def fail(
+        self,
+        track: Track,
+        step: str,
+        reason: str,
+        attempts: int,
+        cause: Event | None,
+        *,
+        detail: str | None = None,
+        parked: bool = False,
+    ) -> None:
         """The step failed for ``reason`` (FAILURE_REASONS); the track fails with the sentence."""
         message = failed_message(step, reason, attempts)
         self.finish_step(track, step, "failed", message)
@@ -194,16 +223,32 @@ class Records:
         if track.status == "processing" and track.submitted and all(s.state == "done" for s in track.steps):
             track.status = "ready"
             self.supersede(track, cause)
-            self.emit("track.ready", track, {"title": track.title,
-                                             "duration_s": (track.facts or {}).get("duration_s"),
-                                             "collection_id": track.collection_id}, cause)
+            self.emit(
+                "track.ready",
+                track,
+                {
+                    "title": track.title,
+                    "duration_s": (track.facts or {}).get("duration_s"),
+                    "collection_id": track.collection_id,
+                },
+                cause,
+            )
         track.version += 1
         track.updated_at = now()
-        self.record_change("track", track.id, track.producer_id, {
-            "track_id": track.id, "status": track.status, "version": track.version,
-            "steps": {s.name: s.state for s in track.steps}, "collection_id": track.collection_id,
-            "edit": track.edit_seq, **(note or {}),
-        })
+        self.record_change(
+            "track",
+            track.id,
+            track.producer_id,
+            {
+                "track_id": track.id,
+                "status": track.status,
+                "version": track.version,
+                "steps": {s.name: s.state for s in track.steps},
+                "collection_id": track.collection_id,
+                "edit": track.edit_seq,
+                **(note or {}),
+            },
+        )
         if track.collection_id:
             self.touched_collections.add(track.collection_id)
 
@@ -226,18 +271,27 @@ class Records:
                 self.touched_collections.add(collection.id)
         old.version += 1
         old.updated_at = now()
-        self.record_change("track", old.id, old.producer_id, {"track_id": old.id, "status": old.status,
-                                                               "version": old.version, "replaced_by": track.id})
+        self.record_change(
+            "track",
+            old.id,
+            old.producer_id,
+            {"track_id": old.id, "status": old.status, "version": old.version, "replaced_by": track.id},
+        )
 
     def emit(self, type_: str, track: Track, data: dict, cause: Event | None) -> None:
-        event = new_event(type_, data, producer_id=track.producer_id, track_id=track.id,
-                          collection_id=track.collection_id, attempt=track.submission,
-                          caused_by=cause if cause is not None and cause.type != type_ else None)
+        event = new_event(
+            type_,
+            data,
+            producer_id=track.producer_id,
+            track_id=track.id,
+            collection_id=track.collection_id,
+            attempt=track.submission,
+            caused_by=cause if cause is not None and cause.type != type_ else None,
+        )
         self.outbox.add(self.s, event)
 
     def record_change(self, subject: str, subject_id: str, producer_id: str, body: dict) -> None:
-        self.s.add(Change(producer_id=producer_id, subject=subject, subject_id=subject_id, body=body,
-                          created_at=now()))
+        self.s.add(Change(producer_id=producer_id, subject=subject, subject_id=subject_id, body=body, created_at=now()))
 
     # ---- collections ----------------------------------------------------------------------
 
@@ -253,8 +307,12 @@ class Records:
         """A change of the collection itself (an edit, a new cover in force): on its stream."""
         collection.version += 1
         collection.updated_at = now()
-        self.record_change("collection", collection.id, collection.producer_id, {
-            "collection_id": collection.id, "status": collection.status, "version": collection.version, **note})
+        self.record_change(
+            "collection",
+            collection.id,
+            collection.producer_id,
+            {"collection_id": collection.id, "status": collection.status, "version": collection.version, **note},
+        )
 
     def aggregate(self, collection: Collection) -> None:
         statuses = [t.status for t in self.s.scalars(select(Track).where(Track.id.in_(collection.track_ids)))]
@@ -264,8 +322,12 @@ class Records:
             collection.status = status
             collection.version += 1
             collection.updated_at = now()
-            self.record_change("collection", collection.id, collection.producer_id, {
-                "collection_id": collection.id, "status": status, "version": collection.version})
+            self.record_change(
+                "collection",
+                collection.id,
+                collection.producer_id,
+                {"collection_id": collection.id, "status": status, "version": collection.version},
+            )
 
 
 def collection_status(item_statuses: list[str], missing: int = 0) -> str:

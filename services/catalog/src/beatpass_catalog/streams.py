@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,12 +40,22 @@ class ChangeNotifier:
 
 
 def latest_seq(s: Session, subject_ids: list[str]) -> int:
-    return s.scalar(select(func.coalesce(func.max(Change.seq), 0)).where(Change.subject_id.in_(subject_ids)))
+    return s.execute(
+        select(func.coalesce(func.max(Change.seq), 0)).where(Change.subject_id.in_(subject_ids))
+    ).scalar_one()
 
 
-def events(factory: sessionmaker[Session], notifier: ChangeNotifier, producer_id: str, subjects: Subjects,
-           snapshot: Callable[[], tuple[dict, int]], last_seq: int | None, *, heartbeat_s: float,
-           stream_max_s: float) -> Iterator[str]:
+def events(
+    factory: sessionmaker[Session],
+    notifier: ChangeNotifier,
+    producer_id: str,
+    subjects: Subjects,
+    snapshot: Callable[[], tuple[dict, int]],
+    last_seq: int | None,
+    *,
+    heartbeat_s: float,
+    stream_max_s: float,
+) -> Iterator[str]:
     """The stream's text: without ``last_seq`` the ``snapshot()`` (body, seq) first, then every
     change of ``subjects()`` (the (subject, id) pairs it carries) after that seq, a keep-alive
     comment each ``heartbeat_s`` without one, for ``stream_max_s`` (then the client reconnects
@@ -59,9 +69,13 @@ def events(factory: sessionmaker[Session], notifier: ChangeNotifier, producer_id
     while time.monotonic() - started < stream_max_s:
         with factory() as s:
             wanted = subjects()
-            changes = s.scalars(select(Change).where(
-                Change.subject_id.in_([i for _, i in wanted]), Change.seq > seq,
-                Change.producer_id == producer_id).order_by(Change.seq)).all()
+            changes = s.scalars(
+                select(Change)
+                .where(
+                    Change.subject_id.in_([i for _, i in wanted]), Change.seq > seq, Change.producer_id == producer_id
+                )
+                .order_by(Change.seq)
+            ).all()
             changes = [c for c in changes if (c.subject, c.subject_id) in wanted]
         for change in changes:
             seq = change.seq

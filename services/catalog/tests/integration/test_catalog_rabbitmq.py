@@ -58,7 +58,9 @@ def test_out_of_order_and_duplicated_events_over_rabbitmq(catalog, events):
     track = _wait(lambda: (t := _get(url, ev)) and t["status"] == "ready" and t)
     assert track["title"] == "Night Drive"
     publisher.publish(submitted)  # a redelivered submission after ready
-    time.sleep(1)
+    later = events()  # another track's submission behind it in the queue: recorded means it was handled
+    publisher.publish(later.submitted())
+    _wait(lambda: _get(url, later))
     assert _get(url, ev)["status"] == "ready"
     assert _get(url, ev)["version"] == track["version"]
 
@@ -71,8 +73,12 @@ def test_status_stream_is_pushed_by_events(catalog, events):
     received, done = [], threading.Event()
 
     def listen():
-        with requests.get(f"{url}/internal/v1/producers/{ev.producer}/tracks/{ev.track_id}/events",
-                          headers=AUTH, stream=True, timeout=30) as r:
+        with requests.get(
+            f"{url}/internal/v1/producers/{ev.producer}/tracks/{ev.track_id}/events",
+            headers=AUTH,
+            stream=True,
+            timeout=30,
+        ) as r:
             for line in r.iter_lines(decode_unicode=True):
                 if line.startswith("data: "):
                     received.append((time.monotonic(), json.loads(line[6:])))
@@ -92,13 +98,11 @@ def test_status_stream_is_pushed_by_events(catalog, events):
     assert received[-1][1]["steps"] == {"validation": "done", "waveform": "done", "fingerprint": "done"}
     # Woken by the handler, not by a heartbeat poll (15 s).
     assert received[-1][0] - sent < 5
-    other = requests.get(f"{url}/internal/v1/producers/intruder/tracks/{ev.track_id}/events", headers=AUTH,
-                         timeout=5)
+    other = requests.get(f"{url}/internal/v1/producers/intruder/tracks/{ev.track_id}/events", headers=AUTH, timeout=5)
     assert other.status_code == 404
 
 
-def test_queued_steps_wait_for_a_consumer_then_start_and_fail_with_a_reason(settings, clean_amqp, postgres_url,
-                                                                             events):
+def test_queued_steps_wait_for_a_consumer_then_start_and_fail_with_a_reason(settings, clean_amqp, postgres_url, events):
     """On PostgreSQL and RabbitMQ: a queued step is not failed while its queue has no consumer
     (counted on the broker); once a worker consumes it and it stays queued past its deadline it is
     re-driven; step.started over the bus makes it running; step.failed gives its reason."""
@@ -108,9 +112,14 @@ def test_queued_steps_wait_for_a_consumer_then_start_and_fail_with_a_reason(sett
     from beatpass_catalog.service import build_deps
     from beatpass_common.bus import topology
 
-    s = settings.model_copy(update={"bus_url": clean_amqp, "catalog_database_url": postgres_url,
-                                    "step_queue_deadline_s": -1.0,
-                                    "reaper_interval_s": 3600.0})  # only the test's reap() passes act
+    s = settings.model_copy(
+        update={
+            "bus_url": clean_amqp,
+            "catalog_database_url": postgres_url,
+            "step_queue_deadline_s": -1.0,
+            "reaper_interval_s": 3600.0,
+        }
+    )  # only the test's reap() passes act
     runtime = build(s)
     runtime.start()
     url = f"http://127.0.0.1:{s.http_port}"
@@ -122,8 +131,12 @@ def test_queued_steps_wait_for_a_consumer_then_start_and_fail_with_a_reason(sett
         _wait(lambda: (t := _get(url, ev)) and t["steps"]["validation"]["state"] == "pending")
         assert reap(reaper_deps) == 0  # validation.tracks has no consumer: a backlog, not a failure
         with Connection(clean_amqp) as conn:
-            worker = Consumer(conn, [topology.consumer_queue(topology.spec("validation.tracks"))],
-                              callbacks=[lambda body, message: None], prefetch_count=1)  # takes, never acks
+            worker = Consumer(
+                conn,
+                [topology.consumer_queue(topology.spec("validation.tracks"))],
+                callbacks=[lambda body, message: None],
+                prefetch_count=1,
+            )  # takes, never acks
             worker.consume()
             assert reap(reaper_deps) == 1  # a consumer is there and the step never started: re-driven
             worker.cancel()

@@ -37,12 +37,20 @@ def dead_letters(monkeypatch, clean_amqp):
     publisher = Publisher(clean_amqp)
     publisher.declare()
     for event_id, reason in (("ev-1", "timeout: over 300 s"), ("ev-2", "unreadable: RIFF chunk size 0")):
-        publisher.publish_raw(json.dumps({"id": event_id}).encode(), topology.DEAD, "waveform.dead",
-                              {"x-beatpass-dead-reason": reason, "x-beatpass-source-queue": "waveform.tracks",
-                               "x-beatpass-retries": 3}, message_id=event_id)
-    publisher.publish_raw(b'{"id": "ev-3"}', topology.DEAD, "waveform.dead",
-                          {"x-death": [{"queue": "waveform.tracks", "reason": "delivery_limit", "count": 1}]},
-                          message_id="ev-3")
+        publisher.publish_raw(
+            json.dumps({"id": event_id}).encode(),
+            topology.DEAD,
+            "waveform.dead",
+            {"x-beatpass-dead-reason": reason, "x-beatpass-source-queue": "waveform.tracks", "x-beatpass-retries": 3},
+            message_id=event_id,
+        )
+    publisher.publish_raw(
+        b'{"id": "ev-3"}',
+        topology.DEAD,
+        "waveform.dead",
+        {"x-death": [{"queue": "waveform.tracks", "reason": "delivery_limit", "count": 1}]},
+        message_id="ev-3",
+    )
     _wait_depth(clean_amqp, "waveform.dead", 3)
     yield clean_amqp
     publisher.close()

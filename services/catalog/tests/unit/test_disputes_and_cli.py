@@ -94,8 +94,11 @@ def test_cli_lists_resolves_and_redrives(cli_env, deps, apply, events, duplicate
 
 def test_cli_lists_failed_steps_by_reason(cli_env, deps, apply, events, capsys):
     unreadable, slow = events(producer="p7"), events(producer="p8")
-    apply(unreadable.submitted(), unreadable.validated(),
-          unreadable.step_failed("waveform", 1, reason="unreadable", parked=True, error="RIFF chunk size 0"))
+    apply(
+        unreadable.submitted(),
+        unreadable.validated(),
+        unreadable.step_failed("waveform", 1, reason="unreadable", parked=True, error="RIFF chunk size 0"),
+    )
     apply(slow.submitted(), slow.validated(), slow.step_failed("fingerprint", 2, reason="timeout"))
     assert cli.main(["failed", "--reason", "unreadable"]) == 0
     out = capsys.readouterr().out

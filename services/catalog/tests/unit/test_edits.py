@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from beatpass_catalog.api import create_api
-from beatpass_catalog.streams import ChangeNotifier
 from beatpass_catalog.handlers import CollectionNotYetKnown
 from beatpass_catalog.models import Change, Collection, Track
+from beatpass_catalog.streams import ChangeNotifier
 from beatpass_catalog.views import collection_view, track_view
 from beatpass_common.events import new_event
 from beatpass_common.order import reordered
@@ -22,8 +22,14 @@ REF = {"bucket": "b", "key": "k", "size": 10}
 
 
 def _edited(ev, edit: int, fields=("title",), **meta):
-    return new_event("track.edited", {"edit": edit, "metadata": {**META, **meta}, "fields": list(fields)},
-                     producer_id=ev.producer, track_id=ev.track_id, collection_id=ev.collection_id, attempt=ev.attempt)
+    return new_event(
+        "track.edited",
+        {"edit": edit, "metadata": {**META, **meta}, "fields": list(fields)},
+        producer_id=ev.producer,
+        track_id=ev.track_id,
+        collection_id=ev.collection_id,
+        attempt=ev.attempt,
+    )
 
 
 def _track(deps, track_id) -> dict:
@@ -46,9 +52,17 @@ def test_an_edit_changes_the_metadata_once_and_shows_on_the_stream(deps, apply, 
     assert after["title"] == "Night Drive (Remaster)" and after["metadata"]["mood"] == "dark"
     assert after["edit"] == 1 and after["status"] == "ready" and after["version"] == before["version"] + 1
     edits = [c for c in _changes(deps, ev.track_id) if c.get("edited")]
-    assert edits == [{"track_id": ev.track_id, "status": "ready", "version": after["version"], "edit": 1,
-                      "steps": {"validation": "done", "waveform": "done", "fingerprint": "done"},
-                      "collection_id": None, "edited": ["title", "mood"]}]
+    assert edits == [
+        {
+            "track_id": ev.track_id,
+            "status": "ready",
+            "version": after["version"],
+            "edit": 1,
+            "steps": {"validation": "done", "waveform": "done", "fingerprint": "done"},
+            "collection_id": None,
+            "edited": ["title", "mood"],
+        }
+    ]
 
 
 @pytest.mark.parametrize("order", [(1, 2, 3), (3, 2, 1), (2, 3, 1), (3, 1, 2)])
@@ -87,12 +101,27 @@ def test_an_edit_before_its_submission_is_kept_and_a_submission_never_undoes_a_n
 
 
 def _measured(ev, estimated_bpm: float, confidence: float = 0.9, warnings=()):
-    facts = {"format": "WAV", "sample_rate": 44100, "bit_depth": 16, "channels": 2, "duration_s": 12.0,
-             "estimated_bpm": estimated_bpm, "bpm_confidence": confidence}
-    return new_event("track.validated", {"source": REF, "audio": facts, "cover": {"format": "JPEG", "width": 1000,
-                                                                                   "height": 1000},
-                                         "warnings": list(warnings)},
-                     producer_id=ev.producer, track_id=ev.track_id, attempt=ev.attempt)
+    facts = {
+        "format": "WAV",
+        "sample_rate": 44100,
+        "bit_depth": 16,
+        "channels": 2,
+        "duration_s": 12.0,
+        "estimated_bpm": estimated_bpm,
+        "bpm_confidence": confidence,
+    }
+    return new_event(
+        "track.validated",
+        {
+            "source": REF,
+            "audio": facts,
+            "cover": {"format": "JPEG", "width": 1000, "height": 1000},
+            "warnings": list(warnings),
+        },
+        producer_id=ev.producer,
+        track_id=ev.track_id,
+        attempt=ev.attempt,
+    )
 
 
 def _bpm_warnings(deps, track_id) -> list[str]:
@@ -101,8 +130,11 @@ def _bpm_warnings(deps, track_id) -> list[str]:
 
 def test_the_bpm_warning_follows_the_edited_bpm(deps, apply, events):
     ev = events()
-    warned = {"code": "BPM_MISMATCH", "field": "bpm",
-              "message": "You entered 90 BPM, but the audio sounds like about 140 BPM. Check the BPM before publishing."}
+    warned = {
+        "code": "BPM_MISMATCH",
+        "field": "bpm",
+        "message": "You entered 90 BPM, but the audio sounds like about 140 BPM. Check the BPM before publishing.",
+    }
     skipped = {"code": "ESTIMATE_SKIPPED", "field": "bpm", "message": "kept as is"}
     apply(ev.submitted(bpm=90), _measured(ev, 140.2, warnings=[skipped, warned]))
     assert _bpm_warnings(deps, ev.track_id) == [warned["message"]]
@@ -111,7 +143,8 @@ def test_the_bpm_warning_follows_the_edited_bpm(deps, apply, events):
     assert [w["code"] for w in _track(deps, ev.track_id)["warnings"]] == ["ESTIMATE_SKIPPED"]  # others stay
     apply(_edited(ev, 2, ("bpm",), bpm=100))
     assert _bpm_warnings(deps, ev.track_id) == [
-        "You entered 100 BPM, but the audio sounds like about 140 BPM. Check the BPM before publishing."]
+        "You entered 100 BPM, but the audio sounds like about 140 BPM. Check the BPM before publishing."
+    ]
     apply(_edited(ev, 3, ("bpm",), bpm=70))  # half time agrees
     assert _bpm_warnings(deps, ev.track_id) == []
 
@@ -129,22 +162,34 @@ def test_a_bpm_edited_while_validation_measured_the_old_one_is_judged_as_edited(
 
 # ---- collections ---------------------------------------------------------------------------
 
+
 def _collection_events(cid, items):
-    submitted = new_event("collection.submitted", {"title": "Tape", "cover": REF, "track_ids": items},
-                          producer_id="p1", collection_id=cid)
+    submitted = new_event(
+        "collection.submitted", {"title": "Tape", "cover": REF, "track_ids": items}, producer_id="p1", collection_id=cid
+    )
 
     def edited(edit, **data):
-        return new_event("collection.edited", {"edit": edit, **data}, producer_id="p1", collection_id=cid,
-                         attempt=edit)
+        return new_event("collection.edited", {"edit": edit, **data}, producer_id="p1", collection_id=cid, attempt=edit)
 
     def verdict(attempt, ok=True, key="c"):
         if ok:
-            return new_event("collection.validated", {"cover": {"format": "PNG", "width": 1400, "height": 1400},
-                                                      "cover_images": {"large": {"bucket": "m", "key": key, "size": 9}}},
-                             producer_id="p1", collection_id=cid, attempt=attempt)
-        return new_event("collection.rejected", {"errors": [{"code": "COVER_NOT_SQUARE", "field": "cover",
-                                                             "message": "Album art must be square."}]},
-                         producer_id="p1", collection_id=cid, attempt=attempt)
+            return new_event(
+                "collection.validated",
+                {
+                    "cover": {"format": "PNG", "width": 1400, "height": 1400},
+                    "cover_images": {"large": {"bucket": "m", "key": key, "size": 9}},
+                },
+                producer_id="p1",
+                collection_id=cid,
+                attempt=attempt,
+            )
+        return new_event(
+            "collection.rejected",
+            {"errors": [{"code": "COVER_NOT_SQUARE", "field": "cover", "message": "Album art must be square."}]},
+            producer_id="p1",
+            collection_id=cid,
+            attempt=attempt,
+        )
 
     return submitted, edited, verdict
 
@@ -170,8 +215,15 @@ def tape(deps, apply, events):
 def test_title_and_order_edits_apply_once_and_newest_first(deps, apply, tape):
     cid, (a, b, c), edited, _ = tape
     with pytest.raises(CollectionNotYetKnown):  # an edit before its collection: the bus retries it
-        apply(new_event("collection.edited", {"edit": 1, "title": "x"}, producer_id="p1",
-                        collection_id=str(uuid.uuid4()), attempt=1))
+        apply(
+            new_event(
+                "collection.edited",
+                {"edit": 1, "title": "x"},
+                producer_id="p1",
+                collection_id=str(uuid.uuid4()),
+                attempt=1,
+            )
+        )
     apply(edited(2, title="Tape II", track_ids=[c, a, b]), edited(1, title="Tape I", track_ids=[b, a, c]))
     view = _collection(deps, cid)
     assert view["title"] == "Tape II" and [i["id"] for i in view["items"]] == [c, a, b]
@@ -203,8 +255,10 @@ def test_a_new_album_cover_is_shown_once_validated_and_late_verdicts_are_ignored
     apply(edited(3, cover={**REF, "key": "bad"}), verdict(3, ok=False))
     view = _collection(deps, cid)
     assert view["cover"]["large"].endswith("cover-large-r2.jpg") and view["status"] == "ready"
-    assert view["cover_change"] == {"state": "rejected", "errors": [
-        {"code": "COVER_NOT_SQUARE", "field": "cover", "message": "Album art must be square."}]}
+    assert view["cover_change"] == {
+        "state": "rejected",
+        "errors": [{"code": "COVER_NOT_SQUARE", "field": "cover", "message": "Album art must be square."}],
+    }
     assert view["errors"] == []
 
 
@@ -238,13 +292,16 @@ def test_an_order_asked_before_a_new_version_took_its_place(deps, apply, events,
     assert [i["id"] for i in _collection(deps, cid)["items"]] == [new.track_id, c, a]
 
 
-@pytest.mark.parametrize("current, wanted, replaced, result", [
-    (["a", "b", "c"], ["c", "b", "a"], {}, ["c", "b", "a"]),
-    (["a", "n", "c"], ["n", "a", "c"], {"n": "b"}, ["n", "a", "c"]),
-    (["a", "n", "c"], ["b", "c", "a"], {"n": "b"}, ["n", "c", "a"]),
-    (["a", "b", "x"], ["b", "a"], {}, ["b", "a", "x"]),  # one not named keeps its place after
-    (["a", "b"], ["z", "b", "a", "b"], {}, ["b", "a"]),
-])
+@pytest.mark.parametrize(
+    "current, wanted, replaced, result",
+    [
+        (["a", "b", "c"], ["c", "b", "a"], {}, ["c", "b", "a"]),
+        (["a", "n", "c"], ["n", "a", "c"], {"n": "b"}, ["n", "a", "c"]),
+        (["a", "n", "c"], ["b", "c", "a"], {"n": "b"}, ["n", "c", "a"]),
+        (["a", "b", "x"], ["b", "a"], {}, ["b", "a", "x"]),  # one not named keeps its place after
+        (["a", "b"], ["z", "b", "a", "b"], {}, ["b", "a"]),
+    ],
+)
 def test_reordered(current, wanted, replaced, result):
     assert reordered(current, wanted, replaced) == result
 
@@ -257,8 +314,9 @@ def test_the_track_stream_shows_an_edit(deps, apply, events):
     last = client.get(f"/internal/v1/producers/p1/tracks/{ev.track_id}/events").get_data(as_text=True)
     seq = [line[4:] for line in last.splitlines() if line.startswith("id: ")][-1]
     apply(_edited(ev, 1, ("title",), title="On the stream"))
-    body = client.get(f"/internal/v1/producers/p1/tracks/{ev.track_id}/events",
-                      headers={"Last-Event-ID": seq}).get_data(as_text=True)
+    body = client.get(
+        f"/internal/v1/producers/p1/tracks/{ev.track_id}/events", headers={"Last-Event-ID": seq}
+    ).get_data(as_text=True)
     data = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
     assert [(d["edit"], d["edited"]) for d in data] == [(1, ["title"])]
     assert client.get(f"/internal/v1/producers/p2/tracks/{ev.track_id}").status_code == 404

@@ -64,9 +64,14 @@ def test_duplicate_of_own_track_names_it_and_others_stay_anonymous(deps, apply, 
     apply(own.submitted(title="Copy"), own.validated(), own.waveform(), own.fingerprint(duplicate=match))
     track = _track(deps, own.track_id)
     assert track.status == "rejected"
-    assert track.errors == [{"code": "DUPLICATE_AUDIO", "field": "audio", "message":
-                             "This audio matches your track “Night Drive”. If this is a new version, "
-                             "replace the audio on that track instead."}]
+    assert track.errors == [
+        {
+            "code": "DUPLICATE_AUDIO",
+            "field": "audio",
+            "message": "This audio matches your track “Night Drive”. If this is a new version, "
+            "replace the audio on that track instead.",
+        }
+    ]
     other = events(producer="p2")
     apply(other.submitted(), other.validated(), other.waveform(), other.fingerprint(duplicate=match))
     message = _track(deps, other.track_id).errors[0]["message"]
@@ -86,8 +91,9 @@ def test_step_failed_marks_the_item_failed_with_an_actionable_message(deps, appl
     apply(ev.submitted(), ev.validated(), ev.step_failed("waveform", 3))
     track = _track(deps, ev.track_id)
     assert track.status == "failed"
-    assert track.step("waveform").error == ("Processing failed at the waveform step after 3 attempts. "
-                                            "Nothing was lost; retry this item.")
+    assert track.step("waveform").error == (
+        "Processing failed at the waveform step after 3 attempts. Nothing was lost; retry this item."
+    )
     assert "track.failed" in _types(published)
 
 
@@ -106,8 +112,9 @@ def test_resubmission_resets_and_stale_results_are_ignored(deps, apply, events, 
 
 def _expired(deps, **limits):
     """Deadlines already past when set (-1 s), so a reaper pass needs no waiting."""
-    deps.settings = deps.settings.model_copy(update={"step_deadline_s": -1.0, "step_queue_deadline_s": -1.0,
-                                                     "step_attempts": 3, **limits})
+    deps.settings = deps.settings.model_copy(
+        update={"step_deadline_s": -1.0, "step_queue_deadline_s": -1.0, "step_attempts": 3, **limits}
+    )
 
 
 def _step(deps, track_id, name):
@@ -172,8 +179,7 @@ def test_step_started_before_its_submission_is_kept(deps, apply, events):
     assert _track(deps, ev.track_id).status == "ready"
 
 
-def test_reaper_redrives_a_stuck_running_step_a_bounded_number_of_times_then_fails_it(deps, apply, events,
-                                                                                        published):
+def test_reaper_redrives_a_stuck_running_step_a_bounded_number_of_times_then_fails_it(deps, apply, events, published):
     _expired(deps)
     ev = events()
     apply(ev.submitted(), ev.validated())
@@ -191,7 +197,8 @@ def test_reaper_redrives_a_stuck_running_step_a_bounded_number_of_times_then_fai
     assert waveform.reason == "timeout"
     assert track.errors[0]["message"] == (
         "Processing stopped at the waveform step: this file took longer than we allow for one file. "
-        "Nothing was lost; retry this item, and contact support if it happens again.")
+        "Nothing was lost; retry this item, and contact support if it happens again."
+    )
 
 
 @pytest.mark.parametrize("consumers", [0, None])
@@ -229,8 +236,12 @@ def test_a_parked_step_is_never_redriven(deps, apply, events, published):
     _expired(deps)
     deps.consumers = lambda queue: 1
     ev = events()
-    apply(ev.submitted(), ev.validated(), ev.started("waveform"),
-          ev.step_failed("waveform", 1, reason="memory", parked=True))
+    apply(
+        ev.submitted(),
+        ev.validated(),
+        ev.started("waveform"),
+        ev.step_failed("waveform", 1, reason="memory", parked=True),
+    )
     published.clear()
     for _ in range(3):
         assert reap(deps) == 0
@@ -240,19 +251,34 @@ def test_a_parked_step_is_never_redriven(deps, apply, events, published):
     assert published == []
 
 
-@pytest.mark.parametrize("reason, sentence", [
-    ("error", "Processing failed at the fingerprint step after 2 attempts. Nothing was lost; retry this item."),
-    ("timeout", "Processing stopped at the fingerprint step: this file took longer than we allow for one file. "
-                "Nothing was lost; retry this item, and contact support if it happens again."),
-    ("memory", "Processing stopped at the fingerprint step: this file needed more memory than we allow for one "
-               "file. Nothing was lost; retry this item, and contact support if it happens again."),
-    ("worker_died", "Processing stopped at the fingerprint step: the worker handling this file stopped "
-                    "unexpectedly 2 times. Nothing was lost; retry this item, and contact support if it happens "
-                    "again."),
-    ("unreadable", "Processing failed at the fingerprint step: we could not read a file that passed validation. "
-                   "This is our fault, not your file's; there is no need to change it. Retry this item, and "
-                   "contact support if it happens again."),
-])
+@pytest.mark.parametrize(
+    "reason, sentence",
+    [
+        ("error", "Processing failed at the fingerprint step after 2 attempts. Nothing was lost; retry this item."),
+        (
+            "timeout",
+            "Processing stopped at the fingerprint step: this file took longer than we allow for one file. "
+            "Nothing was lost; retry this item, and contact support if it happens again.",
+        ),
+        (
+            "memory",
+            "Processing stopped at the fingerprint step: this file needed more memory than we allow for one "
+            "file. Nothing was lost; retry this item, and contact support if it happens again.",
+        ),
+        (
+            "worker_died",
+            "Processing stopped at the fingerprint step: the worker handling this file stopped "
+            "unexpectedly 2 times. Nothing was lost; retry this item, and contact support if it happens "
+            "again.",
+        ),
+        (
+            "unreadable",
+            "Processing failed at the fingerprint step: we could not read a file that passed validation. "
+            "This is our fault, not your file's; there is no need to change it. Retry this item, and "
+            "contact support if it happens again.",
+        ),
+    ],
+)
 def test_step_failed_tells_the_producer_why_by_reason(deps, apply, events, published, reason, sentence):
     ev = events()
     apply(ev.submitted(), ev.validated(), ev.step_failed("fingerprint", 2, reason=reason, error="Traceback ..."))
@@ -266,9 +292,18 @@ def test_step_failed_tells_the_producer_why_by_reason(deps, apply, events, publi
 def test_collection_status_follows_its_items(deps, apply, events):
     cid = "c" * 36
     items = [events(collection_id=cid) for _ in range(3)]
-    apply(new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
-                                             "track_ids": [i.track_id for i in items]},
-                    producer_id="p1", collection_id=cid))
+    apply(
+        new_event(
+            "collection.submitted",
+            {
+                "title": "Tape",
+                "cover": {"bucket": "b", "key": "k", "size": 1},
+                "track_ids": [i.track_id for i in items],
+            },
+            producer_id="p1",
+            collection_id=cid,
+        )
+    )
     for ev in items:
         apply(ev.submitted(), ev.validated(), ev.waveform())
     apply(items[0].fingerprint(), items[1].fingerprint())
@@ -277,6 +312,7 @@ def test_collection_status_follows_its_items(deps, apply, events):
     def status():
         with deps.factory() as s:
             return s.scalars(select(Collection)).one().status
+
     assert status() == "partial"
     retry = events(track_id=items[2].track_id, collection_id=cid, attempt=1)
     apply(retry.submitted())
@@ -285,9 +321,16 @@ def test_collection_status_follows_its_items(deps, apply, events):
     assert status() == "ready"
 
 
-@pytest.mark.parametrize("statuses, status", [
-    (["ready", "ready"], "ready"), (["ready", "processing"], "processing"), (["ready", "failed"], "partial"),
-    (["rejected", "failed"], "rejected"), (["in_review", "ready"], "processing")])
+@pytest.mark.parametrize(
+    "statuses, status",
+    [
+        (["ready", "ready"], "ready"),
+        (["ready", "processing"], "processing"),
+        (["ready", "failed"], "partial"),
+        (["rejected", "failed"], "rejected"),
+        (["in_review", "ready"], "processing"),
+    ],
+)
 def test_collection_status_rule(statuses, status):
     assert collection_status(statuses) == status
 
@@ -295,11 +338,21 @@ def test_collection_status_rule(statuses, status):
 def test_album_art_results_land_on_the_collection(deps, apply, events):
     cid = "d" * 36
     item = events(collection_id=cid)
-    submitted = new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
-                                                   "track_ids": [item.track_id]}, producer_id="p1", collection_id=cid)
-    validated = new_event("collection.validated", {"cover": {"format": "PNG", "width": 1400, "height": 1400},
-                                                   "cover_images": {"large": {"bucket": "m", "key": "c", "size": 9}}},
-                          producer_id="p1", collection_id=cid)
+    submitted = new_event(
+        "collection.submitted",
+        {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1}, "track_ids": [item.track_id]},
+        producer_id="p1",
+        collection_id=cid,
+    )
+    validated = new_event(
+        "collection.validated",
+        {
+            "cover": {"format": "PNG", "width": 1400, "height": 1400},
+            "cover_images": {"large": {"bucket": "m", "key": "c", "size": 9}},
+        },
+        producer_id="p1",
+        collection_id=cid,
+    )
     from beatpass_catalog.handlers import CollectionNotYetKnown
 
     with pytest.raises(CollectionNotYetKnown):  # before the collection itself: the bus retries it
@@ -309,12 +362,20 @@ def test_album_art_results_land_on_the_collection(deps, apply, events):
         collection = s.scalars(select(Collection)).one()
         assert collection.status == "ready" and collection.cover["images"]["large"]["key"] == "c"
     rejected = events(collection_id="e" * 36)
-    apply(new_event("collection.submitted", {"title": "Bad art", "cover": {"bucket": "b", "key": "k", "size": 1},
-                                             "track_ids": [rejected.track_id]}, producer_id="p1",
-                    collection_id="e" * 36),
-          new_event("collection.rejected", {"errors": [{"code": "COVER_NOT_SQUARE", "field": "cover",
-                                                        "message": "Album art must be square."}]},
-                    producer_id="p1", collection_id="e" * 36))
+    apply(
+        new_event(
+            "collection.submitted",
+            {"title": "Bad art", "cover": {"bucket": "b", "key": "k", "size": 1}, "track_ids": [rejected.track_id]},
+            producer_id="p1",
+            collection_id="e" * 36,
+        ),
+        new_event(
+            "collection.rejected",
+            {"errors": [{"code": "COVER_NOT_SQUARE", "field": "cover", "message": "Album art must be square."}]},
+            producer_id="p1",
+            collection_id="e" * 36,
+        ),
+    )
     with deps.factory() as s:
         bad = s.get(Collection, "e" * 36)
         assert bad.status == "rejected" and bad.errors[0]["code"] == "COVER_NOT_SQUARE"
@@ -323,9 +384,18 @@ def test_album_art_results_land_on_the_collection(deps, apply, events):
 def test_a_new_version_replaces_the_old_track_in_its_collection_only_when_ready(deps, apply, events, published):
     cid = "f" * 36
     old, other = events(collection_id=cid), events(collection_id=cid)
-    apply(new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
-                                             "track_ids": [old.track_id, other.track_id]},
-                    producer_id="p1", collection_id=cid))
+    apply(
+        new_event(
+            "collection.submitted",
+            {
+                "title": "Tape",
+                "cover": {"bucket": "b", "key": "k", "size": 1},
+                "track_ids": [old.track_id, other.track_id],
+            },
+            producer_id="p1",
+            collection_id=cid,
+        )
+    )
     for ev in (old, other):
         apply(ev.submitted(), ev.validated(), ev.waveform(), ev.fingerprint())
     other_version = _track(deps, other.track_id).version
@@ -352,13 +422,23 @@ def test_collection_stream_carries_its_items_changes(deps, apply, events):
 
     cid = "a" * 36
     item = events(collection_id=cid)
-    apply(new_event("collection.submitted", {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1},
-                                             "track_ids": [item.track_id]}, producer_id="p1", collection_id=cid),
-          item.submitted(), item.validated(), item.waveform(), item.fingerprint())
+    apply(
+        new_event(
+            "collection.submitted",
+            {"title": "Tape", "cover": {"bucket": "b", "key": "k", "size": 1}, "track_ids": [item.track_id]},
+            producer_id="p1",
+            collection_id=cid,
+        ),
+        item.submitted(),
+        item.validated(),
+        item.waveform(),
+        item.fingerprint(),
+    )
     client = create_api(deps, ChangeNotifier(), heartbeat_s=0.05, stream_max_s=0.3).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {deps.settings.internal_api_secret}"
     body = client.get(f"/internal/v1/producers/p1/collections/{cid}/events", headers={"Last-Event-ID": "0"}).get_data(
-        as_text=True)
+        as_text=True
+    )
     data = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
     assert [d["status"] for d in data if "track_id" in d][-1] == "ready"
     assert data[-1] == {"collection_id": cid, "status": "ready", "version": data[-1]["version"]}

@@ -18,6 +18,7 @@ class AccessDenied(Exception):
 
 PRODUCER_ACCESS_MESSAGE = "Upload access is only available to approved producers."
 
+
 def current_producer(settings: Settings, *, approved: bool) -> Producer:
     """The producer of the request's ``Authorization: Bearer`` token (never a token in the URL)."""
     try:

@@ -11,7 +11,6 @@ from functools import partial
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 
-
 from beatpass_common import disputes
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
@@ -20,9 +19,23 @@ from beatpass_common.tracks import STATUSES
 from . import idempotency, inputs, quota, reads, saves, signing, views
 from .access import current_producer, reader_id
 from .catalog_client import CatalogUnavailable
-from .fields import (ARTISTS_MAX, DESCRIPTION_MAX, GENRE_MAX, GENRES_MAX, KEYS, LICENSING, MISSING, MOOD_MAX,
-                     NAME_MAX, SCALES, TAG_MAX, TAGS_MAX, TITLE_MAX,
-                     FieldError, messages)
+from .fields import (
+    ARTISTS_MAX,
+    DESCRIPTION_MAX,
+    GENRE_MAX,
+    GENRES_MAX,
+    KEYS,
+    LICENSING,
+    MISSING,
+    MOOD_MAX,
+    NAME_MAX,
+    SCALES,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    FieldError,
+    messages,
+)
 from .saving import SAVES, SaveRejected
 
 bp = Blueprint("api", __name__)
@@ -56,8 +69,11 @@ def _json_body() -> dict:
         raise SaveRejected([FieldError("body", exc.code, exc.message)], 400) from None
 
 
-TITLES = {"track": "The track cannot be saved yet.", "replace": "The track cannot be saved yet.",
-          "collection": "The collection cannot be saved yet."}
+TITLES = {
+    "track": "The track cannot be saved yet.",
+    "replace": "The track cannot be saved yet.",
+    "collection": "The collection cannot be saved yet.",
+}
 
 
 def _rejected(exc: SaveRejected, kind: str) -> Response:
@@ -76,8 +92,9 @@ def _saving(route: str, kind: str, use_case, present=None) -> Response:
     producer = current_producer(gw.settings, approved=True)
     try:
         body = _json_body()
-        outcome = saves.commit(gw, producer, request.headers.get("Idempotency-Key"), route, body,
-                               lambda: use_case(producer, body))
+        outcome = saves.commit(
+            gw, producer, request.headers.get("Idempotency-Key"), route, body, lambda: use_case(producer, body)
+        )
     except SaveRejected as exc:
         return _rejected(exc, kind)
     except idempotency.KeyConflict as exc:
@@ -103,14 +120,20 @@ def save_collection():
 
 @bp.post("/api/v1/collections/<collection_id>/tracks/<track_id>/retry")
 def retry_collection_item(collection_id, track_id):
-    return _saving(f"POST /api/v1/collections/{collection_id}/tracks/{track_id}/retry", "track",
-                   lambda producer, body: saves.retry_track(_gw(), producer, body, track_id, collection_id))
+    return _saving(
+        f"POST /api/v1/collections/{collection_id}/tracks/{track_id}/retry",
+        "track",
+        lambda producer, body: saves.retry_track(_gw(), producer, body, track_id, collection_id),
+    )
 
 
 @bp.post("/api/v1/tracks/<track_id>/retry")
 def retry_track(track_id):
-    return _saving(f"POST /api/v1/tracks/{track_id}/retry", "track",
-                   lambda producer, body: saves.retry_track(_gw(), producer, body, track_id))
+    return _saving(
+        f"POST /api/v1/tracks/{track_id}/retry",
+        "track",
+        lambda producer, body: saves.retry_track(_gw(), producer, body, track_id),
+    )
 
 
 def _missing(subject: str) -> Response:
@@ -186,8 +209,7 @@ def _media(path: str, name: str):
         stream = gw.store.open(ref["bucket"], ref["key"])
     except ObjectNotFound:
         return _missing("media")
-    types = {".json": "application/json", ".dat": "application/octet-stream", ".png": "image/png",
-             ".jpg": "image/jpeg"}
+    types = {".json": "application/json", ".dat": "application/octet-stream", ".png": "image/png", ".jpg": "image/jpeg"}
     content_type = next((v for k, v in types.items() if name.endswith(k)), "application/octet-stream")
 
     def chunks():
@@ -208,16 +230,27 @@ def _events(subject: str, id_: str):
         snapshot = reads.submitted_snapshot(gw.factory, producer_id, subject, id_)
         if snapshot is None:
             return _missing(subject)
-        body = reads.catching_up(gw.catalog, producer_id, path, snapshot, poll_s=gw.settings.catalog_catchup_poll_s,
-                                 wait_s=gw.settings.catalog_catchup_wait_s)
+        body = reads.catching_up(
+            gw.catalog,
+            producer_id,
+            path,
+            snapshot,
+            poll_s=gw.settings.catalog_catchup_poll_s,
+            wait_s=gw.settings.catalog_catchup_wait_s,
+        )
     else:
+
         def relay():
             with upstream:
                 yield from upstream.iter_content(chunk_size=None)
+
         body = relay()
 
-    return Response(stream_with_context(body), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(body),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.get("/api/v1/tracks/<track_id>/events")
@@ -257,10 +290,17 @@ def me():
     limit = producer.upload_minutes_limit
     with gw.factory() as s:
         used_s = quota.used_seconds(s, producer.id)
-    return jsonify(producer_id=producer.id, approved=producer.approved, upload_minutes={
-        "limit": limit, "used": round(used_s / 60, 2), "remaining": round(max(0.0, limit * 60 - used_s) / 60, 2),
-        # to the second as a refusal counts them (quota.exceeded_message), so the page says the same m:ss
-        "remaining_s": round(max(0.0, limit * 60 - used_s), 3)})
+    return jsonify(
+        producer_id=producer.id,
+        approved=producer.approved,
+        upload_minutes={
+            "limit": limit,
+            "used": round(used_s / 60, 2),
+            "remaining": round(max(0.0, limit * 60 - used_s) / 60, 2),
+            # to the second as a refusal counts them (quota.exceeded_message), so the page says the same m:ss
+            "remaining_s": round(max(0.0, limit * 60 - used_s), 3),
+        },
+    )
 
 
 @bp.get("/api/v1/rules")
@@ -268,13 +308,29 @@ def rules():
     """The save rules and their sentences, so the upload page checks exactly like the API."""
     gw = _gw()
     s = gw.settings
-    return jsonify(messages=messages(s), keys=KEYS, scales=SCALES, licensing=LICENSING, bpm={"min": s.bpm_min,
-                   "max": s.bpm_max}, title_max=TITLE_MAX, artists_max=ARTISTS_MAX, genres_max=GENRES_MAX,
-                   tags_max=TAGS_MAX, text_max={"artist": NAME_MAX, "genre": GENRE_MAX, "tag": TAG_MAX,
-                                                "mood": MOOD_MAX, "description": DESCRIPTION_MAX},
-                   max_upload_bytes=s.max_upload_bytes, audio_max_bytes=s.audio_max_bytes,
-                   cover_max_bytes=s.cover_max_bytes, step_slow_after_s=s.step_slow_after_s,
-                   dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX})
+    return jsonify(
+        messages=messages(s),
+        keys=KEYS,
+        scales=SCALES,
+        licensing=LICENSING,
+        bpm={"min": s.bpm_min, "max": s.bpm_max},
+        title_max=TITLE_MAX,
+        artists_max=ARTISTS_MAX,
+        genres_max=GENRES_MAX,
+        tags_max=TAGS_MAX,
+        text_max={
+            "artist": NAME_MAX,
+            "genre": GENRE_MAX,
+            "tag": TAG_MAX,
+            "mood": MOOD_MAX,
+            "description": DESCRIPTION_MAX,
+        },
+        max_upload_bytes=s.max_upload_bytes,
+        audio_max_bytes=s.audio_max_bytes,
+        cover_max_bytes=s.cover_max_bytes,
+        step_slow_after_s=s.step_slow_after_s,
+        dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX},
+    )
 
 
 def register_errors(app) -> None:
@@ -283,14 +339,19 @@ def register_errors(app) -> None:
     @app.errorhandler(AccessDenied)
     def _denied(exc: AccessDenied):
         headers = {"WWW-Authenticate": 'Bearer realm="beatpass"'} if exc.status == 401 else {}
-        return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}],
-                       headers=headers)
+        return problem(
+            exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}], headers=headers
+        )
 
     @app.errorhandler(CatalogUnavailable)
     def _catalog_down(exc):
         message = "Track status is temporarily unavailable. Your uploads are safe; try again shortly."
-        return problem(503, message, [{"field": None, "code": "CATALOG_UNAVAILABLE", "message": message}],
-                       headers={"Retry-After": "5"})
+        return problem(
+            503,
+            message,
+            [{"field": None, "code": "CATALOG_UNAVAILABLE", "message": message}],
+            headers={"Retry-After": "5"},
+        )
 
     @app.errorhandler(SaveRejected)
     def _save_rejected(exc: SaveRejected):

@@ -43,8 +43,9 @@ class CatalogClient:
 
     def _request(self, method: str, producer_id: str, path: str, **kwargs) -> tuple[int, dict | None]:
         try:
-            r = self.http.request(method, self._url(producer_id, path), timeout=self.timeout,
-                                  headers=_request_id(), **kwargs)
+            r = self.http.request(
+                method, self._url(producer_id, path), timeout=self.timeout, headers=_request_id(), **kwargs
+            )
         except requests.RequestException as exc:
             raise CatalogUnavailable(str(exc)) from exc
         # 401: the catalog does not take our credential (a rotation half done): our fault, not the producer's.

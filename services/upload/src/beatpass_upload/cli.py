@@ -1,8 +1,8 @@
 """``beatpass-upload``: run the gateway, migrate its database, or mint a dev token.
 
-    beatpass-upload [serve]
-    beatpass-upload migrate
-    beatpass-upload token --producer ID [--unapproved] [--minutes N] [--days D]
+beatpass-upload [serve]
+beatpass-upload migrate
+beatpass-upload token --producer ID [--unapproved] [--minutes N] [--days D]
 """
 
 from __future__ import annotations
@@ -30,8 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         if settings.uses_dev_secret:
             print("note: signed with the built-in dev secret (set BEATPASS_JWT_SECRET in production)", file=sys.stderr)
-        print(mint_dev_token(settings, args.producer, approved=not args.unapproved, minutes=args.minutes,
-                             ttl_s=int(args.days * 86400)))
+        print(
+            mint_dev_token(
+                settings,
+                args.producer,
+                approved=not args.unapproved,
+                minutes=args.minutes,
+                ttl_s=int(args.days * 86400),
+            )
+        )
         return 0
     if args.command == "migrate":
         from beatpass_common.db import migrate

@@ -26,11 +26,12 @@ from beatpass_common import keys
 
 from . import inspection
 from .models import Upload
-from .uploads import UPLOADS, UploadError, Uploads, _aware, is_upload_id, now
+from .uploads import UPLOADS, UploadError, Uploads, is_upload_id, now
 
 _UPLOAD_PATH = re.compile(r"/api/v1/uploads/([0-9a-f]{32})$")
-INVALID = ('Upload-Concat must be "partial", or "final;" followed by the URLs of your partial uploads '
-           "separated by spaces.")
+INVALID = (
+    'Upload-Concat must be "partial", or "final;" followed by the URLs of your partial uploads separated by spaces.'
+)
 
 
 def parse_header(header: str | None) -> tuple[str | None, list[str]]:
@@ -65,8 +66,11 @@ def concatenate(uploads: Uploads, producer_id: str, partial_ids: list[str], meta
     before when the same list comes again. Raises UploadError with the codes of docs/api-limits.md."""
     settings = uploads.settings
     if len(partial_ids) > settings.upload_concat_parts_max:
-        raise UploadError(400, "CONCAT_TOO_MANY_PARTS",
-                          f"A final upload may join at most {settings.upload_concat_parts_max} partial uploads.")
+        raise UploadError(
+            400,
+            "CONCAT_TOO_MANY_PARTS",
+            f"A final upload may join at most {settings.upload_concat_parts_max} partial uploads.",
+        )
     if len(set(partial_ids)) != len(partial_ids):
         raise UploadError(400, "CONCAT_PART_REPEATED", "Each partial upload may appear once in a final upload.")
     if meta.get("kind") not in (None, *inspection.KINDS):
@@ -74,16 +78,24 @@ def concatenate(uploads: Uploads, producer_id: str, partial_ids: list[str], meta
     with uploads.factory() as s, s.begin():
         # Locked in id order: concurrent finals over the same partials wait for each other
         # instead of deadlocking, and the second one sees what the first one did.
-        rows = {u.id: u for u in s.scalars(select(Upload).where(Upload.id.in_(
-            [pid for pid in partial_ids if is_upload_id(pid)])).order_by(Upload.id).with_for_update())}
+        rows = {
+            u.id: u
+            for u in s.scalars(
+                select(Upload)
+                .where(Upload.id.in_([pid for pid in partial_ids if is_upload_id(pid)]))
+                .order_by(Upload.id)
+                .with_for_update()
+            )
+        }
         partials = [_usable(rows.get(pid), n, producer_id) for n, pid in enumerate(partial_ids, 1)]
         joined = {p.final_id for p in partials}
         if joined != {None}:
             previous = s.get(Upload, next(iter(joined))) if len(joined) == 1 else None
             if previous is None or previous.partials != partial_ids:
                 n = next(n for n, p in enumerate(partials, 1) if p.final_id is not None)
-                raise UploadError(409, "PARTIAL_ALREADY_JOINED",
-                                  f"Partial upload {n} is already part of another final upload.")
+                raise UploadError(
+                    409, "PARTIAL_ALREADY_JOINED", f"Partial upload {n} is already part of another final upload."
+                )
             final = previous  # a retry: the final this list made before
         else:
             final = _new_final(uploads, producer_id, partials, meta)
@@ -99,17 +111,21 @@ def _usable(upload: Upload | None, n: int, producer_id: str) -> Upload:
     """The n-th partial upload if a final may join it (another producer's reads as unknown)."""
     if upload is None or upload.producer_id != producer_id:
         raise UploadError(404, "PARTIAL_NOT_FOUND", f"Partial upload {n} was not found.")
-    if upload.status in {"terminated", "expired"} or (upload.status == "active"
-                                                      and _aware(upload.expires_at) < now()):
-        raise UploadError(410, "PARTIAL_GONE",
-                          f"Partial upload {n} has expired or was cancelled; upload the file again.")
+    if upload.status in {"terminated", "expired"} or (upload.status == "active" and upload.expires_at < now()):
+        raise UploadError(
+            410, "PARTIAL_GONE", f"Partial upload {n} has expired or was cancelled; upload the file again."
+        )
     if upload.concat != "partial":
-        raise UploadError(400, "NOT_PARTIAL",
-                          f"Upload {n} is not a partial upload (it was not created with Upload-Concat: partial).")
+        raise UploadError(
+            400, "NOT_PARTIAL", f"Upload {n} is not a partial upload (it was not created with Upload-Concat: partial)."
+        )
     if upload.status != "complete":
-        raise UploadError(400, "PARTIAL_INCOMPLETE",
-                          f"Partial upload {n} is not finished ({upload.offset} of {upload.length} bytes); "
-                          "finish it before creating the final upload.")
+        raise UploadError(
+            400,
+            "PARTIAL_INCOMPLETE",
+            f"Partial upload {n} is not finished ({upload.offset} of {upload.length} bytes); "
+            "finish it before creating the final upload.",
+        )
     return upload
 
 
@@ -118,19 +134,35 @@ def _new_final(uploads: Uploads, producer_id: str, partials: list[Upload], meta:
     minimum = settings.upload_concat_part_min_bytes
     for n, p in enumerate(partials[:-1], 1):
         if p.length < minimum:
-            raise UploadError(400, "PARTIAL_TOO_SMALL",
-                              f"Partial upload {n} is {p.length} bytes; every partial upload but the last "
-                              f"must be at least {minimum} bytes.")
+            raise UploadError(
+                400,
+                "PARTIAL_TOO_SMALL",
+                f"Partial upload {n} is {p.length} bytes; every partial upload but the last "
+                f"must be at least {minimum} bytes.",
+            )
     length = sum(p.length for p in partials)
     if length > settings.max_upload_bytes:
-        raise UploadError(413, "UPLOAD_TOO_LARGE",
-                          f"This file is larger than the {settings.max_upload_bytes // 1024**2} MiB limit.")
+        raise UploadError(
+            413, "UPLOAD_TOO_LARGE", f"This file is larger than the {settings.max_upload_bytes // 1024**2} MiB limit."
+        )
     final_id = uuid.uuid4().hex
     t = now()
-    return Upload(id=final_id, producer_id=producer_id, length=length, offset=0, meta=meta,
-                  bucket=settings.uploads_bucket, key=keys.upload_key(producer_id, final_id), parts=[],
-                  tail_size=0, status="active", concat="final", partials=[p.id for p in partials],
-                  created_at=t, expires_at=t + timedelta(seconds=settings.upload_expiry_s))
+    return Upload(
+        id=final_id,
+        producer_id=producer_id,
+        length=length,
+        offset=0,
+        meta=meta,
+        bucket=settings.uploads_bucket,
+        key=keys.upload_key(producer_id, final_id),
+        parts=[],
+        tail_size=0,
+        status="active",
+        concat="final",
+        partials=[p.id for p in partials],
+        created_at=t,
+        expires_at=t + timedelta(seconds=settings.upload_expiry_s),
+    )
 
 
 def assemble(uploads: Uploads, producer_id: str, final_id: str) -> Upload:
@@ -143,15 +175,17 @@ def assemble(uploads: Uploads, producer_id: str, final_id: str) -> Upload:
         final = uploads.get(producer_id, final_id)
         if final.status == "complete":
             return final
+        partial_ids = final.partials or []  # a final always lists its partials (create_final)
         with uploads.factory() as s:
-            partials = {p.id: p for p in s.scalars(select(Upload).where(Upload.id.in_(final.partials)))}
-        sources = [partials[pid].key for pid in final.partials if partials[pid].length]
+            partials = {p.id: p for p in s.scalars(select(Upload).where(Upload.id.in_(partial_ids)))}
+        sources = [partials[pid].key for pid in partial_ids if partials[pid].length]
         if sources:
-            uploads.store.compose(final.bucket, final.key, sources,
-                                  final.meta.get("filetype") or "application/octet-stream")
+            uploads.store.compose(
+                final.bucket, final.key, sources, final.meta.get("filetype") or "application/octet-stream"
+            )
         else:
             uploads.store.put_bytes(final.bucket, final.key, b"")
         uploads.finish(final, token)
-    for pid in final.partials:  # their bytes live in the final now
+    for pid in partial_ids:  # their bytes live in the final now
         uploads.store.delete(partials[pid].bucket, partials[pid].key)
     return uploads.get(producer_id, final_id)

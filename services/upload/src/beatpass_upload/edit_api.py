@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import editing
-from . import views
+from . import editing, views
 from .api import _check_ids, _gw, _saving
 
 bp = Blueprint("edit_api", __name__)
@@ -21,17 +20,28 @@ def _presented(producer, view: dict) -> dict:
 
 @bp.patch("/api/v1/tracks/<track_id>")
 def edit_track(track_id):
-    return _saving(f"PATCH /api/v1/tracks/{track_id}", "track_edit",
-                   lambda producer, body: editing.edit_track(_gw(), producer, track_id, body), _presented)
+    return _saving(
+        f"PATCH /api/v1/tracks/{track_id}",
+        "track_edit",
+        lambda producer, body: editing.edit_track(_gw(), producer, track_id, body),
+        _presented,
+    )
 
 
 @bp.patch("/api/v1/collections/<collection_id>")
 def edit_collection(collection_id):
-    return _saving(f"PATCH /api/v1/collections/{collection_id}", "collection_edit",
-                   lambda producer, body: editing.edit_collection(_gw(), producer, collection_id, body), _presented)
+    return _saving(
+        f"PATCH /api/v1/collections/{collection_id}",
+        "collection_edit",
+        lambda producer, body: editing.edit_collection(_gw(), producer, collection_id, body),
+        _presented,
+    )
 
 
 @bp.post("/api/v1/tracks/<track_id>/replace")
 def replace(track_id):
-    return _saving(f"POST /api/v1/tracks/{track_id}/replace", "replace",
-                   lambda producer, body: editing.replace_track(_gw(), producer, track_id, body))
+    return _saving(
+        f"POST /api/v1/tracks/{track_id}/replace",
+        "replace",
+        lambda producer, body: editing.replace_track(_gw(), producer, track_id, body),
+    )

@@ -28,8 +28,15 @@ from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.order import reordered
 
 from . import reads
-from .fields import (COLLECTION_NOT_FOUND, TRACK_NOT_FOUND, FieldError, _blank, check_collection_title,
-                     check_track_fields, messages)
+from .fields import (
+    COLLECTION_NOT_FOUND,
+    TRACK_NOT_FOUND,
+    FieldError,
+    _blank,
+    check_collection_title,
+    check_track_fields,
+    messages,
+)
 from .models import CollectionRecord, Reservation, Submission, Upload
 from .saves import Change
 from .saving import CheckedTrack, SaveRejected
@@ -41,6 +48,7 @@ FILES = ("audio_upload_id", "cover_upload_id")
 
 # ---- shared checks -------------------------------------------------------------------------
 
+
 def _problem(gw, field: str | None, code: str) -> FieldError:
     return FieldError(field, code, messages(gw.settings)[code])
 
@@ -48,8 +56,11 @@ def _problem(gw, field: str | None, code: str) -> FieldError:
 def _shape(gw, body: dict, allowed: tuple[str, ...], *, files_hint: bool = False) -> list[FieldError]:
     """One FIELD_UNKNOWN per field of ``body`` outside ``allowed``; with ``files_hint`` a track's
     upload ids answer FIELD_NOT_EDITABLE (their sentence points to a replacement)."""
-    return [_problem(gw, name, "FIELD_NOT_EDITABLE" if files_hint and name in FILES else "FIELD_UNKNOWN")
-            for name in body if name not in allowed]
+    return [
+        _problem(gw, name, "FIELD_NOT_EDITABLE" if files_hint and name in FILES else "FIELD_UNKNOWN")
+        for name in body
+        if name not in allowed
+    ]
 
 
 def _own(gw, model, producer_id: str, id_: str):
@@ -68,6 +79,7 @@ def _catalog_view(gw, producer_id: str, path: str) -> dict | None:
 
 
 # ---- track metadata ------------------------------------------------------------------------
+
 
 def edited_fields(current: dict, body: dict, settings) -> tuple[dict, list[str], list[FieldError]]:
     """``current`` metadata with ``body``'s fields (TRACK_FIELDS) applied under the save's rules:
@@ -110,16 +122,24 @@ def apply_track_edit(gw, s: Session, plan: TrackEdit) -> dict:
     """In the commit's transaction: the edit on the locked row (so concurrent edits of other
     fields are all kept), numbered, with track.edited in the outbox; an edit that changes
     nothing changes nothing. Returns the track view showing it."""
-    row = s.get(Submission, plan.track_id, with_for_update=True)
+    row = s.get_one(Submission, plan.track_id, with_for_update=True)
     _no_pending_version(gw, s, row.track_id)
     fields, changed, errors = edited_fields(row.fields, plan.body, gw.settings)
     if errors:  # the same check as the plan's over the row as it is now
         raise SaveRejected(errors)
     if changed:
         row.fields, row.edits = fields, row.edits + 1
-        gw.outbox.add(s, new_event("track.edited", {
-            "edit": row.edits, "metadata": TrackMetadata(**fields).model_dump(mode="json"), "fields": changed},
-            producer_id=row.producer_id, track_id=row.track_id, collection_id=row.collection_id, attempt=row.attempt))
+        gw.outbox.add(
+            s,
+            new_event(
+                "track.edited",
+                {"edit": row.edits, "metadata": TrackMetadata(**fields).model_dump(mode="json"), "fields": changed},
+                producer_id=row.producer_id,
+                track_id=row.track_id,
+                collection_id=row.collection_id,
+                attempt=row.attempt,
+            ),
+        )
     return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None else reads.submitted_track(row))
 
 
@@ -130,6 +150,7 @@ def edit_track(gw, producer: Producer, track_id: str, body: dict) -> Change:
 
 
 # ---- replacing a ready track's audio or cover ----------------------------------------------
+
 
 @dataclass
 class Replacement:
@@ -159,9 +180,17 @@ def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> Replacement
         errors.append(_problem(gw, None, "REPLACE_EMPTY"))
     if errors:
         raise SaveRejected(errors)
-    checked = gw.saver.check_track(producer_id, {
-        **sub.fields, "audio_upload_id": sub.audio_upload_id, "cover_upload_id": sub.cover_upload_id, **new,
-        "replaces_track_id": track_id}, kept_audio=sub.audio_upload_id)
+    checked = gw.saver.check_track(
+        producer_id,
+        {
+            **sub.fields,
+            "audio_upload_id": sub.audio_upload_id,
+            "cover_upload_id": sub.cover_upload_id,
+            **new,
+            "replaces_track_id": track_id,
+        },
+        kept_audio=sub.audio_upload_id,
+    )
     if checked.errors:
         raise SaveRejected(checked.errors)
     return Replacement(checked, track_id, sub.edits)
@@ -170,11 +199,17 @@ def plan_replace(gw, producer_id: str, track_id: str, body: dict) -> Replacement
 def apply_replace(gw, s: Session, plan: Replacement, producer_id: str, limit_minutes: int) -> dict:
     """In the commit's transaction: the new version, unless the old one was edited since its
     metadata was read (the new version would lose that edit: 409 TRACK_EDITED, nothing kept)."""
-    old = s.get(Submission, plan.track_id, with_for_update=True)
+    old = s.get_one(Submission, plan.track_id, with_for_update=True)
     _no_pending_version(gw, s, old.track_id)
     if old.edits != plan.edits:
-        raise SaveRejected([FieldError("track", "TRACK_EDITED",
-                                       "This track was edited while you replaced its files. Replace them again.")], 409)
+        raise SaveRejected(
+            [
+                FieldError(
+                    "track", "TRACK_EDITED", "This track was edited while you replaced its files. Replace them again."
+                )
+            ],
+            409,
+        )
     return gw.saver.save_track(s, producer_id, limit_minutes, plan.checked)
 
 
@@ -189,9 +224,12 @@ def _no_pending_version(gw, s: Session, track_id: str) -> None:
     held: processing or in review; one that ends ready makes ``track_id`` replaced): an edit of
     the old version would never reach the new one, and a second replacement would fork the track.
     Called with ``track_id``'s row locked, so concurrent replacements are serialised on it."""
-    pending = s.scalar(select(Submission.track_id).join(Reservation, (Reservation.track_id == Submission.track_id)
-                                                        & (Reservation.attempt == Submission.attempt))
-                       .where(Submission.replaces_track_id == track_id, Reservation.state == "held").limit(1))
+    pending = s.scalar(
+        select(Submission.track_id)
+        .join(Reservation, (Reservation.track_id == Submission.track_id) & (Reservation.attempt == Submission.attempt))
+        .where(Submission.replaces_track_id == track_id, Reservation.state == "held")
+        .limit(1)
+    )
     if pending is not None:
         raise SaveRejected([_problem(gw, "track", "NEW_VERSION_PENDING")], 409)
 
@@ -200,7 +238,7 @@ def _no_pending_version(gw, s: Session, track_id: str) -> None:
 _NOT_REPLACEABLE = {
     "processing": "This track is still processing. Its audio or cover art can be replaced once it is ready.",
     "in_review": "This track is in review: a person at BeatPass is checking it. Its audio or cover art can be "
-                 "replaced once it is ready.",
+    "replaced once it is ready.",
     "rejected": "Only a ready track can be replaced. Retry this one with the new files instead.",
     "failed": "Only a ready track can be replaced. Retry this one with the new files instead.",
     "replaced": "This track was replaced by a newer version. Replace that version instead.",
@@ -208,6 +246,7 @@ _NOT_REPLACEABLE = {
 
 
 # ---- collections ---------------------------------------------------------------------------
+
 
 @dataclass
 class CollectionEdit:
@@ -228,8 +267,13 @@ def _current_tracks(gw, record: CollectionRecord, view: dict | None) -> tuple[li
     if record.track_ids:
         return list(record.track_ids), {}
     with gw.factory() as s:
-        return list(s.scalars(select(Submission.track_id).where(Submission.collection_id == record.id)
-                              .order_by(Submission.created_at, Submission.track_id))), {}
+        return list(
+            s.scalars(
+                select(Submission.track_id)
+                .where(Submission.collection_id == record.id)
+                .order_by(Submission.created_at, Submission.track_id)
+            )
+        ), {}
 
 
 def _normalised(value) -> str:
@@ -239,8 +283,9 @@ def _normalised(value) -> str:
         return value  # not an id: reported as unknown
 
 
-def check_order(gw, value, current: list[str], replaced: dict[str, str | None],
-                errors: list[FieldError]) -> list[str] | None:
+def check_order(
+    gw, value, current: list[str], replaced: dict[str, str | None], errors: list[FieldError]
+) -> list[str] | None:
     """``value`` as a new order of exactly ``current`` (an id a new version replaced names that
     version), or None with its problems in ``errors``."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -285,7 +330,7 @@ def apply_collection_edit(gw, s: Session, plan: CollectionEdit) -> dict:
     """In the commit's transaction: the parts that change, numbered with one new edit number,
     and collection.edited in the outbox (its ``attempt`` is the number: validation's verdict on
     a new cover carries it). Returns the collection view showing the edit."""
-    row = s.get(CollectionRecord, plan.collection_id, with_for_update=True)
+    row = s.get_one(CollectionRecord, plan.collection_id, with_for_update=True)
     parts = dict(row.edits or {})
     edit = max(parts.values(), default=0) + 1
     data: dict = {}
@@ -299,10 +344,19 @@ def apply_collection_edit(gw, s: Session, plan: CollectionEdit) -> dict:
         row.track_ids, parts["order"], data["track_ids"] = plan.track_ids, edit, plan.track_ids
     if data:
         row.edits = parts
-        gw.outbox.add(s, new_event("collection.edited", {"edit": edit, **data}, producer_id=row.producer_id,
-                                   collection_id=row.id, attempt=edit))
-    return _fresh_doc(s, row.producer_id, plan.view if plan.view is not None
-                      else reads.submitted_collection_view(s, row))
+        gw.outbox.add(
+            s,
+            new_event(
+                "collection.edited",
+                {"edit": edit, **data},
+                producer_id=row.producer_id,
+                collection_id=row.id,
+                attempt=edit,
+            ),
+        )
+    return _fresh_doc(
+        s, row.producer_id, plan.view if plan.view is not None else reads.submitted_collection_view(s, row)
+    )
 
 
 def edit_collection(gw, producer: Producer, collection_id: str, body: dict) -> Change:
@@ -313,6 +367,7 @@ def edit_collection(gw, producer: Producer, collection_id: str, body: dict) -> C
 
 # ---- reads: edits the catalog has not applied yet ------------------------------------------
 
+
 def _items(doc: dict) -> list[dict]:
     return [i for i in doc.get("items") or [] if isinstance(i, dict) and "steps" in i and "id" in i]
 
@@ -321,9 +376,12 @@ def _fresh_track(view: dict, sub: Submission | None) -> dict:
     """``view`` (in place) with ``sub``'s metadata when it holds an edit the view does not show
     yet, the BPM warning judged for it as the catalog will."""
     if sub is not None and sub.edits > (view.get("edit") or 0):
-        view.update(title=sub.fields.get("title"), metadata=TrackMetadata(**sub.fields).model_dump(mode="json"),
-                    edit=sub.edits,
-                    warnings=bpm.refreshed(view.get("warnings") or [], sub.fields.get("bpm"), view.get("facts")))
+        view.update(
+            title=sub.fields.get("title"),
+            metadata=TrackMetadata(**sub.fields).model_dump(mode="json"),
+            edit=sub.edits,
+            warnings=bpm.refreshed(view.get("warnings") or [], sub.fields.get("bpm"), view.get("facts")),
+        )
     return view
 
 
@@ -335,8 +393,9 @@ def _fresh_collection(view: dict, row: CollectionRecord) -> None:
         view["title"] = row.title
     if "order" in newer and row.track_ids:
         items = view.get("items") or []
-        ids = reordered([i.get("id") for i in items], row.track_ids,
-                        {i.get("id"): i.get("replaces_track_id") for i in items})
+        ids = reordered(
+            [i.get("id") for i in items], row.track_ids, {i.get("id"): i.get("replaces_track_id") for i in items}
+        )
         by_id = {i.get("id"): i for i in items}
         view["items"] = [by_id[t] for t in ids]
     if "cover" in newer:
@@ -355,8 +414,14 @@ def fresh(gw, producer_id: str, doc) -> None:
 def _fresh_doc(s: Session, producer_id: str, doc: dict) -> dict:
     tracks = [doc] if "steps" in doc and "id" in doc else _items(doc)
     if tracks:
-        subs = {x.track_id: x for x in s.scalars(select(Submission).where(
-            Submission.track_id.in_([t["id"] for t in tracks]), Submission.producer_id == producer_id))}
+        subs = {
+            x.track_id: x
+            for x in s.scalars(
+                select(Submission).where(
+                    Submission.track_id.in_([t["id"] for t in tracks]), Submission.producer_id == producer_id
+                )
+            )
+        }
         for track in tracks:
             _fresh_track(track, subs.get(track["id"]))
     if "steps" not in doc and "id" in doc and "items" in doc:  # a collection view

@@ -68,7 +68,7 @@ def messages(settings: Settings) -> dict[str, str]:
         "FIELD_NOT_EDITABLE": "The audio and cover art of a saved track are changed by replacing them, not by an edit.",
         "NOT_EDITABLE": "This track was replaced by a newer version. Edit that version instead.",
         "NEW_VERSION_PENDING": "A new version of this track is still being checked. Until it is ready or "
-                               "refused, make changes on that version instead.",
+        "refused, make changes on that version instead.",
         "REPLACE_EMPTY": "Choose a new audio file or new cover art to replace.",
         "TRACK_IDS_INVALID": "The new order must be a list of the collection's track ids.",
         "TRACK_IDS_REPEATED": "Each track can appear only once in the new order.",
@@ -79,7 +79,7 @@ def messages(settings: Settings) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FieldError:
-    field: str
+    field: str | None  # None: the body as a whole (EDIT_EMPTY)
     code: str
     message: str
 
@@ -98,8 +98,9 @@ MISSING = {"tracks": TRACK_NOT_FOUND, "collections": COLLECTION_NOT_FOUND, "medi
 def _blank(value) -> bool:
     """Absent: null, or text with nothing visible in it (whitespace, zero-width and other format or
     control characters only). Any other type is present (and then refused as the wrong type)."""
-    return value is None or (isinstance(value, str) and not any(
-        unicodedata.category(ch)[0] not in "ZC" for ch in value))
+    return value is None or (
+        isinstance(value, str) and not any(unicodedata.category(ch)[0] not in "ZC" for ch in value)
+    )
 
 
 # Unicode's bidirectional embedding, override and isolate controls (UAX #9, "Explicit
@@ -107,8 +108,14 @@ def _blank(value) -> bool:
 # ("\u202eRTL" shows as "LTR"). Right-to-left text needs none of them; its marks (U+200E, U+200F,
 # U+061C) stay allowed.
 DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-TEXT_LABELS = {"title": "The title", "artists": "Artist names", "description": "The description",
-               "genres": "Genres", "tags": "Tags", "mood": "The mood"}
+TEXT_LABELS = {
+    "title": "The title",
+    "artists": "Artist names",
+    "description": "The description",
+    "genres": "Genres",
+    "tags": "Tags",
+    "mood": "The mood",
+}
 
 
 def direction_problems(body: dict, prefix: str = "", labels: dict[str, str] = TEXT_LABELS) -> list[FieldError]:
@@ -119,9 +126,14 @@ def direction_problems(body: dict, prefix: str = "", labels: dict[str, str] = TE
         value = body.get(field)
         texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         if any(isinstance(t, str) and not DIRECTION_CONTROLS.isdisjoint(t) for t in texts):
-            problems.append(FieldError(prefix + field, "TEXT_DIRECTION_CONTROL",
-                                       f"{label} must not contain invisible text-direction characters "
-                                       "(such as U+202E), which change how the text reads."))
+            problems.append(
+                FieldError(
+                    prefix + field,
+                    "TEXT_DIRECTION_CONTROL",
+                    f"{label} must not contain invisible text-direction characters "
+                    "(such as U+202E), which change how the text reads.",
+                )
+            )
     return problems
 
 
@@ -135,8 +147,9 @@ def _str_list(value) -> list | None:
     return [v.strip() for v in value]
 
 
-def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uploads_required: bool = True,
-                       cover_default: bool = False) -> tuple[list[FieldError], dict]:
+def check_track_fields(
+    body: dict, settings: Settings, prefix: str = "", *, uploads_required: bool = True, cover_default: bool = False
+) -> tuple[list[FieldError], dict]:
     """Every problem with ``body`` (one entry per problem) and the cleaned metadata."""
     msg = messages(settings)
     errors: list[FieldError] = []
@@ -144,8 +157,10 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
     def err(field, code):
         errors.append(FieldError(prefix + field, code, msg[code]))
 
-    for name, field, code in (("audio_upload_id", "audio", "AUDIO_UPLOAD_ID_INVALID"),
-                              ("cover_upload_id", "cover", "COVER_UPLOAD_ID_INVALID")):
+    for name, field, code in (
+        ("audio_upload_id", "audio", "AUDIO_UPLOAD_ID_INVALID"),
+        ("cover_upload_id", "cover", "COVER_UPLOAD_ID_INVALID"),
+    ):
         if body.get(name) is not None and not isinstance(body[name], str):  # a string naming nothing: UPLOAD_NOT_FOUND
             err(field, code)
     if uploads_required and _blank(body.get("audio_upload_id")):
@@ -186,9 +201,11 @@ def check_track_fields(body: dict, settings: Settings, prefix: str = "", *, uplo
         else:
             clean["bpm"] = number
 
-    for field, allowed, required, invalid in (("key", KEYS, "KEY_REQUIRED", "KEY_INVALID"),
-                                              ("scale", SCALES, "SCALE_REQUIRED", "SCALE_INVALID"),
-                                              ("licensing", LICENSING, "LICENSING_REQUIRED", "LICENSING_INVALID")):
+    for field, allowed, required, invalid in (
+        ("key", KEYS, "KEY_REQUIRED", "KEY_INVALID"),
+        ("scale", SCALES, "SCALE_REQUIRED", "SCALE_INVALID"),
+        ("licensing", LICENSING, "LICENSING_REQUIRED", "LICENSING_INVALID"),
+    ):
         value = body.get(field)
         if _blank(value):
             err(field, required)

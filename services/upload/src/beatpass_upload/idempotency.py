@@ -16,11 +16,14 @@ import json
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+
+from beatpass_common.db import affected
 
 from .leases import Heartbeat, wait_for
 from .models import IdempotencyKey
@@ -48,8 +51,9 @@ class KeyConflict(Exception):
 
 
 def _in_flight() -> KeyConflict:
-    return KeyConflict(409, "IDEMPOTENCY_IN_FLIGHT",
-                       "A request with this Idempotency-Key is still being processed; retry in a moment.")
+    return KeyConflict(
+        409, "IDEMPOTENCY_IN_FLIGHT", "A request with this Idempotency-Key is still being processed; retry in a moment."
+    )
 
 
 def request_hash(route: str, body: dict) -> str:
@@ -57,15 +61,16 @@ def request_hash(route: str, body: dict) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _this(producer_id: str, key: str):
     return IdempotencyKey.producer_id == producer_id, IdempotencyKey.key == key
 
 
-def begin(factory: sessionmaker[Session], producer_id: str, key: str, route: str, digest: str,
-          lease_s: float) -> Replay | Claim:
+def begin(
+    factory: sessionmaker[Session], producer_id: str, key: str, route: str, digest: str, lease_s: float
+) -> Replay | Claim:
     """Claim ``key``: a ``Claim`` when this request goes ahead, the stored response to replay, or
     KeyConflict (400 invalid key, 422 another request's key, 409 in flight with a live holder)."""
     if not key or len(key) > 255:
@@ -75,9 +80,18 @@ def begin(factory: sessionmaker[Session], producer_id: str, key: str, route: str
     def attempt() -> Replay | Claim | None:
         try:
             with factory() as s, s.begin():
-                s.add(IdempotencyKey(producer_id=producer_id, key=key, route=route, request_hash=digest,
-                                     state="in_flight", holder=claim.holder, lease_until=_now() + timedelta(
-                                         seconds=lease_s), created_at=_now()))
+                s.add(
+                    IdempotencyKey(
+                        producer_id=producer_id,
+                        key=key,
+                        route=route,
+                        request_hash=digest,
+                        state="in_flight",
+                        holder=claim.holder,
+                        lease_until=_now() + timedelta(seconds=lease_s),
+                        created_at=_now(),
+                    )
+                )
             return claim
         except IntegrityError:
             pass
@@ -86,19 +100,28 @@ def begin(factory: sessionmaker[Session], producer_id: str, key: str, route: str
         if row is None:  # given up between our insert and read: claim it at the next poll
             return None
         if row.route != route or row.request_hash != digest:
-            raise KeyConflict(422, "IDEMPOTENCY_KEY_REUSED",
-                              "This Idempotency-Key was already used for a different request.")
+            raise KeyConflict(
+                422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used for a different request."
+            )
         if row.state == "done":
+            assert row.status_code is not None and row.response is not None  # finish() sets them with "done"
             return Replay(row.status_code, json.loads(row.response))
         # In flight: take it over only if its lease ran out (its holder stopped renewing: it died).
         with factory() as s, s.begin():
-            taken = s.execute(update(IdempotencyKey).where(
-                *_this(producer_id, key), IdempotencyKey.state == "in_flight",
-                or_(IdempotencyKey.lease_until.is_(None), IdempotencyKey.lease_until < _now()))
-                .values(holder=claim.holder, lease_until=_now() + timedelta(seconds=lease_s))).rowcount
+            taken = affected(
+                s,
+                update(IdempotencyKey)
+                .where(
+                    *_this(producer_id, key),
+                    IdempotencyKey.state == "in_flight",
+                    or_(IdempotencyKey.lease_until.is_(None), IdempotencyKey.lease_until < _now()),
+                )
+                .values(holder=claim.holder, lease_until=_now() + timedelta(seconds=lease_s)),
+            )
         return claim if taken else None
 
-    result = wait_for(attempt, lease_s)
+    # cast: solving wait_for's T, mypy joins Replay | Claim to object
+    result = cast(Replay | Claim | None, wait_for(attempt, lease_s))
     if result is None:
         raise _in_flight()
     return result
@@ -111,10 +134,18 @@ def held(factory: sessionmaker[Session], claim: Claim | None, lease_s: float):
 
     def renew() -> bool:
         with factory() as s, s.begin():
-            return bool(s.execute(update(IdempotencyKey).where(
-                *_this(claim.producer_id, claim.key), IdempotencyKey.state == "in_flight",
-                IdempotencyKey.holder == claim.holder)
-                .values(lease_until=_now() + timedelta(seconds=lease_s))).rowcount)
+            return bool(
+                affected(
+                    s,
+                    update(IdempotencyKey)
+                    .where(
+                        *_this(claim.producer_id, claim.key),
+                        IdempotencyKey.state == "in_flight",
+                        IdempotencyKey.holder == claim.holder,
+                    )
+                    .values(lease_until=_now() + timedelta(seconds=lease_s)),
+                )
+            )
 
     return Heartbeat(renew, lease_s, f"idempotency-{claim.holder[:8]}")
 
@@ -123,10 +154,16 @@ def finish(session: Session, claim: Claim, status: int, body: dict) -> None:
     """Store the response in the caller's transaction (with the work it describes). Raises 409
     KeyConflict when the claim was taken over (this holder stalled past its lease): the caller's
     transaction must then roll back, the successor does the work."""
-    stored = session.execute(update(IdempotencyKey).where(
-        *_this(claim.producer_id, claim.key), IdempotencyKey.state == "in_flight",
-        IdempotencyKey.holder == claim.holder)
-        .values(state="done", status_code=status, response=json.dumps(body), holder=None, lease_until=None)).rowcount
+    stored = affected(
+        session,
+        update(IdempotencyKey)
+        .where(
+            *_this(claim.producer_id, claim.key),
+            IdempotencyKey.state == "in_flight",
+            IdempotencyKey.holder == claim.holder,
+        )
+        .values(state="done", status_code=status, response=json.dumps(body), holder=None, lease_until=None),
+    )
     if not stored:
         raise _in_flight()
 
@@ -134,15 +171,19 @@ def finish(session: Session, claim: Claim, status: int, body: dict) -> None:
 def abandon(factory: sessionmaker[Session], claim: Claim) -> None:
     """The request failed on our side: free the key so a retry can go ahead at once."""
     with factory() as s, s.begin():
-        s.execute(delete(IdempotencyKey).where(*_this(claim.producer_id, claim.key),
-                                               IdempotencyKey.state == "in_flight",
-                                               IdempotencyKey.holder == claim.holder))
+        s.execute(
+            delete(IdempotencyKey).where(
+                *_this(claim.producer_id, claim.key),
+                IdempotencyKey.state == "in_flight",
+                IdempotencyKey.holder == claim.holder,
+            )
+        )
 
 
 def purge(factory: sessionmaker[Session], ttl_s: int) -> int:
     cutoff = _now() - timedelta(seconds=ttl_s)
     with factory() as s, s.begin():
-        return s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+        return affected(s, delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
 
 
 __all__ = ["Claim", "KeyConflict", "Replay", "abandon", "begin", "finish", "held", "purge", "request_hash"]

@@ -52,9 +52,16 @@ def inspect(store: ObjectStore, upload: Upload, settings: Settings, kind: str | 
     if kind == "audio":
         head = audio_header(store, upload.bucket, upload.key, upload.length, settings)
         info = head.info
-        facts = None if info is None else {
-            "sample_rate": info.sample_rate, "bit_depth": info.bits, "channels": info.channels,
-            "duration_s": round(info.duration_s, 6)}
+        facts = (
+            None
+            if info is None
+            else {
+                "sample_rate": info.sample_rate,
+                "bit_depth": info.bits,
+                "channels": info.channels,
+                "duration_s": round(info.duration_s, 6),
+            }
+        )
         return _result(kind, head.kind.name if head.kind else None, facts, head.problems)
     return _cover(store, upload, settings)
 
@@ -85,10 +92,10 @@ def _cover(store: ObjectStore, upload: Upload, settings: Settings) -> dict:
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error):
         # The whole file was there: it is damaged. Otherwise its header is longer than we look.
         return _result("cover", kind.name, None, [rules.cover_corrupt(kind)] if whole else [])
-    return _result("cover", kind.name, {"width": width, "height": height},
-                   rules.cover_size_problems(width, height, settings))
+    return _result(
+        "cover", kind.name, {"width": width, "height": height}, rules.cover_size_problems(width, height, settings)
+    )
 
 
 def _result(kind: str, format_: str | None, facts: dict | None, problems) -> dict:
-    return {"kind": kind, "format": format_, "facts": facts,
-            "problems": [p.model_dump(mode="json") for p in problems]}
+    return {"kind": kind, "format": format_, "facts": facts, "problems": [p.model_dump(mode="json") for p in problems]}

@@ -45,11 +45,19 @@ def upload_state(upload_id):
         # a partial upload is a slice of a file: never inspected
         inspected = gw.uploads.inspected(upload) if complete and upload.concat != "partial" else None
     except UploadError as exc:
-        return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}],
-                       headers=exc.headers)
+        return problem(
+            exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}], headers=exc.headers
+        )
     kind = inspected["kind"] if inspected else inspection.declared_kind(upload)
-    return jsonify(id=upload.id, kind=kind, filename=(upload.meta or {}).get("filename"), length=upload.length,
-                   offset=upload.offset, complete=complete, inspection=inspected)
+    return jsonify(
+        id=upload.id,
+        kind=kind,
+        filename=(upload.meta or {}).get("filename"),
+        length=upload.length,
+        offset=upload.offset,
+        complete=complete,
+        inspection=inspected,
+    )
 
 
 @bp.get("/api/v1/tracks/<track_id>/media/audio")
@@ -64,12 +72,17 @@ def audio(track_id):
     total, etag = upload.length, f'"{upload.id}"'  # a complete upload never changes
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=300"}
     try:
-        wanted = ranges.requested(request.headers.get("Range"), total, if_range=request.headers.get("If-Range"),
-                                  etag=etag)
+        wanted = ranges.requested(
+            request.headers.get("Range"), total, if_range=request.headers.get("If-Range"), etag=etag
+        )
     except ranges.Unsatisfiable:
         message = f"This range is outside the audio file, which is {total} bytes long."
-        return problem(416, message, [{"field": None, "code": "RANGE_NOT_SATISFIABLE", "message": message}],
-                       headers={**headers, "Content-Range": f"bytes */{total}"})
+        return problem(
+            416,
+            message,
+            [{"field": None, "code": "RANGE_NOT_SATISFIABLE", "message": message}],
+            headers={**headers, "Content-Range": f"bytes */{total}"},
+        )
     start, length = (0, total) if wanted is None else (wanted.start, wanted.length)
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range(total)
@@ -86,7 +99,8 @@ def audio(track_id):
             while data := stream.read(STREAM_CHUNK):
                 yield data
 
-    response = Response(chunks(), 206 if wanted else 200, headers=headers, content_type="audio/wav",
-                        direct_passthrough=True)
+    response = Response(
+        chunks(), 206 if wanted else 200, headers=headers, content_type="audio/wav", direct_passthrough=True
+    )
     response.call_on_close(stream.close)  # also when the player goes away mid-file
     return response

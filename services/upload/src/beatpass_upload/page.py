@@ -36,8 +36,9 @@ _VARIABLE = re.compile(r"<[^>]*>")
 def features(app) -> dict[str, bool]:
     """Which optional routes the app serves, read from its URL map: the page hides what is
     missing instead of probing routes (a probe's 404/405 would be a console error in the browser)."""
-    served = {(method, _VARIABLE.sub("<>", rule.rule)) for rule in app.url_map.iter_rules()
-              for method in rule.methods or ()}
+    served = {
+        (method, _VARIABLE.sub("<>", rule.rule)) for rule in app.url_map.iter_rules() for method in rule.methods or ()
+    }
     return {name: key in served for name, key in FEATURES.items()}
 
 
@@ -51,16 +52,21 @@ def upload_page():
     # The page's settings travel as a JSON data block, never as inline script (the CSP forbids it);
     # the nonce lets the waveform library's one <style> element in.
     nonce = secrets.token_urlsafe(16)
-    config = {"devToken": dev_token, "messages": {"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE},
-              "styleNonce": nonce, "features": features(current_app),
-              "libraryPageSize": gw.settings.library_page_size,
-              # large files go as parallel partial uploads joined by a final one (tus concatenation)
-              "uploads": {"partBytes": gw.settings.upload_part_bytes,
-                          "parallelParts": gw.settings.upload_page_parallel_parts,
-                          "parallelFromBytes": gw.settings.upload_parallel_from_bytes,
-                          "partMinBytes": gw.settings.upload_concat_part_min_bytes}}
-    response = current_app.make_response(render_template("upload.html", config=config, built=built,
-                                                          version=version))
+    config = {
+        "devToken": dev_token,
+        "messages": {"PRODUCER_ACCESS_REQUIRED": PRODUCER_ACCESS_MESSAGE},
+        "styleNonce": nonce,
+        "features": features(current_app),
+        "libraryPageSize": gw.settings.library_page_size,
+        # large files go as parallel partial uploads joined by a final one (tus concatenation)
+        "uploads": {
+            "partBytes": gw.settings.upload_part_bytes,
+            "parallelParts": gw.settings.upload_page_parallel_parts,
+            "parallelFromBytes": gw.settings.upload_parallel_from_bytes,
+            "partMinBytes": gw.settings.upload_concat_part_min_bytes,
+        },
+    }
+    response = current_app.make_response(render_template("upload.html", config=config, built=built, version=version))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = page_policy(nonce)
     return response

@@ -30,8 +30,9 @@ class ByteRange:
         return f"bytes {self.start}-{self.end}/{total}"
 
 
-def requested(header: str | None, length: int, *, if_range: str | None = None,
-              etag: str | None = None) -> ByteRange | None:
+def requested(
+    header: str | None, length: int, *, if_range: str | None = None, etag: str | None = None
+) -> ByteRange | None:
     """The byte range to serve of ``length`` bytes, or None for the whole representation.
     Raises Unsatisfiable for a single range that starts past the end (or asks for 0 bytes)."""
     if header is None or (if_range is not None and if_range != etag):
@@ -47,6 +48,7 @@ def requested(header: str | None, length: int, *, if_range: str | None = None,
         return None
     first, last = (None if g is None else int(g) for g in match.groups())
     if first is None:  # a suffix: the last ``last`` bytes
+        assert last is not None  # _SPEC has at least one of the two
         if last == 0 or length == 0:
             raise Unsatisfiable()
         return ByteRange(max(0, length - last), length - 1)

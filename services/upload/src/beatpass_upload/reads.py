@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import select
 
@@ -30,11 +30,16 @@ def list_query(args, statuses: tuple[str, ...] | None = None) -> tuple[dict, lis
     names = ("page", "per_page") + (("status", "single") if statuses is not None else ())
     params = {k: args[k] for k in names if k in args}
     # ?status=ready&status=rejected would silently mean the first: each is given once or not at all.
-    problems = [FieldError(name, "QUERY_INVALID", f"{name} must be given once.")
-                for name in names if len(args.getlist(name)) > 1]
-    problems += [FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
-                 for name, top in (("page", MAX_PAGE), ("per_page", 100))
-                 if name in params and not 1 <= (ascii_whole_number(params[name]) or 0) <= top]
+    problems = [
+        FieldError(name, "QUERY_INVALID", f"{name} must be given once.")
+        for name in names
+        if len(args.getlist(name)) > 1
+    ]
+    problems += [
+        FieldError(name, "QUERY_INVALID", f"{name} must be a whole number from 1 to {top}.")
+        for name, top in (("page", MAX_PAGE), ("per_page", 100))
+        if name in params and not 1 <= (ascii_whole_number(params[name]) or 0) <= top
+    ]
     if statuses is not None and params.get("status") not in (None, *statuses):
         problems.append(FieldError("status", "QUERY_INVALID", f"status must be one of {', '.join(statuses)}."))
     if "single" in params and params["single"] not in BOOLEANS:
@@ -43,6 +48,7 @@ def list_query(args, statuses: tuple[str, ...] | None = None) -> tuple[dict, lis
 
 
 # ---- the audio link of track views -------------------------------------------------------------
+
 
 def audio_path(track_id: str) -> str:
     return f"/api/v1/tracks/{track_id}/media/audio"
@@ -68,14 +74,21 @@ def track_audio(factory, producer_id: str, track_ids: list[str]) -> dict[str, Up
     if not track_ids:
         return {}
     with factory() as s:
-        rows = s.execute(select(Submission.track_id, Upload)
-                         .join(Upload, Upload.id == Submission.audio_upload_id)
-                         .where(Submission.track_id.in_(track_ids), Submission.producer_id == producer_id,
-                                Upload.producer_id == producer_id, Upload.status == "complete")).all()
-    return {track_id: upload for track_id, upload in rows}
+        rows = s.execute(
+            select(Submission.track_id, Upload)
+            .join(Upload, Upload.id == Submission.audio_upload_id)
+            .where(
+                Submission.track_id.in_(track_ids),
+                Submission.producer_id == producer_id,
+                Upload.producer_id == producer_id,
+                Upload.status == "complete",
+            )
+        ).all()
+    return dict(rows)
 
 
 # ---- submitted state, until the catalog has the record -------------------------------------------
+
 
 def own_submission(factory, producer_id: str, track_id: str) -> Submission | None:
     with factory() as s:
@@ -86,22 +99,42 @@ def own_submission(factory, producer_id: str, track_id: str) -> Submission | Non
 def submitted_track(sub: Submission) -> dict:
     """The track view of a submission the catalog has not recorded yet: ``processing``, steps pending
     (``edit`` 0: editing.fresh shows the submission's edits as it does over the catalog's view)."""
-    return TrackView(id=sub.track_id, status="processing", collection_id=sub.collection_id,
-                     title=sub.fields.get("title"), metadata=sub.fields, submission=sub.attempt,
-                     replaces_track_id=sub.replaces_track_id, created_at=sub.created_at,
-                     updated_at=sub.created_at).document()
+    return TrackView(
+        id=sub.track_id,
+        status="processing",
+        collection_id=sub.collection_id,
+        title=sub.fields.get("title"),
+        metadata=sub.fields,
+        submission=sub.attempt,
+        replaces_track_id=sub.replaces_track_id,
+        created_at=sub.created_at,
+        updated_at=sub.created_at,
+    ).document()
 
 
 def submitted_collection_view(s, record: CollectionRecord) -> dict:
     """The collection view of a collection the catalog has not recorded yet, items in their order."""
-    submissions = s.scalars(select(Submission).where(Submission.collection_id == record.id)
-                            .order_by(Submission.created_at, Submission.track_id)).all()
+    submissions = s.scalars(
+        select(Submission)
+        .where(Submission.collection_id == record.id)
+        .order_by(Submission.created_at, Submission.track_id)
+    ).all()
     order = {track_id: i for i, track_id in enumerate(record.track_ids or [])}
     submissions = sorted(submissions, key=lambda sub: order.get(sub.track_id, len(order)))
     created = record.created_at.isoformat()
-    return {"id": record.id, "title": record.title, "status": "processing", "errors": [], "cover": {},
-            "cover_change": None, "edits": {}, "version": 0, "items": [submitted_track(sub) for sub in submissions],
-            "created_at": created, "updated_at": created}
+    return {
+        "id": record.id,
+        "title": record.title,
+        "status": "processing",
+        "errors": [],
+        "cover": {},
+        "cover_change": None,
+        "edits": {},
+        "version": 0,
+        "items": [submitted_track(sub) for sub in submissions],
+        "created_at": created,
+        "updated_at": created,
+    }
 
 
 def submitted_collection(factory, producer_id: str, collection_id: str) -> dict | None:
@@ -142,8 +175,13 @@ def submitted_snapshot(factory, producer_id: str, subject: str, id_: str) -> dic
         submission = own_submission(factory, producer_id, id_)
         if submission is None:
             return None
-        return {"track_id": id_, "status": "processing", "version": 0, "steps": dict.fromkeys(STEPS, "pending"),
-                "collection_id": submission.collection_id}
+        return {
+            "track_id": id_,
+            "status": "processing",
+            "version": 0,
+            "steps": dict.fromkeys(STEPS, "pending"),
+            "collection_id": submission.collection_id,
+        }
     with factory() as s:
         record = s.get(CollectionRecord, id_)
     if record is None or record.producer_id != producer_id:
@@ -151,8 +189,9 @@ def submitted_snapshot(factory, producer_id: str, subject: str, id_: str) -> dic
     return {"collection_id": id_, "status": "processing", "version": 0}
 
 
-def catching_up(catalog, producer_id: str, path: str, snapshot: dict, *, poll_s: float,
-                wait_s: float) -> Iterator[bytes]:
+def catching_up(
+    catalog, producer_id: str, path: str, snapshot: dict, *, poll_s: float, wait_s: float
+) -> Iterator[bytes]:
     """An event stream for what the catalog has not recorded yet: the submitted ``snapshot`` as
     an ``event: status`` (without an id, so a reconnect starts afresh), then the catalog's own
     stream once it has the record. Asks every ``poll_s`` for at most ``wait_s``, then ends (the

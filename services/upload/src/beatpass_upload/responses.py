@@ -22,10 +22,12 @@ SECURITY_HEADERS = {
 def page_policy(nonce: str) -> str:
     """The upload page's CSP: its own script and styles only (no inline script at all); the
     ``nonce`` admits the one <style> element the waveform library puts in its shadow DOM."""
-    return ("default-src 'self'; script-src 'self'; "
-            f"style-src 'self' 'nonce-{nonce}'; img-src 'self' data: blob:; connect-src 'self'; "
-            "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'")
+    return (
+        "default-src 'self'; script-src 'self'; "
+        f"style-src 'self' 'nonce-{nonce}'; img-src 'self' data: blob:; connect-src 'self'; "
+        "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
 
 
 def _framing() -> Response | None:
@@ -33,8 +35,12 @@ def _framing() -> Response | None:
     # 6.3): refuse it before reading a byte, and close the connection since the body is unread.
     if request.headers.get("Transfer-Encoding") is not None and request.headers.get("Content-Length") is not None:
         message = "Send either Content-Length or Transfer-Encoding, not both."
-        return problem(400, message, [{"field": None, "code": "FRAMING_INVALID", "message": message}],
-                       headers={"Connection": "close"})
+        return problem(
+            400,
+            message,
+            [{"field": None, "code": "FRAMING_INVALID", "message": message}],
+            headers={"Connection": "close"},
+        )
     return None
 
 
@@ -48,8 +54,7 @@ def _secure(response: Response) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     code, message = describe(exc.code or 500)
     headers = {k: v for k, v in exc.get_headers() if k.lower() in {"allow", "retry-after", "www-authenticate"}}
-    return problem(exc.code or 500, message, [{"field": None, "code": code, "message": message}],
-                   headers=headers)
+    return problem(exc.code or 500, message, [{"field": None, "code": code, "message": message}], headers=headers)
 
 
 def install(app: Flask) -> None:

@@ -9,8 +9,8 @@ the answer. The HTTP layer only parses, calls one use case through ``commit`` an
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy.orm import Session
 
@@ -39,20 +39,21 @@ class Outcome:
     replayed: bool = False
 
 
-def commit(gw, producer: Producer, key: str | None, route: str, body: dict,
-           use_case: Callable[[], Change]) -> Outcome:
+def commit(gw, producer: Producer, key: str | None, route: str, body: dict, use_case: Callable[[], Change]) -> Outcome:
     """Run ``use_case`` and commit its change, with the answer stored under ``key`` in the same
     transaction: the same key and body later replay that answer (``Outcome.replayed``). Only a
     change that happened is remembered: after a refusal or a fault the key is free again.
 
     Raises ``SaveRejected`` (the use case's) and ``idempotency.KeyConflict`` (400 invalid key,
     422 reused for another request, 409 in flight)."""
-    claim = None
+    claim: idempotency.Claim | None = None
     if key is not None:
-        claim = idempotency.begin(gw.factory, producer.id, key, route, idempotency.request_hash(route, body),
-                                  gw.settings.lease_s)
-        if isinstance(claim, idempotency.Replay):
-            return Outcome(claim.status, claim.body, replayed=True)
+        begun = idempotency.begin(
+            gw.factory, producer.id, key, route, idempotency.request_hash(route, body), gw.settings.lease_s
+        )
+        if isinstance(begun, idempotency.Replay):
+            return Outcome(begun.status, begun.body, replayed=True)
+        claim = begun
     try:
         with idempotency.held(gw.factory, claim, gw.settings.lease_s):
             change = use_case()
@@ -81,16 +82,24 @@ def save_track(gw, producer: Producer, body: dict) -> Change:
 def replaceable(gw, producer: Producer, track_id) -> list[FieldError]:
     """A new version may replace only one of the producer's own ready tracks (the catalog says)."""
     if not isinstance(track_id, str):
-        return [FieldError("replaces_track_id", "REPLACES_TRACK_ID_INVALID",
-                           messages(gw.settings)["REPLACES_TRACK_ID_INVALID"])]
+        return [
+            FieldError(
+                "replaces_track_id", "REPLACES_TRACK_ID_INVALID", messages(gw.settings)["REPLACES_TRACK_ID_INVALID"]
+            )
+        ]
     try:
         status, track = gw.catalog.get(producer.id, f"tracks/{uuid.UUID(track_id)}")
     except ValueError:
         status, track = 404, None
     if status == 200 and track and track["status"] == "ready":
         return []
-    return [FieldError("replaces_track_id", "REPLACED_TRACK_NOT_FOUND",
-                       "The track to replace was not found among your ready tracks.")]
+    return [
+        FieldError(
+            "replaces_track_id",
+            "REPLACED_TRACK_NOT_FOUND",
+            "The track to replace was not found among your ready tracks.",
+        )
+    ]
 
 
 def save_collection(gw, producer: Producer, body: dict) -> Change:
@@ -98,12 +107,14 @@ def save_collection(gw, producer: Producer, body: dict) -> Change:
     errors, checked, cover = gw.saver.check_collection(producer.id, body)
     if errors:
         raise SaveRejected(errors)
-    return Change(lambda s: gw.saver.save_collection(s, producer.id, producer.upload_minutes_limit, body, checked,
-                                                     cover))
+    return Change(
+        lambda s: gw.saver.save_collection(s, producer.id, producer.upload_minutes_limit, body, checked, cover)
+    )
 
 
-STILL_PROCESSING = FieldError("track", "NOT_RETRYABLE",
-                              "This track is still processing. It can be retried once it is rejected or failed.")
+STILL_PROCESSING = FieldError(
+    "track", "NOT_RETRYABLE", "This track is still processing. It can be retried once it is rejected or failed."
+)
 
 
 def retry_track(gw, producer: Producer, body: dict, track_id: str, collection_id: str | None = None) -> Change:
@@ -127,8 +138,9 @@ def retry_track(gw, producer: Producer, body: dict, track_id: str, collection_id
     if track is None or track.get("submission") != base.attempt or track.get("status") == "processing":
         raise SaveRejected([STILL_PROCESSING], 409)
     if track["status"] not in {"rejected", "failed"}:
-        raise SaveRejected([FieldError("track", "NOT_RETRYABLE",
-                                       "Only a rejected or failed item can be retried.")], 409)
+        raise SaveRejected(
+            [FieldError("track", "NOT_RETRYABLE", "Only a rejected or failed item can be retried.")], 409
+        )
     checked = gw.saver.check_track(producer.id, body, track_id=track_id, base=base)
     checked.attempt = base.attempt + 1
     if body.get("replaces_track_id") is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import Counter
 from sqlalchemy import update
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common import faults
 from beatpass_common.config import Settings
+from beatpass_common.db import affected
 from beatpass_common.events import ObjectRef, TrackMetadata, new_event
 from beatpass_common.outbox import Outbox
 from beatpass_common.storage import ObjectStore
@@ -43,8 +44,8 @@ class SaveRejected(Exception):
 class CheckedTrack:
     track_id: str
     fields: dict
-    audio: Upload
-    cover: Upload
+    audio: Upload | None  # None: refused (see errors)
+    cover: Upload | None
     duration_s: float
     filename: str | None
     replaces_track_id: str | None = None
@@ -54,6 +55,12 @@ class CheckedTrack:
     # replaces): held as it is, not claimed again.
     audio_kept: bool = False
     edits: int = 0  # the producer's edits ``fields`` include (Submission.edits of the base)
+
+    def files(self) -> tuple[Upload, Upload]:
+        """(audio, cover) of a track that passed its checks; ValueError for one that did not."""
+        if self.audio is None or self.cover is None:
+            raise ValueError(f"track {self.track_id} was refused: {[e.code for e in self.errors]}")
+        return self.audio, self.cover
 
 
 class Saver:
@@ -67,30 +74,45 @@ class Saver:
 
     # ---- checks ----------------------------------------------------------------------------
 
-    def _upload(self, producer_id: str, upload_id, field_: str, errors: list[FieldError],
-                allow_track: str | None = None, kept: bool = False) -> Upload | None:
+    def _upload(
+        self,
+        producer_id: str,
+        upload_id,
+        field_: str,
+        errors: list[FieldError],
+        allow_track: str | None = None,
+        kept: bool = False,
+    ) -> Upload | None:
         """The producer's complete upload, or None with the problem in ``errors``. An audio upload
         saved as another track is refused unless it is ``kept`` (already this track's)."""
         with self.factory() as s:
             upload = s.get(Upload, upload_id) if is_upload_id(upload_id) else None
         label = "audio" if field_.endswith("audio") else "cover art"
         if upload is None or upload.producer_id != producer_id or upload.status in {"terminated", "expired"}:
-            errors.append(FieldError(field_, "UPLOAD_NOT_FOUND",
-                                     f"The {label} upload was not found. Upload the file again."))
+            errors.append(
+                FieldError(field_, "UPLOAD_NOT_FOUND", f"The {label} upload was not found. Upload the file again.")
+            )
             return None
         if upload.status != "complete":
-            errors.append(FieldError(field_, "UPLOAD_INCOMPLETE",
-                                     f"The {label} upload is not finished yet ({upload.offset} of {upload.length} "
-                                     "bytes received)."))
+            errors.append(
+                FieldError(
+                    field_,
+                    "UPLOAD_INCOMPLETE",
+                    f"The {label} upload is not finished yet ({upload.offset} of {upload.length} bytes received).",
+                )
+            )
             return None
         if upload.concat == "partial":
-            errors.append(FieldError(field_, "UPLOAD_PARTIAL",
-                                     f"The {label} upload is one part of a parallel upload; save the final upload "
-                                     "that joins its parts."))
+            errors.append(
+                FieldError(
+                    field_,
+                    "UPLOAD_PARTIAL",
+                    f"The {label} upload is one part of a parallel upload; save the final upload that joins its parts.",
+                )
+            )
             return None
         if upload.track_id and upload.track_id != allow_track and field_.endswith("audio") and not kept:
-            errors.append(FieldError(field_, "UPLOAD_ALREADY_SAVED",
-                                     "This audio upload is already saved as a track."))
+            errors.append(FieldError(field_, "UPLOAD_ALREADY_SAVED", "This audio upload is already saved as a track."))
             return None
         return upload
 
@@ -104,23 +126,41 @@ class Saver:
             raise SaveRejected([FieldError(field_, exc.code, exc.message)], exc.status) from None
         return [FieldError(field_, p["code"], p["message"]) for p in found["problems"]], found["facts"]
 
-    def check_track(self, producer_id: str, body: dict, prefix: str = "", *, default_cover: str | None = None,
-                    track_id: str | None = None, base: Submission | None = None,
-                    kept_audio: str | None = None) -> CheckedTrack:
+    def check_track(
+        self,
+        producer_id: str,
+        body: dict,
+        prefix: str = "",
+        *,
+        default_cover: str | None = None,
+        track_id: str | None = None,
+        base: Submission | None = None,
+        kept_audio: str | None = None,
+    ) -> CheckedTrack:
         """All problems of one track; ``base`` is the previous submission when retrying;
         ``kept_audio``: an audio upload id that is already this track's (a replacement keeping the
         audio of the version it replaces)."""
         kept_audio = kept_audio or (base.audio_upload_id if base is not None else None)
         if base is not None:
-            body = {**base.fields, "audio_upload_id": base.audio_upload_id, "cover_upload_id": base.cover_upload_id,
-                    **{k: v for k, v in body.items() if v is not None}}
+            body = {
+                **base.fields,
+                "audio_upload_id": base.audio_upload_id,
+                "cover_upload_id": base.cover_upload_id,
+                **{k: v for k, v in body.items() if v is not None},
+            }
         errors, clean = check_track_fields(body, self.settings, prefix, cover_default=default_cover is not None)
         track_id = track_id or str(uuid.uuid4())
         audio = cover = None
         duration = 0.0
         if isinstance(body.get("audio_upload_id"), str) and body["audio_upload_id"]:
-            audio = self._upload(producer_id, body["audio_upload_id"], prefix + "audio", errors, allow_track=track_id,
-                                 kept=body["audio_upload_id"] == kept_audio)
+            audio = self._upload(
+                producer_id,
+                body["audio_upload_id"],
+                prefix + "audio",
+                errors,
+                allow_track=track_id,
+                kept=body["audio_upload_id"] == kept_audio,
+            )
         cover_id = body.get("cover_upload_id") or default_cover
         if isinstance(cover_id, str) and cover_id:
             cover = self._upload(producer_id, cover_id, prefix + "cover", errors)
@@ -131,35 +171,52 @@ class Saver:
             duration = facts["duration_s"] if facts and not problems else 0.0
         if cover is not None and cover_id != default_cover:  # the album cover is judged once, as "cover"
             errors.extend(self._inspection(cover, "cover", prefix + "cover")[0])
-        return CheckedTrack(track_id=track_id, fields=clean, audio=audio, cover=cover, duration_s=duration,
-                            filename=(audio.meta or {}).get("filename") if audio else None, errors=errors,
-                            replaces_track_id=body.get("replaces_track_id") if isinstance(
-                                body.get("replaces_track_id"), str) else None,
-                            audio_kept=audio is not None and audio.id == kept_audio,
-                            edits=base.edits if base is not None else 0)
+        return CheckedTrack(
+            track_id=track_id,
+            fields=clean,
+            audio=audio,
+            cover=cover,
+            duration_s=duration,
+            filename=(audio.meta or {}).get("filename") if audio else None,
+            errors=errors,
+            replaces_track_id=body.get("replaces_track_id") if isinstance(body.get("replaces_track_id"), str) else None,
+            audio_kept=audio is not None and audio.id == kept_audio,
+            edits=base.edits if base is not None else 0,
+        )
 
     # ---- commit ----------------------------------------------------------------------------
 
     def ref(self, upload: Upload) -> ObjectRef:
-        return ObjectRef(bucket=upload.bucket, key=upload.key, size=upload.length,
-                         content_type=(upload.meta or {}).get("filetype"))
+        return ObjectRef(
+            bucket=upload.bucket, key=upload.key, size=upload.length, content_type=(upload.meta or {}).get("filetype")
+        )
 
     def _quota_error(self, exc: quota.QuotaExceeded, track_s: float, field_: str = "audio") -> SaveRejected:
-        return SaveRejected([FieldError(field_, "UPLOAD_MINUTES_EXCEEDED",
-                                        quota.exceeded_message(track_s, exc.remaining_s))])
+        return SaveRejected(
+            [FieldError(field_, "UPLOAD_MINUTES_EXCEEDED", quota.exceeded_message(track_s, exc.remaining_s))]
+        )
 
     def _stage_track(self, s: Session, producer_id: str, t: CheckedTrack, collection_id: str | None) -> None:
-        now = datetime.now(timezone.utc)
+        audio, cover = t.files()
+        now = datetime.now(UTC)
         if t.audio_kept:
-            self.hold(s, t.audio, "audio")
+            self.hold(s, audio, "audio")
         else:
-            claimed = s.execute(update(Upload).where(Upload.id == t.audio.id, Upload.status == "complete",
-                                                     (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id))
-                                .values(track_id=t.track_id)).rowcount
+            claimed = affected(
+                s,
+                update(Upload)
+                .where(
+                    Upload.id == audio.id,
+                    Upload.status == "complete",
+                    (Upload.track_id.is_(None)) | (Upload.track_id == t.track_id),
+                )
+                .values(track_id=t.track_id),
+            )
             if not claimed:  # another save took this upload between our check and now
-                raise SaveRejected([FieldError("audio", "UPLOAD_ALREADY_SAVED",
-                                               "This audio upload is already saved as a track.")], 409)
-        self.hold(s, t.cover, "cover")
+                raise SaveRejected(
+                    [FieldError("audio", "UPLOAD_ALREADY_SAVED", "This audio upload is already saved as a track.")], 409
+                )
+        self.hold(s, cover, "cover")
         submission = s.get(Submission, t.track_id, with_for_update=True)
         if submission is None:
             submission = Submission(track_id=t.track_id, producer_id=producer_id, created_at=now, edits=0)
@@ -167,35 +224,49 @@ class Saver:
         elif submission.edits != t.edits:
             # An edit committed after this retry read the metadata: submitting the older metadata
             # would undo it. Nothing is kept of this try; the next one reads the edit.
-            raise SaveRejected([FieldError("track", "TRACK_EDITED",
-                                           "This track was edited while you retried it. Retry it again.")], 409)
+            raise SaveRejected(
+                [FieldError("track", "TRACK_EDITED", "This track was edited while you retried it. Retry it again.")],
+                409,
+            )
         submission.collection_id = collection_id
         submission.attempt = t.attempt
-        submission.audio_upload_id = t.audio.id
-        submission.cover_upload_id = t.cover.id
+        submission.audio_upload_id = audio.id
+        submission.cover_upload_id = cover.id
         submission.fields = t.fields
         submission.duration_s = t.duration_s
         if t.replaces_track_id is not None:  # a retry of a new version stays that version
             submission.replaces_track_id = t.replaces_track_id
-        event = new_event("track.submitted", {
-            "audio": self.ref(t.audio).model_dump(mode="json"),
-            "cover": self.ref(t.cover).model_dump(mode="json"),
-            "metadata": TrackMetadata(**t.fields).model_dump(mode="json"),
-            "filename": t.filename, "declared_duration_s": round(t.duration_s, 3),
-            "replaces_track_id": t.replaces_track_id, "edit": submission.edits,
-        }, producer_id=producer_id, track_id=t.track_id, collection_id=collection_id, attempt=t.attempt)
+        event = new_event(
+            "track.submitted",
+            {
+                "audio": self.ref(audio).model_dump(mode="json"),
+                "cover": self.ref(cover).model_dump(mode="json"),
+                "metadata": TrackMetadata(**t.fields).model_dump(mode="json"),
+                "filename": t.filename,
+                "declared_duration_s": round(t.duration_s, 3),
+                "replaces_track_id": t.replaces_track_id,
+                "edit": submission.edits,
+            },
+            producer_id=producer_id,
+            track_id=t.track_id,
+            collection_id=collection_id,
+            attempt=t.attempt,
+        )
         self.outbox.add(s, event)
 
     def hold(self, s: Session, upload: Upload, field_: str) -> None:
         """Lock the upload's row until this save commits, and only while it is still complete:
         Uploads.terminate locks the same row, so one of the two waits for the other and then
         sees either the submission (409 UPLOAD_IN_USE) or the termination (refused here)."""
-        held = s.execute(update(Upload).where(Upload.id == upload.id, Upload.status == "complete")
-                         .values(status="complete")).rowcount
+        held = affected(
+            s, update(Upload).where(Upload.id == upload.id, Upload.status == "complete").values(status="complete")
+        )
         if not held:
             label = "audio" if field_ == "audio" else "cover art"
-            raise SaveRejected([FieldError(field_, "UPLOAD_NOT_FOUND",
-                                           f"The {label} upload was not found. Upload the file again.")], 409)
+            raise SaveRejected(
+                [FieldError(field_, "UPLOAD_NOT_FOUND", f"The {label} upload was not found. Upload the file again.")],
+                409,
+            )
 
     def advance(self, s: Session, track_id: str, attempt: int) -> bool:
         """Move the track's submission from ``attempt`` to ``attempt + 1``, in the caller's
@@ -203,25 +274,37 @@ class Saver:
 
         One conditional UPDATE: PostgreSQL makes a concurrent one wait for the row and re-check
         the condition after the first commits; SQLite runs one writer at a time."""
-        return bool(s.execute(update(Submission).where(Submission.track_id == track_id,
-                                                       Submission.attempt == attempt)
-                              .values(attempt=attempt + 1)).rowcount)
+        return bool(
+            affected(
+                s,
+                update(Submission)
+                .where(Submission.track_id == track_id, Submission.attempt == attempt)
+                .values(attempt=attempt + 1),
+            )
+        )
 
-    def save_track(self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack,
-                   collection_id: str | None = None) -> dict:
+    def save_track(
+        self, s: Session, producer_id: str, limit_minutes: int, t: CheckedTrack, collection_id: str | None = None
+    ) -> dict:
         """A new track, or the next submission of one (a retry: ``t.attempt`` > 0)."""
         if t.errors:
             raise SaveRejected(t.errors)
-        faults.inject(self.settings, "upload.save", t.audio.key)  # test-only (beatpass_common.faults)
+        faults.inject(self.settings, "upload.save", t.files()[0].key)  # test-only (beatpass_common.faults)
         try:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, t.attempt, t.duration_s)])
         except quota.QuotaExceeded as exc:
             raise self._quota_error(exc, t.duration_s) from None
         self._stage_track(s, producer_id, t, collection_id)
-        return {"track_id": t.track_id, "status": "processing", "submission": t.attempt,
-                "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"}}
+        return {
+            "track_id": t.track_id,
+            "status": "processing",
+            "submission": t.attempt,
+            "links": {"self": f"/api/v1/tracks/{t.track_id}", "events": f"/api/v1/tracks/{t.track_id}/events"},
+        }
 
-    def check_collection(self, producer_id: str, body: dict) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
+    def check_collection(
+        self, producer_id: str, body: dict
+    ) -> tuple[list[FieldError], list[CheckedTrack], Upload | None]:
         errors, _ = check_collection_title(body.get("title"), self.settings)
         cover = self.check_collection_cover(producer_id, body.get("cover_upload_id"), errors)
         items = body.get("tracks")
@@ -236,13 +319,19 @@ class Saver:
             seen_audio: set[str] = set()
             for i, item in enumerate(items):
                 if not isinstance(item, dict):
-                    errors.append(FieldError(f"tracks[{i}]", "COLLECTION_TRACKS_INVALID",
-                                             self.msg["COLLECTION_TRACKS_INVALID"]))
+                    errors.append(
+                        FieldError(f"tracks[{i}]", "COLLECTION_TRACKS_INVALID", self.msg["COLLECTION_TRACKS_INVALID"])
+                    )
                     continue
                 t = self.check_track(producer_id, item, f"tracks[{i}].", default_cover=body.get("cover_upload_id"))
                 if t.audio is not None and t.audio.id in seen_audio:
-                    t.errors.append(FieldError(f"tracks[{i}].audio", "UPLOAD_ALREADY_SAVED",
-                                               "This audio upload is used by another track of this collection."))
+                    t.errors.append(
+                        FieldError(
+                            f"tracks[{i}].audio",
+                            "UPLOAD_ALREADY_SAVED",
+                            "This audio upload is used by another track of this collection.",
+                        )
+                    )
                 if t.audio is not None:
                     seen_audio.add(t.audio.id)
                 errors.extend(t.errors)
@@ -262,8 +351,9 @@ class Saver:
             errors.extend(self._inspection(cover, "cover", "cover")[0])
         return cover
 
-    def save_collection(self, s: Session, producer_id: str, limit_minutes: int, body: dict,
-                        checked: list[CheckedTrack], cover: Upload) -> dict:
+    def save_collection(
+        self, s: Session, producer_id: str, limit_minutes: int, body: dict, checked: list[CheckedTrack], cover: Upload
+    ) -> dict:
         collection_id = str(uuid.uuid4())
         try:
             quota.reserve(s, producer_id, limit_minutes, [(t.track_id, 0, t.duration_s) for t in checked])
@@ -272,11 +362,33 @@ class Saver:
         self.hold(s, cover, "cover")
         for t in checked:
             self._stage_track(s, producer_id, t, collection_id)
-        s.add(CollectionRecord(id=collection_id, producer_id=producer_id, title=body["title"].strip(),
-                               cover_upload_id=cover.id, track_ids=[t.track_id for t in checked], edits={},
-                               created_at=datetime.now(timezone.utc)))
-        self.outbox.add(s, new_event("collection.submitted", {
-            "title": body["title"].strip(), "cover": self.ref(cover).model_dump(mode="json"),
-            "track_ids": [t.track_id for t in checked]}, producer_id=producer_id, collection_id=collection_id))
-        return {"collection_id": collection_id, "status": "processing", "track_ids": [t.track_id for t in checked],
-                "links": {"self": f"/api/v1/collections/{collection_id}"}}
+        s.add(
+            CollectionRecord(
+                id=collection_id,
+                producer_id=producer_id,
+                title=body["title"].strip(),
+                cover_upload_id=cover.id,
+                track_ids=[t.track_id for t in checked],
+                edits={},
+                created_at=datetime.now(UTC),
+            )
+        )
+        self.outbox.add(
+            s,
+            new_event(
+                "collection.submitted",
+                {
+                    "title": body["title"].strip(),
+                    "cover": self.ref(cover).model_dump(mode="json"),
+                    "track_ids": [t.track_id for t in checked],
+                },
+                producer_id=producer_id,
+                collection_id=collection_id,
+            ),
+        )
+        return {
+            "collection_id": collection_id,
+            "status": "processing",
+            "track_ids": [t.track_id for t in checked],
+            "links": {"self": f"/api/v1/collections/{collection_id}"},
+        }

@@ -10,10 +10,10 @@ from pathlib import Path
 from flask import Flask, request
 from sqlalchemy.orm import Session, sessionmaker
 
+from beatpass_common import request_ids
 from beatpass_common.bus import Bus, topology
 from beatpass_common.config import Settings
 from beatpass_common.db import open_database, reachable
-from beatpass_common import request_ids
 from beatpass_common.outbox import Outbox
 from beatpass_common.periodic import Periodic
 from beatpass_common.runner import Runtime
@@ -22,8 +22,8 @@ from beatpass_common.storage import ObjectStore, open_store
 from . import idempotency, library, page, responses, tus
 from .api import bp as api_bp
 from .api import register_errors
-from .edit_api import bp as edit_bp
 from .catalog_client import CatalogClient
+from .edit_api import bp as edit_bp
 from .handlers import handle_outcome
 from .models import OutboxEvent
 from .openapi import bp as openapi_bp
@@ -51,14 +51,21 @@ class Gateway:
 def build_gateway(settings: Settings, publish, store: ObjectStore | None = None) -> Gateway:
     """MissingSecret outside dev mode without a JWT key, ``url_signing_secret`` or ``internal_api_secret``."""
     settings.require_secrets("upload", ["jwt_secret", "url_signing_secret", "internal_api_secret"])
-    factory = open_database(settings.database_url("upload"), MIGRATIONS, migrate_first=settings.migrate_on_start,
-                            **settings.database_pool())
+    factory = open_database(
+        settings.database_url("upload"), MIGRATIONS, migrate_first=settings.migrate_on_start, **settings.database_pool()
+    )
     store = store or open_store(settings.resolved_storage_url(), settings.storage_region, settings.tls_ca_file)
     store.ensure_bucket(settings.uploads_bucket)
     outbox = Outbox(OutboxEvent, factory, publish, settings.outbox_poll_s)
-    return Gateway(settings=settings, factory=factory, store=store, outbox=outbox,
-                   uploads=Uploads(factory, store, settings), saver=Saver(factory, store, outbox, settings),
-                   catalog=CatalogClient(settings.catalog_url, settings.secret("internal_api_secret")))
+    return Gateway(
+        settings=settings,
+        factory=factory,
+        store=store,
+        outbox=outbox,
+        uploads=Uploads(factory, store, settings),
+        saver=Saver(factory, store, outbox, settings),
+        catalog=CatalogClient(settings.catalog_url, settings.secret("internal_api_secret")),
+    )
 
 
 def create_app(gw: Gateway) -> Flask:
@@ -91,5 +98,12 @@ def build(settings: Settings, *, store: ObjectStore | None = None) -> Runtime:
     gw = build_gateway(settings, bus.publish, store)
     outcomes = topology.spec("upload.outcomes")
     bus.subscribe(outcomes.name, {t: partial(handle_outcome, factory=gw.factory) for t in outcomes.event_types})
-    return Runtime("upload", settings, bus=bus, app=create_app(gw), loops=[gw.outbox, housekeeping(gw)],
-                   checks={"database": reachable(gw.factory)}, deps=gw)
+    return Runtime(
+        "upload",
+        settings,
+        bus=bus,
+        app=create_app(gw),
+        loops=[gw.outbox, housekeeping(gw)],
+        checks={"database": reachable(gw.factory)},
+        deps=gw,
+    )

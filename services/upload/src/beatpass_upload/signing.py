@@ -40,16 +40,23 @@ def sign(settings: Settings, path: str, producer_id: str, ttl_s: int, *, now: fl
     now = time.time() if now is None else now
     step = max(1, ttl_s // 2)
     expires = (int(now) // step + 2) * step if ttl_s > 1 else int(now) + ttl_s
-    query = urlencode({"producer": producer_id, "expires": expires,
-                       "signature": _signature(settings, path, producer_id, expires)})
+    query = urlencode(
+        {"producer": producer_id, "expires": expires, "signature": _signature(settings, path, producer_id, expires)}
+    )
     return f"{path}?{query}"
 
 
 def verify(settings: Settings, path: str, args, *, now: float | None = None) -> str:
     """The producer a signed URL was issued to; LinkRefused (LINK_INVALID, LINK_EXPIRED) otherwise."""
     producer_id, expires, signature = args.get("producer", ""), args.get("expires", ""), args.get("signature", "")
-    well_formed = (keys.valid_producer_id(producer_id) and expires.isascii() and expires.isdigit()
-                   and len(expires) <= 12 and signature.isascii() and len(signature) == 64)
+    well_formed = (
+        keys.valid_producer_id(producer_id)
+        and expires.isascii()
+        and expires.isdigit()
+        and len(expires) <= 12
+        and signature.isascii()
+        and len(signature) == 64
+    )
     if not well_formed:
         raise LinkRefused("LINK_INVALID", LINK_INVALID)
     if not hmac.compare_digest(_signature(settings, path, producer_id, int(expires)), signature):

@@ -14,7 +14,7 @@ from beatpass_common.http import problem
 from . import concatenation
 from .access import current_producer
 from .inputs import ascii_whole_number
-from .uploads import Checksum, UploadError, _aware, encode_metadata, parse_metadata
+from .uploads import Checksum, UploadError, encode_metadata, parse_metadata
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration,concatenation"
@@ -45,22 +45,30 @@ def _headers(**extra) -> dict:
 
 
 def _tus_error(exc: UploadError) -> Response:
-    return problem(exc.status, exc.message, [{"field": None, "code": exc.code, "message": exc.message}],
-                   headers=_headers(**exc.headers))
+    return problem(
+        exc.status,
+        exc.message,
+        [{"field": None, "code": exc.code, "message": exc.message}],
+        headers=_headers(**exc.headers),
+    )
 
 
 def _check_version() -> Response | None:
     if request.headers.get("Tus-Resumable") != TUS_VERSION:
         message = "Tus-Resumable 1.0.0 is required."
-        return problem(412, message, [{"field": None, "code": "TUS_VERSION_UNSUPPORTED", "message": message}],
-                       headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION})
+        return problem(
+            412,
+            message,
+            [{"field": None, "code": "TUS_VERSION_UNSUPPORTED", "message": message}],
+            headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION},
+        )
     return None
 
 
 def _expires(upload) -> dict:
     if upload.status != "active":
         return {}
-    return {"Upload-Expires": format_datetime(_aware(upload.expires_at), usegmt=True)}
+    return {"Upload-Expires": format_datetime(upload.expires_at, usegmt=True)}
 
 
 def _int_header(name: str) -> int | None:
@@ -76,8 +84,9 @@ def _int_header(name: str) -> int | None:
 def _metadata(settings) -> dict[str, str]:
     header = request.headers.get("Upload-Metadata")
     if header is not None and len(header) > settings.upload_metadata_max_bytes:
-        raise UploadError(400, "METADATA_TOO_LARGE",
-                          f"Upload-Metadata must be at most {settings.upload_metadata_max_bytes} bytes.")
+        raise UploadError(
+            400, "METADATA_TOO_LARGE", f"Upload-Metadata must be at most {settings.upload_metadata_max_bytes} bytes."
+        )
     return parse_metadata(header)
 
 
@@ -85,9 +94,16 @@ def _metadata(settings) -> dict[str, str]:
 @bp.route("/api/v1/uploads/<upload_id>", methods=["OPTIONS"])
 def options(upload_id=None):
     gw = _gw()
-    return Response(status=204, headers={
-        "Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS,
-        "Tus-Max-Size": str(gw.settings.max_upload_bytes), "Tus-Checksum-Algorithm": "sha1,sha256"})
+    return Response(
+        status=204,
+        headers={
+            "Tus-Resumable": TUS_VERSION,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": EXTENSIONS,
+            "Tus-Max-Size": str(gw.settings.max_upload_bytes),
+            "Tus-Checksum-Algorithm": "sha1,sha256",
+        },
+    )
 
 
 @bp.post("/api/v1/uploads")
@@ -112,23 +128,29 @@ def create():
         checksum = Checksum.parse(request.headers.get("Upload-Checksum")) if has_body else None
         upload = gw.uploads.create(producer.id, length, meta, concat)
         if has_body:
-            upload = gw.uploads.append(producer.id, upload.id, 0, _Body(request.stream), checksum,
-                                       request.content_length)
+            upload = gw.uploads.append(
+                producer.id, upload.id, 0, _Body(request.stream), checksum, request.content_length
+            )
     except UploadError as exc:
         return _tus_error(exc)
     location = f"{gw.public_base()}/api/v1/uploads/{upload.id}"
-    return Response(status=201, headers=_headers(Location=location, **{"Upload-Offset": str(upload.offset)},
-                                                 **_expires(upload)))
+    return Response(
+        status=201, headers=_headers(Location=location, **{"Upload-Offset": str(upload.offset)}, **_expires(upload))
+    )
 
 
 def _create_final(gw, producer, partial_ids: list[str], has_body: bool) -> Response:
     """``Upload-Concat: final;…``: the final upload, assembled at once (its partials are complete)."""
     if request.headers.get("Upload-Length") is not None:
-        raise UploadError(400, "CONCAT_LENGTH_FORBIDDEN",
-                          "A final upload takes its length from its partial uploads; send no Upload-Length.")
+        raise UploadError(
+            400,
+            "CONCAT_LENGTH_FORBIDDEN",
+            "A final upload takes its length from its partial uploads; send no Upload-Length.",
+        )
     if has_body:
-        raise UploadError(403, "FINAL_UPLOAD_READ_ONLY",
-                          "A final upload is assembled from its partial uploads; it takes no data.")
+        raise UploadError(
+            403, "FINAL_UPLOAD_READ_ONLY", "A final upload is assembled from its partial uploads; it takes no data."
+        )
     upload = concatenation.concatenate(gw.uploads, producer.id, partial_ids, _metadata(gw.settings))
     location = f"{gw.public_base()}/api/v1/uploads/{upload.id}"
     return Response(status=201, headers=_headers(Location=location, **{"Upload-Offset": str(upload.offset)}))
@@ -144,8 +166,7 @@ def head(upload_id):
         upload = gw.uploads.settled(producer.id, upload_id)
     except UploadError as exc:
         return Response(status=exc.status, headers=_headers())
-    headers = _headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)},
-                       **_expires(upload))
+    headers = _headers(**{"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}, **_expires(upload))
     if upload.meta:
         headers["Upload-Metadata"] = encode_metadata(upload.meta)
     if upload.concat:
@@ -168,8 +189,9 @@ def patch(upload_id):
         if offset is None:
             raise UploadError(400, "OFFSET_REQUIRED", "Upload-Offset is required.")
         checksum = Checksum.parse(request.headers.get("Upload-Checksum"))
-        upload = gw.uploads.append(producer.id, upload_id, offset, _Body(request.stream), checksum,
-                                   request.content_length)
+        upload = gw.uploads.append(
+            producer.id, upload_id, offset, _Body(request.stream), checksum, request.content_length
+        )
     except UploadError as exc:
         return _tus_error(exc)
     return Response(status=204, headers=_headers(**{"Upload-Offset": str(upload.offset)}, **_expires(upload)))

@@ -1,6 +1,6 @@
 """The gateway under gunicorn: each worker process builds the gateway and runs its loops.
 
-    gunicorn -c python:beatpass_upload.gunicorn_conf beatpass_upload.wsgi:app
+gunicorn -c python:beatpass_upload.gunicorn_conf beatpass_upload.wsgi:app
 """
 
 from beatpass_common.config import get_settings

@@ -23,19 +23,23 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def _signed(secret: str, **claims) -> str:
-    return "Bearer " + jwt.encode({"sub": "p", "producer_approved": True, "exp": int(time.time()) + 600, **claims},
-                                  secret, algorithm="HS256")
+    return "Bearer " + jwt.encode(
+        {"sub": "p", "producer_approved": True, "exp": int(time.time()) + 600, **claims}, secret, algorithm="HS256"
+    )
 
 
-@pytest.mark.parametrize("authorization, code", [
-    (None, "AUTH_REQUIRED"),
-    ("Basic abc", "TOKEN_INVALID"),
-    ("Bearer not-a-jwt", "TOKEN_INVALID"),
-    (lambda secret: _signed(secret, exp=int(time.time()) - 10), "TOKEN_EXPIRED"),
-    (lambda secret: _signed("x" * 40), "TOKEN_INVALID"),
-    # outside dev mode the built-in dev secret signs nothing this gateway accepts
-    (lambda secret: _signed(DEV_JWT_SECRET), "TOKEN_INVALID"),
-])
+@pytest.mark.parametrize(
+    "authorization, code",
+    [
+        (None, "AUTH_REQUIRED"),
+        ("Basic abc", "TOKEN_INVALID"),
+        ("Bearer not-a-jwt", "TOKEN_INVALID"),
+        (lambda secret: _signed(secret, exp=int(time.time()) - 10), "TOKEN_EXPIRED"),
+        (lambda secret: _signed("x" * 40), "TOKEN_INVALID"),
+        # outside dev mode the built-in dev secret signs nothing this gateway accepts
+        (lambda secret: _signed(DEV_JWT_SECRET), "TOKEN_INVALID"),
+    ],
+)
 def test_bad_tokens_get_401_with_a_clear_message(stack, authorization, code):
     if callable(authorization):
         authorization = authorization(stack.settings.jwt_secret)
@@ -49,8 +53,13 @@ def test_unapproved_producer_cannot_upload_or_save(stack):
     h = stack.headers("newbie", approved=False)
     r = requests.post(f"{stack.url}/api/v1/uploads", headers={**TUS, **h, "Upload-Length": "10"})
     assert r.status_code == 403
-    assert r.json()["errors"] == [{"field": None, "code": "PRODUCER_ACCESS_REQUIRED",
-                                   "message": "Upload access is only available to approved producers."}]
+    assert r.json()["errors"] == [
+        {
+            "field": None,
+            "code": "PRODUCER_ACCESS_REQUIRED",
+            "message": "Upload access is only available to approved producers.",
+        }
+    ]
     assert requests.post(f"{stack.url}/api/v1/tracks", json={}, headers=h).status_code == 403
     assert requests.post(f"{stack.url}/api/v1/collections", json={}, headers=h).status_code == 403
     me = requests.get(f"{stack.url}/api/v1/me", headers=h).json()
@@ -60,14 +69,40 @@ def test_unapproved_producer_cannot_upload_or_save(stack):
 def test_another_producers_ids_answer_exactly_like_unknown_ones(stack):
     audio = stack.tus_upload(beat_wav(11), producer="owner")
     cover = stack.tus_upload(cover_bytes(1000), producer="owner")
-    saved = requests.post(f"{stack.url}/api/v1/tracks", headers=stack.headers("owner"), json={
-        "title": "Mine", "artists": ["O"], "bpm": 100, "key": "C", "scale": "major", "licensing": "exclusive",
-        "audio_upload_id": audio, "cover_upload_id": cover}).json()
+    saved = requests.post(
+        f"{stack.url}/api/v1/tracks",
+        headers=stack.headers("owner"),
+        json={
+            "title": "Mine",
+            "artists": ["O"],
+            "bpm": 100,
+            "key": "C",
+            "scale": "major",
+            "licensing": "exclusive",
+            "audio_upload_id": audio,
+            "cover_upload_id": cover,
+        },
+    ).json()
     track = saved["track_id"]
-    collection = requests.post(f"{stack.url}/api/v1/collections", headers=stack.headers("owner"), json={
-        "title": "C", "cover_upload_id": cover, "tracks": [{
-            "title": "T", "artists": ["O"], "bpm": 100, "key": "C", "scale": "major", "licensing": "exclusive",
-            "audio_upload_id": stack.tus_upload(beat_wav(11, seed=3), producer="owner")}]}).json()["collection_id"]
+    collection = requests.post(
+        f"{stack.url}/api/v1/collections",
+        headers=stack.headers("owner"),
+        json={
+            "title": "C",
+            "cover_upload_id": cover,
+            "tracks": [
+                {
+                    "title": "T",
+                    "artists": ["O"],
+                    "bpm": 100,
+                    "key": "C",
+                    "scale": "major",
+                    "licensing": "exclusive",
+                    "audio_upload_id": stack.tus_upload(beat_wav(11, seed=3), producer="owner"),
+                }
+            ],
+        },
+    ).json()["collection_id"]
     time.sleep(0.5)  # let the catalog record them
     thief = stack.headers("thief")
 
@@ -96,9 +131,20 @@ def test_another_producers_ids_answer_exactly_like_unknown_ones(stack):
         real, fake = both(method, path, **kw)
         assert real == fake == 404, (method, path, real, fake)
     # Saving from another producer's uploads: the same answer as for an unknown upload.
-    r = requests.post(f"{stack.url}/api/v1/tracks", headers=thief, json={
-        "title": "Stolen", "artists": ["T"], "bpm": 100, "key": "C", "scale": "major", "licensing": "exclusive",
-        "audio_upload_id": audio, "cover_upload_id": cover})
+    r = requests.post(
+        f"{stack.url}/api/v1/tracks",
+        headers=thief,
+        json={
+            "title": "Stolen",
+            "artists": ["T"],
+            "bpm": 100,
+            "key": "C",
+            "scale": "major",
+            "licensing": "exclusive",
+            "audio_upload_id": audio,
+            "cover_upload_id": cover,
+        },
+    )
     assert {e["code"] for e in r.json()["errors"]} == {"UPLOAD_NOT_FOUND"}
     listed = requests.get(f"{stack.url}/api/v1/tracks", headers=thief).json()
     assert listed["items"] == [] and listed["total"] == 0

@@ -26,8 +26,14 @@ from beatpass_upload.saving import SaveRejected
 
 pytestmark = pytest.mark.integration
 
-FIELDS = {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-          "licensing": "non_exclusive"}
+FIELDS = {
+    "title": "Night Drive",
+    "artists": ["Kai"],
+    "bpm": 120,
+    "key": "A",
+    "scale": "minor",
+    "licensing": "non_exclusive",
+}
 REF = {"bucket": "b", "key": "k", "size": 10}
 OTHER = "00000000-0000-4000-8000-000000000000"
 
@@ -51,8 +57,15 @@ def _publish(stack, type_: str, data: dict, **ids) -> None:
 
 
 def _save(stack, producer: str = "producer-a", seconds: float = 12, seed: int = 1, **fields) -> str:
-    r = stack.save({**FIELDS, **fields, "audio_upload_id": stack.tus_upload(beat_wav(seconds, seed=seed), producer),
-                    "cover_upload_id": stack.tus_upload(cover_bytes(1000), producer)}, producer)
+    r = stack.save(
+        {
+            **FIELDS,
+            **fields,
+            "audio_upload_id": stack.tus_upload(beat_wav(seconds, seed=seed), producer),
+            "cover_upload_id": stack.tus_upload(cover_bytes(1000), producer),
+        },
+        producer,
+    )
     assert r.status_code == 202, r.text
     return r.json()["track_id"]
 
@@ -60,11 +73,27 @@ def _save(stack, producer: str = "producer-a", seconds: float = 12, seed: int = 
 def _ready(stack, track_id: str, producer: str = "producer-a", attempt: int = 0, estimated_bpm: float | None = None):
     """The three workers' results for ``track_id``'s submission ``attempt``; returns its ready view."""
     _wait(lambda: (v := _view(stack, f"tracks/{track_id}", producer)) and v["submission"] == attempt)
-    facts = {"format": "WAV", "sample_rate": 44100, "bit_depth": 16, "channels": 2, "duration_s": 12.0,
-             "estimated_bpm": estimated_bpm, "bpm_confidence": 0.9 if estimated_bpm else None}
+    facts = {
+        "format": "WAV",
+        "sample_rate": 44100,
+        "bit_depth": 16,
+        "channels": 2,
+        "duration_s": 12.0,
+        "estimated_bpm": estimated_bpm,
+        "bpm_confidence": 0.9 if estimated_bpm else None,
+    }
     ids = {"producer": producer, "track_id": track_id, "attempt": attempt}
-    _publish(stack, "track.validated", {"source": REF, "audio": facts, "cover_images": {"large": REF},
-                                        "cover": {"format": "JPEG", "width": 1000, "height": 1000}}, **ids)
+    _publish(
+        stack,
+        "track.validated",
+        {
+            "source": REF,
+            "audio": facts,
+            "cover_images": {"large": REF},
+            "cover": {"format": "JPEG", "width": 1000, "height": 1000},
+        },
+        **ids,
+    )
     _publish(stack, "waveform.generated", {"json": REF, "dat": REF, "png": REF, "samples_per_pixel": 256}, **ids)
     _publish(stack, "fingerprint.completed", {"duration_s": 12.0}, **ids)
     return _wait(lambda: (v := _view(stack, f"tracks/{track_id}", producer)) and v["status"] == "ready" and v)
@@ -72,19 +101,29 @@ def _ready(stack, track_id: str, producer: str = "producer-a", attempt: int = 0,
 
 def _reject(stack, track_id: str, attempt: int = 0) -> None:
     _wait(lambda: (v := _view(stack, f"tracks/{track_id}")) and v["submission"] == attempt)
-    _publish(stack, "track.rejected", {"errors": [{"code": "AUDIO_TOO_SHORT", "field": "audio", "message": "x"}],
-                                       "step": "validation"}, track_id=track_id, attempt=attempt)
+    _publish(
+        stack,
+        "track.rejected",
+        {"errors": [{"code": "AUDIO_TOO_SHORT", "field": "audio", "message": "x"}], "step": "validation"},
+        track_id=track_id,
+        attempt=attempt,
+    )
     _wait(lambda: _view(stack, f"tracks/{track_id}")["status"] == "rejected")
 
 
 def _patch(stack, path: str, body, producer: str = "producer-a", **headers) -> requests.Response:
-    return requests.patch(f"{stack.url}/api/v1/{path}", json=body, timeout=30,
-                          headers={**stack.headers(producer), **headers})
+    return requests.patch(
+        f"{stack.url}/api/v1/{path}", json=body, timeout=30, headers={**stack.headers(producer), **headers}
+    )
 
 
 def _replace(stack, track_id: str, body, producer: str = "producer-a", **headers) -> requests.Response:
-    return requests.post(f"{stack.url}/api/v1/tracks/{track_id}/replace", json=body, timeout=30,
-                         headers={**stack.headers(producer), **headers})
+    return requests.post(
+        f"{stack.url}/api/v1/tracks/{track_id}/replace",
+        json=body,
+        timeout=30,
+        headers={**stack.headers(producer), **headers},
+    )
 
 
 def _get(stack, path: str, producer: str = "producer-a") -> dict:
@@ -107,8 +146,10 @@ def _submission(stack, track_id: str) -> Submission:
 def _outbox(stack, type_: str) -> list[dict]:
     """The events of ``type_`` the gateway staged, oldest first."""
     with stack.gateway.factory() as s:
-        return [json.loads(e.body) for e in s.scalars(select(OutboxEvent).where(OutboxEvent.type == type_)
-                                                      .order_by(OutboxEvent.seq))]
+        return [
+            json.loads(e.body)
+            for e in s.scalars(select(OutboxEvent).where(OutboxEvent.type == type_).order_by(OutboxEvent.seq))
+        ]
 
 
 def _metadata(fields: dict) -> dict:
@@ -122,6 +163,7 @@ def _used_minutes(stack) -> float:
 
 # ---- track metadata ------------------------------------------------------------------------
 
+
 def test_an_edit_shows_at_once_is_recorded_by_the_catalog_and_replays_by_key(stack):
     track_id = _save(stack)
     _ready(stack, track_id, estimated_bpm=140.0)
@@ -133,12 +175,16 @@ def test_an_edit_shows_at_once_is_recorded_by_the_catalog_and_replays_by_key(sta
     assert r.status_code == 200, r.text
     view = r.json()
     assert (view["id"], view["status"], view["title"], view["edit"]) == (track_id, "ready", "Night Drive (Remaster)", 1)
-    assert view["metadata"] == _metadata({**FIELDS, "title": "Night Drive (Remaster)", "bpm": 140,
-                                          "tags": ["late", "drive"]})
+    assert view["metadata"] == _metadata(
+        {**FIELDS, "title": "Night Drive (Remaster)", "bpm": 140, "tags": ["late", "drive"]}
+    )
     assert view["warnings"] == []  # the BPM now agrees with the audio
     assert "signature=" in view["cover"]["large"]
     # Presented like a read: the producer's audio link and the files support asks for.
-    assert "signature=" in view["audio"]["url"] and view["files"]["audio"]["upload_id"] == _submission(stack, track_id).audio_upload_id
+    assert (
+        "signature=" in view["audio"]["url"]
+        and view["files"]["audio"]["upload_id"] == _submission(stack, track_id).audio_upload_id
+    )
     assert view["files"]["cover"]["upload_id"] == _submission(stack, track_id).cover_upload_id
     # Read-after-write while the catalog still shows the old metadata.
     assert _view(stack, f"tracks/{track_id}")["title"] == "Night Drive"
@@ -151,7 +197,8 @@ def test_an_edit_shows_at_once_is_recorded_by_the_catalog_and_replays_by_key(sta
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["metadata"] == view["metadata"] and "signature=" in again.json()["cover"]["large"]
     assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Other"}, **{"Idempotency-Key": "edit-1"})) == [
-        (None, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used for a different request.")]
+        (None, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already used for a different request.")
+    ]
     # The same change again, without a key, changes nothing: no second edit.
     assert _patch(stack, f"tracks/{track_id}", {"bpm": 140}).json()["edit"] == 1
 
@@ -166,19 +213,29 @@ def test_an_edit_shows_at_once_is_recorded_by_the_catalog_and_replays_by_key(sta
 def test_track_edit_refusals_are_the_saves_sentences_and_only_the_owner_edits(stack):
     track_id = _save(stack)
     for producer, path in (("producer-b", track_id), ("producer-a", OTHER)):
-        for r in (_patch(stack, f"tracks/{path}", {"title": "Mine"}, producer),
-                  _replace(stack, path, {"cover_upload_id": "x"}, producer)):
+        for r in (
+            _patch(stack, f"tracks/{path}", {"title": "Mine"}, producer),
+            _replace(stack, path, {"cover_upload_id": "x"}, producer),
+        ):
             assert _errors(r, 404) == [("track", "TRACK_NOT_FOUND", "Track not found.")]
     assert _patch(stack, "tracks/not-a-uuid", {"title": "x"}).status_code == 404
-    unapproved = requests.patch(f"{stack.url}/api/v1/tracks/{track_id}", json={"title": "x"}, timeout=10,
-                                headers=stack.headers(approved=False))
+    unapproved = requests.patch(
+        f"{stack.url}/api/v1/tracks/{track_id}", json={"title": "x"}, timeout=10, headers=stack.headers(approved=False)
+    )
     assert unapproved.status_code == 403
     audio, cover = stack.tus_upload(beat_wav(12, seed=7)), stack.tus_upload(cover_bytes(1000))
-    bad = {"title": ["", None, 5, "x" * 101], "artists": [[], ["a"] * 6, [""], [1], None, "x" * 101],
-           "bpm": [59, 201, 120.5, "120", True, None, 10**30], "key": ["H", None, 5, "a"],
-           "scale": ["dorian", None, ["minor"]], "licensing": ["free", None, {}],
-           "description": ["x" * 2001, 5], "genres": [["a"] * 4, [1], 7], "tags": [["a"] * 11, ["x" * 41], [1], [""]],
-           "mood": ["x" * 51, 5, False]}
+    bad = {
+        "title": ["", None, 5, "x" * 101],
+        "artists": [[], ["a"] * 6, [""], [1], None, "x" * 101],
+        "bpm": [59, 201, 120.5, "120", True, None, 10**30],
+        "key": ["H", None, 5, "a"],
+        "scale": ["dorian", None, ["minor"]],
+        "licensing": ["free", None, {}],
+        "description": ["x" * 2001, 5],
+        "genres": [["a"] * 4, [1], 7],
+        "tags": [["a"] * 11, ["x" * 41], [1], [""]],
+        "mood": ["x" * 51, 5, False],
+    }
     for name, values in bad.items():
         for value in values:
             saved = stack.save({**FIELDS, "audio_upload_id": audio, "cover_upload_id": cover, name: value})
@@ -186,11 +243,17 @@ def test_track_edit_refusals_are_the_saves_sentences_and_only_the_owner_edits(st
             assert expected and all(field == name for field, _, _ in expected), (name, value, expected)
             assert _errors(_patch(stack, f"tracks/{track_id}", {name: value})) == expected, (name, value)
     r = _patch(stack, f"tracks/{track_id}", {"title": 5, "rating": 5, "audio_upload_id": audio})
-    assert sorted(_errors(r)) == sorted([
-        ("title", "TITLE_NOT_TEXT", "Title must be text."),
-        ("rating", "FIELD_UNKNOWN", "This field cannot be changed here."),
-        ("audio_upload_id", "FIELD_NOT_EDITABLE",
-         "The audio and cover art of a saved track are changed by replacing them, not by an edit.")])
+    assert sorted(_errors(r)) == sorted(
+        [
+            ("title", "TITLE_NOT_TEXT", "Title must be text."),
+            ("rating", "FIELD_UNKNOWN", "This field cannot be changed here."),
+            (
+                "audio_upload_id",
+                "FIELD_NOT_EDITABLE",
+                "The audio and cover art of a saved track are changed by replacing them, not by an edit.",
+            ),
+        ]
+    )
     assert r.json()["title"] == "The change cannot be saved."
     assert _errors(_patch(stack, f"tracks/{track_id}", {})) == [(None, "EDIT_EMPTY", "Change at least one field.")]
     assert _errors(_patch(stack, f"tracks/{track_id}", [1]), 400)[0][1] == "BODY_INVALID"
@@ -208,18 +271,18 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing_and_the_retry_submits_
     checked = gw.saver.check_track("producer-a", {}, track_id=track_id, base=base)
     checked.attempt = 1
     assert _patch(stack, f"tracks/{track_id}", {"title": "Edited meanwhile"}).status_code == 200
-    with pytest.raises(SaveRejected) as refused:
-        with transaction(gw.factory) as s:
-            assert gw.saver.advance(s, track_id, 0)
-            gw.saver.save_track(s, "producer-a", 600, checked)
+    with pytest.raises(SaveRejected) as refused, transaction(gw.factory) as s:
+        assert gw.saver.advance(s, track_id, 0)
+        gw.saver.save_track(s, "producer-a", 600, checked)
     assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     assert _submission(stack, track_id).attempt == 0  # rolled back whole
 
     # The edited metadata is what the next retry submits.
     r = _patch(stack, f"tracks/{track_id}", {"title": "Fixed title", "mood": "calm"})
     assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["edit"] == 2
-    retry = requests.post(f"{stack.url}/api/v1/tracks/{track_id}/retry", json={"bpm": 90}, headers=stack.headers(),
-                          timeout=30)
+    retry = requests.post(
+        f"{stack.url}/api/v1/tracks/{track_id}/retry", json={"bpm": 90}, headers=stack.headers(), timeout=30
+    )
     assert retry.status_code == 202, retry.text
     expected = {**FIELDS, "title": "Fixed title", "mood": "calm", "bpm": 90, "genres": [], "tags": []}
     assert _submission(stack, track_id).fields == expected
@@ -228,8 +291,16 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing_and_the_retry_submits_
     assert view["metadata"] == _metadata(expected) and view["title"] == "Fixed title"
 
     # Eight edits of different fields at once, while it is processing: every one kept, numbered 3..10.
-    changes = [{"title": "T"}, {"artists": ["Ana", "Kai"]}, {"bpm": 99}, {"key": "C#"}, {"scale": "major"},
-               {"licensing": "exclusive"}, {"genres": ["trap"]}, {"mood": "dark"}]
+    changes = [
+        {"title": "T"},
+        {"artists": ["Ana", "Kai"]},
+        {"bpm": 99},
+        {"key": "C#"},
+        {"scale": "major"},
+        {"licensing": "exclusive"},
+        {"genres": ["trap"]},
+        {"mood": "dark"},
+    ]
     barrier = threading.Barrier(len(changes))
 
     def edit(change):
@@ -249,6 +320,7 @@ def test_edits_racing_each_other_and_a_retry_lose_nothing_and_the_retry_submits_
 
 # ---- replacing audio or cover --------------------------------------------------------------
 
+
 def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(stack):
     track_id = _save(stack, seconds=12)
     _ready(stack, track_id)
@@ -256,9 +328,8 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     gw = stack.gateway
     early = editing.plan_replace(gw, "producer-a", track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))})
     _patch(stack, f"tracks/{track_id}", {"title": "Night Drive (Edited)"})
-    with pytest.raises(SaveRejected) as refused:
-        with transaction(gw.factory) as s:
-            editing.apply_replace(gw, s, early, "producer-a", 600)
+    with pytest.raises(SaveRejected) as refused, transaction(gw.factory) as s:
+        editing.apply_replace(gw, s, early, "producer-a", 600)
     assert refused.value.status == 409 and refused.value.errors[0].code == "TRACK_EDITED"
     old = _submission(stack, track_id)
     assert _used_minutes(stack) == 0.2  # nothing of it kept
@@ -267,8 +338,12 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     r = _replace(stack, track_id, {"cover_upload_id": cover}, **{"Idempotency-Key": "replace-1"})
     assert r.status_code == 202, r.text
     new_id = r.json()["track_id"]
-    assert r.json() == {"track_id": new_id, "status": "processing", "submission": 0, "links": {
-        "self": f"/api/v1/tracks/{new_id}", "events": f"/api/v1/tracks/{new_id}/events"}}
+    assert r.json() == {
+        "track_id": new_id,
+        "status": "processing",
+        "submission": 0,
+        "links": {"self": f"/api/v1/tracks/{new_id}", "events": f"/api/v1/tracks/{new_id}/events"},
+    }
     again = _replace(stack, track_id, {"cover_upload_id": cover}, **{"Idempotency-Key": "replace-1"})
     assert again.json() == r.json() and again.headers["Idempotent-Replayed"] == "true"
     new = _submission(stack, new_id)
@@ -281,9 +356,14 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     assert _get(stack, f"tracks/{new_id}")["title"] == "Night Drive (Edited)"
     # While it is in flight, the old version takes neither an edit (it would never reach the new
     # one) nor a second replacement (the track would fork into two live versions): a stranger's find.
-    pending = [("track", "NEW_VERSION_PENDING",
-                "A new version of this track is still being checked. Until it is ready or refused, make changes "
-                "on that version instead.")]
+    pending = [
+        (
+            "track",
+            "NEW_VERSION_PENDING",
+            "A new version of this track is still being checked. Until it is ready or refused, make changes "
+            "on that version instead.",
+        )
+    ]
     assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Lost"}), 409) == pending
     assert _errors(_replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1100))}), 409) == pending
 
@@ -293,13 +373,18 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
     with stack.gateway.factory() as s:
         held = s.scalars(select(Reservation.track_id).where(Reservation.state == "held")).all()
         assert held == [new_id]
-    gone = requests.delete(f"{stack.url}/api/v1/uploads/{old.audio_upload_id}", timeout=10,
-                           headers={**stack.headers(), "Tus-Resumable": "1.0.0"})
+    gone = requests.delete(
+        f"{stack.url}/api/v1/uploads/{old.audio_upload_id}",
+        timeout=10,
+        headers={**stack.headers(), "Tus-Resumable": "1.0.0"},
+    )
     assert gone.status_code == 409 and gone.json()["errors"][0]["code"] == "UPLOAD_IN_USE"
     assert _errors(_patch(stack, f"tracks/{track_id}", {"title": "Old"}), 409) == [
-        ("track", "NOT_EDITABLE", "This track was replaced by a newer version. Edit that version instead.")]
+        ("track", "NOT_EDITABLE", "This track was replaced by a newer version. Edit that version instead.")
+    ]
     assert _errors(_replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))}), 409) == [
-        ("track", "NOT_REPLACEABLE", "This track was replaced by a newer version. Replace that version instead.")]
+        ("track", "NOT_REPLACEABLE", "This track was replaced by a newer version. Replace that version instead.")
+    ]
 
     # The new version's audio, kept from the first, can be replaced in its turn.
     newer = _replace(stack, new_id, {"audio_upload_id": stack.tus_upload(beat_wav(12, seed=5), filename="v3.wav")})
@@ -310,32 +395,49 @@ def test_replacing_the_cover_keeps_the_audio_and_metadata_and_its_minutes_once(s
 def test_replace_refusals_and_a_retry_of_a_rejected_new_version(stack):
     track_id = _save(stack)
     processing = _replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000))})
-    assert _errors(processing, 409) == [("track", "NOT_REPLACEABLE", "This track is still processing. Its audio or "
-                                                                     "cover art can be replaced once it is ready.")]
+    assert _errors(processing, 409) == [
+        (
+            "track",
+            "NOT_REPLACEABLE",
+            "This track is still processing. Its audio or cover art can be replaced once it is ready.",
+        )
+    ]
     rejected = _save(stack, seed=3)
     _reject(stack, rejected)
     assert _errors(_replace(stack, rejected, {"cover_upload_id": "x"}), 409) == [
-        ("track", "NOT_REPLACEABLE", "Only a ready track can be replaced. Retry this one with the new files instead.")]
+        ("track", "NOT_REPLACEABLE", "Only a ready track can be replaced. Retry this one with the new files instead.")
+    ]
     _ready(stack, track_id)
     sub = _submission(stack, track_id)
     empty = ("REPLACE_EMPTY", "Choose a new audio file or new cover art to replace.")
-    for body in ({}, {"audio_upload_id": None, "cover_upload_id": " "},
-                 {"audio_upload_id": sub.audio_upload_id, "cover_upload_id": sub.cover_upload_id}):
+    for body in (
+        {},
+        {"audio_upload_id": None, "cover_upload_id": " "},
+        {"audio_upload_id": sub.audio_upload_id, "cover_upload_id": sub.cover_upload_id},
+    ):
         assert _errors(_replace(stack, track_id, body)) == [(None, *empty)], body
     assert _errors(_replace(stack, track_id, {"title": "x"})) == [
-        ("title", "FIELD_UNKNOWN", "This field cannot be changed here.")]
+        ("title", "FIELD_UNKNOWN", "This field cannot be changed here.")
+    ]
     assert _errors(_replace(stack, track_id, {"audio_upload_id": 5})) == [
-        ("audio", "AUDIO_UPLOAD_ID_INVALID", "The audio upload id must be text (the id of your upload).")]
+        ("audio", "AUDIO_UPLOAD_ID_INVALID", "The audio upload id must be text (the id of your upload).")
+    ]
     taken = _submission(stack, rejected).audio_upload_id  # another track's audio
     assert _errors(_replace(stack, track_id, {"audio_upload_id": taken})) == [
-        ("audio", "UPLOAD_ALREADY_SAVED", "This audio upload is already saved as a track.")]
+        ("audio", "UPLOAD_ALREADY_SAVED", "This audio upload is already saved as a track.")
+    ]
     foreign = stack.tus_upload(cover_bytes(1000), "producer-b")
     assert _errors(_replace(stack, track_id, {"cover_upload_id": foreign})) == [
-        ("cover", "UPLOAD_NOT_FOUND", "The cover art upload was not found. Upload the file again.")]
+        ("cover", "UPLOAD_NOT_FOUND", "The cover art upload was not found. Upload the file again.")
+    ]
     not_image = stack.tus_upload(beat_wav(12, seed=9))
     assert _errors(_replace(stack, track_id, {"cover_upload_id": not_image})) == [
-        ("cover", "COVER_NOT_JPEG_OR_PNG",
-         "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.")]
+        (
+            "cover",
+            "COVER_NOT_JPEG_OR_PNG",
+            "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.",
+        )
+    ]
 
     # A cover-only new version that validation rejects is retried with the audio it kept.
     r = _replace(stack, track_id, {"cover_upload_id": stack.tus_upload(cover_bytes(1000, color=(1, 2, 3)))})
@@ -343,20 +445,31 @@ def test_replace_refusals_and_a_retry_of_a_rejected_new_version(stack):
     new_id = r.json()["track_id"]
     _reject(stack, new_id)
     _wait(lambda: _patch(stack, f"tracks/{track_id}", {"mood": "calm"}).status_code == 200)  # its minutes came back
-    retry = requests.post(f"{stack.url}/api/v1/tracks/{new_id}/retry", headers=stack.headers(), timeout=30,
-                          json={"cover_upload_id": stack.tus_upload(cover_bytes(1300))})
+    retry = requests.post(
+        f"{stack.url}/api/v1/tracks/{new_id}/retry",
+        headers=stack.headers(),
+        timeout=30,
+        json={"cover_upload_id": stack.tus_upload(cover_bytes(1300))},
+    )
     assert retry.status_code == 202, retry.text
     assert _submission(stack, new_id).audio_upload_id == sub.audio_upload_id
 
 
 # ---- collections ---------------------------------------------------------------------------
 
+
 def _collection(stack, n: int = 3, producer: str = "producer-a") -> tuple[str, list[str]]:
     cover = stack.tus_upload(cover_bytes(1000), producer)
-    tracks = [{**FIELDS, "title": f"Track {i}", "audio_upload_id": stack.tus_upload(beat_wav(12, seed=20 + i), producer)}
-              for i in range(n)]
-    r = requests.post(f"{stack.url}/api/v1/collections", headers=stack.headers(producer), timeout=30,
-                      json={"title": "Tape", "cover_upload_id": cover, "tracks": tracks})
+    tracks = [
+        {**FIELDS, "title": f"Track {i}", "audio_upload_id": stack.tus_upload(beat_wav(12, seed=20 + i), producer)}
+        for i in range(n)
+    ]
+    r = requests.post(
+        f"{stack.url}/api/v1/collections",
+        headers=stack.headers(producer),
+        timeout=30,
+        json={"title": "Tape", "cover_upload_id": cover, "tracks": tracks},
+    )
     assert r.status_code == 202, r.text
     return r.json()["collection_id"], r.json()["track_ids"]
 
@@ -365,8 +478,12 @@ def test_a_collection_title_order_and_album_cover_change(stack):
     cid, (a, b, c) = _collection(stack)
     _wait(lambda: _view(stack, f"collections/{cid}"))
     stack.gateway.outbox.stop()
-    r = _patch(stack, f"collections/{cid}", {"title": " Tape II ", "track_ids": [c, a, b.upper()]},
-               **{"Idempotency-Key": "c-1"})
+    r = _patch(
+        stack,
+        f"collections/{cid}",
+        {"title": " Tape II ", "track_ids": [c, a, b.upper()]},
+        **{"Idempotency-Key": "c-1"},
+    )
     assert r.status_code == 200, r.text
     view = r.json()
     assert view["title"] == "Tape II" and [i["id"] for i in view["items"]] == [c, a, b]
@@ -374,8 +491,12 @@ def test_a_collection_title_order_and_album_cover_change(stack):
     seen = _get(stack, f"collections/{cid}")  # before the catalog heard of it
     assert seen["title"] == "Tape II" and [i["id"] for i in seen["items"]] == [c, a, b]
     assert _view(stack, f"collections/{cid}")["title"] == "Tape"
-    assert _patch(stack, f"collections/{cid}", {"title": " Tape II ", "track_ids": [c, a, b]},
-                  **{"Idempotency-Key": "c-1"}).status_code == 422  # another body under the key
+    assert (
+        _patch(
+            stack, f"collections/{cid}", {"title": " Tape II ", "track_ids": [c, a, b]}, **{"Idempotency-Key": "c-1"}
+        ).status_code
+        == 422
+    )  # another body under the key
     stack.gateway.outbox.relay_once()
     recorded = _wait(lambda: (v := _view(stack, f"collections/{cid}")) and v["edits"].get("order") == 1 and v)
     assert recorded["title"] == "Tape II" and [i["id"] for i in recorded["items"]] == [c, a, b]
@@ -388,13 +509,18 @@ def test_a_collection_title_order_and_album_cover_change(stack):
     assert edited["attempt"] == 2 and edited["data"]["edit"] == 2 and edited["data"]["cover"]["key"].endswith(cover)
     stack.gateway.outbox.relay_once()
     _wait(lambda: _view(stack, f"collections/{cid}")["edits"].get("cover") == 2)
-    _publish(stack, "collection.validated", {"cover": {"format": "JPEG", "width": 1400, "height": 1400},
-                                             "cover_images": {"large": REF, "thumb": REF}},
-             collection_id=cid, attempt=2)
+    _publish(
+        stack,
+        "collection.validated",
+        {"cover": {"format": "JPEG", "width": 1400, "height": 1400}, "cover_images": {"large": REF, "thumb": REF}},
+        collection_id=cid,
+        attempt=2,
+    )
     shown = _wait(lambda: (v := _get(stack, f"collections/{cid}")) and v["cover_change"] is None and v)
     assert shown["cover"]["large"].startswith(f"/api/v1/collections/{cid}/media/cover-large-r2.jpg?")
-    gone = requests.delete(f"{stack.url}/api/v1/uploads/{cover}", timeout=10,
-                           headers={**stack.headers(), "Tus-Resumable": "1.0.0"})
+    gone = requests.delete(
+        f"{stack.url}/api/v1/uploads/{cover}", timeout=10, headers={**stack.headers(), "Tus-Resumable": "1.0.0"}
+    )
     assert gone.status_code == 409  # the album cover in force is in use
     _collection_edit_refusals(stack)
 
@@ -405,7 +531,11 @@ def _collection_edit_refusals(stack):
     early, (x, y) = _collection(stack, 2)
     r = _patch(stack, f"collections/{early}", {"title": "Early", "track_ids": [y, x]})
     assert r.status_code == 200, r.text
-    assert (r.json()["status"], r.json()["title"], [i["id"] for i in r.json()["items"]]) == ("processing", "Early", [y, x])
+    assert (r.json()["status"], r.json()["title"], [i["id"] for i in r.json()["items"]]) == (
+        "processing",
+        "Early",
+        [y, x],
+    )
     assert [i["status"] for i in r.json()["items"]] == ["processing", "processing"]
     stack.gateway.outbox.relay_once()
     recorded = _wait(lambda: (v := _view(stack, f"collections/{early}")) and v["edits"].get("order") == 1 and v)
@@ -417,31 +547,56 @@ def _collection_edit_refusals(stack):
     repeated = ("track_ids", "TRACK_IDS_REPEATED", "Each track can appear only once in the new order.")
     unknown = ("track_ids", "TRACK_IDS_UNKNOWN", "The new order names a track that is not in this collection.")
     missing = ("track_ids", "TRACK_IDS_MISSING", "The new order must list every track of this collection.")
-    for order, expected in (("a,b", [invalid]), ([a, b, 3], [invalid]), (None, [invalid]), ([a, a, b], [repeated, missing]),
-                            ([a, b, c, other_ids[0]], [unknown]), ([a, b], [missing]), ([], [missing]),
-                            ([b, c, "nope"], [unknown, missing])):
+    for order, expected in (
+        ("a,b", [invalid]),
+        ([a, b, 3], [invalid]),
+        (None, [invalid]),
+        ([a, a, b], [repeated, missing]),
+        ([a, b, c, other_ids[0]], [unknown]),
+        ([a, b], [missing]),
+        ([], [missing]),
+        ([b, c, "nope"], [unknown, missing]),
+    ):
         assert _errors(_patch(stack, url, {"track_ids": order})) == expected, order
-    saved = requests.post(f"{stack.url}/api/v1/collections", headers=stack.headers(), timeout=30,
-                          json={"title": "", "cover_upload_id": 123, "tracks": []})
+    saved = requests.post(
+        f"{stack.url}/api/v1/collections",
+        headers=stack.headers(),
+        timeout=30,
+        json={"title": "", "cover_upload_id": 123, "tracks": []},
+    )
     save_errors = {e["field"]: (e["field"], e["code"], e["message"]) for e in saved.json()["errors"]}
     assert _errors(_patch(stack, url, {"title": ""})) == [save_errors["title"]]
     assert _errors(_patch(stack, url, {"cover_upload_id": 123})) == [save_errors["cover"]]
     assert _errors(_patch(stack, url, {"title": 5, "cover_upload_id": None})) == [
         ("title", "COLLECTION_TITLE_NOT_TEXT", "Collection title must be text."),
-        ("cover", "COLLECTION_COVER_REQUIRED", "Album cover art is required.")]
+        ("cover", "COLLECTION_COVER_REQUIRED", "Album cover art is required."),
+    ]
     assert _errors(_patch(stack, url, {"title": "x" * 101})) == [
-        ("title", "TITLE_TOO_LONG", "Title must be 100 characters or fewer.")]
+        ("title", "TITLE_TOO_LONG", "Title must be 100 characters or fewer.")
+    ]
     foreign = stack.tus_upload(cover_bytes(1000), "producer-b")
     assert _errors(_patch(stack, url, {"cover_upload_id": foreign})) == [
-        ("cover", "UPLOAD_NOT_FOUND", "The cover art upload was not found. Upload the file again.")]
+        ("cover", "UPLOAD_NOT_FOUND", "The cover art upload was not found. Upload the file again.")
+    ]
     assert _errors(_patch(stack, url, {"cover_upload_id": stack.tus_upload(beat_wav(12, seed=2))})) == [
-        ("cover", "COVER_NOT_JPEG_OR_PNG",
-         "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.")]
-    assert _errors(_patch(stack, url, {"tracks": []})) == [("tracks", "FIELD_UNKNOWN", "This field cannot be changed here.")]
+        (
+            "cover",
+            "COVER_NOT_JPEG_OR_PNG",
+            "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.",
+        )
+    ]
+    assert _errors(_patch(stack, url, {"tracks": []})) == [
+        ("tracks", "FIELD_UNKNOWN", "This field cannot be changed here.")
+    ]
     assert _errors(_patch(stack, url, {})) == [(None, "EDIT_EMPTY", "Change at least one field.")]
-    for path, producer in ((f"collections/{other_cid}", "producer-a"), (url, "producer-b"), (f"collections/{OTHER}", "producer-a")):
+    for path, producer in (
+        (f"collections/{other_cid}", "producer-a"),
+        (url, "producer-b"),
+        (f"collections/{OTHER}", "producer-a"),
+    ):
         assert _errors(_patch(stack, path, {"title": "Mine"}, producer), 404) == [
-            ("collection", "COLLECTION_NOT_FOUND", "Collection not found.")]
+            ("collection", "COLLECTION_NOT_FOUND", "Collection not found.")
+        ]
     unchanged = _patch(stack, url, {"track_ids": [a, b, c], "title": "Tape"})  # as it is: no edit
     assert unchanged.status_code == 200 and unchanged.json()["edits"] == {}
     assert [e for e in _outbox(stack, "collection.edited") if e["collection_id"] == cid] == []
@@ -449,10 +604,27 @@ def _collection_edit_refusals(stack):
 
 # ---- a stranger's bodies -------------------------------------------------------------------
 
-NAMES = ["title", "artists", "bpm", "key", "scale", "licensing", "description", "genres", "tags", "mood",
-         "audio_upload_id", "cover_upload_id", "track_ids", "replaces_track_id"]
-BODIES = st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=8), JSON_VALUES | st.sampled_from(
-    ["A", "minor", "exclusive", 120, ["Kai"], "Tape"]), max_size=5)
+NAMES = [
+    "title",
+    "artists",
+    "bpm",
+    "key",
+    "scale",
+    "licensing",
+    "description",
+    "genres",
+    "tags",
+    "mood",
+    "audio_upload_id",
+    "cover_upload_id",
+    "track_ids",
+    "replaces_track_id",
+]
+BODIES = st.dictionaries(
+    st.sampled_from(NAMES) | st.text(max_size=8),
+    JSON_VALUES | st.sampled_from(["A", "minor", "exclusive", 120, ["Kai"], "Tape"]),
+    max_size=5,
+)
 
 
 def test_random_edit_and_replace_bodies_never_answer_5xx(stack):

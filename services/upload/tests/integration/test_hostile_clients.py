@@ -18,7 +18,6 @@ from beatpass_common.keys import InvalidKey
 from beatpass_common.testing import infra
 from beatpass_common.testing.media import beat_wav, cover_bytes
 
-
 pytestmark = pytest.mark.integration
 
 
@@ -29,8 +28,11 @@ def _stack(module_stack):
 
 TUS = {"Tus-Resumable": "1.0.0"}
 HOSTILE_SUBS = ["../../beatpass-media/x", "a/../b", "../uploads/producer-b", "p\x00", "..", "a/b", "x" * 65]
-PRODUCER_ID_INVALID = {"field": None, "code": "PRODUCER_ID_INVALID",
-                       "message": "Your access token names a producer id this platform cannot use. Contact BeatPass support."}
+PRODUCER_ID_INVALID = {
+    "field": None,
+    "code": "PRODUCER_ID_INVALID",
+    "message": "Your access token names a producer id this platform cannot use. Contact BeatPass support.",
+}
 
 
 def _bearer(stack, **claims) -> dict:
@@ -75,8 +77,9 @@ def test_hostile_producer_ids_are_refused_and_write_nowhere(backend_stack):
     assert any(o.endswith(f"producers/producer.b-1/uploads/{upload_id}") for o in _all_objects(store, stack.settings))
 
 
-CLAIM_VALUES = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-                | st.lists(st.integers(), max_size=2))
+CLAIM_VALUES = (
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.lists(st.integers(), max_size=2)
+)
 
 
 def test_no_claim_value_gives_a_server_error(stack):
@@ -84,26 +87,44 @@ def test_no_claim_value_gives_a_server_error(stack):
     @hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     def check(minutes, approved):
         headers = _bearer(stack, upload_minutes_limit=minutes, producer_approved=approved)
-        for r in (requests.get(f"{stack.url}/api/v1/me", headers=headers, timeout=10),
-                  requests.get(f"{stack.url}/api/v1/tracks", headers=headers, timeout=10),
-                  requests.post(f"{stack.url}/api/v1/tracks", json={}, headers=headers, timeout=10)):
+        for r in (
+            requests.get(f"{stack.url}/api/v1/me", headers=headers, timeout=10),
+            requests.get(f"{stack.url}/api/v1/tracks", headers=headers, timeout=10),
+            requests.post(f"{stack.url}/api/v1/tracks", json={}, headers=headers, timeout=10),
+        ):
             assert r.status_code < 500, (minutes, approved, r.status_code, r.text)
             if r.status_code == 401:
                 assert r.json()["errors"][0]["code"] == "TOKEN_CLAIM_INVALID"
 
     check()
     r = requests.get(f"{stack.url}/api/v1/me", headers=_bearer(stack, upload_minutes_limit=float("inf")), timeout=10)
-    assert r.status_code == 401 and r.json()["errors"] == [{
-        "field": None, "code": "TOKEN_CLAIM_INVALID",
-        "message": "Your access token's upload_minutes_limit claim is not valid. Contact BeatPass support."}]
+    assert r.status_code == 401 and r.json()["errors"] == [
+        {
+            "field": None,
+            "code": "TOKEN_CLAIM_INVALID",
+            "message": "Your access token's upload_minutes_limit claim is not valid. Contact BeatPass support.",
+        }
+    ]
 
 
 def _save(stack, producer="producer-a") -> str:
     audio = stack.tus_upload(beat_wav(11), producer=producer)
     cover = stack.tus_upload(cover_bytes(1000), producer=producer)
-    r = requests.post(f"{stack.url}/api/v1/tracks", headers=stack.headers(producer), json={
-        "title": "Mine", "artists": ["O"], "bpm": 100, "key": "C", "scale": "major", "licensing": "exclusive",
-        "audio_upload_id": audio, "cover_upload_id": cover}, timeout=30)
+    r = requests.post(
+        f"{stack.url}/api/v1/tracks",
+        headers=stack.headers(producer),
+        json={
+            "title": "Mine",
+            "artists": ["O"],
+            "bpm": 100,
+            "key": "C",
+            "scale": "major",
+            "licensing": "exclusive",
+            "audio_upload_id": audio,
+            "cover_upload_id": cover,
+        },
+        timeout=30,
+    )
     assert r.status_code == 202, r.text
     return r.json()["track_id"]
 
@@ -134,8 +155,11 @@ def test_event_streams_open_with_a_ticket_never_with_a_token_in_the_url(stack):
         assert first.startswith("id: ")
     # No ticket for another producer's id (as for an unknown one: a stranger's find), and a link
     # signed for another producer does not open this producer's stream; a ticket opens its own path only.
-    for who, path in (("producer-b", events), ("producer-a", f"{stack.url}/api/v1/tracks/{uuid.uuid4()}/events"),
-                      ("producer-a", f"{stack.url}/api/v1/collections/{uuid.uuid4()}/events")):
+    for who, path in (
+        ("producer-b", events),
+        ("producer-a", f"{stack.url}/api/v1/tracks/{uuid.uuid4()}/events"),
+        ("producer-a", f"{stack.url}/api/v1/collections/{uuid.uuid4()}/events"),
+    ):
         r = requests.post(f"{path}/ticket", headers=stack.headers(who), timeout=10)
         code = "COLLECTION_NOT_FOUND" if "/collections/" in path else "TRACK_NOT_FOUND"
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == code, (who, path)
@@ -158,18 +182,29 @@ def test_signed_media_links_are_checked(stack):
     assert requests.get(stack.url + good, timeout=10).status_code == 404  # signature accepted: no such track
     r = requests.get(stack.url + path, params={"access_token": stack.token("producer-a")}, timeout=10)
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "AUTH_REQUIRED"
-    tampered = [good.replace("producer=producer-a", "producer=producer-b"), good[:-1] + ("0" if good[-1] != "0" else "1"),
-                good.replace("waveform.png", "waveform.json"), good.replace("signature=", "signature=x"),
-                f"{path}?producer=producer-a&expires=99999999999&signature=" + "é" * 64]
+    tampered = [
+        good.replace("producer=producer-a", "producer=producer-b"),
+        good[:-1] + ("0" if good[-1] != "0" else "1"),
+        good.replace("waveform.png", "waveform.json"),
+        good.replace("signature=", "signature=x"),
+        f"{path}?producer=producer-a&expires=99999999999&signature=" + "é" * 64,
+    ]
     for link in tampered:
         r = requests.get(stack.url + link, timeout=10)
-        assert r.status_code == 401 and r.json()["errors"] == [{
-            "field": None, "code": "LINK_INVALID",
-            "message": "This link is not valid. Reload the page to get a new one."}], link
+        assert r.status_code == 401 and r.json()["errors"] == [
+            {
+                "field": None,
+                "code": "LINK_INVALID",
+                "message": "This link is not valid. Reload the page to get a new one.",
+            }
+        ], link
     expired = signing.sign(stack.settings, path, "producer-a", 1, now=time.time() - 10)
     r = requests.get(stack.url + expired, timeout=10)
     assert r.status_code == 401 and r.json()["errors"][0] == {
-        "field": None, "code": "LINK_EXPIRED", "message": "This link has expired. Reload the page to get a new one."}
+        "field": None,
+        "code": "LINK_EXPIRED",
+        "message": "This link has expired. Reload the page to get a new one.",
+    }
 
 
 def test_the_catalog_answers_only_the_gateway(stack):
@@ -185,13 +220,22 @@ def test_the_catalog_answers_only_the_gateway(stack):
     assert requests.get(f"{stack.url}/api/v1/tracks", headers=stack.headers(), timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize("module, message", [
-    ("beatpass_upload", "beatpass-upload cannot start: BEATPASS_JWT_SECRET or BEATPASS_JWT_PUBLIC_KEY, "
-                        "BEATPASS_URL_SIGNING_SECRET, BEATPASS_INTERNAL_API_SECRET not set. Outside dev mode "
-                        "(BEATPASS_DEV_MODE) every key must be provisioned (docs/operations.md, Secrets)."),
-    ("beatpass_catalog", "beatpass-catalog cannot start: BEATPASS_INTERNAL_API_SECRET not set. Outside dev mode "
-                         "(BEATPASS_DEV_MODE) every key must be provisioned (docs/operations.md, Secrets)."),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (
+            "beatpass_upload",
+            "beatpass-upload cannot start: BEATPASS_JWT_SECRET or BEATPASS_JWT_PUBLIC_KEY, "
+            "BEATPASS_URL_SIGNING_SECRET, BEATPASS_INTERNAL_API_SECRET not set. Outside dev mode "
+            "(BEATPASS_DEV_MODE) every key must be provisioned (docs/operations.md, Secrets).",
+        ),
+        (
+            "beatpass_catalog",
+            "beatpass-catalog cannot start: BEATPASS_INTERNAL_API_SECRET not set. Outside dev mode "
+            "(BEATPASS_DEV_MODE) every key must be provisioned (docs/operations.md, Secrets).",
+        ),
+    ],
+)
 def test_services_refuse_to_start_without_their_keys(tmp_path, module, message):
     import os
     import subprocess
@@ -199,14 +243,16 @@ def test_services_refuse_to_start_without_their_keys(tmp_path, module, message):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEATPASS_")}
     env.update(BEATPASS_VAR_DIR=str(tmp_path / "var"), BEATPASS_HTTP_PORT="0")
-    proc = subprocess.run([sys.executable, "-m", module], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", module], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and proc.stderr.strip().endswith(message), proc.stderr
     # Dev mode (make run) keeps working without keys: the same command starts and gets ready.
     port = infra.free_port()
     env.update(BEATPASS_DEV_MODE="true", BEATPASS_HTTP_PORT=str(port))
-    started = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    started = subprocess.Popen(
+        [sys.executable, "-m", module], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

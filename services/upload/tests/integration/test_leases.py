@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -60,7 +60,9 @@ def test_a_key_given_up_is_free_at_once(factory):
 
 
 def test_an_upload_lease_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one(factory, settings, tmp_path):
-    uploads = Uploads(factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S}))
+    uploads = Uploads(
+        factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S})
+    )
     upload = uploads.create("p", 10, {})
     with uploads.leased(upload):
         time.sleep(2 * LEASE_S)  # renewed meanwhile
@@ -68,8 +70,11 @@ def test_an_upload_lease_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one
             uploads.append("p", upload.id, 0, None, None)
         assert refused.value.status == 423 and refused.value.code == "UPLOAD_LOCKED"
     with factory() as s, s.begin():  # a holder that died mid-PATCH: its lease runs to its end
-        s.execute(update(Upload).where(Upload.id == upload.id).values(
-            lock_token="dead", locked_until=datetime.now(timezone.utc) + timedelta(seconds=LEASE_S)))
+        s.execute(
+            update(Upload)
+            .where(Upload.id == upload.id)
+            .values(lock_token="dead", locked_until=datetime.now(UTC) + timedelta(seconds=LEASE_S))
+        )
     started = time.monotonic()
     assert uploads.append("p", upload.id, 0, io.BytesIO(b"0123456789"), None).offset == 10
     assert time.monotonic() - started < 3 * LEASE_S
@@ -78,7 +83,9 @@ def test_an_upload_lease_is_kept_by_a_live_holder_and_taken_over_from_a_dead_one
 def test_a_head_reads_the_offset_once_the_patch_in_flight_has_let_go(factory, settings, tmp_path):
     """A resume's HEAD right after its client cut a PATCH: the offset it answers is the one that
     PATCH committed, not the one before it (which made the next PATCH a 409 OFFSET_MISMATCH)."""
-    uploads = Uploads(factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S}))
+    uploads = Uploads(
+        factory, open_store(f"file://{tmp_path}/objects"), settings.model_copy(update={"lease_s": LEASE_S})
+    )
     upload = uploads.create("p", 10, {})
     results = []
     with uploads.leased(upload) as token:

@@ -43,5 +43,8 @@ def test_stateful_sequences_with_negative_data_never_answer_5xx(api_schema):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=[not_a_server_error], transport_kwargs=kwargs)
 
-    Sequences.run(settings=settings(max_examples=30, stateful_step_count=6, deadline=None,
-                                    suppress_health_check=list(HealthCheck)))
+    Sequences.run(
+        settings=settings(
+            max_examples=30, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
+        )
+    )

@@ -16,8 +16,15 @@ pytestmark = pytest.mark.integration
 
 
 def _fields(**over):
-    return {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-            "licensing": "non_exclusive", **over}
+    return {
+        "title": "Night Drive",
+        "artists": ["Kai"],
+        "bpm": 120,
+        "key": "A",
+        "scale": "minor",
+        "licensing": "non_exclusive",
+        **over,
+    }
 
 
 class Stream:
@@ -44,8 +51,12 @@ def test_a_collection_and_its_tracks_read_and_stream_before_the_catalog_has_them
     stack = stack_factory(real_settings.model_copy(update={"catalog_catchup_poll_s": 0.1}))
     audio, cover = stack.tus_upload(beat_wav(10), filename="one.wav"), stack.tus_upload(cover_bytes(1000))
     stack.gateway.outbox.stop()  # the catalog hears of nothing until relay_once below
-    r = requests.post(f"{stack.url}/api/v1/collections", headers=stack.headers(), timeout=30, json={
-        "title": "Tape", "cover_upload_id": cover, "tracks": [{**_fields(), "audio_upload_id": audio}]})
+    r = requests.post(
+        f"{stack.url}/api/v1/collections",
+        headers=stack.headers(),
+        timeout=30,
+        json={"title": "Tape", "cover_upload_id": cover, "tracks": [{**_fields(), "audio_upload_id": audio}]},
+    )
     assert r.status_code == 202, r.text
     collection_id, (track_id,) = r.json()["collection_id"], r.json()["track_ids"]
 
@@ -56,7 +67,8 @@ def test_a_collection_and_its_tracks_read_and_stream_before_the_catalog_has_them
     (item,) = view["items"]
     assert (item["id"], item["status"], item["collection_id"]) == (track_id, "processing", collection_id)
     assert {name: step["state"] for name, step in item["steps"].items()} == dict.fromkeys(
-        ("validation", "waveform", "fingerprint"), "pending")
+        ("validation", "waveform", "fingerprint"), "pending"
+    )
     assert item["audio"]["filename"] == "one.wav"
     track = requests.get(f"{stack.url}/api/v1/tracks/{track_id}", headers=stack.headers(), timeout=30)
     assert track.status_code == 200 and track.json()["status"] == "processing"
@@ -64,19 +76,28 @@ def test_a_collection_and_its_tracks_read_and_stream_before_the_catalog_has_them
         other = requests.get(f"{stack.url}/api/v1/{path}", headers=stack.headers("producer-b"), timeout=30)
         assert other.status_code == 404, path  # another producer's id stays unknown
 
-    ticket = requests.post(f"{stack.url}/api/v1/collections/{collection_id}/events/ticket", headers=stack.headers(),
-                           timeout=30)
+    ticket = requests.post(
+        f"{stack.url}/api/v1/collections/{collection_id}/events/ticket", headers=stack.headers(), timeout=30
+    )
     collection_stream = Stream(requests.get(f"{stack.url}{ticket.json()['url']}", stream=True, timeout=10))
-    track_stream = Stream(requests.get(f"{stack.url}/api/v1/tracks/{track_id}/events", headers=stack.headers(),
-                                       stream=True, timeout=10))
+    track_stream = Stream(
+        requests.get(f"{stack.url}/api/v1/tracks/{track_id}/events", headers=stack.headers(), stream=True, timeout=10)
+    )
     try:
         first = collection_stream.next_event()
-        assert first == {"id": None, "event": "status",  # no id: a reconnect starts afresh
-                         "data": {"collection_id": collection_id, "status": "processing", "version": 0}}
+        assert first == {
+            "id": None,
+            "event": "status",  # no id: a reconnect starts afresh
+            "data": {"collection_id": collection_id, "status": "processing", "version": 0},
+        }
         first = track_stream.next_event()
         assert first["id"] is None and first["data"] == {
-            "track_id": track_id, "status": "processing", "version": 0, "collection_id": collection_id,
-            "steps": {"validation": "pending", "waveform": "pending", "fingerprint": "pending"}}
+            "track_id": track_id,
+            "status": "processing",
+            "version": 0,
+            "collection_id": collection_id,
+            "steps": {"validation": "pending", "waveform": "pending", "fingerprint": "pending"},
+        }
 
         assert stack.gateway.outbox.relay_once() == 2  # the catalog catches up
         caught_up = collection_stream.next_event()  # the catalog's own stream, with its ids
@@ -92,13 +113,20 @@ def test_a_collection_and_its_tracks_read_and_stream_before_the_catalog_has_them
 
 
 def test_a_stream_waiting_for_the_catalog_ends_within_its_limit(real_settings, stack_factory):
-    stack = stack_factory(real_settings.model_copy(update={"catalog_catchup_poll_s": 0.1,
-                                                           "catalog_catchup_wait_s": 1.0}))
+    stack = stack_factory(
+        real_settings.model_copy(update={"catalog_catchup_poll_s": 0.1, "catalog_catchup_wait_s": 1.0})
+    )
     stack.gateway.outbox.stop()
-    r = stack.save({**_fields(), "audio_upload_id": stack.tus_upload(beat_wav(10)),
-                    "cover_upload_id": stack.tus_upload(cover_bytes(1000))})
+    r = stack.save(
+        {
+            **_fields(),
+            "audio_upload_id": stack.tus_upload(beat_wav(10)),
+            "cover_upload_id": stack.tus_upload(cover_bytes(1000)),
+        }
+    )
     started = time.monotonic()
-    stream = requests.get(f"{stack.url}/api/v1/tracks/{r.json()['track_id']}/events", headers=stack.headers(),
-                          timeout=10)  # not streamed: returns once the gateway ends the stream
+    stream = requests.get(
+        f"{stack.url}/api/v1/tracks/{r.json()['track_id']}/events", headers=stack.headers(), timeout=10
+    )  # not streamed: returns once the gateway ends the stream
     assert stream.status_code == 200 and time.monotonic() - started < 8
     assert stream.text.startswith("event: status\ndata: ") and ": waiting for the catalog" in stream.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,14 +19,23 @@ pytestmark = pytest.mark.integration
 
 
 def _fields(**over):
-    return {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-            "licensing": "non_exclusive", **over}
+    return {
+        "title": "Night Drive",
+        "artists": ["Kai"],
+        "bpm": 120,
+        "key": "A",
+        "scale": "minor",
+        "licensing": "non_exclusive",
+        **over,
+    }
 
 
 @pytest.fixture
 def uploads(stack):
-    return {"audio": stack.tus_upload(beat_wav(12), filename="beat.wav"),
-            "cover": stack.tus_upload(cover_bytes(1000), filename="cover.jpg")}
+    return {
+        "audio": stack.tus_upload(beat_wav(12), filename="beat.wav"),
+        "cover": stack.tus_upload(cover_bytes(1000), filename="cover.jpg"),
+    }
 
 
 def _count(stack, model, *where):
@@ -64,7 +74,8 @@ def test_audio_must_look_like_wav_and_be_complete(stack, uploads):
     mp3ish = stack.tus_upload(b"ID3\x04" + b"\x00" * 5000, filename="beat.wav")
     r = stack.save({**_fields(), "audio_upload_id": mp3ish, "cover_upload_id": uploads["cover"]})
     assert [(e["code"], e["message"]) for e in r.json()["errors"]] == [
-        ("AUDIO_NOT_WAV", "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.")]  # validation's
+        ("AUDIO_NOT_WAV", "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.")
+    ]  # validation's
     h = {"Tus-Resumable": "1.0.0", **stack.headers()}
     partial = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "1000"}).headers["Location"]
     r = stack.save({**_fields(), "audio_upload_id": partial.rsplit("/", 1)[1], "cover_upload_id": uploads["cover"]})
@@ -127,8 +138,11 @@ def test_concurrent_saves_never_overdraw_upload_minutes(stack):
 
     def save(upload_id):
         barrier.wait()
-        return requests.post(f"{stack.url}/api/v1/tracks", headers=headers, json={
-            **_fields(), "audio_upload_id": upload_id, "cover_upload_id": cover})
+        return requests.post(
+            f"{stack.url}/api/v1/tracks",
+            headers=headers,
+            json={**_fields(), "audio_upload_id": upload_id, "cover_upload_id": cover},
+        )
 
     with ThreadPoolExecutor(10) as pool:
         results = list(pool.map(save, ids))
@@ -147,8 +161,9 @@ def test_minutes_come_back_when_a_track_is_rejected(stack, uploads):
 
     r = stack.save({**_fields(), "audio_upload_id": uploads["audio"], "cover_upload_id": uploads["cover"]})
     track_id = r.json()["track_id"]
-    event = new_event("track.rejected", {"errors": [{"code": "X", "message": "m"}]}, producer_id="producer-a",
-                      track_id=track_id)
+    event = new_event(
+        "track.rejected", {"errors": [{"code": "X", "message": "m"}]}, producer_id="producer-a", track_id=track_id
+    )
     handle_outcome(event, factory=stack.gateway.factory)
     handle_outcome(event, factory=stack.gateway.factory)  # redelivered: released once
     me = requests.get(f"{stack.url}/api/v1/me", headers=stack.headers()).json()
@@ -157,13 +172,19 @@ def test_minutes_come_back_when_a_track_is_rejected(stack, uploads):
 
 def test_collection_is_all_or_nothing(stack, uploads):
     second_audio = stack.tus_upload(beat_wav(12, seed=2))
-    body = {"title": "Tape One", "cover_upload_id": uploads["cover"], "tracks": [
-        {**_fields(), "audio_upload_id": uploads["audio"]},
-        {**_fields(title="B-side", bpm=300), "audio_upload_id": second_audio}]}
+    body = {
+        "title": "Tape One",
+        "cover_upload_id": uploads["cover"],
+        "tracks": [
+            {**_fields(), "audio_upload_id": uploads["audio"]},
+            {**_fields(title="B-side", bpm=300), "audio_upload_id": second_audio},
+        ],
+    }
     r = requests.post(f"{stack.url}/api/v1/collections", json=body, headers=stack.headers())
     assert r.status_code == 422
-    assert r.json()["errors"] == [{"field": "tracks[1].bpm", "code": "BPM_INVALID",
-                                   "message": "BPM must be a whole number between 60 and 200."}]
+    assert r.json()["errors"] == [
+        {"field": "tracks[1].bpm", "code": "BPM_INVALID", "message": "BPM must be a whole number between 60 and 200."}
+    ]
     assert _count(stack, OutboxEvent) == 0 and _count(stack, Submission) == 0
     body["tracks"][1]["bpm"] = 90
     r = requests.post(f"{stack.url}/api/v1/collections", json=body, headers=stack.headers())
@@ -188,10 +209,8 @@ def test_a_save_whose_gateway_is_killed_mid_save_goes_through_once_on_retry(stac
     headers = {**stack.headers(), "Idempotency-Key": "killed-1"}
 
     def first_try():
-        try:
+        with contextlib.suppress(requests.ConnectionError):  # killed before answering
             requests.post(f"{dying.url}/api/v1/tracks", json=body, headers=headers, timeout=60)
-        except requests.ConnectionError:
-            pass  # killed before answering
 
     t = threading.Thread(target=first_try)
     t.start()

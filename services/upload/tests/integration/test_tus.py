@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -45,7 +46,13 @@ def test_options_advertises_capabilities(stack):
     assert r.status_code == 204
     assert r.headers["Tus-Version"] == "1.0.0"
     assert set(r.headers["Tus-Extension"].split(",")) == {
-        "creation", "creation-with-upload", "termination", "checksum", "expiration", "concatenation"}
+        "creation",
+        "creation-with-upload",
+        "termination",
+        "checksum",
+        "expiration",
+        "concatenation",
+    }
     assert r.headers["Tus-Max-Size"] == str(stack.settings.max_upload_bytes)
     assert r.headers["Tus-Checksum-Algorithm"] == "sha1,sha256"
 
@@ -72,8 +79,9 @@ def test_interrupted_upload_resumes_from_server_offset_across_a_gateway_restart(
 
     second = stack_factory(real_settings)  # a new gateway process state, same database and storage
     client = tus.TusClient(f"{second.url}/api/v1/uploads", headers=second.headers())
-    resumed = client.uploader(file_stream=io.BytesIO(data), chunk_size=4 * 1024 * 1024,
-                              url=f"{second.url}/api/{url_path}")
+    resumed = client.uploader(
+        file_stream=io.BytesIO(data), chunk_size=4 * 1024 * 1024, url=f"{second.url}/api/{url_path}"
+    )
     assert resumed.get_offset() == 8 * 1024 * 1024
     resumed.upload()
     assert _object_sha(second, url_path.rsplit("/", 1)[1]) == _sha(data)
@@ -84,13 +92,29 @@ def test_checksum_mismatch_answers_460_and_writes_nothing(stack):
     r = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "10"})
     location = r.headers["Location"]
     bad = base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
-    r = requests.patch(location, data=b"0123456789", headers={
-        **h, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Checksum": f"sha1 {bad}"})
+    r = requests.patch(
+        location,
+        data=b"0123456789",
+        headers={
+            **h,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": f"sha1 {bad}",
+        },
+    )
     assert r.status_code == 460
     assert requests.head(location, headers=h).headers["Upload-Offset"] == "0"
     good = base64.b64encode(hashlib.sha256(b"0123456789").digest()).decode()
-    r = requests.patch(location, data=b"0123456789", headers={
-        **h, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Upload-Checksum": f"sha256 {good}"})
+    r = requests.patch(
+        location,
+        data=b"0123456789",
+        headers={
+            **h,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": f"sha256 {good}",
+        },
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "10"
 
 
@@ -104,18 +128,24 @@ def test_tuspy_checksum_upload(stack):
 
 def test_creation_with_upload(stack):
     h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
-    r = requests.post(f"{stack.url}/api/v1/uploads", data=b"abcdef",
-                      headers={**h, "Upload-Length": "10", "Upload-Metadata": "filename YS53YXY="})
+    r = requests.post(
+        f"{stack.url}/api/v1/uploads",
+        data=b"abcdef",
+        headers={**h, "Upload-Length": "10", "Upload-Metadata": "filename YS53YXY="},
+    )
     assert r.status_code == 201 and r.headers["Upload-Offset"] == "6" and "Upload-Expires" in r.headers
     head = requests.head(r.headers["Location"], headers=h)
     assert head.headers["Upload-Metadata"] == "filename YS53YXY="
 
 
-@pytest.mark.parametrize("headers, status", [
-    ({}, 412),  # no Tus-Resumable
-    ({**TUS, "Upload-Length": str(3 * 1024**3)}, 413),
-    ({**TUS}, 400),  # no Upload-Length
-])
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({}, 412),  # no Tus-Resumable
+        ({**TUS, "Upload-Length": str(3 * 1024**3)}, 413),
+        ({**TUS}, 400),  # no Upload-Length
+    ],
+)
 def test_creation_errors(stack, headers, status):
     r = requests.post(f"{stack.url}/api/v1/uploads", headers={**stack.headers(), **headers})
     assert r.status_code == status
@@ -125,8 +155,12 @@ def test_patch_errors(stack):
     h = {**TUS, **stack.headers()}
     location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "4"}).headers["Location"]
     octet = {"Content-Type": "application/offset+octet-stream"}
-    assert requests.patch(location, data=b"ab", headers={**h, "Upload-Offset": "0",
-                                                         "Content-Type": "text/plain"}).status_code == 415
+    assert (
+        requests.patch(
+            location, data=b"ab", headers={**h, "Upload-Offset": "0", "Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
     r = requests.patch(location, data=b"ab", headers={**h, **octet, "Upload-Offset": "1"})
     assert r.status_code == 409 and r.headers["Upload-Offset"] == "0"
     assert requests.patch(location, data=b"abcdef", headers={**h, **octet, "Upload-Offset": "0"}).status_code == 413
@@ -135,12 +169,14 @@ def test_patch_errors(stack):
 
 def test_a_patch_with_bytes_on_a_complete_upload_says_it_is_complete(stack):
     h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
-    location = requests.post(f"{stack.url}/api/v1/uploads", data=b"abcd",
-                             headers={**h, "Upload-Length": "4"}).headers["Location"]
+    location = requests.post(f"{stack.url}/api/v1/uploads", data=b"abcd", headers={**h, "Upload-Length": "4"}).headers[
+        "Location"
+    ]
     r = requests.patch(location, data=b"ef", headers={**h, "Upload-Offset": "4"})
     assert r.status_code == 409 and r.headers["Upload-Offset"] == "4"
-    assert r.json()["errors"] == [{"field": None, "code": "UPLOAD_COMPLETE",
-                                   "message": "This upload is already complete; it takes no more data."}]
+    assert r.json()["errors"] == [
+        {"field": None, "code": "UPLOAD_COMPLETE", "message": "This upload is already complete; it takes no more data."}
+    ]
     r = requests.patch(location, data=b"ef", headers={**h, "Upload-Offset": "2"})  # a stale offset stays a mismatch
     assert r.status_code == 409 and r.json()["errors"][0]["code"] == "OFFSET_MISMATCH"
     assert r.json()["errors"][0]["message"] == "Upload-Offset 2 does not match the server's offset 4."
@@ -150,7 +186,9 @@ def test_a_patch_with_bytes_on_a_complete_upload_says_it_is_complete(stack):
 
 def test_racing_patch_is_refused_with_423_while_the_first_lives(stack):
     h = {**TUS, **stack.headers(), "Content-Type": "application/offset+octet-stream"}
-    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "2000000"}).headers["Location"]
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": "2000000"}).headers[
+        "Location"
+    ]
     started, raced = threading.Event(), threading.Event()
 
     def slow_body():
@@ -160,8 +198,11 @@ def test_racing_patch_is_refused_with_423_while_the_first_lives(stack):
         yield b"y" * 1000
 
     results = {}
-    t = threading.Thread(target=lambda: results.setdefault("slow", requests.patch(
-        location, data=slow_body(), headers={**h, "Upload-Offset": "0"})))
+    t = threading.Thread(
+        target=lambda: results.setdefault(
+            "slow", requests.patch(location, data=slow_body(), headers={**h, "Upload-Offset": "0"})
+        )
+    )
     t.start()
     assert started.wait(5)
     _wait_leased(stack, location)
@@ -200,11 +241,13 @@ def test_a_patch_whose_gateway_is_killed_mid_body_lets_the_next_patch_continue(s
         yield b"K" * 2000
 
     def doomed_patch():
-        try:
-            requests.patch(f"{dying.url}/api/v1/uploads/{upload_id}", data=stalled_body(),
-                           headers={**h, "Upload-Offset": "0"}, timeout=60)
-        except requests.ConnectionError:
-            pass  # killed mid-body
+        with contextlib.suppress(requests.ConnectionError):  # killed mid-body
+            requests.patch(
+                f"{dying.url}/api/v1/uploads/{upload_id}",
+                data=stalled_body(),
+                headers={**h, "Upload-Offset": "0"},
+                timeout=60,
+            )
 
     t = threading.Thread(target=doomed_patch)
     t.start()
@@ -265,15 +308,19 @@ def test_a_writer_that_lost_its_lease_cannot_corrupt_the_upload(stack):
         yield b"S" * 500
 
     results = {}
-    t = threading.Thread(target=lambda: results.setdefault("stale", requests.patch(
-        location, data=stalled_body(), headers={**h, "Upload-Offset": "0"})))
+    t = threading.Thread(
+        target=lambda: results.setdefault(
+            "stale", requests.patch(location, data=stalled_body(), headers={**h, "Upload-Offset": "0"})
+        )
+    )
     t.start()
     assert started.wait(5)
     time.sleep(0.3)
     _wait_leased(stack, location)
     with stack.gateway.factory() as s, s.begin():  # its renewals stop and the lease runs out (a long stall)
-        s.execute(update(Upload).where(Upload.id == upload_id).values(locked_until=Upload.created_at,
-                                                                       lock_token="stalled"))
+        s.execute(
+            update(Upload).where(Upload.id == upload_id).values(locked_until=Upload.created_at, lock_token="stalled")
+        )
     fresh = os.urandom(2000)
     r = requests.patch(location, data=fresh, headers={**h, "Upload-Offset": "0"})
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "2000"

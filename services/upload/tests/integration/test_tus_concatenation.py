@@ -32,8 +32,9 @@ def _stack(module_stack):
 
 def _partial(stack, data: bytes, producer: str = "producer-a", chunk_size: int = 2 * MiB, **kw) -> str:
     """A partial upload of ``data`` sent by tuspy; its URL."""
-    client = tus.TusClient(f"{stack.url}/api/v1/uploads",
-                           headers={**stack.headers(producer), "Upload-Concat": "partial"})
+    client = tus.TusClient(
+        f"{stack.url}/api/v1/uploads", headers={**stack.headers(producer), "Upload-Concat": "partial"}
+    )
     uploader = client.uploader(file_stream=io.BytesIO(data), chunk_size=chunk_size, **kw)
     uploader.upload()
     return uploader.url
@@ -45,8 +46,10 @@ def _parallel(stack, pieces: list[bytes], producer: str = "producer-a") -> list[
 
 
 def _final(stack, urls: list[str], producer: str = "producer-a", **headers) -> requests.Response:
-    return requests.post(f"{stack.url}/api/v1/uploads", headers={
-        **TUS, **stack.headers(producer), "Upload-Concat": "final;" + " ".join(urls), **headers})
+    return requests.post(
+        f"{stack.url}/api/v1/uploads",
+        headers={**TUS, **stack.headers(producer), "Upload-Concat": "final;" + " ".join(urls), **headers},
+    )
 
 
 def _object(stack, upload_id: str, producer: str = "producer-a") -> bytes:
@@ -66,7 +69,7 @@ def test_options_advertises_concatenation(stack):
 
 def test_parallel_partials_make_a_final_upload_assembled_in_storage(stack):
     data = os.urandom(11 * MiB + 12345)
-    pieces = [data[: 5 * MiB], data[5 * MiB: 10 * MiB], data[10 * MiB:]]
+    pieces = [data[: 5 * MiB], data[5 * MiB : 10 * MiB], data[10 * MiB :]]
     urls = _parallel(stack, pieces)
     meta = "filename " + base64.b64encode(b"beat.bin").decode()
     r = _final(stack, urls, **{"Upload-Metadata": meta})
@@ -81,7 +84,8 @@ def test_parallel_partials_make_a_final_upload_assembled_in_storage(stack):
     assert head.status_code == 200
     assert head.headers["Upload-Length"] == head.headers["Upload-Offset"] == str(len(data))
     assert head.headers["Upload-Concat"] == "final;" + " ".join(
-        f"{stack.url}/api/v1/uploads/{u.rsplit('/', 1)[1]}" for u in urls)
+        f"{stack.url}/api/v1/uploads/{u.rsplit('/', 1)[1]}" for u in urls
+    )
     assert head.headers["Upload-Metadata"] == meta and "Upload-Expires" not in head.headers
     partial_head = requests.head(urls[0], headers=h)
     assert partial_head.headers["Upload-Concat"] == "partial"
@@ -96,8 +100,11 @@ def test_parallel_partials_make_a_final_upload_assembled_in_storage(stack):
     r = _final(stack, urls[:2])
     assert _error(r) == (409, "PARTIAL_ALREADY_JOINED", "Partial upload 1 is already part of another final upload.")
     r = requests.patch(location, data=b"x", headers={**h, **OCTET, "Upload-Offset": str(len(data))})
-    assert _error(r) == (403, "FINAL_UPLOAD_READ_ONLY",
-                         "A final upload is assembled from its partial uploads; it takes no data.")
+    assert _error(r) == (
+        403,
+        "FINAL_UPLOAD_READ_ONLY",
+        "A final upload is assembled from its partial uploads; it takes no data.",
+    )
     state = requests.get(location, headers=stack.headers()).json()
     assert state["complete"] is True and state["length"] == len(data) and state["inspection"] is not None
     assert requests.get(urls[0], headers=stack.headers()).json()["inspection"] is None
@@ -133,7 +140,9 @@ def test_a_partial_checks_its_checksum_like_any_upload(stack):
     r = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "partial", "Upload-Length": "10"})
     location = r.headers["Location"]
     bad = base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
-    r = requests.patch(location, data=b"0123456789", headers={**h, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {bad}"})
+    r = requests.patch(
+        location, data=b"0123456789", headers={**h, "Upload-Offset": "0", "Upload-Checksum": f"sha1 {bad}"}
+    )
     assert _error(r) == (460, "CHECKSUM_MISMATCH", "The data does not match its checksum; nothing was written.")
     assert requests.head(location, headers=h).headers["Upload-Offset"] == "0"
     # a body over several parts: stored part by part as it arrives, recorded only once it matches
@@ -146,8 +155,9 @@ def test_a_partial_checks_its_checksum_like_any_upload(stack):
 def test_a_checksum_mismatch_over_several_parts_keeps_nothing(stack):
     h = {**TUS, **stack.headers(), **OCTET}
     data = os.urandom(11 * MiB)
-    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": str(len(data))}
-                             ).headers["Location"]
+    location = requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Length": str(len(data))}).headers[
+        "Location"
+    ]
     wrong = base64.b64encode(hashlib.sha256(data[:-1]).digest()).decode()
     r = requests.patch(location, data=data, headers={**h, "Upload-Offset": "0", "Upload-Checksum": f"sha256 {wrong}"})
     assert r.status_code == 460
@@ -172,28 +182,72 @@ def test_final_upload_refusals(stack):
     h = {**TUS, **stack.headers()}
     big, small = _partial(stack, os.urandom(5 * MiB)), _partial(stack, os.urandom(1000))
     plain = stack.tus_upload(b"plain bytes")
-    unfinished = requests.post(f"{stack.url}/api/v1/uploads", headers={
-        **h, "Upload-Concat": "partial", "Upload-Length": "100"}).headers["Location"]
+    unfinished = requests.post(
+        f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "partial", "Upload-Length": "100"}
+    ).headers["Location"]
     limits = stack.settings
     cases = [
-        (_final(stack, [small, big]), (400, "PARTIAL_TOO_SMALL",
-                                       f"Partial upload 1 is 1000 bytes; every partial upload but the last must be "
-                                       f"at least {limits.upload_concat_part_min_bytes} bytes.")),
-        (_final(stack, [big, big]), (400, "CONCAT_PART_REPEATED", "Each partial upload may appear once in a final upload.")),
-        (_final(stack, [big, f"{stack.url}/api/v1/uploads/{plain}"]),
-         (400, "NOT_PARTIAL", "Upload 2 is not a partial upload (it was not created with Upload-Concat: partial).")),
-        (_final(stack, [big, unfinished]), (400, "PARTIAL_INCOMPLETE", "Partial upload 2 is not finished (0 of 100 "
-                                                                       "bytes); finish it before creating the final upload.")),
-        (_final(stack, [big] * (limits.upload_concat_parts_max + 1)),
-         (400, "CONCAT_TOO_MANY_PARTS", f"A final upload may join at most {limits.upload_concat_parts_max} partial uploads.")),
-        (_final(stack, [big, small], **{"Upload-Length": str(5 * MiB + 1000)}),
-         (400, "CONCAT_LENGTH_FORBIDDEN", "A final upload takes its length from its partial uploads; send no Upload-Length.")),
-        (_final(stack, ["https://elsewhere.example/files/abc"]), (400, "CONCAT_INVALID", 'Upload-Concat must be "partial", or '
-                                                                  '"final;" followed by the URLs of your partial uploads '
-                                                                  "separated by spaces.")),
-        (requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "final;"}), (400, "CONCAT_INVALID", None)),
-        (requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "partial;x", "Upload-Length": "1"}),
-         (400, "CONCAT_INVALID", None)),
+        (
+            _final(stack, [small, big]),
+            (
+                400,
+                "PARTIAL_TOO_SMALL",
+                f"Partial upload 1 is 1000 bytes; every partial upload but the last must be "
+                f"at least {limits.upload_concat_part_min_bytes} bytes.",
+            ),
+        ),
+        (
+            _final(stack, [big, big]),
+            (400, "CONCAT_PART_REPEATED", "Each partial upload may appear once in a final upload."),
+        ),
+        (
+            _final(stack, [big, f"{stack.url}/api/v1/uploads/{plain}"]),
+            (400, "NOT_PARTIAL", "Upload 2 is not a partial upload (it was not created with Upload-Concat: partial)."),
+        ),
+        (
+            _final(stack, [big, unfinished]),
+            (
+                400,
+                "PARTIAL_INCOMPLETE",
+                "Partial upload 2 is not finished (0 of 100 bytes); finish it before creating the final upload.",
+            ),
+        ),
+        (
+            _final(stack, [big] * (limits.upload_concat_parts_max + 1)),
+            (
+                400,
+                "CONCAT_TOO_MANY_PARTS",
+                f"A final upload may join at most {limits.upload_concat_parts_max} partial uploads.",
+            ),
+        ),
+        (
+            _final(stack, [big, small], **{"Upload-Length": str(5 * MiB + 1000)}),
+            (
+                400,
+                "CONCAT_LENGTH_FORBIDDEN",
+                "A final upload takes its length from its partial uploads; send no Upload-Length.",
+            ),
+        ),
+        (
+            _final(stack, ["https://elsewhere.example/files/abc"]),
+            (
+                400,
+                "CONCAT_INVALID",
+                'Upload-Concat must be "partial", or '
+                '"final;" followed by the URLs of your partial uploads '
+                "separated by spaces.",
+            ),
+        ),
+        (
+            requests.post(f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "final;"}),
+            (400, "CONCAT_INVALID", None),
+        ),
+        (
+            requests.post(
+                f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "partial;x", "Upload-Length": "1"}
+            ),
+            (400, "CONCAT_INVALID", None),
+        ),
     ]
     for answer, (status, code, message) in cases:
         assert _error(answer)[:2] == (status, code), answer.text
@@ -205,15 +259,24 @@ def test_final_upload_refusals(stack):
 
 def test_a_partial_cannot_be_saved_and_the_final_saves_and_counts_as_one_upload(stack):
     wav = beat_wav(40)
-    urls = _parallel(stack, [wav[: 5 * MiB], wav[5 * MiB:]])
+    urls = _parallel(stack, [wav[: 5 * MiB], wav[5 * MiB :]])
     cover = stack.tus_upload(cover_bytes(1000), filename="cover.jpg")
-    fields = {"title": "Split", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-              "licensing": "non_exclusive", "cover_upload_id": cover}
+    fields = {
+        "title": "Split",
+        "artists": ["Kai"],
+        "bpm": 120,
+        "key": "A",
+        "scale": "minor",
+        "licensing": "non_exclusive",
+        "cover_upload_id": cover,
+    }
     r = stack.save({**fields, "audio_upload_id": urls[0].rsplit("/", 1)[1]}, producer="producer-a")
     assert r.status_code == 422
-    assert {"field": "audio", "code": "UPLOAD_PARTIAL",
-            "message": "The audio upload is one part of a parallel upload; save the final upload that joins its parts."
-            } in r.json()["errors"]
+    assert {
+        "field": "audio",
+        "code": "UPLOAD_PARTIAL",
+        "message": "The audio upload is one part of a parallel upload; save the final upload that joins its parts.",
+    } in r.json()["errors"]
     meta = "filename " + base64.b64encode(b"split.wav").decode() + ",kind " + base64.b64encode(b"audio").decode()
     final = _final(stack, urls, **{"Upload-Metadata": meta}).headers["Location"].rsplit("/", 1)[1]
     inspection = requests.get(f"{stack.url}/api/v1/uploads/{final}", headers=stack.headers()).json()["inspection"]
@@ -235,8 +298,11 @@ def test_deleting_a_final_deletes_its_partials_and_a_lone_partial_as_any_upload(
         assert requests.head(url, headers=h).status_code == 410
     lone = _partial(stack, os.urandom(10))
     assert requests.delete(lone, headers=h).status_code == 204
-    assert _error(_final(stack, [lone])) == (410, "PARTIAL_GONE",
-                                              "Partial upload 1 has expired or was cancelled; upload the file again.")
+    assert _error(_final(stack, [lone])) == (
+        410,
+        "PARTIAL_GONE",
+        "Partial upload 1 has expired or was cancelled; upload the file again.",
+    )
 
 
 def test_an_expired_partial_cannot_be_joined(real_settings, stack_factory):
@@ -244,13 +310,17 @@ def test_an_expired_partial_cannot_be_joined(real_settings, stack_factory):
     h = {**TUS, **stack.headers(), **OCTET}
     done = _partial(stack, os.urandom(5 * MiB))
     stack.gateway.uploads.settings = stack.settings.model_copy(update={"upload_expiry_s": 0})
-    location = requests.post(f"{stack.url}/api/v1/uploads", headers={
-        **h, "Upload-Concat": "partial", "Upload-Length": "100"}).headers["Location"]
+    location = requests.post(
+        f"{stack.url}/api/v1/uploads", headers={**h, "Upload-Concat": "partial", "Upload-Length": "100"}
+    ).headers["Location"]
     time.sleep(0.05)
     r = requests.patch(location, data=b"a" * 100, headers={**h, "Upload-Offset": "0"})
     assert _error(r)[:2] == (410, "UPLOAD_GONE")
     assert _error(_final(stack, [done, location])) == (
-        410, "PARTIAL_GONE", "Partial upload 2 has expired or was cancelled; upload the file again.")
+        410,
+        "PARTIAL_GONE",
+        "Partial upload 2 has expired or was cancelled; upload the file again.",
+    )
     assert stack.gateway.uploads.sweep_expired() >= 1
     assert _error(_final(stack, [done, location]))[:2] == (410, "PARTIAL_GONE")
 

@@ -7,8 +7,16 @@ import pytest
 from beatpass_common.config import Settings
 from beatpass_upload.fields import check_collection_title, check_track_fields
 
-FIELDS = {"title": "Night Drive", "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor",
-          "licensing": "non_exclusive", "audio_upload_id": "a" * 32, "cover_upload_id": "c" * 32}
+FIELDS = {
+    "title": "Night Drive",
+    "artists": ["Kai"],
+    "bpm": 120,
+    "key": "A",
+    "scale": "minor",
+    "licensing": "non_exclusive",
+    "audio_upload_id": "a" * 32,
+    "cover_upload_id": "c" * 32,
+}
 
 
 def _codes(**over) -> dict:
@@ -30,22 +38,34 @@ def test_a_genre_is_as_short_as_a_tag():
     assert _codes(genres=["x" * 40]) == {}
     errors, _ = check_track_fields({**FIELDS, "genres": ["trap", "x" * 41]}, Settings())
     assert [(e.field, e.code, e.message) for e in errors] == [
-        ("genres", "GENRE_INVALID", "Each genre must be 40 characters or fewer.")]
+        ("genres", "GENRE_INVALID", "Each genre must be 40 characters or fewer.")
+    ]
 
 
-@pytest.mark.parametrize("field, value", [
-    ("title", "\u202eevirD thgiN"), ("artists", ["Kai", "\u2066Mira\u2069"]), ("mood", "calm\u202d"),
-    ("description", "a\u202ab"), ("genres", ["trap\u2067"]), ("tags", "dark, \u202bnight")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("title", "\u202eevirD thgiN"),
+        ("artists", ["Kai", "\u2066Mira\u2069"]),
+        ("mood", "calm\u202d"),
+        ("description", "a\u202ab"),
+        ("genres", ["trap\u2067"]),
+        ("tags", "dark, \u202bnight"),
+    ],
+)
 def test_text_direction_controls_are_refused_where_they_are(field, value):
-    """"\\u202eRTL\\u202c Kai" displays as "LTR Kai": a name must read as what it is."""
+    """ "\\u202eRTL\\u202c Kai" displays as "LTR Kai": a name must read as what it is."""
     errors, _ = check_track_fields({**FIELDS, field: value}, Settings(), uploads_required=False)
     assert [(e.field, e.code) for e in errors] == [(field, "TEXT_DIRECTION_CONTROL")]
     assert "invisible text-direction characters" in errors[0].message
 
 
 def test_right_to_left_text_and_its_marks_are_kept():
-    errors, clean = check_track_fields({**FIELDS, "title": "שיר \u200fלילה", "artists": ["\u0645\u064a\u0631\u0627"]},
-                                       Settings(), uploads_required=False)
+    errors, clean = check_track_fields(
+        {**FIELDS, "title": "שיר \u200fלילה", "artists": ["\u0645\u064a\u0631\u0627"]},
+        Settings(),
+        uploads_required=False,
+    )
     assert errors == [] and clean["title"] == "שיר \u200fלילה"
 
 

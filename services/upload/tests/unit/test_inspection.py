@@ -17,10 +17,13 @@ from beatpass_upload.inspection import inspect
 from beatpass_upload.models import Upload
 
 BUCKET = "uploads"
-NOT_SQUARE = ("This image is 600 × 400 pixels, which is not square. BeatPass accepts square cover art (width and "
-              "height within 1 % of each other).")
-DIMENSIONS = ("This image is 600 × 400 pixels. BeatPass accepts square cover art from 1,000 × 1,000 to "
-              "6,000 × 6,000 pixels.")
+NOT_SQUARE = (
+    "This image is 600 × 400 pixels, which is not square. BeatPass accepts square cover art (width and "
+    "height within 1 % of each other)."
+)
+DIMENSIONS = (
+    "This image is 600 × 400 pixels. BeatPass accepts square cover art from 1,000 × 1,000 to 6,000 × 6,000 pixels."
+)
 
 
 class CountingStore(LocalStore):
@@ -65,34 +68,54 @@ def problems(result) -> list[tuple[str, str, str]]:
 
 def test_a_good_wav_has_its_facts_and_no_problem(store):
     result = inspect(store, upload(store, beat_wav(12), "audio"), Settings())
-    assert result == {"kind": "audio", "format": "wav", "problems": [],
-                      "facts": {"sample_rate": 44100, "bit_depth": 16, "channels": 2, "duration_s": 12.0}}
+    assert result == {
+        "kind": "audio",
+        "format": "wav",
+        "problems": [],
+        "facts": {"sample_rate": 44100, "bit_depth": 16, "channels": 2, "duration_s": 12.0},
+    }
 
 
 def test_an_mp3_renamed_wav_and_a_flac_are_named_for_what_they_are(store, tmp_path):
     mp3 = inspect(store, upload(store, encoded(tmp_path, "lame", "mp3"), "audio", "beat.wav"), Settings())
     assert (mp3["format"], mp3["facts"]) == ("mp3", None)
-    assert problems(mp3) == [("audio", "AUDIO_NOT_WAV", "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.")]
+    assert problems(mp3) == [
+        ("audio", "AUDIO_NOT_WAV", "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.")
+    ]
     flac = inspect(store, upload(store, encoded(tmp_path, "sox", "flac"), "audio", "beat2.wav"), Settings())
-    assert problems(flac) == [("audio", "AUDIO_NOT_WAV",
-                               "This file is FLAC audio, not WAV. BeatPass accepts WAV audio only.")]
+    assert problems(flac) == [
+        ("audio", "AUDIO_NOT_WAV", "This file is FLAC audio, not WAV. BeatPass accepts WAV audio only.")
+    ]
 
 
 def test_a_wav_cut_inside_its_header_and_one_cut_short(store):
     cut = inspect(store, upload(store, beat_wav(12)[:30], "audio"), Settings())
-    assert problems(cut) == [("audio", "AUDIO_BAD_HEADER", "This WAV file's header is damaged: its 'fmt ' chunk "
-                              "claims 16 bytes but the file ends before that. Export the track again as a WAV file.")]
+    assert problems(cut) == [
+        (
+            "audio",
+            "AUDIO_BAD_HEADER",
+            "This WAV file's header is damaged: its 'fmt ' chunk "
+            "claims 16 bytes but the file ends before that. Export the track again as a WAV file.",
+        )
+    ]
     short = inspect(store, upload(store, beat_wav(12)[: 44 + 44100 * 4 * 3], "audio", "short"), Settings())
     assert [p[1] for p in problems(short)] == ["AUDIO_TRUNCATED"]
     assert short["facts"]["duration_s"] == 3.0
-    assert problems(short)[0][2] == ("The audio is cut short: the WAV header promises 12 seconds of audio but the file "
-                                     "holds only 3 seconds. Upload the complete file.")
+    assert problems(short)[0][2] == (
+        "The audio is cut short: the WAV header promises 12 seconds of audio but the file "
+        "holds only 3 seconds. Upload the complete file."
+    )
 
 
 def test_a_short_track_and_a_mono_48k_24_bit_one(store):
     five = inspect(store, upload(store, beat_wav(5), "audio"), Settings())
-    assert problems(five) == [("audio", "AUDIO_TOO_SHORT", "This track is 5 seconds long. BeatPass accepts tracks "
-                                                           "from 10 seconds to 20 minutes long.")]
+    assert problems(five) == [
+        (
+            "audio",
+            "AUDIO_TOO_SHORT",
+            "This track is 5 seconds long. BeatPass accepts tracks from 10 seconds to 20 minutes long.",
+        )
+    ]
     mono = inspect(store, upload(store, beat_wav(11, rate=48_000, bits=24, channels=1), "audio", "m"), Settings())
     assert mono["facts"] == {"sample_rate": 48000, "bit_depth": 24, "channels": 1, "duration_s": 11.0}
     assert mono["problems"] == []
@@ -102,8 +125,16 @@ def test_a_large_wav_is_judged_from_its_header_alone(store, tmp_path):
     """A 1.9 GB WAV (a sparse file here) costs a few kilobytes of reads, not the file."""
     data_bytes = 1_900_000_000
     fmt = struct.pack("<HHIIHH", 1, 2, 48_000, 48_000 * 6, 6, 24)
-    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
-        b"data" + struct.pack("<I", data_bytes)
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
     store.put_bytes(BUCKET, "big", header)
     with open(store._path(BUCKET, "big"), "r+b") as f:
         f.truncate(len(header) + data_bytes)
@@ -124,16 +155,30 @@ def test_covers_are_judged_by_their_header(store):
 
 def test_what_is_not_a_jpeg_or_png_cover(store):
     text = inspect(store, upload(store, b"hello, this is not a picture\n" * 10, "cover"), Settings())
-    assert problems(text) == [("cover", "COVER_NOT_JPEG_OR_PNG",
-                               "This file is not a recognised image. BeatPass accepts JPEG or PNG cover art only.")]
+    assert problems(text) == [
+        (
+            "cover",
+            "COVER_NOT_JPEG_OR_PNG",
+            "This file is not a recognised image. BeatPass accepts JPEG or PNG cover art only.",
+        )
+    ]
     gif = io.BytesIO()
     Image.new("RGB", (1000, 1000)).save(gif, "GIF")
     assert problems(inspect(store, upload(store, gif.getvalue(), "cover", "g"), Settings())) == [
-        ("cover", "COVER_NOT_JPEG_OR_PNG", "This file is a GIF image, not JPEG or PNG. BeatPass accepts JPEG or PNG "
-                                           "cover art only.")]
+        (
+            "cover",
+            "COVER_NOT_JPEG_OR_PNG",
+            "This file is a GIF image, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only.",
+        )
+    ]
     cut = inspect(store, upload(store, cover_bytes(1000, "PNG")[:20], "cover", "cut"), Settings())
-    assert problems(cut) == [("cover", "COVER_CORRUPT", "This image could not be read: a PNG image that is damaged "
-                                                        "or cut short. Export the artwork again.")]
+    assert problems(cut) == [
+        (
+            "cover",
+            "COVER_CORRUPT",
+            "This image could not be read: a PNG image that is damaged or cut short. Export the artwork again.",
+        )
+    ]
 
 
 def test_sizes_come_first_and_the_kind_is_guessed_when_not_declared(store):
@@ -141,7 +186,8 @@ def test_sizes_come_first_and_the_kind_is_guessed_when_not_declared(store):
     big = inspect(store, upload(store, cover_bytes(1400), "cover"), settings)
     assert (big["format"], [p["code"] for p in big["problems"]]) == (None, ["COVER_TOO_LARGE"])
     assert problems(inspect(store, upload(store, b"", "audio", "e"), Settings())) == [
-        ("audio", "AUDIO_EMPTY", "The audio file is empty (0 bytes). BeatPass accepts WAV audio only.")]
+        ("audio", "AUDIO_EMPTY", "The audio file is empty (0 bytes). BeatPass accepts WAV audio only.")
+    ]
     assert inspect(store, upload(store, cover_bytes(1000), None, "c"), Settings())["kind"] == "cover"
     assert inspect(store, upload(store, beat_wav(10), None, "w"), Settings())["kind"] == "audio"
     # the role a save gives an upload wins over what it declared
@@ -161,8 +207,15 @@ def test_a_cover_header_is_read_from_a_bounded_prefix_only(store):
     big_header = cover_bytes(1000)
     big_header = big_header[:2] + exif * 2 + big_header[2:]
     assert inspect(store, upload(store, big_header, "cover", "meta"), settings)["facts"] is None
-    assert inspect(store, upload(store, big_header, "cover", "meta"), Settings())["facts"] == {"width": 1000,
-                                                                                              "height": 1000}
+    assert inspect(store, upload(store, big_header, "cover", "meta"), Settings())["facts"] == {
+        "width": 1000,
+        "height": 1000,
+    }
     damaged = inspect(store, upload(store, b"\xff\xd8" + b"\xff" * 1000, "cover", "small"), settings)
-    assert problems(damaged) == [("cover", "COVER_CORRUPT", "This image could not be read: a JPEG image that is "
-                                                            "damaged or cut short. Export the artwork again.")]
+    assert problems(damaged) == [
+        (
+            "cover",
+            "COVER_CORRUPT",
+            "This image could not be read: a JPEG image that is damaged or cut short. Export the artwork again.",
+        )
+    ]

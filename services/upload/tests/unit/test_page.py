@@ -16,12 +16,23 @@ def _app(routes: list[tuple[str, str]]) -> Flask:
 
 def test_nothing_optional_served_means_every_feature_off():
     app = _app([("GET", "/api/v1/tracks/<track_id>"), ("POST", "/api/v1/collections")])
-    assert features(app) == {name: False for name in FEATURES}
+    assert features(app) == dict.fromkeys(FEATURES, False)
 
 
 def test_a_route_counts_whatever_its_variables_are_called_and_only_with_its_method():
-    app = _app([("PATCH", "/api/v1/tracks/<string:tid>"), ("GET", "/api/v1/uploads/<id>"),
-                ("GET", "/api/v1/collections"), ("PUT", "/api/v1/collections/<cid>"),
-                ("POST", "/api/v1/tracks/<x>/replace/now")])
-    assert features(app) == {"collectionsList": True, "uploadInspection": True, "editTrack": True,
-                             "editCollection": False, "replaceTrack": False}
+    app = _app(
+        [
+            ("PATCH", "/api/v1/tracks/<string:tid>"),
+            ("GET", "/api/v1/uploads/<id>"),
+            ("GET", "/api/v1/collections"),
+            ("PUT", "/api/v1/collections/<cid>"),
+            ("POST", "/api/v1/tracks/<x>/replace/now"),
+        ]
+    )
+    assert features(app) == {
+        "collectionsList": True,
+        "uploadInspection": True,
+        "editTrack": True,
+        "editCollection": False,
+        "replaceTrack": False,
+    }

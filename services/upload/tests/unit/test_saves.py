@@ -43,9 +43,15 @@ def gw(tmp_path, settings):
     store = open_store(f"file://{tmp_path}/objects")
     store.ensure_bucket(settings.uploads_bucket)
     outbox = Outbox(OutboxEvent, factory, lambda event: None, settings.outbox_poll_s)  # never relayed here
-    yield Gateway(settings=settings, factory=factory, store=store, outbox=outbox,
-                  uploads=Uploads(factory, store, settings), saver=Saver(factory, store, outbox, settings),
-                  catalog=Catalog())
+    yield Gateway(
+        settings=settings,
+        factory=factory,
+        store=store,
+        outbox=outbox,
+        uploads=Uploads(factory, store, settings),
+        saver=Saver(factory, store, outbox, settings),
+        catalog=Catalog(),
+    )
     factory.kw["bind"].dispose()
 
 
@@ -55,13 +61,27 @@ def _upload(gw, data: bytes, kind: str, producer: Producer = PRODUCER) -> str:
 
 
 def _body(gw, producer: Producer = PRODUCER, seconds: float = 12.0, **fields) -> dict:
-    return {"audio_upload_id": _upload(gw, beat_wav(seconds), "audio", producer),
-            "cover_upload_id": _upload(gw, cover_bytes(), "cover", producer), "title": "Night Drive",
-            "artists": ["Kai"], "bpm": 120, "key": "A", "scale": "minor", "licensing": "non_exclusive", **fields}
+    return {
+        "audio_upload_id": _upload(gw, beat_wav(seconds), "audio", producer),
+        "cover_upload_id": _upload(gw, cover_bytes(), "cover", producer),
+        "title": "Night Drive",
+        "artists": ["Kai"],
+        "bpm": 120,
+        "key": "A",
+        "scale": "minor",
+        "licensing": "non_exclusive",
+        **fields,
+    }
 
 
-def _commit(gw, use_case, producer: Producer = PRODUCER, key: str | None = None, body: dict | None = None,
-            route: str = "POST /api/v1/tracks") -> saves.Outcome:
+def _commit(
+    gw,
+    use_case,
+    producer: Producer = PRODUCER,
+    key: str | None = None,
+    body: dict | None = None,
+    route: str = "POST /api/v1/tracks",
+) -> saves.Outcome:
     return saves.commit(gw, producer, key, route, body or {}, use_case)
 
 
@@ -144,9 +164,11 @@ def test_another_producers_track_is_not_found(gw):
     track_id = _commit(gw, lambda: saves.save_track(gw, PRODUCER, _body(gw))).body["track_id"]
     gw.catalog.record("producer-a", track_id, status="ready", submission=0)
     other = Producer("producer-b", approved=True, upload_minutes_limit=600)
-    for use_case in (lambda: saves.retry_track(gw, other, {}, track_id),
-                     lambda: editing.edit_track(gw, other, track_id, {"title": "Mine now"}),
-                     lambda: editing.replace_track(gw, other, track_id, {"cover_upload_id": "x"})):
+    for use_case in (
+        lambda: saves.retry_track(gw, other, {}, track_id),
+        lambda: editing.edit_track(gw, other, track_id, {"title": "Mine now"}),
+        lambda: editing.replace_track(gw, other, track_id, {"cover_upload_id": "x"}),
+    ):
         with pytest.raises(SaveRejected) as refused:
             use_case()
         assert (refused.value.status, _codes(refused)) == (404, ["TRACK_NOT_FOUND"])

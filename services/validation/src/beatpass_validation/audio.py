@@ -46,25 +46,31 @@ def check_audio(store: ObjectStore, ref: ObjectRef, settings: Settings) -> Audio
 
 def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], settings: Settings) -> AudioResult:
     # Excerpts are only worth keeping when the track may pass.
-    excerpts = [] if problems else musical.excerpts(header.frames, header.sample_rate)
+    excerpts = (
+        [] if problems else musical.excerpts(header.frames or 0, header.sample_rate)
+    )  # known: read_info had the size
     with store.open(ref.bucket, ref.key, header.data_offset, header.available_bytes) as stream:
         stats = decode(stream, header, excerpts=excerpts)
+    peak = stats.peak_dbfs  # None: no finite sample
     if stats.short_read and not header.truncated:
         problems.append(rules.truncated(header.duration_s, stats.frames / header.sample_rate))
     if stats.nonfinite_at_s is not None:
         problems.append(rules.corrupt_float(stats.nonfinite_at_s))
-    elif header.is_float and (stats.peak_dbfs or 0.0) > settings.float_peak_max_dbfs:
-        problems.append(rules.float_out_of_range(stats.peak_dbfs, settings.float_peak_max_dbfs))
-    elif stats.peak_dbfs is None or stats.peak_dbfs < settings.silence_dbfs:
-        problems.append(rules.silent(stats.peak_dbfs, settings.silence_dbfs))
-    if problems:
+    elif header.is_float and peak is not None and peak > settings.float_peak_max_dbfs:
+        problems.append(rules.float_out_of_range(peak, settings.float_peak_max_dbfs))
+    elif peak is None or peak < settings.silence_dbfs:
+        problems.append(rules.silent(peak, settings.silence_dbfs))
+    if problems or peak is None:  # no peak: silent, a problem
         return AudioResult(problems=problems)
     facts = AudioFacts(
         format=f"{header.container} {'PCM' if header.encoding == 'pcm' else 'float'}",
-        sample_rate=header.sample_rate, bit_depth=header.bits, channels=header.channels,
+        sample_rate=header.sample_rate,
+        bit_depth=header.bits,
+        channels=header.channels,
         duration_s=round(header.duration_s, 6),
         loudness_lufs=None if stats.loudness_lufs is None else round(stats.loudness_lufs, 2),
-        peak_dbfs=round(stats.peak_dbfs, 2), clipped_ratio=stats.clipped_ratio,
+        peak_dbfs=round(peak, 2),
+        clipped_ratio=stats.clipped_ratio,
     )
     return AudioResult(facts=facts, excerpts=excerpts)
 
@@ -72,5 +78,11 @@ def _decode_and_judge(store, ref, header: WavInfo, problems: list[Problem], sett
 def estimated(facts: AudioFacts, excerpts: list[musical.Excerpt], settings: Settings) -> AudioFacts:
     """``facts`` with the tempo (BPM) and key estimated from ``excerpts``."""
     est = musical.estimate(excerpts, bpm_min=settings.bpm_min, bpm_max=settings.bpm_max)
-    return facts.model_copy(update={"estimated_bpm": est.bpm, "bpm_confidence": est.bpm_confidence,
-                                    "estimated_key": est.key, "key_confidence": est.key_confidence})
+    return facts.model_copy(
+        update={
+            "estimated_bpm": est.bpm,
+            "bpm_confidence": est.bpm_confidence,
+            "estimated_key": est.key,
+            "key_confidence": est.key_confidence,
+        }
+    )

@@ -24,10 +24,10 @@ from PIL import Image, ImageOps
 from beatpass_common import keys
 from beatpass_common.config import Settings
 from beatpass_common.events import CoverFacts, ObjectRef, Problem
+from beatpass_common.sniff import JPEG, PNG, Kind, identify
 from beatpass_common.storage import ObjectNotFound, ObjectStore
 
 from . import rules
-from beatpass_common.sniff import JPEG, PNG, Kind, identify
 
 DERIVATIVES = {"large": 1000, "thumb": 300}
 JPEG_QUALITY = 88
@@ -96,7 +96,7 @@ def judge_cover(data: bytes, settings: Settings) -> CoverResult:
     if problems := rules.cover_size_problems(w, h, settings):
         return CoverResult(problems=problems)
     try:
-        image, mode = decode_guarded(data, (w, h), max_pixels=settings.cover_max_px ** 2)
+        image, mode = decode_guarded(data, (w, h), max_pixels=settings.cover_max_px**2)
     except Image.DecompressionBombError:
         return CoverResult(problems=[rules.cover_dimensions(w, h, settings)])
     except _Unreadable:
@@ -116,7 +116,7 @@ def decode_guarded(data: bytes, size: tuple[int, int], *, max_pixels: int) -> tu
         try:
             with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as probe:
                 probe.verify()  # PNG: every chunk CRC; JPEG: structure
-            image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=["JPEG", "PNG"])
             if image.size != size:
                 raise _Unreadable(f"Pillow reads {image.size}, the header says {size}")
             if image.format in ("JPEG", "MPO"):
@@ -138,8 +138,11 @@ def _shrink(image: Image.Image, side: int) -> Image.Image:
     if factor < 2:
         return image
     if image.mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
-        image = _grey8(image) if image.mode.startswith("I") else image.convert(
-            "RGBA" if image.mode in ("P", "PA") else "L" if image.mode == "1" else "RGB")
+        image = (
+            _grey8(image)
+            if image.mode.startswith("I")
+            else image.convert("RGBA" if image.mode in ("P", "PA") else "L" if image.mode == "1" else "RGB")
+        )
     return image.reduce(factor)  # keeps info, so the EXIF orientation still applies
 
 
@@ -185,7 +188,7 @@ def _png_layout(data: bytes, settings: Settings) -> tuple[tuple[int, int], int, 
         chunks += 1
         if chunks > settings.cover_max_chunks:
             raise _TooComplex("chunks", settings.cover_max_chunks)
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         if ctype == b"IDAT" and pixels_at is None:
             pixels_at = pos
         pos += 12 + length
@@ -204,7 +207,9 @@ def _jpeg_layout(data: bytes, settings: Settings) -> tuple[tuple[int, int], int,
     while pos + 2 <= len(data):
         if data[pos] != 0xFF:
             raise _Unreadable(f"no marker at {pos}")
-        pos = _FILL.match(data, pos).end() - 1  # fill bytes: any number of FF before a marker
+        fill = _FILL.match(data, pos)  # fill bytes: any number of FF before a marker
+        assert fill is not None  # data[pos] is FF
+        pos = fill.end() - 1
         marker = data[pos + 1] if pos + 1 < len(data) else None
         if marker == _EOI:
             if dims is None or first_scan is None or 0 in dims:
@@ -218,9 +223,9 @@ def _jpeg_layout(data: bytes, settings: Settings) -> tuple[tuple[int, int], int,
             raise _TooComplex("marker segments", settings.cover_max_chunks)
         if pos + 4 > len(data):
             break
-        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
         if marker in _SOF and pos + 9 <= len(data):
-            h, w = struct.unpack(">HH", data[pos + 5:pos + 9])
+            h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
             dims = (w, h)
         pos += 2 + length
         if marker == _SOS:
@@ -246,8 +251,11 @@ def _hidden_content(data: bytes, pixels_at: int, end: int) -> str | None:
     trailing = data[end:]
     if trailing.strip(b"\x00") and not trailing.startswith(b"\xff\xd8\xff"):  # MPO: a second JPEG is fine
         kind: Kind = identify(trailing[:4096])
-        return (f"{kind.phrase} after the picture" if kind.name != "unknown"
-                else f"{len(trailing):,} bytes of other data after the picture")
+        return (
+            f"{kind.phrase} after the picture"
+            if kind.name != "unknown"
+            else f"{len(trailing):,} bytes of other data after the picture"
+        )
     if b"%PDF-" in data[:1024]:  # PDF readers look for their header anywhere in the first kilobyte
         return "a PDF document"
     metadata = data[:pixels_at].lower()

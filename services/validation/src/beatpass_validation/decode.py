@@ -8,6 +8,7 @@ Every sample is looked at once: peak, clipped samples, non-finite floats, K-weig
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -54,13 +55,15 @@ def _samples(buf: bytearray, count: int, bits: int, encoding: str) -> np.ndarray
     return np.frombuffer(buf, "<i4", count)
 
 
-def decode(stream: BinaryIO, header: WavInfo, *, excerpts: list[Excerpt] = ()) -> SignalStats:
+def decode(stream: BinaryIO, header: WavInfo, *, excerpts: Sequence[Excerpt] = ()) -> SignalStats:
     """Decode ``header.data_bytes`` from ``stream`` (positioned at the data), filling ``excerpts``.
 
     The K-weighting filter (the costliest step; scipy releases the GIL) runs in a helper thread
     on block k while this thread reads and measures block k+1: at most two blocks in memory.
     """
     ch, bits, encoding = header.channels, header.bits, header.encoding
+    if encoding is None:
+        raise ValueError(f"format 0x{header.format_tag:04X} has no samples to decode (media_rules refuses it first)")
     meter = LoudnessMeter(header.sample_rate, ch)
     block_frames = meter.segment_frames * max(1, TARGET_BLOCK_FRAMES // meter.segment_frames)
     scale = 1.0 if encoding == "float" else 2.0 ** -(bits - 1)

@@ -32,17 +32,19 @@ def _biquad(rate: int, f0: float, q: float, gain_db: float, highpass: bool) -> l
         b = [1.0, -2.0, 1.0]
     else:
         vh = 10.0 ** (gain_db / 20.0)
-        vb = vh ** 0.4996667741545416
+        vb = vh**0.4996667741545416
         b = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]
     return b + a
 
 
 def k_weighting(rate: int) -> np.ndarray:
     """Second-order sections of the BS.1770 pre-filter (high shelf, then RLB high-pass) at ``rate``."""
-    return np.array([
-        _biquad(rate, SHELF_HZ, 0.7071752369554196, 3.999843853973347, highpass=False),
-        _biquad(rate, 38.13547087602444, 0.5003270373238773, 0.0, highpass=True),
-    ])
+    return np.array(
+        [
+            _biquad(rate, SHELF_HZ, 0.7071752369554196, 3.999843853973347, highpass=False),
+            _biquad(rate, 38.13547087602444, 0.5003270373238773, 0.0, highpass=True),
+        ]
+    )
 
 
 class LoudnessMeter:

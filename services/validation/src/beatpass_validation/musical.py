@@ -53,21 +53,23 @@ class Excerpt:
         lo, hi = max(first, self.start), min(first + planar.shape[1], self.start + self.length)
         if lo >= hi:
             return
-        mono = planar[:, lo - first: hi - first].mean(axis=0, dtype=np.float32) * np.float32(scale)
+        mono = planar[:, lo - first : hi - first].mean(axis=0, dtype=np.float32) * np.float32(scale)
         if self._sos is not None:
             mono, self._zi = sosfilt(self._sos, mono, zi=self._zi)
         skip = -(lo - self.start) % self.factor  # keep the samples on the decimation grid
-        picked = mono[skip:: self.factor]
+        picked = mono[skip :: self.factor]
         at = (lo - self.start + skip) // self.factor
-        self.samples[at: at + len(picked)] = picked
+        self.samples[at : at + len(picked)] = picked
 
 
 def excerpts(frames: int, rate: int) -> list[Excerpt]:
     """Up to three excerpts, centred in equal parts of the track."""
     length = min(frames, int(EXCERPT_S * rate))
     count = max(1, min(MAX_EXCERPTS, frames // max(1, length)))
-    return [Excerpt(max(0, min(frames - length, int((i + 0.5) * frames / count) - length // 2)), length, rate)
-            for i in range(count)]
+    return [
+        Excerpt(max(0, min(frames - length, int((i + 0.5) * frames / count) - length // 2)), length, rate)
+        for i in range(count)
+    ]
 
 
 def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float) -> Estimate:
@@ -78,7 +80,8 @@ def estimate(parts: list[Excerpt], *, bpm_min: float, bpm_max: float) -> Estimat
     """
     import librosa  # heavy import (numba); only workers that estimate pay for it
 
-    strength, columns, chroma, rate = None, 0, np.zeros(12), ANALYSIS_RATE
+    strength, columns, chroma = None, 0, np.zeros(12)
+    rate: float = ANALYSIS_RATE
     for part in parts:
         y, rate = part.samples, part.rate
         if len(y) < rate * 2:
@@ -118,7 +121,7 @@ def _tempo(strength: np.ndarray, rate: float, bpm_min: float, bpm_max: float) ->
     lag = int(round(60.0 * rate / (HOP * bpm)))
     peak = strength[lag]
     if 1 <= lag < len(strength) - 1:  # parabolic interpolation between whole-frame lags
-        y0, y1, y2 = strength[lag - 1: lag + 2]
+        y0, y1, y2 = strength[lag - 1 : lag + 2]
         curve = y0 - 2 * y1 + y2
         # Only at a local maximum, whose vertex lies within half a lag of it: elsewhere (the
         # prior may pick a point on a slope) the vertex can be far away, even at a negative lag.

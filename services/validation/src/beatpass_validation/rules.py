@@ -12,8 +12,8 @@ BPM = "bpm"
 
 
 def estimate_skipped() -> Problem:
-    return Problem(code="ESTIMATE_SKIPPED", field=BPM,
-                   message="We could not estimate the BPM and key of this file in time; "
-                           "check them before publishing.")
-
-
+    return Problem(
+        code="ESTIMATE_SKIPPED",
+        field=BPM,
+        message="We could not estimate the BPM and key of this file in time; check them before publishing.",
+    )

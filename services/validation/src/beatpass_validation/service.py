@@ -19,8 +19,9 @@ def build(settings: Settings) -> Runtime:
     child_store(settings).ensure_bucket(settings.media_bucket)
     bus = Bus(settings, "validation", step="validation")
     runner = Runner.from_settings(settings, preload=PRELOAD)
-    deps = {"publish": bus.publish, "settings": settings, "runner": runner}
-    bus.subscribe("validation.tracks", {"track.submitted": partial(handle_track_submitted, **deps)})
+    track = partial(handle_track_submitted, publish=bus.publish, settings=settings, runner=runner)
+    collection = partial(handle_collection_submitted, publish=bus.publish, settings=settings, runner=runner)
+    bus.subscribe("validation.tracks", {"track.submitted": track})
     collections = topology.spec("validation.collections")
-    bus.subscribe(collections.name, {t: partial(handle_collection_submitted, **deps) for t in collections.event_types})
+    bus.subscribe(collections.name, dict.fromkeys(collections.event_types, collection))
     return Runtime("validation", settings, bus=bus, on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)

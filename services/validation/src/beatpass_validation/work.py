@@ -37,8 +37,16 @@ def check_track_audio(settings: Settings, audio: ObjectRef) -> Checked:
     return Checked(problems=heard.problems, audio=heard.facts, excerpts=heard.excerpts)
 
 
-def check_cover_art(settings: Settings, cover: ObjectRef, owner_id: str, kind: str, *, keep: bool = True,
-                    audio_key: str | None = None, revision: int = 0) -> Checked:
+def check_cover_art(
+    settings: Settings,
+    cover: ObjectRef,
+    owner_id: str,
+    kind: str,
+    *,
+    keep: bool = True,
+    audio_key: str | None = None,
+    revision: int = 0,
+) -> Checked:
     """A cover's checks, then (``keep``) its derivatives stored under ``kind``/{owner_id}/
     (cover.derivative_keys of ``revision``). Run under ``cover_time_limit_s`` of its own;
     ``audio_key`` only keys the test fault."""
@@ -56,11 +64,13 @@ def estimate(settings: Settings, facts: AudioFacts, excerpts: list[Excerpt], aud
     return estimated(facts, excerpts, settings)
 
 
-def _store_derivatives(store: ObjectStore, settings: Settings, cover: CoverResult, owner_id: str,
-                       kind: str, revision: int) -> dict[str, ObjectRef]:
+def _store_derivatives(
+    store: ObjectStore, settings: Settings, cover: CoverResult, owner_id: str, kind: str, revision: int
+) -> dict[str, ObjectRef]:
     refs = {}
     for name, key in derivative_keys(owner_id, kind, revision).items():
         put = store.put_bytes(settings.media_bucket, key, cover.derivatives[name], "image/jpeg")
-        refs[name] = ObjectRef(bucket=settings.media_bucket, key=key, size=put.size, sha256=put.sha256,
-                               content_type="image/jpeg")
+        refs[name] = ObjectRef(
+            bucket=settings.media_bucket, key=key, size=put.size, sha256=put.sha256, content_type="image/jpeg"
+        )
     return refs

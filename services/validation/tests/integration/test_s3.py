@@ -7,12 +7,10 @@ import pytest
 
 from beatpass_common.isolation import Runner
 from beatpass_common.storage import open_store, sha256_of
-
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_validation.service import build
 
 pytestmark = pytest.mark.integration
-
 
 
 @pytest.fixture
@@ -37,12 +35,18 @@ def handle(runner):
         out = []
         handle_track_submitted(event, publish=out.append, settings=settings, runner=runner)
         return out[0]
+
     return run
 
 
 def test_rf64_with_metadata_validates_through_s3(s3, s3_settings, gen, handle):
-    audio = gen.wav(gen.music(10.5), bits=24, rf64=True, before=[gen.chunk(b"JUNK", b"j" * 70_000)],
-                    after=[gen.chunk(b"LIST", b"INFO")])
+    audio = gen.wav(
+        gen.music(10.5),
+        bits=24,
+        rf64=True,
+        before=[gen.chunk(b"JUNK", b"j" * 70_000)],
+        after=[gen.chunk(b"LIST", b"INFO")],
+    )
     event = gen.submitted(s3, s3_settings, audio, gen.image((1100, 1100), "CMYK", "JPEG"), track_id="s3-ok")
     first, second = handle(event, s3, s3_settings), handle(event, s3, s3_settings)
     assert first.type == "track.validated" and first.id == second.id and first.data == second.data
@@ -56,8 +60,9 @@ def test_rf64_with_metadata_validates_through_s3(s3, s3_settings, gen, handle):
 
 def test_rejections_through_s3(s3, s3_settings, gen, encoded, handle):
     full = gen.wav(gen.music(11.0))
-    truncated = handle(gen.submitted(s3, s3_settings, full[: len(full) // 3], gen.image(), track_id="s3-cut"),
-                       s3, s3_settings)
+    truncated = handle(
+        gen.submitted(s3, s3_settings, full[: len(full) // 3], gen.image(), track_id="s3-cut"), s3, s3_settings
+    )
     assert [e.code for e in truncated.payload().errors] == ["AUDIO_TRUNCATED"]
     disguised = handle(gen.submitted(s3, s3_settings, encoded("flac"), None, track_id="s3-flac"), s3, s3_settings)
     assert [e.code for e in disguised.payload().errors] == ["AUDIO_NOT_WAV", "COVER_MISSING"]

@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from beatpass_common.testing.signals import (
-    analysis_settings, bpm_ranges, finite_or_none, signal_specs, time_limit,
+    analysis_settings,
+    bpm_ranges,
+    finite_or_none,
+    signal_specs,
+    time_limit,
 )
-
 from beatpass_common.wav import read_info
-
 from beatpass_validation import musical
 from beatpass_validation.decode import decode
 from beatpass_validation.loudness import LoudnessMeter
@@ -32,7 +34,7 @@ TEMPOGRAM_ROWS = 384  # librosa's default tempogram window: the length of the st
 def measure(data: bytes, *, with_excerpts: bool = True):
     header = read_info(io.BytesIO(data), len(data))
     parts = musical.excerpts(header.frames, header.sample_rate) if with_excerpts else []
-    stream = io.BytesIO(data[header.data_offset: header.data_offset + header.available_bytes])
+    stream = io.BytesIO(data[header.data_offset : header.data_offset + header.available_bytes])
     return header, decode(stream, header, excerpts=parts), parts
 
 
@@ -80,8 +82,12 @@ def _slope(start: float, fall: float, ripple: np.ndarray) -> np.ndarray:
 
 tempograms = (
     arrays(np.float64, TEMPOGRAM_ROWS, elements=st.floats(0.0, 1.0))
-    | st.builds(_slope, st.floats(0.5, 1.0), st.floats(0.0, 0.5),
-                arrays(np.float64, TEMPOGRAM_ROWS, elements=st.floats(-1e-4, 1e-4)))
+    | st.builds(
+        _slope,
+        st.floats(0.5, 1.0),
+        st.floats(0.0, 0.5),
+        arrays(np.float64, TEMPOGRAM_ROWS, elements=st.floats(-1e-4, 1e-4)),
+    )
     | st.floats(0.0, 1.0).map(lambda level: np.full(TEMPOGRAM_ROWS, level))
 )
 
@@ -96,8 +102,10 @@ def test_tempo_from_any_tempogram_is_in_range_or_none(strength, rate, bounds):
         assert bounds[0] <= bpm <= bounds[1] and 0.0 <= confidence <= 1.0
 
 
-@given(chroma=arrays(np.float64, 12, elements=st.floats(0.0, 1e300))
-       | st.floats(0.0, 1e300).map(lambda level: np.full(12, level)))
+@given(
+    chroma=arrays(np.float64, 12, elements=st.floats(0.0, 1e300))
+    | st.floats(0.0, 1e300).map(lambda level: np.full(12, level))
+)
 @example(chroma=np.full(12, 5.0))  # flat: every correlation is 0/0
 @example(chroma=np.zeros(12))
 @analysis_settings(200)
@@ -107,9 +115,12 @@ def test_key_from_any_chroma_is_a_key_or_none(chroma):
     assert key is None or (key in KEYS and 0.0 <= confidence <= 1.0)
 
 
-@given(level=st.sampled_from([0.0, 1e-30, 1e-6, 1.0, 1e4, 1e20, 3e38]),
-       rate=st.sampled_from([1, 3000, 8000, 44_100, 192_000, 768_000, 800_000, 4_294_967_295]),
-       channels=st.integers(1, 6), seed=st.integers(0, 2**16))
+@given(
+    level=st.sampled_from([0.0, 1e-30, 1e-6, 1.0, 1e4, 1e20, 3e38]),
+    rate=st.sampled_from([1, 3000, 8000, 44_100, 192_000, 768_000, 800_000, 4_294_967_295]),
+    channels=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
 @analysis_settings(60)
 def test_loudness_of_any_finite_block_is_finite_or_none(level, rate, channels, seed):
     meter = LoudnessMeter(rate, channels)

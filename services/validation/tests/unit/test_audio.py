@@ -5,7 +5,6 @@ import pyloudnorm
 import pytest
 
 from beatpass_common.events import ObjectRef
-
 from beatpass_validation.audio import check_audio, estimated
 
 
@@ -13,12 +12,16 @@ from beatpass_validation.audio import check_audio, estimated
 def check(store, settings, gen):
     def run(data: bytes | None, **overrides):
         s = settings.model_copy(update=overrides)
-        ref = (gen.put(store, s, "a.wav", data) if data is not None
-               else ObjectRef(bucket=s.uploads_bucket, key="never-uploaded", size=0))
+        ref = (
+            gen.put(store, s, "a.wav", data)
+            if data is not None
+            else ObjectRef(bucket=s.uploads_bucket, key="never-uploaded", size=0)
+        )
         result = check_audio(store, ref, s)
         if result.facts is not None:  # what the handler does next, in its own child call
             result.facts = estimated(result.facts, result.excerpts, s)
         return result
+
     return run
 
 
@@ -28,18 +31,23 @@ def codes(result):
 
 # --- good files ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, channels, bits", [
-    ({"bits": 16}, 2, 16),
-    ({"bits": 16}, 1, 16),
-    ({"bits": 24}, 2, 24),
-    ({"bits": 32}, 2, 32),
-    ({"enc": "float", "bits": 32}, 2, 32),
-    ({"enc": "float", "bits": 32}, 1, 32),
-    ({"bits": 24, "extensible": True}, 2, 24),
-    ({"enc": "float", "bits": 32, "extensible": True}, 2, 32),
-    ({"bits": 24, "rf64": True}, 2, 24),
-    ({"bits": 16, "data_size": 0xFFFFFFFF}, 2, 16),  # streaming writer
-], ids=lambda v: str(v))
+
+@pytest.mark.parametrize(
+    "kwargs, channels, bits",
+    [
+        ({"bits": 16}, 2, 16),
+        ({"bits": 16}, 1, 16),
+        ({"bits": 24}, 2, 24),
+        ({"bits": 32}, 2, 32),
+        ({"enc": "float", "bits": 32}, 2, 32),
+        ({"enc": "float", "bits": 32}, 1, 32),
+        ({"bits": 24, "extensible": True}, 2, 24),
+        ({"enc": "float", "bits": 32, "extensible": True}, 2, 32),
+        ({"bits": 24, "rf64": True}, 2, 24),
+        ({"bits": 16, "data_size": 0xFFFFFFFF}, 2, 16),  # streaming writer
+    ],
+    ids=lambda v: str(v),
+)
 def test_good_wavs_pass_with_their_facts(check, gen, kwargs, channels, bits):
     x = gen.music(11.0, channels=channels)
     result = check(gen.wav(x, **kwargs))
@@ -57,8 +65,13 @@ def test_good_wavs_pass_with_their_facts(check, gen, kwargs, channels, bits):
 
 @pytest.mark.parametrize("rate", [48000, 96000])
 def test_high_rates_and_metadata_chunks(check, gen, rate):
-    data = gen.wav(gen.music(10.5, rate=rate, bpm=140), rate, bits=24,
-                   before=[gen.chunk(b"bext", b"b" * 601)], after=[gen.chunk(b"LIST", b"INFOx")])
+    data = gen.wav(
+        gen.music(10.5, rate=rate, bpm=140),
+        rate,
+        bits=24,
+        before=[gen.chunk(b"bext", b"b" * 601)],
+        after=[gen.chunk(b"LIST", b"INFOx")],
+    )
     result = check(data)
     assert result.problems == []
     assert result.facts.sample_rate == rate and result.facts.estimated_bpm == pytest.approx(140, abs=2)
@@ -82,10 +95,14 @@ def _float_peaking_at(gen, peak: float) -> bytes:
 def test_float_samples_far_beyond_full_scale_are_refused(check, gen, peak, shown):
     """The stranger's files: ±1000.0 read as +60 dBFS and 56 LUFS, ±3.4e38 as +770 dBFS, no loudness."""
     result = check(_float_peaking_at(gen, peak))
-    assert [p.model_dump() for p in result.problems] == [{
-        "code": "AUDIO_FLOAT_OUT_OF_RANGE", "field": "audio",
-        "message": f"This track's float samples peak at {shown} dBFS, above full scale (0 dBFS). BeatPass "
-                   "accepts float audio peaking at most +6 dBFS. Normalise the track to 0 dBFS and export it again."}]
+    assert [p.model_dump() for p in result.problems] == [
+        {
+            "code": "AUDIO_FLOAT_OUT_OF_RANGE",
+            "field": "audio",
+            "message": f"This track's float samples peak at {shown} dBFS, above full scale (0 dBFS). BeatPass "
+            "accepts float audio peaking at most +6 dBFS. Normalise the track to 0 dBFS and export it again.",
+        }
+    ]
 
 
 def test_float_headroom_up_to_the_limit_passes_with_its_clipping_measured(check, gen):
@@ -93,48 +110,60 @@ def test_float_headroom_up_to_the_limit_passes_with_its_clipping_measured(check,
     assert result.problems == [] and result.facts.peak_dbfs == pytest.approx(5.9, abs=0.01)
     assert result.facts.clipped_ratio > 0
     assert codes(check(_float_peaking_at(gen, 10 ** (5.9 / 20)), float_peak_max_dbfs=3.0)) == [
-        "AUDIO_FLOAT_OUT_OF_RANGE"]
+        "AUDIO_FLOAT_OUT_OF_RANGE"
+    ]
 
 
 # --- the rules -------------------------------------------------------------------------------
 
+
 def test_exact_sentences(check, gen, encoded):
     mp3 = check(encoded("mp3"))
     assert mp3.problems[0].model_dump() == {
-        "code": "AUDIO_NOT_WAV", "field": "audio",
-        "message": "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only."}
+        "code": "AUDIO_NOT_WAV",
+        "field": "audio",
+        "message": "This file is MP3 audio, not WAV. BeatPass accepts WAV audio only.",
+    }
     rate = check(gen.wav(gen.music(11.0, rate=22050), 22050))
     assert rate.problems[0].message == "This file's sample rate is 22.05 kHz. BeatPass accepts 44.1 kHz to 192 kHz."
     short = check(gen.wav(gen.music(4.25)))
-    assert short.problems[0].message == ("This track is 4.25 seconds long. "
-                                         "BeatPass accepts tracks from 10 seconds to 20 minutes long.")
+    assert short.problems[0].message == (
+        "This track is 4.25 seconds long. BeatPass accepts tracks from 10 seconds to 20 minutes long."
+    )
     depth = check(gen.wav(bits=8))
-    assert depth.problems[0].message == ("This WAV file is 8-bit PCM. "
-                                         "BeatPass accepts 16, 24 or 32-bit PCM or 32-bit float WAV audio.")
+    assert depth.problems[0].message == (
+        "This WAV file is 8-bit PCM. BeatPass accepts 16, 24 or 32-bit PCM or 32-bit float WAV audio."
+    )
 
 
-@pytest.mark.parametrize("ext, args, phrase", [
-    ("mp3", (), "MP3 audio"),
-    ("mp3", ("--add-id3v2", "--tt", "x"), "MP3 audio"),
-    ("flac", (), "FLAC audio"),
-    ("aiff", (), "AIFF audio"),
-    ("ogg", (), "Ogg Vorbis audio"),
-    ("caf", (), "Core Audio (CAF) audio"),
-    ("w64", (), "Sony Wave64 audio"),
-])
+@pytest.mark.parametrize(
+    "ext, args, phrase",
+    [
+        ("mp3", (), "MP3 audio"),
+        ("mp3", ("--add-id3v2", "--tt", "x"), "MP3 audio"),
+        ("flac", (), "FLAC audio"),
+        ("aiff", (), "AIFF audio"),
+        ("ogg", (), "Ogg Vorbis audio"),
+        ("caf", (), "Core Audio (CAF) audio"),
+        ("w64", (), "Sony Wave64 audio"),
+    ],
+)
 def test_disguised_formats(check, encoded, ext, args, phrase):
     result = check(encoded(ext, *args))
     assert codes(result) == ["AUDIO_NOT_WAV"]
     assert result.problems[0].message.startswith(f"This file is {phrase}, not WAV.")
 
 
-@pytest.mark.parametrize("args, code", [
-    (("-e", "ima-adpcm"), "AUDIO_ENCODING"),
-    (("-e", "u-law"), "AUDIO_ENCODING"),
-    (("-e", "a-law"), "AUDIO_ENCODING"),
-    (("-b", "8"), "AUDIO_BIT_DEPTH"),
-    (("-e", "floating-point", "-b", "64"), "AUDIO_BIT_DEPTH"),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("-e", "ima-adpcm"), "AUDIO_ENCODING"),
+        (("-e", "u-law"), "AUDIO_ENCODING"),
+        (("-e", "a-law"), "AUDIO_ENCODING"),
+        (("-b", "8"), "AUDIO_BIT_DEPTH"),
+        (("-e", "floating-point", "-b", "64"), "AUDIO_BIT_DEPTH"),
+    ],
+)
 def test_wavs_sox_writes_that_are_not_accepted(check, encoded, args, code):
     assert codes(check(encoded("wav", *args)))[0] == code
 
@@ -166,8 +195,10 @@ def test_corpus_of_bad_inputs(check, gen):
         "too short": (gen.wav(gen.music(4.0)), ["AUDIO_TOO_SHORT"]),
         "digital silence": (gen.wav(np.zeros((44100 * 11, 2))), ["AUDIO_SILENT"]),
         "-70 dBFS hiss": (gen.wav(rng.uniform(-3e-4, 3e-4, (44100 * 11, 2)), bits=24), ["AUDIO_SILENT"]),
-        "NaN floats": (gen.wav(np.where(np.arange(44100 * 11)[:, None] == 300_000, np.nan, gen.music(11.0)),
-                               enc="float", bits=32), ["AUDIO_CORRUPT"]),
+        "NaN floats": (
+            gen.wav(np.where(np.arange(44100 * 11)[:, None] == 300_000, np.nan, gen.music(11.0)), enc="float", bits=32),
+            ["AUDIO_CORRUPT"],
+        ),
         "infinite floats": (gen.wav(np.full((44100 * 11, 1), np.inf), enc="float", bits=32), ["AUDIO_CORRUPT"]),
         "MP3 inside WAV": (gen.wav(tag=0x55, bits=16), ["AUDIO_ENCODING"]),
         "64-bit float": (gen.wav(enc="float", bits=64), ["AUDIO_BIT_DEPTH"]),
@@ -183,10 +214,16 @@ def test_an_enormous_rf64_size_table_reads_as_a_sensible_duration(check, gen):
     """The stranger's ds64 said 2^62 bytes: "435722412927 minutes 45 seconds" before."""
     result = check(gen.wav(gen.music(11.0), rf64=True, data_size=2**62))
     assert [(p.code, p.message) for p in result.problems] == [
-        ("AUDIO_TRUNCATED", "The audio is cut short: the WAV header promises more than 100 hours of audio but the "
-                            "file holds only 11 seconds. Upload the complete file."),
-        ("AUDIO_TOO_LONG", "This track is more than 100 hours long. "
-                           "BeatPass accepts tracks from 10 seconds to 20 minutes long.")]
+        (
+            "AUDIO_TRUNCATED",
+            "The audio is cut short: the WAV header promises more than 100 hours of audio but the "
+            "file holds only 11 seconds. Upload the complete file.",
+        ),
+        (
+            "AUDIO_TOO_LONG",
+            "This track is more than 100 hours long. BeatPass accepts tracks from 10 seconds to 20 minutes long.",
+        ),
+    ]
 
 
 def test_missing_object(check):
@@ -220,7 +257,7 @@ def test_an_object_shorter_than_its_stat_is_truncation(store, settings, gen):
             return getattr(store, name)
 
         def open(self, bucket, key, offset=0, length=None):
-            return io.BytesIO(data[offset: offset + (length or len(data)) // 2])
+            return io.BytesIO(data[offset : offset + (length or len(data)) // 2])
 
     assert codes(check_audio(Shrinking(), ref, settings)) == ["AUDIO_TRUNCATED"]
 

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from beatpass_common.events import ObjectRef
-
 from beatpass_validation.cover import check_cover, decode_guarded, derivative_keys, judge_cover
 
 
@@ -26,8 +25,12 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
 def forged_png(w: int, h: int, rows: bytes = b"", bit_depth: int = 8, colour: int = 2) -> bytes:
     """A PNG whose header claims w x h; ``rows`` is the raw (filtered) pixel data to compress."""
     ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows, 9))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(rows, 9))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def bomb_png(side: int) -> bytes:
@@ -45,7 +48,7 @@ def jpeg_with_segment(jpeg: bytes, marker: int, body: bytes) -> bytes:
 
 def forged_jpeg_size(jpeg: bytes, w: int, h: int) -> bytes:
     sof = jpeg.index(b"\xff\xc0")
-    return jpeg[:sof + 5] + struct.pack(">HH", h, w) + jpeg[sof + 9:]
+    return jpeg[: sof + 5] + struct.pack(">HH", h, w) + jpeg[sof + 9 :]
 
 
 def zip_bytes() -> bytes:
@@ -61,11 +64,21 @@ def derivative(result, name="large") -> Image.Image:
 
 # --- good images -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt, mode, size", [
-    ("PNG", "RGB", (1200, 1200)), ("JPEG", "RGB", (1000, 1000)), ("PNG", "RGBA", (1000, 1000)),
-    ("PNG", "L", (1000, 1000)), ("JPEG", "L", (1000, 1000)), ("JPEG", "CMYK", (1000, 1000)),
-    ("PNG", "P", (1000, 1000)), ("PNG", "1", (1000, 1000)), ("PNG", "RGB", (1200, 1190)),
-])
+
+@pytest.mark.parametrize(
+    "fmt, mode, size",
+    [
+        ("PNG", "RGB", (1200, 1200)),
+        ("JPEG", "RGB", (1000, 1000)),
+        ("PNG", "RGBA", (1000, 1000)),
+        ("PNG", "L", (1000, 1000)),
+        ("JPEG", "L", (1000, 1000)),
+        ("JPEG", "CMYK", (1000, 1000)),
+        ("PNG", "P", (1000, 1000)),
+        ("PNG", "1", (1000, 1000)),
+        ("PNG", "RGB", (1200, 1190)),
+    ],
+)
 def test_good_covers_give_facts_and_derivatives(settings, gen, fmt, mode, size):
     result = judge_cover(gen.image(size, mode, fmt), settings)
     assert result.problems == []
@@ -115,14 +128,22 @@ def test_derivative_keys():
 
 # --- bad images ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt, phrase", [
-    ("GIF", "a GIF image"), ("WEBP", "a WebP image"), ("BMP", "a BMP image"), ("TIFF", "a TIFF image"),
-])
+
+@pytest.mark.parametrize(
+    "fmt, phrase",
+    [
+        ("GIF", "a GIF image"),
+        ("WEBP", "a WebP image"),
+        ("BMP", "a BMP image"),
+        ("TIFF", "a TIFF image"),
+    ],
+)
 def test_other_image_formats_are_named(settings, gen, fmt, phrase):
     result = judge_cover(gen.image((1000, 1000), "RGB", fmt), settings)
     assert codes(result) == ["COVER_NOT_JPEG_OR_PNG"]
-    assert result.problems[0].message == (f"This file is {phrase}, not JPEG or PNG. "
-                                          "BeatPass accepts JPEG or PNG cover art only.")
+    assert result.problems[0].message == (
+        f"This file is {phrase}, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only."
+    )
 
 
 def test_corpus_of_bad_covers(settings, gen):
@@ -132,8 +153,10 @@ def test_corpus_of_bad_covers(settings, gen):
     broken_crc = bytearray(png)
     broken_crc[60] ^= 0xFF
     cases = {
-        "SVG": (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="1000" height="1000"/>',
-                ["COVER_NOT_JPEG_OR_PNG"]),
+        "SVG": (
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="1000" height="1000"/>',
+            ["COVER_NOT_JPEG_OR_PNG"],
+        ),
         "HEIC": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100, ["COVER_NOT_JPEG_OR_PNG"]),
         "AVIF": (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00mif1avif" + b"\x00" * 100, ["COVER_NOT_JPEG_OR_PNG"]),
         "PDF": (b"%PDF-1.4\n" + rng.bytes(500), ["COVER_NOT_JPEG_OR_PNG"]),
@@ -142,8 +165,10 @@ def test_corpus_of_bad_covers(settings, gen):
         "PNG + junk": (png + rng.bytes(300), ["COVER_POLYGLOT"]),
         "JPEG with a script comment": (jpeg_with_segment(jpeg, 0xFE, b"<script>alert(1)</script>"), ["COVER_POLYGLOT"]),
         "JPEG hiding a PDF header": (jpeg_with_segment(jpeg, 0xFE, b"%PDF-1.4 obj"), ["COVER_POLYGLOT"]),
-        "PNG with HTML in a text chunk": (png[:33] + png_chunk(b"tEXt", b"Comment\x00<html><body>") + png[33:],
-                                          ["COVER_POLYGLOT"]),
+        "PNG with HTML in a text chunk": (
+            png[:33] + png_chunk(b"tEXt", b"Comment\x00<html><body>") + png[33:],
+            ["COVER_POLYGLOT"],
+        ),
         "truncated PNG": (png[: len(png) // 2], ["COVER_CORRUPT"]),
         "truncated JPEG": (jpeg[: len(jpeg) // 2], ["COVER_CORRUPT"]),
         "PNG with a broken CRC": (bytes(broken_crc), ["COVER_CORRUPT"]),
@@ -166,7 +191,8 @@ def test_polyglot_message_names_what_is_hidden(settings, gen):
     result = judge_cover(gen.image((1000, 1000), "RGB", "JPEG") + zip_bytes(), settings)
     assert result.problems[0].message == (
         "This image is a JPEG image that also contains a ZIP archive after the picture. "
-        "BeatPass accepts plain JPEG or PNG images only; export the artwork again.")
+        "BeatPass accepts plain JPEG or PNG images only; export the artwork again."
+    )
 
 
 def test_trailing_zero_padding_is_not_a_polyglot(settings, gen):
@@ -198,8 +224,10 @@ def test_progressive_jpeg_and_exif_thumbnail_are_plain_jpegs(settings, gen):
     exif = Image.Exif()
     exif[0x010F] = "Camera"
     app1 = b"Exif\x00\x00" + exif.tobytes()[6:] + thumb
-    for data in (gen.image((1000, 1000), "RGB", "JPEG", progressive=True),
-                 jpeg_with_segment(gen.image((1000, 1000), "RGB", "JPEG"), 0xE1, app1)):
+    for data in (
+        gen.image((1000, 1000), "RGB", "JPEG", progressive=True),
+        jpeg_with_segment(gen.image((1000, 1000), "RGB", "JPEG"), 0xE1, app1),
+    ):
         result = judge_cover(data, settings)
         assert result.problems == [] and (result.facts.width, result.facts.height) == (1000, 1000)
 
@@ -227,14 +255,15 @@ def test_large_covers_are_reduced_before_conversion_keeping_tones_and_orientatio
 
 # --- structures whose decoding cost file size and pixel count do not bound ----------------------
 
+
 def jpeg_segments(jpeg: bytes) -> list[bytes]:
     """The marker segments after SOI, a scan (SOS) segment running up to the next non-RST marker."""
     pos, out = 2, []
     while pos < len(jpeg):
         marker = jpeg[pos + 1]
         if marker == 0xD9:
-            return out + [jpeg[pos:pos + 2]]
-        end = pos + 2 + struct.unpack(">H", jpeg[pos + 2:pos + 4])[0]
+            return out + [jpeg[pos : pos + 2]]
+        end = pos + 2 + struct.unpack(">H", jpeg[pos + 2 : pos + 4])[0]
         while marker == 0xDA:
             end = jpeg.index(b"\xff", end)
             if jpeg[end + 1] != 0 and not 0xD0 <= jpeg[end + 1] <= 0xD7:
@@ -266,7 +295,8 @@ def test_jpeg_scan_bomb_is_refused_quickly_before_decoding(settings):
     assert codes(result) == ["COVER_TOO_COMPLEX"]
     assert result.problems[0].message == (
         "This image is a JPEG image with more than 64 scans; BeatPass accepts JPEG images with at most 64. "
-        "Save it again as a standard JPEG or PNG.")
+        "Save it again as a standard JPEG or PNG."
+    )
 
 
 def test_scans_up_to_the_limit_decode(settings, gen):
@@ -284,14 +314,18 @@ def test_too_many_png_chunks_or_jpeg_segments_are_refused(settings, gen):
     many_idat = png[:first_idat] + empty_idat * 20_000 + png[first_idat:]
     many_text = png[:33] + png_chunk(b"tEXt", b"a\x00b") * 20_000 + png[33:]
     many_comments = jpeg[:2] + b"\xff\xfe\x00\x03x" * 20_000 + jpeg[2:]
-    for data, kind, what in ((many_idat, "a PNG image", "chunks"), (many_text, "a PNG image", "chunks"),
-                             (many_comments, "a JPEG image", "marker segments")):
+    for data, kind, what in (
+        (many_idat, "a PNG image", "chunks"),
+        (many_text, "a PNG image", "chunks"),
+        (many_comments, "a JPEG image", "marker segments"),
+    ):
         result = judge_cover(data, settings)
         assert codes(result) == ["COVER_TOO_COMPLEX"]
         name = kind.split()[1]
         assert result.problems[0].message == (
             f"This image is {kind} with more than 20,000 {what}; BeatPass accepts {name} images with at most "
-            "20,000. Save it again as a standard JPEG or PNG.")
+            "20,000. Save it again as a standard JPEG or PNG."
+        )
     fewer = png[:first_idat] + empty_idat * 1000 + png[first_idat:]
     assert judge_cover(fewer, settings).problems == []
 

@@ -18,7 +18,7 @@ def mutations(base: bytes, count: int, seed: int, head: int):
                 at = int(rng.integers(min(head, len(data)))) if rng.random() < 0.8 else int(rng.integers(len(data)))
                 data[at] = int(rng.integers(256))
         elif kind == 1:  # cut anywhere
-            del data[int(rng.integers(len(data))):]
+            del data[int(rng.integers(len(data))) :]
         else:  # insert a run of random bytes
             at = int(rng.integers(len(data)))
             data[at:at] = rng.bytes(int(rng.integers(1, 64)))

@@ -10,7 +10,6 @@ from beatpass_common.errors import MemoryLimitExceeded, TimeLimitExceeded, Worke
 from beatpass_common.events import Event, parse_event
 from beatpass_common.isolation import Runner
 from beatpass_common.testing.signals import time_limit
-
 from beatpass_validation.handlers import handle_track_submitted
 from beatpass_validation.service import PRELOAD
 
@@ -26,10 +25,10 @@ def good(gen):
 def run(store, settings):
     def handle(event, **overrides) -> Event:
         out: list[Event] = []
-        handle_track_submitted(event, publish=out.append, settings=settings.model_copy(update=overrides),
-                               runner=INLINE)
+        handle_track_submitted(event, publish=out.append, settings=settings.model_copy(update=overrides), runner=INLINE)
         assert len(out) == 1
         return parse_event(out[0].to_json())  # what consumers will see
+
     return handle
 
 
@@ -43,8 +42,10 @@ def test_valid_track(run, gen, store, settings, good):
     assert (data.audio.format, data.audio.bit_depth, data.audio.duration_s) == ("WAV PCM", 24, 11.0)
     assert (data.cover.format, data.cover.width) == ("JPEG", 1200)
     assert data.warnings == []
-    assert {k: v.key for k, v in data.cover_images.items()} == {"large": "tracks/t1/cover-1000.jpg",
-                                                                "thumb": "tracks/t1/cover-300.jpg"}
+    assert {k: v.key for k, v in data.cover_images.items()} == {
+        "large": "tracks/t1/cover-1000.jpg",
+        "thumb": "tracks/t1/cover-300.jpg",
+    }
     for ref in data.cover_images.values():
         assert ref.bucket == settings.media_bucket and ref.content_type == "image/jpeg"
         assert store.stat(ref.bucket, ref.key).size == ref.size
@@ -85,11 +86,9 @@ def test_no_warning_when_the_tempo_is_unclear(run, gen, store, settings):
     assert out.type == "track.validated" and out.payload().warnings == []
 
 
-
 def test_replaced_track_and_collection_are_carried(store, settings, gen, good):
     event = gen.submitted(store, settings, *good)
-    event = event.model_copy(update={"collection_id": "c9",
-                                     "data": {**event.data, "replaces_track_id": "old1"}})
+    event = event.model_copy(update={"collection_id": "c9", "data": {**event.data, "replaces_track_id": "old1"}})
     out: list[Event] = []
     handle_track_submitted(event, publish=out.append, settings=settings, runner=INLINE)
     assert out[0].collection_id == "c9" and out[0].payload().replaces_track_id == "old1"
@@ -112,15 +111,20 @@ def test_storage_faults_raise_for_the_bus_to_retry(gen, store, settings, good, m
     assert published == []
 
 
-@pytest.mark.parametrize("size, outcome", [((1400, 1400), "collection.validated"),
-                                           ((1400, 900), "collection.rejected")])
+@pytest.mark.parametrize(
+    "size, outcome", [((1400, 1400), "collection.validated"), ((1400, 900), "collection.rejected")]
+)
 def test_album_art_is_checked_like_a_track_cover(gen, store, settings, size, outcome):
     from beatpass_common.events import new_event
     from beatpass_validation.handlers import handle_collection_submitted
 
     ref = gen.put(store, settings, "producers/p1/uploads/album", gen.image(size, "RGB", "PNG"))
-    event = new_event("collection.submitted", {"title": "Tape", "cover": ref.model_dump(mode="json"),
-                                               "track_ids": ["t1"]}, producer_id="p1", collection_id="c1")
+    event = new_event(
+        "collection.submitted",
+        {"title": "Tape", "cover": ref.model_dump(mode="json"), "track_ids": ["t1"]},
+        producer_id="p1",
+        collection_id="c1",
+    )
     out: list[Event] = []
     handle_collection_submitted(event, publish=out.append, settings=settings, runner=INLINE)
     handle_collection_submitted(event, publish=out.append, settings=settings, runner=INLINE)
@@ -140,14 +144,19 @@ def test_a_changed_album_cover_is_checked_under_keys_of_its_edit_and_other_edits
     good = gen.put(store, settings, "producers/p1/uploads/album2", gen.image((1400, 1400), "RGB", "PNG"))
     bad = gen.put(store, settings, "producers/p1/uploads/album3", gen.image((1400, 700), "RGB", "PNG"))
     out: list[Event] = []
-    for edit, data in ((2, {"cover": good.model_dump(mode="json")}), (3, {"cover": bad.model_dump(mode="json")}),
-                       (4, {"title": "Tape II", "track_ids": ["t2", "t1"]})):
-        event = new_event("collection.edited", {"edit": edit, **data}, producer_id="p1", collection_id="c1",
-                          attempt=edit)
-        handle_collection_submitted(parse_event(event.to_json()), publish=out.append, settings=settings,
-                                    runner=INLINE)
+    for edit, data in (
+        (2, {"cover": good.model_dump(mode="json")}),
+        (3, {"cover": bad.model_dump(mode="json")}),
+        (4, {"title": "Tape II", "track_ids": ["t2", "t1"]}),
+    ):
+        event = new_event(
+            "collection.edited", {"edit": edit, **data}, producer_id="p1", collection_id="c1", attempt=edit
+        )
+        handle_collection_submitted(parse_event(event.to_json()), publish=out.append, settings=settings, runner=INLINE)
     assert [(e.type, e.attempt, e.collection_id) for e in out] == [
-        ("collection.validated", 2, "c1"), ("collection.rejected", 3, "c1")]
+        ("collection.validated", 2, "c1"),
+        ("collection.rejected", 3, "c1"),
+    ]
     images = out[0].payload().cover_images
     assert images["large"].key == "collections/c1/cover-1000-r2.jpg"
     assert store.get_bytes(settings.media_bucket, images["thumb"].key).startswith(b"\xff\xd8")
@@ -155,6 +164,7 @@ def test_a_changed_album_cover_is_checked_under_keys_of_its_edit_and_other_edits
 
 
 # --- hard limits: the checks in a supervised child, driven by the test fault ------------------
+
 
 @pytest.fixture
 def faulty(settings):
@@ -185,9 +195,13 @@ def test_an_estimate_that_hangs_is_skipped_with_a_warning(gen, store, settings, 
     assert validated.type == "track.validated"
     assert data.audio.estimated_bpm is None and data.audio.estimated_key is None
     assert data.audio.loudness_lufs is not None  # the required facts are all there
-    assert [(w.code, w.field, w.message) for w in data.warnings] == [(
-        "ESTIMATE_SKIPPED", "bpm",
-        "We could not estimate the BPM and key of this file in time; check them before publishing.")]
+    assert [(w.code, w.field, w.message) for w in data.warnings] == [
+        (
+            "ESTIMATE_SKIPPED",
+            "bpm",
+            "We could not estimate the BPM and key of this file in time; check them before publishing.",
+        )
+    ]
 
 
 def test_a_required_part_that_hangs_raises_time_limit_exceeded(gen, store, settings, good, faulty):
@@ -216,10 +230,14 @@ def test_a_cover_that_takes_past_its_budget_is_refused_as_the_producers_fault(ge
     assert time.monotonic() - started < 2.0 + 15  # the audio part plus the cover's 2 s
     (rejected,) = out
     assert rejected.type == "track.rejected"
-    assert [(p.code, p.field, p.message) for p in rejected.payload().errors] == [(
-        "COVER_TOO_COMPLEX", "cover",
-        "This image took longer than 2 seconds to read, far longer than cover art takes. "
-        "Save it again as a standard JPEG or PNG.")]
+    assert [(p.code, p.field, p.message) for p in rejected.payload().errors] == [
+        (
+            "COVER_TOO_COMPLEX",
+            "cover",
+            "This image took longer than 2 seconds to read, far longer than cover art takes. "
+            "Save it again as a standard JPEG or PNG.",
+        )
+    ]
     other = gen.submitted(store, settings, *good, track_id="t2")
     handle_track_submitted(other, publish=out.append, settings=s, runner=runner)  # the next call works
     assert [e.type for e in out] == ["track.rejected", "track.validated"]
@@ -227,8 +245,7 @@ def test_a_cover_that_takes_past_its_budget_is_refused_as_the_producers_fault(ge
 
 def test_a_required_part_that_allocates_without_bound_is_stopped(gen, store, settings, good, faulty):
     event = gen.submitted(store, settings, *good)
-    s, runner = faulty("validation.audio", "alloc", event.payload().audio.key,
-                       handler_memory_limit_bytes=2 * 1024**3)
+    s, runner = faulty("validation.audio", "alloc", event.payload().audio.key, handler_memory_limit_bytes=2 * 1024**3)
     out: list[Event] = []
     with pytest.raises((MemoryLimitExceeded, WorkerDied)) as caught:
         handle_track_submitted(event, publish=out.append, settings=s, runner=runner)

@@ -9,14 +9,15 @@ def measure(x: np.ndarray, rate: int, block: int) -> float | None:
     meter = LoudnessMeter(rate, x.shape[1])
     step = meter.segment_frames * block
     for i in range(0, len(x), step):
-        meter.add(np.ascontiguousarray(x[i:i + step].T, dtype=np.float32))
+        meter.add(np.ascontiguousarray(x[i : i + step].T, dtype=np.float32))
     return meter.integrated()
 
 
 def test_48k_coefficients_are_the_spec_table():
     sos = k_weighting(48000)
-    assert sos[0] == pytest.approx([1.53512485958697, -2.69169618940638, 1.19839281085285,
-                                    1.0, -1.69065929318241, 0.73248077421585], abs=1e-10)
+    assert sos[0] == pytest.approx(
+        [1.53512485958697, -2.69169618940638, 1.19839281085285, 1.0, -1.69065929318241, 0.73248077421585], abs=1e-10
+    )
     assert sos[1] == pytest.approx([1.0, -2.0, 1.0, 1.0, -1.99004745483398, 0.99007225036621], abs=1e-10)
 
 

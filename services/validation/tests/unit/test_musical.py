@@ -8,7 +8,7 @@ def test_excerpts_are_bounded_and_inside_the_track():
     assert [(e.start, e.length) for e in excerpts(44100 * 11, 44100)] == [(0, 44100 * 11)]
     long = excerpts(96000 * 1200, 96000)
     assert len(long) == 3 and all(e.length == 96000 * 20 for e in long)
-    assert all(0 <= e.start and e.start + e.length <= 96000 * 1200 for e in long)
+    assert all(e.start >= 0 and e.start + e.length <= 96000 * 1200 for e in long)
     assert long[0].start < long[1].start < long[2].start
     assert sum(e.samples.nbytes for e in long) < 6 * 2**20  # decimated: 60 s at 24 kHz float32
 
@@ -21,7 +21,7 @@ def test_streaming_decimation_matches_whatever_the_block_size():
     for block in (4096, 9600 * 7, 100_003):
         excerpt = Excerpt(12_345, rate * 2, rate)
         for i in range(0, planar.shape[1], block):
-            excerpt.feed(i, planar[:, i:i + block], 1.0)
+            excerpt.feed(i, planar[:, i : i + block], 1.0)
         results.append(excerpt.samples)
     assert results[0].shape == (rate * 2 // 4,)
     assert np.allclose(results[0], results[1], atol=1e-6) and np.allclose(results[0], results[2], atol=1e-6)

@@ -9,7 +9,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from beatpass_common.testing.bus import take_events
-
 from beatpass_validation.service import build
 
 
@@ -23,8 +22,9 @@ def running(settings, store):
 
 def next_catalog_event(settings, track_id: str, timeout: float = 30.0):
     outcomes = ("track.validated", "track.rejected", "step.failed")
-    (event,) = take_events(settings.bus_url, "catalog.records",
-                           lambda e: e.track_id == track_id and e.type in outcomes, timeout=timeout) or [None]
+    (event,) = take_events(
+        settings.bus_url, "catalog.records", lambda e: e.track_id == track_id and e.type in outcomes, timeout=timeout
+    ) or [None]
     assert event is not None, f"no outcome for {track_id} on catalog.records"
     return event
 
@@ -46,7 +46,9 @@ def test_submissions_come_back_validated_or_rejected(running, settings, store, g
     assert rejected.type == "track.rejected"
     assert [e.code for e in rejected.payload().errors] == ["AUDIO_NOT_WAV", "COVER_NOT_JPEG_OR_PNG"]
     deadline = time.monotonic() + 5  # counted just after publishing, so possibly after we read the event
-    while counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV") < before + 1 and time.monotonic() < deadline:
+    while (
+        counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV") < before + 1 and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     assert counter("beatpass_validation_problems_total", code="AUDIO_NOT_WAV") == before + 1
     assert counter("beatpass_validation_outcomes_total", outcome="validated") >= 1

@@ -24,21 +24,23 @@ _JSON_SLICE = 64 * 1024
 
 def to_json(peaks: Peaks) -> bytes:
     """Compact, in audiowaveform's key order; the data array is spelled out by table lookup."""
-    head = (f'{{"version":2,"channels":{peaks.channels},"sample_rate":{peaks.sample_rate},'
-            f'"samples_per_pixel":{peaks.samples_per_pixel},"bits":{peaks.bits},'
-            f'"length":{peaks.length},"data":[').encode()
+    head = (
+        f'{{"version":2,"channels":{peaks.channels},"sample_rate":{peaks.sample_rate},'
+        f'"samples_per_pixel":{peaks.samples_per_pixel},"bits":{peaks.bits},'
+        f'"length":{peaks.length},"data":['
+    ).encode()
     return head + _decimal_list(peaks.data.reshape(-1), peaks.bits) + b"]}\n"
 
 
 def _decimal_list(values: np.ndarray, bits: int) -> bytes:
-    """"v,v,...,v" for integer ``values``: a vectorised join, ~20x faster than str() per value.
+    """ "v,v,...,v" for integer ``values``: a vectorised join, ~20x faster than str() per value.
 
     Done in slices so the padded temporaries stay small however long the waveform is.
     """
     table, lowest = _decimal_table(bits)
     parts = []
     for start in range(0, len(values), _JSON_SLICE):
-        rows = table[values[start:start + _JSON_SLICE].astype(np.int32) - lowest]
+        rows = table[values[start : start + _JSON_SLICE].astype(np.int32) - lowest]
         parts.append(rows[rows != 0].tobytes())  # the NUL padding falls out
     return b"".join(parts)[:-1]  # no comma after the last value
 
@@ -54,8 +56,9 @@ def _decimal_table(bits: int) -> tuple[np.ndarray, int]:
 
 def to_dat(peaks: Peaks) -> bytes:
     version = 1 if peaks.channels == 1 else 2
-    header = _V1.pack(version, _FLAG_8_BIT if peaks.bits == 8 else 0, peaks.sample_rate,
-                      peaks.samples_per_pixel, peaks.length)
+    header = _V1.pack(
+        version, _FLAG_8_BIT if peaks.bits == 8 else 0, peaks.sample_rate, peaks.samples_per_pixel, peaks.length
+    )
     if version == 2:
         header += _CHANNELS.pack(peaks.channels)
     return header + peaks.data.astype("<i1" if peaks.bits == 8 else "<i2").tobytes()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from beatpass_common.config import Settings
 from PIL import ImageColor
+
+from beatpass_common.config import Settings
 
 from .peaks import resolve_samples_per_pixel
 

@@ -20,11 +20,20 @@ class Output:
 
 def generate(stream: BinaryIO, options: WaveformOptions) -> tuple[int, list[Output]]:
     """Returns the samples per pixel used and the files, in a fixed order."""
-    peaks = compute_peaks(stream, samples_per_pixel=options.samples_per_pixel,
-                          pixels_per_second=options.pixels_per_second, split_channels=options.split_channels)
+    peaks = compute_peaks(
+        stream,
+        samples_per_pixel=options.samples_per_pixel,
+        pixels_per_second=options.pixels_per_second,
+        split_channels=options.split_channels,
+    )
     stored = peaks.to_bits(options.bits)
-    png = render_png(peaks, width=options.png_width, height=options.png_height,
-                     color=options.png_color, background=options.png_background)
+    png = render_png(
+        peaks,
+        width=options.png_width,
+        height=options.png_height,
+        color=options.png_color,
+        background=options.png_background,
+    )
     return peaks.samples_per_pixel, [
         Output("json", "application/json", to_json(stored)),
         Output("dat", "application/octet-stream", to_dat(stored)),

@@ -49,14 +49,17 @@ class Peaks:
         return Peaks(self.sample_rate, self.samples_per_pixel, 8, _trunc_div(self.data, 256).astype(np.int8))
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Peaks)
-                and (self.sample_rate, self.samples_per_pixel, self.bits)
-                == (other.sample_rate, other.samples_per_pixel, other.bits)
-                and np.array_equal(self.data, other.data))
+        return (
+            isinstance(other, Peaks)
+            and (self.sample_rate, self.samples_per_pixel, self.bits)
+            == (other.sample_rate, other.samples_per_pixel, other.bits)
+            and np.array_equal(self.data, other.data)
+        )
 
 
-def resolve_samples_per_pixel(sample_rate: int, samples_per_pixel: int | None = None,
-                              pixels_per_second: int | None = None) -> int:
+def resolve_samples_per_pixel(
+    sample_rate: int, samples_per_pixel: int | None = None, pixels_per_second: int | None = None
+) -> int:
     if pixels_per_second is not None:
         if pixels_per_second <= 0:
             raise ValueError("pixels_per_second must be greater than zero")
@@ -77,7 +80,8 @@ class PeakBuilder:
         self._width = 1 if self._mix else channels  # output channels
         self._pixels: list[np.ndarray] = []  # finished (k, width, 2) int16 pieces: 4 bytes per pixel and channel
         self._count = 0  # frames in the pixel still open
-        self._lo = self._hi = None  # that pixel's running min and max
+        # that pixel's running min and max (set by its first frames; meaningful while _count > 0)
+        self._lo = self._hi = np.empty(0, np.int32)
         # Reused between blocks: fresh megabyte temporaries cost page faults on every block.
         self._scratch = np.empty(0, np.int32)
 
@@ -96,14 +100,14 @@ class PeakBuilder:
                 self._close_open_pixel()
         whole = (len(values) - start) // spp * spp
         if whole:
-            blocks = values[start:start + whole]
+            blocks = values[start : start + whole]
             if self._width == 1:  # reduce along a contiguous axis: much faster
                 flat = blocks[:, 0].reshape(-1, spp)
                 self._emit(flat.min(axis=1)[:, None], flat.max(axis=1)[:, None])
             else:
                 blocks = blocks.reshape(-1, spp, self._width)
                 self._emit(blocks.min(axis=1), blocks.max(axis=1))
-        rest = values[start + whole:]
+        rest = values[start + whole :]
         if len(rest):
             self._lo, self._hi, self._count = rest.min(axis=0), rest.max(axis=0), len(rest)
 
@@ -137,8 +141,14 @@ class PeakBuilder:
         self._pixels.append(pairs.astype(np.int16, copy=False))
 
 
-def compute_peaks(stream: BinaryIO, *, samples_per_pixel: int | None = 256, pixels_per_second: int | None = None,
-                  split_channels: bool = False, block_bytes: int = BLOCK_BYTES) -> Peaks:
+def compute_peaks(
+    stream: BinaryIO,
+    *,
+    samples_per_pixel: int | None = 256,
+    pixels_per_second: int | None = None,
+    split_channels: bool = False,
+    block_bytes: int = BLOCK_BYTES,
+) -> Peaks:
     """Read a WAV stream once, block by block, and return its 16-bit peaks."""
     reader = WavReader(stream)
     fmt = reader.format
@@ -159,7 +169,7 @@ def _stereo_sums(frames: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     The result is a view of ``scratch`` (at least twice the frames long).
     """
     words = np.ascontiguousarray(frames).view("<i4").reshape(-1)
-    left, right = scratch[:len(words)], scratch[len(words):2 * len(words)]
+    left, right = scratch[: len(words)], scratch[len(words) : 2 * len(words)]
     np.left_shift(words, 16, out=left)
     np.right_shift(left, 16, out=left)
     np.right_shift(words, 16, out=right)

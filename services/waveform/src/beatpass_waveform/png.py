@@ -22,7 +22,7 @@ def render_png(peaks: Peaks, *, width: int, height: int, color: str, background:
         band = height // peaks.channels
         for channel in range(peaks.channels):
             lo, hi = _columns(peaks.data[:, channel, :], width)
-            mask[channel * band:(channel + 1) * band] = _bars(lo / full_scale, hi / full_scale, band)
+            mask[channel * band : (channel + 1) * band] = _bars(lo / full_scale, hi / full_scale, band)
     # A two-colour palette image: a byte per pixel instead of three or four, so encoding is ~7x faster.
     image = Image.frombytes("P", (width, height), mask.astype(np.uint8).tobytes())
     fg, bg = ImageColor.getrgb(color), ImageColor.getrgb(background)

@@ -30,8 +30,13 @@ def build(settings: Settings) -> Runtime:
     child_store(settings).ensure_bucket(settings.media_bucket)
     bus = Bus(settings, "waveform", step="waveform")
     runner = Runner.from_settings(settings, preload=("beatpass_waveform.outputs",))
-    handler = partial(handle_track_validated, publish=bus.publish, settings=settings, runner=runner,
-                      options=WaveformOptions.from_settings(settings))
+    handler = partial(
+        handle_track_validated,
+        publish=bus.publish,
+        settings=settings,
+        runner=runner,
+        options=WaveformOptions.from_settings(settings),
+    )
     bus.subscribe("waveform.tracks", {"track.validated": handler})
     bus.observers.append(count_outputs)
     return Runtime("waveform", settings, bus=bus, on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)

@@ -9,7 +9,8 @@ as ``float * 32767`` truncated towards zero.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 

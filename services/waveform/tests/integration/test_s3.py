@@ -12,7 +12,6 @@ import soundfile
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
 from beatpass_common.isolation import Runner
 from beatpass_common.storage import open_store, sha256_of
-
 from beatpass_waveform.formats import read_dat, read_json
 from beatpass_waveform.handlers import handle_track_validated
 from beatpass_waveform.peaks import compute_peaks
@@ -33,9 +32,11 @@ def test_waveform_through_s3(s3_settings):
     audio = wav.getvalue()
     key = "producers/p-s3/uploads/u-1"
     put = store.put_bytes(settings.uploads_bucket, key, audio, "audio/wav")
-    data = TrackValidated(source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=put.size, sha256=put.sha256),
-                          audio=AudioFacts(format="WAV", sample_rate=48_000, bit_depth=24, channels=2, duration_s=3),
-                          cover=CoverFacts(format="JPEG", width=1200, height=1200))
+    data = TrackValidated(
+        source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=put.size, sha256=put.sha256),
+        audio=AudioFacts(format="WAV", sample_rate=48_000, bit_depth=24, channels=2, duration_s=3),
+        cover=CoverFacts(format="JPEG", width=1200, height=1200),
+    )
     event = new_event("track.validated", data, producer_id="p-s3", track_id="trk-s3")
 
     published = []

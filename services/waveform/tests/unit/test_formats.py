@@ -15,8 +15,10 @@ MONO = Peaks(44_100, 256, 8, np.array([-127, 127, 0, 1, 0, 0], np.int8).reshape(
 
 
 def test_json_is_audiowaveform_version_2():
-    assert to_json(MONO) == (b'{"version":2,"channels":1,"sample_rate":44100,"samples_per_pixel":256,'
-                             b'"bits":8,"length":3,"data":[-127,127,0,1,0,0]}\n')
+    assert to_json(MONO) == (
+        b'{"version":2,"channels":1,"sample_rate":44100,"samples_per_pixel":256,'
+        b'"bits":8,"length":3,"data":[-127,127,0,1,0,0]}\n'
+    )
 
 
 def test_dat_version_1_for_one_channel():

@@ -7,14 +7,13 @@ import io
 import numpy as np
 import pytest
 
+from beatpass_common.errors import Unreadable as UndecodableAudio
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event, parse_event
 from beatpass_common.isolation import Runner
 from beatpass_common.storage import LocalStore
-
 from beatpass_waveform.formats import read_dat, read_json
 from beatpass_waveform.handlers import handle_track_validated
 from beatpass_waveform.peaks import compute_peaks
-from beatpass_common.errors import Unreadable as UndecodableAudio
 
 INLINE = Runner(isolated=False)  # these tests are about the outputs, not the isolation
 
@@ -97,8 +96,12 @@ def test_pixels_per_second_and_split_channels_on_request(store, settings, wav):
 def test_undecodable_audio_raises_and_publishes_nothing(store, settings):
     published = []
     with pytest.raises(UndecodableAudio):
-        handle_track_validated(validated(store, settings, b"RIFF\x00\x00\x00\x00WAVEjunk"), runner=INLINE,
-                               publish=published.append, settings=settings)
+        handle_track_validated(
+            validated(store, settings, b"RIFF\x00\x00\x00\x00WAVEjunk"),
+            runner=INLINE,
+            publish=published.append,
+            settings=settings,
+        )
     assert published == []
     assert not store.exists(settings.media_bucket, "tracks/trk-1/waveform.json")
 

@@ -30,14 +30,24 @@ import io
 import numpy as np
 import pytest
 
-from beatpass_waveform.peaks import PeakBuilder, compute_peaks, resolve_samples_per_pixel
 from beatpass_common.errors import Unreadable as UndecodableAudio
+from beatpass_waveform.peaks import PeakBuilder, compute_peaks, resolve_samples_per_pixel
 
-FRAMES = np.array([
-    [1000, -3000], [-1, 0], [32767, 32767], [-32768, -32767],
-    [300, 213], [-300, -209], [-255, -256], [100, 101],
-    [-7, 2], [4, 5],
-], dtype=np.int16)
+FRAMES = np.array(
+    [
+        [1000, -3000],
+        [-1, 0],
+        [32767, 32767],
+        [-32768, -32767],
+        [300, 213],
+        [-300, -209],
+        [-255, -256],
+        [100, 101],
+        [-7, 2],
+        [4, 5],
+    ],
+    dtype=np.int16,
+)
 
 MIXED_16 = [-32767, 32767, -255, 256, -2, 4]
 MIXED_8 = [-127, 127, 0, 1, 0, 0]
@@ -106,7 +116,7 @@ def test_block_sizes_never_move_pixel_boundaries(sizes, split):
     builder = PeakBuilder(8, 2, 4, split_channels=split)
     start = 0
     for size in sizes:
-        builder.add(FRAMES[start:start + size])
+        builder.add(FRAMES[start : start + size])
         start += size
     assert builder.finish().data.reshape(-1).tolist() == (SPLIT_16 if split else MIXED_16)
 

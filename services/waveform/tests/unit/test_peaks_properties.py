@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from beatpass_common.testing.signals import analysis_settings, signal_specs, time_limit
-
 from beatpass_waveform.peaks import compute_peaks
 from beatpass_waveform.wav import WavReader
 

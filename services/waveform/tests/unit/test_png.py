@@ -14,7 +14,7 @@ BLUE, WHITE = "#3b82f6", "#ffffff"
 
 
 def image(peaks: Peaks, mode: str = "RGB", **options) -> Image.Image:
-    settings = dict(width=1800, height=280, color=BLUE, background=WHITE) | options
+    settings = {"width": 1800, "height": 280, "color": BLUE, "background": WHITE} | options
     png = Image.open(io.BytesIO(render_png(peaks, **settings)))
     assert png.format == "PNG" and png.mode == "P"  # a two-colour palette
     return png.convert(mode)
@@ -32,8 +32,9 @@ def test_default_size_and_colours():
 
 
 def test_configured_colours_with_transparency():
-    img = image(peaks_of([[-32768, 32767]] * 10, bits=16), "RGBA", color="#ff0000", background="#00000000",
-                width=200, height=50)
+    img = image(
+        peaks_of([[-32768, 32767]] * 10, bits=16), "RGBA", color="#ff0000", background="#00000000", width=200, height=50
+    )
     assert img.size == (200, 50)
     assert img.getpixel((100, 25)) == (255, 0, 0, 255)
     silent = image(peaks_of([[0, 0]] * 10), "RGBA", background="#00000000", width=20, height=51)

@@ -3,14 +3,12 @@ audio that cannot be read is retried and then reported as step.failed."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from beatpass_common.testing.bus import take_events
 from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
 from beatpass_common.storage import LocalStore
-
+from beatpass_common.testing.bus import take_events
 from beatpass_waveform.service import build
 
 
@@ -27,9 +25,11 @@ def publish_validated(runtime, store, settings, track_id: str, audio: bytes):
     store.ensure_bucket(settings.uploads_bucket)
     key = f"producers/p-9/uploads/{track_id}"
     put = store.put_bytes(settings.uploads_bucket, key, audio)
-    data = TrackValidated(source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=put.size),
-                          audio=AudioFacts(format="WAV", sample_rate=8000, bit_depth=16, channels=1, duration_s=1),
-                          cover=CoverFacts(format="PNG", width=1000, height=1000))
+    data = TrackValidated(
+        source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=put.size),
+        audio=AudioFacts(format="WAV", sample_rate=8000, bit_depth=16, channels=1, duration_s=1),
+        cover=CoverFacts(format="PNG", width=1000, height=1000),
+    )
     event = new_event("track.validated", data, producer_id="p-9", track_id=track_id)
     runtime.bus.publish(event)
     return event
@@ -58,5 +58,7 @@ def test_unreadable_audio_is_parked_at_once_and_reported(running, settings):
     event = next_catalog_event(settings, lambda e: e.type == "step.failed" and e.track_id == "trk-svc-bad")
     failed = event.payload()
     assert failed.step == "waveform"
-    assert failed.attempts == 1 and failed.reason == "unreadable" and failed.parked  # parked at once: a retry cannot help
+    assert (
+        failed.attempts == 1 and failed.reason == "unreadable" and failed.parked
+    )  # parked at once: a retry cannot help
     assert "Unreadable" in failed.error

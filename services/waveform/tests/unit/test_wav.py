@@ -29,7 +29,7 @@ class ForwardOnly(io.RawIOBase):
 
     def readinto(self, b) -> int:
         n = min(len(b), self._piece, len(self._data) - self._pos)
-        b[:n] = self._data[self._pos:self._pos + n]
+        b[:n] = self._data[self._pos : self._pos + n]
         self._pos += n
         return n
 
@@ -60,10 +60,10 @@ def test_every_sample_format_decodes_as_audiowaveform_sees_it(subtype, channels,
 
 @pytest.mark.parametrize("bits, is_float", [(16, False), (24, False), (32, False), (32, True)])
 def test_extensible_rf64_and_odd_chunks_before_data(make_wav, bits, is_float):
-    samples = RNG.uniform(-1, 1, (500, 2)) if is_float else RNG.integers(-2**(bits - 1), 2**(bits - 1), (500, 2))
+    samples = RNG.uniform(-1, 1, (500, 2)) if is_float else RNG.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (500, 2))
     plain = decode(make_wav(samples, bits=bits, is_float=is_float))[1]
     odd = ((b"LIST", b"odd"), (b"JUNK", bytes(2_000_001)))  # a padded odd chunk, a large skipped one
-    for variant in (dict(extensible=True), dict(rf64=True), dict(chunks=odd), dict(extensible=True, rf64=True)):
+    for variant in ({"extensible": True}, {"rf64": True}, {"chunks": odd}, {"extensible": True, "rf64": True}):
         assert np.array_equal(decode(make_wav(samples, bits=bits, is_float=is_float, **variant))[1], plain)
 
 
@@ -75,11 +75,14 @@ def test_trailing_partial_frame_is_ignored(make_wav):
     assert reader.format.frames == 10 and len(frames) == 10
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda w: b"RIFX" + w[4:], "RIFF"),
-    (lambda w: w[:-10], "early"),
-    (lambda w: w[:30], "format \\(fmt\\) chunk"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda w: b"RIFX" + w[4:], "RIFF"),
+        (lambda w: w[:-10], "early"),
+        (lambda w: w[:30], "format \\(fmt\\) chunk"),
+    ],
+)
 def test_broken_files_raise(make_wav, mutate, message):
     wav = make_wav(np.zeros((100, 2), np.int16))
     with pytest.raises(UndecodableAudio, match=message):
@@ -112,7 +115,7 @@ def test_streaming_headers_read_to_the_end_of_the_file(rf64, declared):
     marker = good.index(b"data") + 4
     if rf64:  # the data size is then in the ds64 table
         declared = 0xFFFFFFFF
-    streamed = good[:marker] + struct.pack("<I", declared) + good[marker + 4:] + b"\x01"  # plus a partial frame
+    streamed = good[:marker] + struct.pack("<I", declared) + good[marker + 4 :] + b"\x01"  # plus a partial frame
     reader = WavReader(io.BytesIO(streamed))
     frames = sum(len(block) for block in reader.blocks(1000))
     assert frames == 44100

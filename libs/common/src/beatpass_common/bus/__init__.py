@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import Settings
-from . import topology
 from ..events import Event
+from . import topology
 from .kombu_bus import DeadLetterWatch, Handler, Publisher, QueueConsumer, Subscription, is_memory, running_handler
 from .metrics import BusMetrics, bus_metrics
 
@@ -30,8 +30,13 @@ class Bus:
         self.service = service
         self.step = step
         self.metrics: BusMetrics = bus_metrics(service)
-        self.publisher = Publisher(settings.bus_url, self.metrics, heartbeat=settings.bus_heartbeat_s,
-                                   ssl=settings.bus_ssl(), exchange=settings.exchange)
+        self.publisher = Publisher(
+            settings.bus_url,
+            self.metrics,
+            heartbeat=settings.bus_heartbeat_s,
+            ssl=settings.bus_ssl(),
+            exchange=settings.exchange,
+        )
         self.consumers: list[QueueConsumer] = []
         # Called with every event a handler publishes (after it is sent): a service's own metrics.
         self.observers: list[Callable[[Event], None]] = []
@@ -61,22 +66,35 @@ class Bus:
         for event_type in handlers:  # at 0 from the start, so increase() sees the first overrun
             for reason in ("timeout", "memory", "worker_died"):
                 self.metrics.overruns.labels(event_type, reason)
-        self.consumers.append(QueueConsumer(
-            self.settings.bus_url, Subscription(queue, handlers), self.publisher,
-            prefetch=self.settings.audio_prefetch if self.step else self.settings.prefetch,
-            retry_delays=self.settings.retry_delays_s, metrics=self.metrics, step=self.step,
-            park_after=self.settings.park_after_overruns, heartbeat=self.settings.bus_heartbeat_s,
-            ssl=self.settings.bus_ssl(),
-        ))
+        self.consumers.append(
+            QueueConsumer(
+                self.settings.bus_url,
+                Subscription(queue, handlers),
+                self.publisher,
+                prefetch=self.settings.audio_prefetch if self.step else self.settings.prefetch,
+                retry_delays=self.settings.retry_delays_s,
+                metrics=self.metrics,
+                step=self.step,
+                park_after=self.settings.park_after_overruns,
+                heartbeat=self.settings.bus_heartbeat_s,
+                ssl=self.settings.bus_ssl(),
+            )
+        )
 
     def start(self) -> None:
         self.declare()
         self.publisher.start_keeper()
         runners: list = list(self.consumers)
         if self.consumers and not is_memory(self.settings.bus_url):
-            self._watch = DeadLetterWatch(self.settings.bus_url, self.service, self.publisher, self.metrics,
-                                          step=self.step, heartbeat=self.settings.bus_heartbeat_s,
-                                          ssl=self.settings.bus_ssl())
+            self._watch = DeadLetterWatch(
+                self.settings.bus_url,
+                self.service,
+                self.publisher,
+                self.metrics,
+                step=self.step,
+                heartbeat=self.settings.bus_heartbeat_s,
+                ssl=self.settings.bus_ssl(),
+            )
             runners.append(self._watch)
         for runner in runners:
             name = getattr(getattr(runner, "spec", None), "name", f"{self.service}.dead.notices")

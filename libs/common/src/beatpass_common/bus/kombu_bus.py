@@ -26,21 +26,22 @@ replays them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 from kombu import Connection, Consumer, Producer
+from kombu.message import Message
 from kombu.mixins import ConsumerMixin
 
 from ..errors import Overrun, PermanentError
-from ..events import Event, MalformedEvent, StepFailed, StepStarted, new_event, parse_event
+from ..events import Event, FailureReason, MalformedEvent, StepFailed, StepStarted, new_event, parse_event
 from ..logs import event_context, log_context
 from . import topology
 from .metrics import BusMetrics
@@ -66,8 +67,9 @@ _IDLE_POLL_S = 1.0
 def _connect(url: str, heartbeat: int, ssl: bool | dict = False) -> Connection:
     """``ssl``: kombu's option for amqps:// URLs (``Settings.bus_ssl()``)."""
     amqp = url.startswith(("amqp", "pyamqp"))
-    return Connection(url, transport_options={"confirm_publish": True} if amqp else {},
-                      heartbeat=heartbeat if amqp else 0, ssl=ssl)
+    return Connection(
+        url, transport_options={"confirm_publish": True} if amqp else {}, heartbeat=heartbeat if amqp else 0, ssl=ssl
+    )
 
 
 def is_memory(url: str) -> bool:
@@ -93,8 +95,15 @@ class Publisher:
     broker's heartbeats) and records whether it is alive, which readiness reports.
     """
 
-    def __init__(self, url: str, metrics: BusMetrics | None = None, *, heartbeat: int = 30, ssl: bool | dict = False,
-                 exchange: str = topology.EVENTS.name):
+    def __init__(
+        self,
+        url: str,
+        metrics: BusMetrics | None = None,
+        *,
+        heartbeat: int = 30,
+        ssl: bool | dict = False,
+        exchange: str = topology.EVENTS.name,
+    ):
         self.url = url
         self.events = topology.events_exchange(exchange)  # Settings.exchange
         self.heartbeat = heartbeat
@@ -126,10 +135,8 @@ class Publisher:
             with self._lock:
                 try:
                     self._conn.ensure_connection(max_retries=1)
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         self._conn.drain_events(timeout=0.001)
-                    except socket.timeout:
-                        pass
                     self._conn.heartbeat_check()
                     self._alive = True
                 except Exception as exc:  # noqa: BLE001 - any failure: dead until the next tick reconnects
@@ -146,8 +153,9 @@ class Publisher:
         with log_context(request_id=event.request_id):
             log.info("published %s %s", event.type, event.id)
 
-    def publish_raw(self, body: bytes, exchange, routing_key: str, headers: dict, message_id: str | None = None,
-                    declare=()) -> None:
+    def publish_raw(
+        self, body: bytes, exchange, routing_key: str, headers: dict, message_id: str | None = None, declare=()
+    ) -> None:
         with self._lock:
             producer = Producer(self._conn.default_channel)
             self._conn.ensure(producer, producer.publish, **_RETRY_POLICY)(
@@ -182,7 +190,7 @@ class Subscription:
 class _InHand:
     """A message whose handler was submitted to the worker thread and not yet settled."""
 
-    message: object
+    message: Message
     event: Event
     headers: dict
     future: Future
@@ -199,9 +207,20 @@ class QueueConsumer(ConsumerMixin):
     it announces ``step.started`` for the events in ``topology.STEP_STARTERS``.
     """
 
-    def __init__(self, url: str, subscription: Subscription, publisher: Publisher, *, prefetch: int,
-                 retry_delays: list[float], metrics: BusMetrics, step: str | None = None,
-                 park_after: int = 2, heartbeat: int = 30, ssl: bool | dict = False):
+    def __init__(
+        self,
+        url: str,
+        subscription: Subscription,
+        publisher: Publisher,
+        *,
+        prefetch: int,
+        retry_delays: list[float],
+        metrics: BusMetrics,
+        step: str | None = None,
+        park_after: int = 2,
+        heartbeat: int = 30,
+        ssl: bool | dict = False,
+    ):
         self.connection = _connect(url, heartbeat, ssl)
         self.sub = subscription
         self.spec = topology.spec(subscription.queue)
@@ -221,9 +240,15 @@ class QueueConsumer(ConsumerMixin):
         self._on_overdue: Callable[[], None] | None = None
 
     # kombu's ConsumerMixin reconnects and re-declares on connection loss.
-    def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
-        return [Consumer_(queues=[topology.consumer_queue(self.spec, self.publisher.events)], on_message=self.on_message,
-                          prefetch_count=self.prefetch, accept=["json"])]
+    def get_consumers(self, Consumer_: Callable[..., Consumer], channel) -> list[Consumer]:
+        return [
+            Consumer_(
+                queues=[topology.consumer_queue(self.spec, self.publisher.events)],
+                on_message=self.on_message,
+                prefetch_count=self.prefetch,
+                accept=["json"],
+            )
+        ]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
         self.consuming.set()
@@ -249,7 +274,7 @@ class QueueConsumer(ConsumerMixin):
                         break
                 try:
                     conn.drain_events(timeout=_BUSY_POLL_S if self._in_hand else safety_interval)
-                except socket.timeout:
+                except TimeoutError:
                     conn.heartbeat_check()
                 except OSError:
                     if not self.should_stop:
@@ -332,8 +357,13 @@ class QueueConsumer(ConsumerMixin):
                 return
             returned = int(headers.get(DELIVERY_COUNT_HEADER) or 0)
             if returned >= self.park_after:
-                self._park(message, event, headers, "worker_died",
-                           f"delivered {returned + 1} times: its worker went away mid-message each time")
+                self._park(
+                    message,
+                    event,
+                    headers,
+                    "worker_died",
+                    f"delivered {returned + 1} times: its worker went away mid-message each time",
+                )
                 return
             self._announce_start(event, headers, returned)
         item = _InHand(message, event, headers, Future(), handler_name(handler))
@@ -354,9 +384,15 @@ class QueueConsumer(ConsumerMixin):
             return
         # One id per try, so a retry or redelivery restarts the step's deadline.
         tries = f"{headers.get(RETRY_HEADER, 0)}/{returned}"
-        started = new_event("step.started", StepStarted(step=self.step), producer_id=event.producer_id,
-                            track_id=event.track_id, collection_id=event.collection_id, caused_by=event,
-                            id=str(uuid.uuid5(uuid.UUID(event.id), f"step.started/{tries}")))
+        started = new_event(
+            "step.started",
+            StepStarted(step=self.step),
+            producer_id=event.producer_id,
+            track_id=event.track_id,
+            collection_id=event.collection_id,
+            caused_by=event,
+            id=str(uuid.uuid5(uuid.UUID(event.id), f"step.started/{tries}")),
+        )
         self.publisher.publish(started)
 
     def _settle(self) -> None:
@@ -393,11 +429,15 @@ class QueueConsumer(ConsumerMixin):
         if isinstance(exc, Overrun):
             overruns += 1
             self.metrics.overruns.labels(event.type, exc.reason).inc()
-            log.error("handler for %s stopped at a hard limit (%s), overrun %d of %d",
-                      event.type, error, overruns, self.park_after)
+            log.error(
+                "handler for %s stopped at a hard limit (%s), overrun %d of %d",
+                event.type,
+                error,
+                overruns,
+                self.park_after,
+            )
             if overruns >= self.park_after:
-                self._park(message, event, headers, exc.reason,
-                           f"{error} ({overruns} times)", attempts=retries + 1)
+                self._park(message, event, headers, exc.reason, f"{error} ({overruns} times)", attempts=retries + 1)
                 return
         elif isinstance(exc, PermanentError):
             self._park(message, event, headers, exc.reason, error, attempts=retries + 1)
@@ -406,14 +446,17 @@ class QueueConsumer(ConsumerMixin):
             delay = self.retry_delays[retries]
             self.metrics.failed.labels(event.type, "retry").inc()
             log.warning("handler for %s failed (%s); retry %d in %.1fs", event.type, error, retries + 1, delay)
-            self._schedule_retry(message.body, {**_carried(headers), RETRY_HEADER: retries + 1,
-                                                OVERRUN_HEADER: overruns}, delay)
+            self._schedule_retry(
+                message.body, {**_carried(headers), RETRY_HEADER: retries + 1, OVERRUN_HEADER: overruns}, delay
+            )
             self._ack(message)
             return
-        reason = exc.reason if isinstance(exc, Overrun) else "error"
+        reason: FailureReason = exc.reason if isinstance(exc, Overrun) else "error"
         self._park(message, event, headers, reason, f"{error} (after {retries + 1} attempts)", attempts=retries + 1)
 
-    def _park(self, message, event: Event, headers: dict, reason: str, error: str, *, attempts: int = 1) -> None:
+    def _park(
+        self, message, event: Event, headers: dict, reason: FailureReason, error: str, *, attempts: int = 1
+    ) -> None:
         """Dead-letter ``message`` for good and tell the catalog its step failed."""
         log.error("parked %s in %s: %s", event.type, topology.dead_queue_name(self.spec.service), error)
         self.metrics.failed.labels(event.type, "dead").inc()
@@ -422,9 +465,18 @@ class QueueConsumer(ConsumerMixin):
         if event.type != "step.failed":
             failed = new_event(
                 "step.failed",
-                StepFailed(step=self.step or self.spec.service, error=error[:1000], attempts=attempts,
-                           source_event_id=event.id, source_type=event.type, reason=reason, parked=True),
-                producer_id=event.producer_id, track_id=event.track_id, collection_id=event.collection_id,
+                StepFailed(
+                    step=self.step or self.spec.service,
+                    error=error[:1000],
+                    attempts=attempts,
+                    source_event_id=event.id,
+                    source_type=event.type,
+                    reason=reason,
+                    parked=True,
+                ),
+                producer_id=event.producer_id,
+                track_id=event.track_id,
+                collection_id=event.collection_id,
                 caused_by=event,
             )
             self.publisher.publish(failed)
@@ -432,8 +484,9 @@ class QueueConsumer(ConsumerMixin):
 
     def _schedule_retry(self, body: bytes, headers: dict, delay: float) -> None:
         if is_memory(self.publisher.url):  # the in-memory transport has no TTL: wait in a timer
-            timer = threading.Timer(delay, self.publisher.publish_raw,
-                                    args=(body, topology.RETRY, self.spec.name, headers))
+            timer = threading.Timer(
+                delay, self.publisher.publish_raw, args=(body, topology.RETRY, self.spec.name, headers)
+            )
             timer.daemon = True
             self._timers = [t for t in self._timers if t.is_alive()] + [timer]
             timer.start()
@@ -445,7 +498,9 @@ class QueueConsumer(ConsumerMixin):
         self.metrics.dead_lettered.inc()
         dead = topology.dead_queue_name(self.spec.service)
         self.publisher.publish_raw(
-            body if isinstance(body, bytes) else str(body).encode(), topology.DEAD, dead,
+            body if isinstance(body, bytes) else str(body).encode(),
+            topology.DEAD,
+            dead,
             {**headers, REASON_HEADER: reason[:1000], FAILURE_HEADER: failure, SOURCE_HEADER: self.spec.name},
         )
 
@@ -483,15 +538,30 @@ class DeadLetterWatch(ConsumerMixin):
     others are counted and reported as ``step.failed`` like any other parked message.
     """
 
-    def __init__(self, url: str, service: str, publisher: Publisher, metrics: BusMetrics, *,
-                 step: str | None, heartbeat: int = 30, ssl: bool | dict = False):
+    def __init__(
+        self,
+        url: str,
+        service: str,
+        publisher: Publisher,
+        metrics: BusMetrics,
+        *,
+        step: str | None,
+        heartbeat: int = 30,
+        ssl: bool | dict = False,
+    ):
         self.connection = _connect(url, heartbeat, ssl)
         self.service, self.publisher, self.metrics, self.step = service, publisher, metrics, step
         self.consuming = threading.Event()
 
-    def get_consumers(self, Consumer_: type[Consumer], channel) -> list[Consumer]:
-        return [Consumer_(queues=[topology.dead_notice_queue(self.service)], on_message=self.on_message,
-                          prefetch_count=16, accept=["json"])]
+    def get_consumers(self, Consumer_: Callable[..., Consumer], channel) -> list[Consumer]:
+        return [
+            Consumer_(
+                queues=[topology.dead_notice_queue(self.service)],
+                on_message=self.on_message,
+                prefetch_count=16,
+                accept=["json"],
+            )
+        ]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
         self.consuming.set()
@@ -515,12 +585,22 @@ class DeadLetterWatch(ConsumerMixin):
             except MalformedEvent:
                 event = None
             if event is not None and event.type != "step.failed":
-                self.publisher.publish(new_event(
-                    "step.failed",
-                    StepFailed(step=self.step or self.service, error=why, attempts=topology.DELIVERY_LIMIT,
-                               source_event_id=event.id, source_type=event.type, reason="worker_died", parked=True),
-                    producer_id=event.producer_id, track_id=event.track_id, collection_id=event.collection_id,
-                    caused_by=event,
-                ))
+                self.publisher.publish(
+                    new_event(
+                        "step.failed",
+                        StepFailed(
+                            step=self.step or self.service,
+                            error=why,
+                            attempts=topology.DELIVERY_LIMIT,
+                            source_event_id=event.id,
+                            source_type=event.type,
+                            reason="worker_died",
+                            parked=True,
+                        ),
+                        producer_id=event.producer_id,
+                        track_id=event.track_id,
+                        collection_id=event.collection_id,
+                        caused_by=event,
+                    )
+                )
         message.ack()
-

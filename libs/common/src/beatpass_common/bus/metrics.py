@@ -38,10 +38,18 @@ def bus_metrics(service: str) -> BusMetrics:
         duration=Histogram(f"{p}_handler_duration_seconds", "Handler duration", ["type"], buckets=HANDLER_BUCKETS),
         overruns=Counter(f"{p}_handler_overruns_total", "Handler runs stopped at a hard limit", ["type", "reason"]),
         parked=Counter(f"{p}_parked_total", "Messages parked in the dead-letter queue for good", ["reason"]),
-        busy=Gauge(f"{p}_handler_busy_seconds", "How long the handler in progress has run (0 when idle)",
-                   ["queue"], multiprocess_mode="max"),
-        handler_runs=Histogram(f"{p}_handler_run_seconds", "Handler runs by handler function and result "
-                               "(ok, error, overrun, permanent)", ["handler", "result"], buckets=HANDLER_BUCKETS),
+        busy=Gauge(
+            f"{p}_handler_busy_seconds",
+            "How long the handler in progress has run (0 when idle)",
+            ["queue"],
+            multiprocess_mode="max",
+        ),
+        handler_runs=Histogram(
+            f"{p}_handler_run_seconds",
+            "Handler runs by handler function and result (ok, error, overrun, permanent)",
+            ["handler", "result"],
+            buckets=HANDLER_BUCKETS,
+        ),
         outcomes=Counter(f"{p}_outcomes_total", "Events the handlers published, by outcome", ["outcome"]),
         problems=Counter(f"{p}_problems_total", "Rejection reasons and warnings by code", ["code"]),
     )

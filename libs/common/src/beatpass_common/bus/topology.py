@@ -51,9 +51,18 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec(
         "catalog.records",
         (
-            "track.submitted", "track.edited", "collection.submitted", "collection.edited",
-            "collection.validated", "collection.rejected", "track.validated", "track.rejected",
-            "waveform.generated", "fingerprint.completed", "step.started", "step.failed",
+            "track.submitted",
+            "track.edited",
+            "collection.submitted",
+            "collection.edited",
+            "collection.validated",
+            "collection.rejected",
+            "track.validated",
+            "track.rejected",
+            "waveform.generated",
+            "fingerprint.completed",
+            "step.started",
+            "step.failed",
         ),
     ),
 )
@@ -117,5 +126,8 @@ def wait_queue(queue_name: str, delay_s: float) -> Queue:
 
 def all_queues(events: Exchange = EVENTS) -> list[Queue]:
     services = sorted({q.service for q in QUEUES})
-    return ([consumer_queue(q, events) for q in QUEUES] + [dead_queue(s) for s in services]
-            + [dead_notice_queue(s) for s in services])
+    return (
+        [consumer_queue(q, events) for q in QUEUES]
+        + [dead_queue(s) for s in services]
+        + [dead_notice_queue(s) for s in services]
+    )

@@ -9,8 +9,17 @@ from .local import LocalStore
 from .s3 import S3Store
 
 __all__ = [
-    "CHUNK", "LocalStore", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PutResult", "RangedObject", "S3Store",
-    "iter_chunks", "open_store", "sha256_of",
+    "CHUNK",
+    "LocalStore",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "PutResult",
+    "RangedObject",
+    "S3Store",
+    "iter_chunks",
+    "open_store",
+    "sha256_of",
 ]
 
 
@@ -19,7 +28,7 @@ def open_store(url: str, region: str = "us-east-1", ca_file: str = "") -> Object
     (https verified against ``ca_file`` when set, else the system's CAs)."""
     scheme = urlsplit(url).scheme
     if scheme == "file":
-        return LocalStore(url[len("file://"):])
+        return LocalStore(url[len("file://") :])
     if scheme in {"http", "https"}:
         return S3Store(url, region, ca_file)
     raise ValueError(f"unsupported storage URL scheme {scheme!r}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Protocol
 
 CHUNK = 1024 * 1024
 
@@ -35,7 +36,9 @@ class ObjectStore(Protocol):
     def put(self, bucket: str, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> PutResult:
         """Stream ``stream`` to the object without holding it whole; returns size and sha256."""
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> PutResult: ...
+    def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> PutResult: ...
 
     def open(self, bucket: str, key: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         """A readable stream of the object (or of a byte range); close it when done."""
@@ -60,11 +63,19 @@ class ObjectStore(Protocol):
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
 
-    def compose(self, bucket: str, key: str, sources: list[str], content_type: str = "application/octet-stream") -> None:
+    def compose(
+        self, bucket: str, key: str, sources: list[str], content_type: str = "application/octet-stream"
+    ) -> None:
         """Write ``key`` as the objects ``sources`` (keys in ``bucket``) one after another, inside
         the storage (S3: a multipart upload of UploadPartCopy parts; nothing passes through the
         caller). On S3 every source but the last must be at least 5 MiB (ValueError otherwise);
         a missing source raises ObjectNotFound. Writing the same ``key`` again gives the same object."""
+
+
+class Readable(Protocol):
+    """What reads a stream in chunks needs of it: a file, a response body, a HashingReader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class HashingReader:
@@ -117,7 +128,7 @@ class RangedObject(io.RawIOBase):
         return len(data)
 
 
-def iter_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+def iter_chunks(stream: Readable, size: int = CHUNK) -> Iterator[bytes]:
     while chunk := stream.read(size):
         yield chunk
 

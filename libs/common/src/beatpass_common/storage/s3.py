@@ -51,7 +51,7 @@ class S3Store:
         """``ca_file``: PEM bundle that verifies an https:// endpoint (empty: the system's CAs)."""
         parts = urlsplit(url)
         self.client = Minio(
-            parts.hostname + (f":{parts.port}" if parts.port else ""),
+            (parts.hostname or "") + (f":{parts.port}" if parts.port else ""),
             access_key=unquote(parts.username or ""),
             secret_key=unquote(parts.password or ""),
             secure=parts.scheme == "https",
@@ -75,7 +75,15 @@ class S3Store:
 
     def put(self, bucket, key, stream, content_type="application/octet-stream") -> PutResult:
         reader = HashingReader(stream)
-        self.client.put_object(bucket, key, reader, length=-1, part_size=PART_SIZE, content_type=content_type)
+        # minio only calls read(); its signature asks for a BinaryIO
+        self.client.put_object(
+            bucket,
+            key,
+            reader,  # type: ignore[arg-type]
+            length=-1,
+            part_size=PART_SIZE,
+            content_type=content_type,
+        )
         return PutResult(reader.size, reader.sha256)
 
     def put_bytes(self, bucket, key, data, content_type="application/octet-stream") -> PutResult:
@@ -103,7 +111,7 @@ class S3Store:
             if exc.code in _MISSING:
                 raise ObjectNotFound(f"{bucket}/{key}") from None
             raise
-        return ObjectInfo(bucket, key, obj.size, obj.etag, obj.content_type)
+        return ObjectInfo(bucket, key, obj.size or 0, obj.etag, obj.content_type)  # HEAD always has a size
 
     def exists(self, bucket, key) -> bool:
         try:
@@ -142,7 +150,7 @@ class S3Store:
         if any(info.size < MIN_PART_SIZE for info in infos[:-1]):
             raise ValueError("every source but the last must be at least 5 MiB")
         jobs, number = [], 0
-        for source, info in zip(sources, infos):
+        for source, info in zip(sources, infos, strict=True):
             size = info.size
             for start in range(0, max(size, 1), MAX_PART_SIZE):
                 number += 1
@@ -155,9 +163,10 @@ class S3Store:
         upload_id = self.create_multipart(bucket, key, content_type)
         try:
             with ThreadPoolExecutor(min(COPY_THREADS, len(jobs)), thread_name_prefix="compose") as pool:
-                etags = list(pool.map(lambda job: self.client._upload_part_copy(bucket, key, upload_id, *job)[0],
-                                      jobs))
-            self.complete_multipart(bucket, key, upload_id, [(n, etag) for (n, _), etag in zip(jobs, etags)])
+                etags = list(pool.map(lambda job: self.client._upload_part_copy(bucket, key, upload_id, *job)[0], jobs))
+            self.complete_multipart(
+                bucket, key, upload_id, [(n, etag) for (n, _), etag in zip(jobs, etags, strict=True)]
+            )
         except BaseException:
             self.abort_multipart(bucket, key, upload_id)
             raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from kombu import Connection
 
@@ -11,11 +11,13 @@ from ..bus import topology
 from ..events import Event, parse_event
 
 
-def take_events(bus_url: str, queue: str, wanted: Callable[[Event], bool], count: int = 1,
-                timeout: float = 20.0) -> list[Event]:
+def take_events(
+    bus_url: str, queue: str, wanted: Callable[[Event], bool], count: int = 1, timeout: float = 20.0
+) -> list[Event]:
     """The first ``count`` events on ``queue`` that ``wanted`` accepts (all are consumed); fewer
     when the time runs out, so the caller's assertion says what was missing."""
-    found, deadline = [], time.monotonic() + timeout
+    found: list[Event] = []
+    deadline = time.monotonic() + timeout
     with Connection(bus_url) as conn:
         simple = conn.SimpleQueue(topology.consumer_queue(topology.spec(queue)))
         while len(found) < count and time.monotonic() < deadline:

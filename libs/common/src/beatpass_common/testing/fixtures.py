@@ -59,16 +59,24 @@ def settings_for(root) -> Settings:
     """Embedded-mode settings rooted in ``root``, with fast retries and keys of their own (dev mode
     stays off, as in production)."""
     rid = infra.run_id()
-    return Settings(var_dir=root / "var", retry_delays_s=[0.1, 0.2], outbox_poll_s=0.05,
-                    reaper_interval_s=0.2, http_port=infra.free_port(), jwt_secret=f"test-jwt-{rid}-" + "0" * 32,
-                    url_signing_secret=f"test-urls-{rid}", internal_api_secret=f"test-internal-{rid}")
+    return Settings(
+        var_dir=root / "var",
+        retry_delays_s=[0.1, 0.2],
+        outbox_poll_s=0.05,
+        reaper_interval_s=0.2,
+        http_port=infra.free_port(),
+        jwt_secret=f"test-jwt-{rid}-" + "0" * 32,
+        url_signing_secret=f"test-urls-{rid}",
+        internal_api_secret=f"test-internal-{rid}",
+    )
 
 
 def with_s3(settings: Settings, s3_url: str) -> Settings:
     """``settings`` storing objects on the S3 server at ``s3_url``, in buckets of their own."""
     rid = infra.run_id()
-    return settings.model_copy(update={"storage_url": s3_url, "uploads_bucket": f"uploads-{rid}",
-                                       "media_bucket": f"media-{rid}"})
+    return settings.model_copy(
+        update={"storage_url": s3_url, "uploads_bucket": f"uploads-{rid}", "media_bucket": f"media-{rid}"}
+    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -47,6 +48,7 @@ def run_id() -> str:
 
 # ---- RabbitMQ ------------------------------------------------------------------------------
 
+
 def amqp_base_url() -> tuple[str, object | None]:
     url = os.environ.get("BEATPASS_TEST_AMQP_URL")
     if url:
@@ -62,15 +64,18 @@ def amqp_base_url() -> tuple[str, object | None]:
     raise RuntimeError("no RabbitMQ: set BEATPASS_TEST_AMQP_URL, run one on 127.0.0.1:5672, or start Docker")
 
 
-def make_vhost(base_url: str) -> tuple[str, callable]:
+def make_vhost(base_url: str) -> tuple[str, Callable[[], None]]:
     """A fresh vhost when rabbitmqctl can make one here; else the base URL's own vhost."""
     parts = urlsplit(base_url)
     if parts.hostname in {"127.0.0.1", "localhost"} and shutil.which("rabbitmqctl") and os.geteuid() == 0:
         vhost = f"beatpass-test-{run_id()}"
         user = parts.username or "guest"
         subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+        )
         url = urlunsplit(parts._replace(path="/" + vhost))
 
         def cleanup():
@@ -86,12 +91,14 @@ def close_amqp_connections(url: str) -> bool:
     vhost = urlsplit(url).path.lstrip("/") or "/"
     if not shutil.which("rabbitmqctl"):
         return False
-    result = subprocess.run(["rabbitmqctl", "-q", "close_all_connections", "-p", vhost, "test: dropped"],
-                            capture_output=True)
+    result = subprocess.run(
+        ["rabbitmqctl", "-q", "close_all_connections", "-p", vhost, "test: dropped"], capture_output=True
+    )
     return result.returncode == 0
 
 
 # ---- PostgreSQL ----------------------------------------------------------------------------
+
 
 def delete_platform_queues(url: str) -> None:
     """Delete every queue of the platform's topology in the vhost at ``url`` (absent ones too)."""
@@ -143,6 +150,7 @@ def drop_database(admin_url: str, name: str) -> None:
 
 # ---- S3 ------------------------------------------------------------------------------------
 
+
 class MotoServer:
     """moto's stand-alone S3 server as a child process on a free loopback port."""
 
@@ -150,8 +158,9 @@ class MotoServer:
         self.port = free_port()
         exe = Path(sys.executable).with_name("moto_server")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
-        self.proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [*cmd, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 30
         while not reachable("127.0.0.1", self.port, 0.2):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-SCALARS = st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) | \
-    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
 # Any JSON value: scalars, lists and objects nested a little (at most 6 leaves).
-JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.text(max_size=5), inner, max_size=3), max_leaves=6)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def has_nul(value) -> bool:

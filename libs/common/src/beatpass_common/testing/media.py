@@ -25,8 +25,15 @@ def music(seconds: float, rate: int = 44_100, channels: int = 2, seed: int = 1) 
     return np.clip(out, -1, 1)
 
 
-def wav_bytes(samples: np.ndarray, rate: int = 44_100, bits: int = 16, *, float_: bool = False,
-              extensible: bool = False, rf64: bool = False) -> bytes:
+def wav_bytes(
+    samples: np.ndarray,
+    rate: int = 44_100,
+    bits: int = 16,
+    *,
+    float_: bool = False,
+    extensible: bool = False,
+    rf64: bool = False,
+) -> bytes:
     """Encode float samples (frames x channels) as a WAV file."""
     samples = samples if samples.ndim == 2 else samples[:, None]
     channels = samples.shape[1]
@@ -47,10 +54,22 @@ def wav_bytes(samples: np.ndarray, rate: int = 44_100, bits: int = 16, *, float_
     if extensible:
         sub = struct.pack("<HI", bits, (1 << channels) - 1)
         guid = struct.pack("<H", tag) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
-        fmt = struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * align, align, bits) + struct.pack("<H", 22) + sub + guid
+        fmt = (
+            struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * align, align, bits)
+            + struct.pack("<H", 22)
+            + sub
+            + guid
+        )
     else:
         fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * align, align, bits)
-    body = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF if rf64 else len(data)) + data
+    body = (
+        b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", 0xFFFFFFFF if rf64 else len(data))
+        + data
+    )
     if len(data) % 2:
         body += b"\x00"
     if rf64:
@@ -79,6 +98,7 @@ def odd_pcm_layouts(seconds: float = 12.0, rate: int = 48_000) -> dict[str, byte
     """The two WAVs of the shared case odd_pcm_layouts.py, byte for byte (stereo, 48 kHz, 12 s):
     20-bit samples in 3-byte containers (validation accepts it as 24-bit PCM) and 24-bit samples
     in 8-byte stereo frames (a frame size readers disagree on: AUDIO_LAYOUT)."""
+
     def music(seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         t = np.arange(int(rate * seconds)) / rate
@@ -89,8 +109,10 @@ def odd_pcm_layouts(seconds: float = 12.0, rate: int = 48_000) -> dict[str, byte
         x = 0.8 * x / np.abs(x).max()
         return np.stack([x, 0.9 * x], 1)
 
-    return {"pcm20_in_3_bytes.wav": left_justified_pcm_wav(music(1), 20, 24, rate),
-            "pcm24_in_8_byte_frames.wav": left_justified_pcm_wav(music(2), 24, 32, rate)}
+    return {
+        "pcm20_in_3_bytes.wav": left_justified_pcm_wav(music(1), 20, 24, rate),
+        "pcm24_in_8_byte_frames.wav": left_justified_pcm_wav(music(2), 24, 32, rate),
+    }
 
 
 def cover_bytes(size: int = 1400, fmt: str = "JPEG", color=(200, 40, 90), height: int | None = None) -> bytes:

@@ -16,8 +16,8 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -62,8 +62,10 @@ class SignalSpec:
         elif self.stereo == "inverted":  # the mono mix is digital silence
             channels = [first, -first]
         else:
-            channels = [first, _mono(self.kind, self.frames, self.rate, self.param,
-                                     np.random.default_rng(self.seed + 1))]
+            channels = [
+                first,
+                _mono(self.kind, self.frames, self.rate, self.param, np.random.default_rng(self.seed + 1)),
+            ]
         return np.stack(channels, axis=1) * self.level
 
     def wav(self) -> bytes:
@@ -114,8 +116,9 @@ def _mono(kind: str, n: int, rate: int, param: float, rng: np.random.Generator) 
 
 
 @st.composite
-def signal_specs(draw, *, min_s: float = 10.0, max_s: float = 12.0, kinds=KINDS, rates=RATES,
-                 formats=FORMATS, channels=(1, 2)) -> SignalSpec:
+def signal_specs(
+    draw, *, min_s: float = 10.0, max_s: float = 12.0, kinds=KINDS, rates=RATES, formats=FORMATS, channels=(1, 2)
+) -> SignalSpec:
     """Specs of ``min_s``..``max_s`` seconds (times LENGTH_FACTOR; less when SAMPLE_BUDGET would be
     exceeded)."""
     kind = draw(st.sampled_from(kinds))
@@ -130,9 +133,18 @@ def signal_specs(draw, *, min_s: float = 10.0, max_s: float = 12.0, kinds=KINDS,
     levels = st.floats(1e-5, 1.0) | st.just(1.0)
     if encoding == "float":  # over full scale, as far as float32 goes
         levels = levels | st.sampled_from([4.0, 1e20, 3e38])
-    return SignalSpec(kind=kind, seconds=seconds, rate=rate, channels=count, encoding=encoding, bits=bits,
-                      level=draw(levels), seed=draw(st.integers(0, 2**16)), param=param,
-                      stereo=draw(st.sampled_from(STEREO)) if count == 2 else "same")
+    return SignalSpec(
+        kind=kind,
+        seconds=seconds,
+        rate=rate,
+        channels=count,
+        encoding=encoding,
+        bits=bits,
+        level=draw(levels),
+        seed=draw(st.integers(0, 2**16)),
+        param=param,
+        stereo=draw(st.sampled_from(STEREO)) if count == 2 else "same",
+    )
 
 
 def analysis_settings(examples: int) -> settings:
@@ -140,8 +152,13 @@ def analysis_settings(examples: int) -> settings:
     HYPOTHESIS_PROFILE=long), deterministic in the normal suite, freshly random in the long run.
     Time is bounded per example by ``time_limit`` instead of hypothesis' deadline, which only
     reports a slow example after it has finished."""
-    return settings(max_examples=examples * 10 if LONG else examples, deadline=None, derandomize=not LONG,
-                    database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples * 10 if LONG else examples,
+        deadline=None,
+        derandomize=not LONG,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 class TookTooLong(AssertionError):
@@ -153,6 +170,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     """Fail (raise TookTooLong) when the block runs longer than ``seconds`` of wall clock, even
     inside a Python loop that would never end. Uses SIGALRM (main thread only) and gives back a
     timer already set, such as pytest-timeout's, with its remaining time."""
+
     def expire(_signum, _frame):
         raise TookTooLong(f"took longer than {seconds:g} s")
 
@@ -172,7 +190,8 @@ def time_limit(seconds: float) -> Iterator[None]:
 def bpm_ranges() -> st.SearchStrategy[tuple[int, int]]:
     """The default 60-200 BPM, and ranges narrower than an octave where no fold may fit."""
     return st.just((60, 200)) | st.tuples(st.integers(1, 400), st.integers(0, 400)).map(
-        lambda pair: (pair[0], pair[0] + pair[1]))
+        lambda pair: (pair[0], pair[0] + pair[1])
+    )
 
 
 def finite_or_none(value: float | None) -> bool:

@@ -43,14 +43,24 @@ class WavParts:
     cut_at: int | None  # truncate the file to this many bytes (from the end: negative)
 
     def to_bytes(self) -> bytes:
-        fmt = struct.pack("<HHIIHH", self.tag, self.channels, self.rate, self.rate * self.block_align & 0xFFFFFFFF,
-                          self.block_align, self.bits)
+        fmt = struct.pack(
+            "<HHIIHH",
+            self.tag,
+            self.channels,
+            self.rate,
+            self.rate * self.block_align & 0xFFFFFFFF,
+            self.block_align,
+            self.bits,
+        )
         if self.tag == 0xFFFE:
-            fmt += struct.pack("<HHI", 22, self.valid_bits, self.mask) + struct.pack("<H", self.sub_tag) + self.guid_tail
+            fmt += (
+                struct.pack("<HHI", 22, self.valid_bits, self.mask) + struct.pack("<H", self.sub_tag) + self.guid_tail
+            )
         fmt = (fmt + self.fmt_extra)[: max(0, len(fmt) + len(self.fmt_extra) - self.fmt_cut)]
         real = len(self.data)
-        size = {"exact": real, "zero": 0, "unknown": 0xFFFFFFFF, "more": real + 1000,
-                "less": max(0, real - 7)}[self.data_size]
+        size = {"exact": real, "zero": 0, "unknown": 0xFFFFFFFF, "more": real + 1000, "less": max(0, real - 7)}[
+            self.data_size
+        ]
         rf64 = self.riff != b"RIFF"
         ds64 = b""
         if rf64 and self.ds64 != "none":
@@ -72,7 +82,12 @@ class WavParts:
 
 
 def chunk(cid: bytes, body: bytes, padded: bool = True, size: int | None = None) -> bytes:
-    return cid + struct.pack("<I", len(body) if size is None else size) + body + (b"\0" if len(body) & 1 and padded else b"")
+    return (
+        cid
+        + struct.pack("<I", len(body) if size is None else size)
+        + body
+        + (b"\0" if len(body) & 1 and padded else b"")
+    )
 
 
 _META_IDS = [b"LIST", b"bext", b"JUNK", b"iXML", b"PAD ", b"cue "]
@@ -82,8 +97,9 @@ _even_meta = st.tuples(st.sampled_from(_META_IDS), st.binary(max_size=16).map(la
 
 
 @st.composite
-def wav_parts(draw, max_frames: int = 400, noise: bool = False, min_frames: int = 0,
-              mostly_valid: bool = False) -> WavParts:
+def wav_parts(
+    draw, max_frames: int = 400, noise: bool = False, min_frames: int = 0, mostly_valid: bool = False
+) -> WavParts:
     """Mostly plausible layouts (every one libsndfile reads is reachable), some broken; from
     ``min_frames`` to ``max_frames`` frames of random bytes, or of seeded noise (``noise``, see
     the module doc). ``mostly_valid``: three files in four draw every choice from what
@@ -97,12 +113,17 @@ def wav_parts(draw, max_frames: int = 400, noise: bool = False, min_frames: int 
     tag = choose([1, 1, 1, 3, 3, 0xFFFE, 0xFFFE, 6, 0x55], [1, 1, 3, 0xFFFE])
     sub_tag = choose([1, 1, 3, 6], [1, 3])
     is_float = tag == 3 or (tag == 0xFFFE and sub_tag == 3)
-    bits = choose([32, 64, 16], [32]) if is_float else choose([8, 12, 16, 20, 24, 24, 32, 0, 33, 48],
-                                                             [12, 16, 16, 20, 24, 24, 32])
+    bits = (
+        choose([32, 64, 16], [32])
+        if is_float
+        else choose([8, 12, 16, 20, 24, 24, 32, 0, 33, 48], [12, 16, 16, 20, 24, 24, 32])
+    )
     channels = choose([1, 2, 2, 3, 0], [1, 2, 2])
     width = (bits + 7) // 8
-    block_align = choose([channels * width] * 6 + [channels * 4, channels * width + 1, 0, channels * max(1, width - 1)],
-                         [channels * width] * 8 + [channels * 4, channels * width + 1])
+    block_align = choose(
+        [channels * width] * 6 + [channels * 4, channels * width + 1, 0, channels * max(1, width - 1)],
+        [channels * width] * 8 + [channels * 4, channels * width + 1],
+    )
     valid_bits = draw(st.sampled_from([bits, bits, max(0, bits - 4), 0, bits + 1]))
     frames = draw(st.integers(min_frames, max_frames))
     if noise:
@@ -114,16 +135,24 @@ def wav_parts(draw, max_frames: int = 400, noise: bool = False, min_frames: int 
     meta = _even_meta if valid else _meta
     return WavParts(
         riff=draw(st.sampled_from([b"RIFF", b"RIFF", b"RIFF", b"RF64", b"BW64"])),
-        tag=tag, sub_tag=sub_tag,
+        tag=tag,
+        sub_tag=sub_tag,
         guid_tail=choose([GUID_TAIL] * 5 + [b"\x01" * 14], [GUID_TAIL]),
-        channels=channels, rate=choose([44100, 48000, 96000, 8000, 0], [44100, 48000, 88200, 96000, 192000]),
-        bits=bits, valid_bits=valid_bits, mask=draw(st.sampled_from([0, 3, 4, 7, 0xFFFFFFFF])),
-        block_align=block_align, fmt_extra=choose([b"", b"", b"\0\0", b"\0\0\0"], [b"", b"\0\0"]),
+        channels=channels,
+        rate=choose([44100, 48000, 96000, 8000, 0], [44100, 48000, 88200, 96000, 192000]),
+        bits=bits,
+        valid_bits=valid_bits,
+        mask=draw(st.sampled_from([0, 3, 4, 7, 0xFFFFFFFF])),
+        block_align=block_align,
+        fmt_extra=choose([b"", b"", b"\0\0", b"\0\0\0"], [b"", b"\0\0"]),
         fmt_cut=choose([0] * 8 + [1, 6, 20], [0]),
-        before=tuple(draw(st.lists(meta, max_size=3))), after=tuple(draw(st.lists(meta, max_size=2))),
+        before=tuple(draw(st.lists(meta, max_size=3))),
+        after=tuple(draw(st.lists(meta, max_size=2))),
         ds64=choose(["size", "size", "none", "zero"], ["size"]),
         data_size=choose(["exact"] * 6 + ["zero", "unknown", "more", "less"], ["exact", "exact", "unknown", "less"]),
-        data=data, fmt_after_data=choose([False] * 12 + [True], [False]), cut_at=cut,
+        data=data,
+        fmt_after_data=choose([False] * 12 + [True], [False]),
+        cut_at=cut,
     )
 
 
@@ -155,7 +184,7 @@ def wav_mutations(draw) -> bytes:
         if action == "set":
             data[at] = draw(st.integers(0, 255))
         elif action == "cut":
-            del data[at: at + draw(st.integers(1, 8))]
+            del data[at : at + draw(st.integers(1, 8))]
         else:
             data[at:at] = draw(st.binary(min_size=1, max_size=8))
     return bytes(data)
