@@ -1,0 +1,121 @@
+"""Spectral peaks on a constant-Q grid: the points the shift-robust print is built from.
+
+On a constant-Q grid a pitch shift moves every peak by the same number of bins and a tempo change
+scales every peak's time by the same factor, so the geometry between peaks survives both (see
+``triplets.py``). Input: the mono 16-bit samples at 11025 Hz that Chromaprint is fed
+(``chroma.analyse``), decimated by 4 as they come (``Decimator``), so there is no second decode.
+The constant-Q magnitude is librosa's (``librosa.cqt``); peaks are local maxima of its dB values in
+a time x frequency neighbourhood, their frequency refined between bins by a parabola through the
+peak and its two neighbours. Thresholds and their evidence: docs/fingerprint-matching.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SOURCE_RATE = 11025  # what chroma.analyse resamples to
+RATE = SOURCE_RATE / 4  # 2756.25 Hz: 55-831 Hz is where bass, chords and most leads sit
+HOP = 128  # samples per frame at RATE
+FRAME_S = HOP / RATE  # ~46.4 ms
+FMIN_HZ = 55.0  # A1
+BINS_PER_OCTAVE = 12  # a bin is a semitone; the parabola gives fractions of one
+N_BINS = 48  # four octaves, A1 to G#5
+NEIGHBOURHOOD_FRAMES = 7  # a peak is the maximum of +-7 frames (~0.33 s)...
+NEIGHBOURHOOD_BINS = 3  # ...and +-3 semitones
+FLOOR_DB = 45.0  # peaks more than this below the track's loudest bin are noise
+MAX_PEAKS_PER_S = 12.0  # the strongest ones per 2 s block, a density bound for quiet and dense tracks
+SUSTAIN_FRAMES = 2  # ~93 ms after the peak...
+SUSTAIN_DROP_DB = 6.0  # ...a note's bin is still within this of the peak; a drum hit's has decayed
+_BLOCK_FRAMES = int(round(2.0 / FRAME_S))
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """Spectral peaks of one track, in time order (then by frequency).
+
+    ``frames``: int32 frame index (``FRAME_S`` seconds each); ``bins``: float32 constant-Q bin
+    (semitones above ``FMIN_HZ``, fractional); ``levels``: float32 dB relative to the track's
+    loudest bin (<= 0)."""
+
+    frames: np.ndarray
+    bins: np.ndarray
+    levels: np.ndarray
+    sustained: np.ndarray  # bool: the bin holds within SUSTAIN_DROP_DB SUSTAIN_FRAMES later (a note, not a hit)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+class Decimator:
+    """11025 Hz int16 blocks in (``feed``), the whole track at ``RATE`` as float32 out (``finish``).
+    soxr's streaming resampler (librosa's own resampling backend), so memory is 4 bytes per
+    output sample, ~40 MB for an hour."""
+
+    def __init__(self):
+        import soxr  # the child imports it (service preload); the parent never needs it
+
+        self._stream = soxr.ResampleStream(SOURCE_RATE, RATE, 1, dtype="float32", quality="HQ")
+        self._parts: list[np.ndarray] = []
+
+    def feed(self, pcm: bytes) -> None:
+        if pcm:
+            samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+            self._parts.append(self._stream.resample_chunk(samples))
+
+    def finish(self) -> np.ndarray:
+        self._parts.append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+
+
+def magnitude_db(samples: np.ndarray) -> np.ndarray:
+    """Constant-Q magnitude of mono float32 samples at ``RATE``, in dB below the loudest bin:
+    shape (N_BINS, frames). Too short a signal for one frame gives zero frames."""
+    import librosa  # heavy (numba); the service's child preloads it
+
+    if len(samples) < HOP:
+        return np.zeros((N_BINS, 0), np.float32)
+    cqt = np.abs(librosa.cqt(samples, sr=RATE, hop_length=HOP, fmin=FMIN_HZ, n_bins=N_BINS,
+                             bins_per_octave=BINS_PER_OCTAVE, res_type="soxr_hq"))
+    return librosa.amplitude_to_db(cqt, ref=np.max, top_db=None).astype(np.float32)
+
+
+def find_peaks(db: np.ndarray) -> Peaks:
+    """Local maxima of ``db`` (N_BINS x frames) within the neighbourhood, above the floor, at most
+    ``MAX_PEAKS_PER_S`` a second (the strongest of each 2 s block)."""
+    from scipy.ndimage import maximum_filter
+
+    if db.shape[1] == 0:
+        return Peaks(np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, bool))
+    local = maximum_filter(db, size=(2 * NEIGHBOURHOOD_BINS + 1, 2 * NEIGHBOURHOOD_FRAMES + 1), mode="nearest")
+    is_peak = (db == local) & (db > -FLOOR_DB)
+    is_peak[0, :] = is_peak[-1, :] = False  # the parabola needs both neighbours
+    bins, frames = np.nonzero(is_peak)
+    levels = db[bins, frames]
+    keep = _strongest_per_block(frames, levels)
+    bins, frames, levels = bins[keep], frames[keep], levels[keep]
+    below, at, above = db[bins - 1, frames], levels, db[bins + 1, frames]
+    curve = below - 2 * at + above
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.where(curve < 0, 0.5 * (below - above) / curve, 0.0)
+    later = db[bins, np.minimum(frames + SUSTAIN_FRAMES, db.shape[1] - 1)]
+    order = np.lexsort((bins, frames))
+    return Peaks(frames[order].astype(np.int32), (bins + np.clip(delta, -0.5, 0.5))[order].astype(np.float32),
+                 levels[order].astype(np.float32), (later >= levels - SUSTAIN_DROP_DB)[order])
+
+
+def _strongest_per_block(frames: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Indices of the strongest peaks of each block, at most the density bound's share of it."""
+    per_block = int(MAX_PEAKS_PER_S * _BLOCK_FRAMES * FRAME_S)
+    block = frames // _BLOCK_FRAMES
+    order = np.lexsort((-levels, block))  # by block, strongest first
+    sorted_block = block[order]
+    starts = np.searchsorted(sorted_block, sorted_block, "left")
+    rank = np.arange(len(order)) - starts
+    return np.sort(order[rank < per_block])
+
+
+def peaks_of(samples: np.ndarray) -> Peaks:
+    """``find_peaks(magnitude_db(samples))``."""
+    return find_peaks(magnitude_db(samples))
