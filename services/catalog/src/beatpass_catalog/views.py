@@ -40,6 +40,7 @@ def track_view(track: Track) -> dict:
         # Another producer's match is described without its title or owner.
         duplicate = {"kind": d.get("kind"), "score": d.get("score"), "offset_s": d.get("offset_s"),
                      "decision": d.get("decision"), "own": bool(d.get("own")),
+                     "pitch_semitones": d.get("pitch_semitones"), "tempo_ratio": d.get("tempo_ratio"),
                      "track_id": d.get("track_id") if d.get("own") else None, "title": d.get("title")}
     return {
         "id": track.id,

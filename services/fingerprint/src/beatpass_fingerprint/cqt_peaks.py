@@ -29,6 +29,10 @@ MAX_PEAKS_PER_S = 12.0  # the strongest ones per 2 s block, a density bound for 
 SUSTAIN_FRAMES = 2  # ~93 ms after the peak...
 SUSTAIN_DROP_DB = 6.0  # ...a note's bin is still within this of the peak; a drum hit's has decayed
 _BLOCK_FRAMES = int(round(2.0 / FRAME_S))
+# Stored as they are computed: bins in 1/64 semitone, levels in 1/100 dB, so that a print read back
+# from the index gives the very keys it was indexed under (removal recomputes them).
+BIN_QUANTUM, LEVEL_QUANTUM = 64, 100
+_PACKED = np.dtype([("frame", "<i4"), ("bin", "<u2"), ("level", "<i2"), ("sustained", "u1")])
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,31 @@ def find_peaks(db: np.ndarray) -> Peaks:
         delta = np.where(curve < 0, 0.5 * (below - above) / curve, 0.0)
     later = db[bins, np.minimum(frames + SUSTAIN_FRAMES, db.shape[1] - 1)]
     order = np.lexsort((bins, frames))
-    return Peaks(frames[order].astype(np.int32), (bins + np.clip(delta, -0.5, 0.5))[order].astype(np.float32),
-                 levels[order].astype(np.float32), (later >= levels - SUSTAIN_DROP_DB)[order])
+    fine = np.rint((bins + np.clip(delta, -0.5, 0.5)) * BIN_QUANTUM).astype(np.int64)
+    return _peaks(frames[order], fine[order], np.rint(levels * LEVEL_QUANTUM).astype(np.int64)[order],
+                  (later >= levels - SUSTAIN_DROP_DB)[order])
+
+
+def _peaks(frames: np.ndarray, fine_bins: np.ndarray, centi_db: np.ndarray, sustained: np.ndarray) -> Peaks:
+    """Peaks from their stored integer form (one computation, so stored and fresh peaks agree)."""
+    return Peaks(frames.astype(np.int32), fine_bins.astype(np.float32) / np.float32(BIN_QUANTUM),
+                 centi_db.astype(np.float32) / np.float32(LEVEL_QUANTUM), sustained.astype(bool))
+
+
+def pack_peaks(peaks: Peaks) -> bytes:
+    """The stored form: 9 bytes a peak (frame int32, bin in 1/64 semitone uint16, level in 1/100 dB
+    int16, sustained uint8), little-endian."""
+    out = np.empty(len(peaks), _PACKED)
+    out["frame"] = peaks.frames
+    out["bin"] = np.rint(peaks.bins * BIN_QUANTUM)
+    out["level"] = np.rint(peaks.levels * LEVEL_QUANTUM)
+    out["sustained"] = peaks.sustained
+    return out.tobytes()
+
+
+def unpack_peaks(data: bytes) -> Peaks:
+    packed = np.frombuffer(data, _PACKED)
+    return _peaks(packed["frame"], packed["bin"].astype(np.int64), packed["level"].astype(np.int64), packed["sustained"])
 
 
 def _strongest_per_block(frames: np.ndarray, levels: np.ndarray) -> np.ndarray:

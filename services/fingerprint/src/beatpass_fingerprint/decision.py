@@ -6,9 +6,11 @@ share of each) never rejects a beat, while an excerpt or an extended cut of a tr
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from .matching import Match
+from .shifted import ShiftMatch
 
 Decision = Literal["duplicate", "review", "distinct"]
 
@@ -28,5 +30,28 @@ def decide(match: Match | None) -> Decision:
             and high >= DUPLICATE_MIN_COVERAGE and low >= DUPLICATE_MIN_OTHER_COVERAGE):
         return "duplicate"
     if high >= REVIEW_MIN_COVERAGE or match.matched_s >= REVIEW_MIN_S:
+        return "review"
+    return "distinct"
+
+
+# Shifted copies (shifted.py; evidence in docs/fingerprint-matching.md, "Shifted copies").
+SHIFT_MIN_PITCH = 0.15  # semitones; a fit with less pitch...
+SHIFT_MIN_TEMPO = 0.004  # ...and less tempo change than this (as |ln ratio|) is no shift: Chromaprint's case
+SHIFT_REVIEW_MIN_AGREEMENT = 0.375  # shifted copies measured >= 0.40, shifted shared-drum negatives <= 0.35
+SHIFT_DUPLICATE_MIN_AGREEMENT = 0.60  # what re-encodes, verified the same way, reach (measured >= 0.7)
+
+
+def decide_shifted(match: ShiftMatch | None) -> Decision:
+    """The decision on a verified shifted candidate: a person decides on the evidence Chromaprint's
+    review needs; a duplicate needs its duplicate coverage and a re-encode's peak agreement."""
+    if match is None or not match.matched:
+        return "distinct"
+    if abs(match.fit.pitch) < SHIFT_MIN_PITCH and abs(math.log(match.fit.tempo_ratio)) < SHIFT_MIN_TEMPO:
+        return "distinct"
+    high, low = sorted((match.coverage, match.matched_coverage), reverse=True)
+    if (match.agreement >= SHIFT_DUPLICATE_MIN_AGREEMENT and match.matched_s >= DUPLICATE_MIN_S
+            and high >= DUPLICATE_MIN_COVERAGE and low >= DUPLICATE_MIN_OTHER_COVERAGE):
+        return "duplicate"
+    if match.agreement >= SHIFT_REVIEW_MIN_AGREEMENT and (high >= REVIEW_MIN_COVERAGE or match.matched_s >= REVIEW_MIN_S):
         return "review"
     return "distinct"

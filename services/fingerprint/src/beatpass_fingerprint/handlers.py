@@ -17,6 +17,7 @@ from beatpass_common.outbox import Outbox
 from . import index
 from .chroma import AudioPrint, analyse, fingerprint_from_bytes
 from .search import find_duplicate
+from .triplets import index_keys, triplets
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
     exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
     with transaction(session_factory) as session:
         index.lock_content(session, event.track_id, audio.fingerprint, (audio.pcm_hash, audio.legacy_hash),
-                           max_keys=settings.fingerprint_lock_keys, timeout_s=settings.fingerprint_lock_timeout_s)
+                           index_keys(triplets(audio.peaks)), max_keys=settings.fingerprint_lock_keys,
+                           timeout_s=settings.fingerprint_lock_timeout_s)
         if _settled(session, outbox, event, source):  # a concurrent copy of this event won
             outbox.notify()
             return
@@ -70,11 +72,11 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
 
 
 def print_audio(settings: Settings, source: ObjectRef, legacy_hash: bool = False) -> AudioPrint:
-    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash
-    (and the scheme-1 hash with ``legacy_hash``)."""
+    """In the child: read and decode the audio into its Chromaprint fingerprint, exact PCM hash and
+    shift-robust peaks (and the scheme-1 hash with ``legacy_hash``)."""
     faults.inject(settings, "fingerprint.print", source.key)
     with child_store(settings).open(source.bucket, source.key) as stream:
-        return analyse(stream, legacy_hash=legacy_hash)
+        return analyse(stream, legacy_hash=legacy_hash, shift_peaks=True)
 
 
 def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session], settings: Settings) -> None:
@@ -97,7 +99,8 @@ def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session], 
         if row is None or row.indexed:
             return
         index.lock_content(session, event.track_id, fingerprint_from_bytes(row.fingerprint), (row.pcm_hash,),
-                           max_keys=settings.fingerprint_lock_keys, timeout_s=settings.fingerprint_lock_timeout_s)
+                           index.stored_shift_keys(session, row.id), max_keys=settings.fingerprint_lock_keys,
+                           timeout_s=settings.fingerprint_lock_timeout_s)
         session.expire_all()  # read it again now that its content is ours: it may be indexed or gone
         row = index.get(session, event.track_id)
         if row is not None and not row.indexed:

@@ -23,7 +23,9 @@ def build(settings: Settings) -> Runtime:
     load_libraries()  # a missing libswresample fails the start, not every message
     factory = open_database(settings.database_url("fingerprint"), MIGRATIONS, migrate_first=settings.migrate_on_start,
                             **settings.database_pool())
-    runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma",))
+    # librosa's constant-Q transform (numba, ~1.7 s to import) is loaded by the child only.
+    runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma", "librosa.core.constantq",
+                                                     "scipy.ndimage", "soxr"))
     bus = Bus(settings, "fingerprint", step="fingerprint")
     outbox = Outbox(OutboxEvent, factory, bus.publish, settings.outbox_poll_s)
     bus.subscribe("fingerprint.tracks", {

@@ -29,6 +29,7 @@ RATIO_LEVELS = 16
 INTERVAL_STEP = 0.5  # semitones per quantisation step of f2 - f1, f3 - f1
 _INTERVALS = int(2 * MAX_INTERVAL / INTERVAL_STEP) + 1  # 49
 KEY_SPACE = RATIO_LEVELS * _INTERVALS * _INTERVALS * 6  # 230,496 keys
+KEY_SAMPLE = 4  # index_keys keeps 1 key in 4 (the top two bits of the mixed key are 0)
 _MAX_LOOKAHEAD = 64  # peaks after the anchor examined for partners (the density bound keeps it ample)
 
 
@@ -93,8 +94,10 @@ def _loudness_order(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return rank_x * 2 + (rank_y > rank_z)
 
 
-def stored(tri: Triplets) -> tuple[np.ndarray, np.ndarray]:
-    """What the index keeps of a track: each key once (its first occurrence), so a loop repeated
-    through the track counts as one loop. Returns (keys, anchor frames), in key order."""
-    keys, first = np.unique(tri.keys, return_index=True)
-    return keys, tri.frames[first]
+def index_keys(tri: Triplets) -> np.ndarray:
+    """The keys the index keeps for a track, and a lookup votes with: each key once (a loop
+    repeated through a track counts as one loop), and only the 1 in KEY_SAMPLE that a fixed mixing
+    selects (both sides select the same ones, so a copy still shares a quarter of its keys while
+    the index and each lookup read a quarter as much). Sorted int64."""
+    keys = np.unique(tri.keys)
+    return keys[((keys * 0x9E3779B1) & 0xFFFFFFFF) >> 30 == 0]
