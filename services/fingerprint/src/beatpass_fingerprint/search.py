@@ -16,7 +16,7 @@ from .decision import decide, decide_shifted
 from .keys import query_entries
 from .matching import Match, best_alignment, vote
 from .shifted import MAX_CANDIDATES, MIN_VOTES, ShiftMatch, fit, verify
-from .triplets import index_keys, triplets
+from .triplets import query_keys, triplets
 
 _RANK = {"duplicate": 2, "review": 1, "distinct": 0}
 
@@ -79,7 +79,7 @@ def best_shifted(session: Session, audio: AudioPrint, exclude: set[str]) -> tupl
     """The strongest verified candidate of the shift-robust index: the tracks sharing the most
     index keys (at least ``MIN_VOTES``, the best ``MAX_CANDIDATES``), each fitted and verified."""
     query = triplets(audio.peaks)
-    ids = index.shift_postings(session, index_keys(query), exclude)
+    ids = index.shift_postings(session, query_keys(query), exclude)
     refs, votes = np.unique(ids, return_counts=True)
     strong = votes >= MIN_VOTES
     refs, votes = refs[strong], votes[strong]

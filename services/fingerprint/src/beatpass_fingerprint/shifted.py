@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cqt_peaks import FRAME_S, Peaks
-from .triplets import Triplets
+from .triplets import MAX_SHIFT, Triplets
 
-MAX_PITCH = 3.25  # semitones searched either way: +-2 of pitch plus a 6 % speed change (~1 semitone)
+MAX_PITCH = MAX_SHIFT  # semitones searched either way: +-2 of pitch plus a 6 % speed change (~1 semitone)
 MAX_TEMPO = 1.15  # tempo ratio searched, and its inverse: 8 % of tempo on top of 6 % of speed
 PITCH_STEP = 0.25  # semitones per histogram bin
 SCALE_STEP = 0.004  # log steps of the time-scale grid (~0.4 %)

@@ -8,6 +8,11 @@ does not change when the audio is pitch-shifted, slowed or sped up:
   peak by the same number of semitones on the constant-Q grid;
 - the loudness order of the three peaks.
 
+One thing that does move is kept, coarsely, so that a key is rarer and a lookup reads less: the
+anchor's band of ``BAND_SEMITONES``. The index stores each triplet under its band; a lookup probes
+every band its anchor could have come from under a shift of up to ``MAX_SHIFT`` semitones (one or
+two), a search over the range of shifts on the query side.
+
 What the key drops (the anchor's time and frequency, the triplet's span t3 - t1) is kept beside it,
 so that a lookup can estimate the shift and the tempo ratio from matched keys (``shifted.py``).
 """
@@ -28,14 +33,18 @@ FANOUT = 4  # the anchor's first partners in time order; each pair of them makes
 RATIO_LEVELS = 16
 INTERVAL_STEP = 0.5  # semitones per quantisation step of f2 - f1, f3 - f1
 _INTERVALS = int(2 * MAX_INTERVAL / INTERVAL_STEP) + 1  # 49
-KEY_SPACE = RATIO_LEVELS * _INTERVALS * _INTERVALS * 6  # 230,496 keys
-KEY_SAMPLE = 4  # index_keys keeps 1 key in 4 (the top two bits of the mixed key are 0)
+SHAPES = RATIO_LEVELS * _INTERVALS * _INTERVALS * 6  # 230,496 shift-invariant shapes
+BAND_SEMITONES = 8.0  # the anchor's band; the constant-Q grid's 48 semitones make 6 bands
+BANDS = 6
+KEY_SPACE = SHAPES * BANDS  # 1,382,976 keys
+MAX_SHIFT = 3.25  # semitones a lookup allows for: +-2 of pitch and a 6 % speed change (shifted.MAX_PITCH)
+SAMPLE_BITS = 3  # index_keys keeps the shapes whose mixed value has its top 3 bits 0: 1 in 8
 _MAX_LOOKAHEAD = 64  # peaks after the anchor examined for partners (the density bound keeps it ample)
 
 
 @dataclass(frozen=True)
 class Triplets:
-    """Triplets of one track. ``keys``: int64 in [0, KEY_SPACE); ``frames``: anchor frame (int32);
+    """Triplets of one track. ``keys``: the shift-invariant shape, int64 in [0, SHAPES); ``frames``: anchor frame (int32);
     ``bins``: anchor bin (float32, semitones); ``spans``: t3 - t1 in frames (int32)."""
 
     keys: np.ndarray
@@ -81,7 +90,7 @@ def triplets(peaks: Peaks) -> Triplets:
     ratio = np.minimum((first_gap * RATIO_LEVELS) // span, RATIO_LEVELS - 1)
     d12 = np.rint((f[j] - f[a]) / INTERVAL_STEP).astype(np.int64) + _INTERVALS // 2
     d13 = np.rint((f[k] - f[a]) / INTERVAL_STEP).astype(np.int64) + _INTERVALS // 2
-    keys = ((ratio * _INTERVALS + d12) * _INTERVALS + d13) * 6 + _loudness_order(lv[a], lv[j], lv[k])
+    keys = ((ratio * _INTERVALS + d12) * _INTERVALS + d13) * 6 + _loudness_order(lv[a], lv[j], lv[k])  # the shape
     order = np.argsort(a, kind="stable")
     return Triplets(keys[order], t[a][order].astype(np.int32), f[a][order].astype(np.float32),
                     span[order].astype(np.int32))
@@ -94,10 +103,28 @@ def _loudness_order(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return rank_x * 2 + (rank_y > rank_z)
 
 
+def _sampled(shapes: np.ndarray) -> np.ndarray:
+    """Which shapes the index uses: a fixed 1 in 2**SAMPLE_BITS by a mixing of their value, the same
+    on both sides, so a copy still shares that share of its shapes while the index and each
+    lookup read that much less."""
+    return ((shapes * 0x9E3779B1) & 0xFFFFFFFF) >> (32 - SAMPLE_BITS) == 0
+
+
+def _band(bins: np.ndarray) -> np.ndarray:
+    return np.clip(np.floor(bins / BAND_SEMITONES), 0, BANDS - 1).astype(np.int64)
+
+
 def index_keys(tri: Triplets) -> np.ndarray:
-    """The keys the index keeps for a track, and a lookup votes with: each key once (a loop
-    repeated through a track counts as one loop), and only the 1 in KEY_SAMPLE that a fixed mixing
-    selects (both sides select the same ones, so a copy still shares a quarter of its keys while
-    the index and each lookup read a quarter as much). Sorted int64."""
-    keys = np.unique(tri.keys)
-    return keys[((keys * 0x9E3779B1) & 0xFFFFFFFF) >> 30 == 0]
+    """The keys the index keeps for a track: sampled shapes under their anchor's band, each key
+    once (a loop repeated through a track counts as one loop). Sorted int64 in [0, KEY_SPACE)."""
+    keep = _sampled(tri.keys)
+    return np.unique(tri.keys[keep] * BANDS + _band(tri.bins[keep]))
+
+
+def query_keys(tri: Triplets) -> np.ndarray:
+    """The keys a lookup reads: each sampled shape under every band its anchor may have had in the
+    original, up to MAX_SHIFT semitones away. Sorted unique int64."""
+    keep = _sampled(tri.keys)
+    shapes, bins = tri.keys[keep], tri.bins[keep].astype(np.float64)
+    low, high = _band(bins - MAX_SHIFT), _band(bins + MAX_SHIFT)
+    return np.unique(np.concatenate([shapes * BANDS + low, shapes * BANDS + high]))
