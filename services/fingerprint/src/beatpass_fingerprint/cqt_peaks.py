@@ -25,6 +25,7 @@ N_BINS = 48  # four octaves, A1 to G#5
 NEIGHBOURHOOD_FRAMES = 7  # a peak is the maximum of +-7 frames (~0.33 s)...
 NEIGHBOURHOOD_BINS = 3  # ...and +-3 semitones
 FLOOR_DB = 45.0  # peaks more than this below the track's loudest bin are noise
+SILENT_AMPLITUDE = 1e-4  # a track whose loudest bin is under this (-80 dB of full scale) has no peaks
 MAX_PEAKS_PER_S = 12.0  # the strongest ones per 2 s block, a density bound for quiet and dense tracks
 SUSTAIN_FRAMES = 2  # ~93 ms after the peak...
 SUSTAIN_DROP_DB = 6.0  # ...a note's bin is still within this of the peak; a drum hit's has decayed
@@ -75,13 +76,16 @@ class Decimator:
 
 def magnitude_db(samples: np.ndarray) -> np.ndarray:
     """Constant-Q magnitude of mono float32 samples at ``RATE``, in dB below the loudest bin:
-    shape (N_BINS, frames). Too short a signal for one frame gives zero frames."""
+    shape (N_BINS, frames). Too short a signal for one frame gives zero frames; a silent one
+    (``SILENT_AMPLITUDE``) -inf everywhere."""
     import librosa  # heavy (numba); the service's child preloads it
 
     if len(samples) < HOP:
         return np.zeros((N_BINS, 0), np.float32)
     cqt = np.abs(librosa.cqt(samples, sr=RATE, hop_length=HOP, fmin=FMIN_HZ, n_bins=N_BINS,
                              bins_per_octave=BINS_PER_OCTAVE, res_type="soxr_hq"))
+    if cqt.size == 0 or cqt.max() <= SILENT_AMPLITUDE:
+        return np.full(cqt.shape, -np.inf, np.float32)
     return librosa.amplitude_to_db(cqt, ref=np.max, top_db=None).astype(np.float32)
 
 

@@ -80,9 +80,9 @@ def best_shifted(session: Session, audio: AudioPrint, exclude: set[str]) -> tupl
     index keys (at least ``MIN_VOTES``, the best ``MAX_CANDIDATES``), each fitted and verified."""
     query = triplets(audio.peaks)
     ids = index.shift_postings(session, query_keys(query), exclude)
-    refs, votes = np.unique(ids, return_counts=True)
-    strong = votes >= MIN_VOTES
-    refs, votes = refs[strong], votes[strong]
+    counts = np.bincount(ids) if len(ids) else np.zeros(0, np.int64)  # ids are small: the fingerprints' serial
+    refs = np.flatnonzero(counts >= MIN_VOTES)
+    votes = counts[refs]
     chosen = refs[np.argsort(-votes, kind="stable")[:MAX_CANDIDATES]].tolist()
     if not chosen:
         return None

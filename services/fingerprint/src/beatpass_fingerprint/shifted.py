@@ -28,7 +28,7 @@ WINDOW_FRAMES = 172  # ~8 s: the stretch over which peak agreement is judged
 WINDOW_AGREEMENT = 0.33  # a window matches when this share of either track's sustained peaks is found again
 MIN_WINDOW_PEAKS = 10  # sustained peaks a window needs on each side to be judged at all
 MIN_INLIERS = 8  # fewer agreeing triplets: no fit worth verifying
-MIN_VOTES = 6  # index keys a track must share with the query to be a candidate at all
+MIN_VOTES = 20  # index keys a track must share with the query to be a candidate (chance: < 15 at 100k tracks)
 MAX_CANDIDATES = 4  # the tracks sharing most keys are fitted and verified, at most this many
 
 

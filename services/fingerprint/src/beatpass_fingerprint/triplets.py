@@ -10,8 +10,8 @@ does not change when the audio is pitch-shifted, slowed or sped up:
 
 One thing that does move is kept, coarsely, so that a key is rarer and a lookup reads less: the
 anchor's band of ``BAND_SEMITONES``. The index stores each triplet under its band; a lookup probes
-every band its anchor could have come from under a shift of up to ``MAX_SHIFT`` semitones (one or
-two), a search over the range of shifts on the query side.
+every band its anchor could have come from under a shift of up to ``MAX_SHIFT`` semitones (two or
+three), a search over the range of shifts on the query side.
 
 What the key drops (the anchor's time and frequency, the triplet's span t3 - t1) is kept beside it,
 so that a lookup can estimate the shift and the tempo ratio from matched keys (``shifted.py``).
@@ -29,16 +29,16 @@ MIN_GAP_FRAMES = 2  # between consecutive peaks of a triplet: closer gives a mea
 MAX_SPAN_FRAMES = 40  # t3 - t1 at most ~1.9 s
 MIN_SPAN_FRAMES = 8  # and at least ~0.37 s, where one frame of jitter moves the ratio < 1/8
 MAX_INTERVAL = 12.0  # semitones between the anchor and each partner
-FANOUT = 4  # the anchor's first partners in time order; each pair of them makes a triplet
+FANOUT = 4  # the anchor's first partners in time order; each pair of them makes a triplet (6 a peak)
 RATIO_LEVELS = 16
 INTERVAL_STEP = 0.5  # semitones per quantisation step of f2 - f1, f3 - f1
 _INTERVALS = int(2 * MAX_INTERVAL / INTERVAL_STEP) + 1  # 49
 SHAPES = RATIO_LEVELS * _INTERVALS * _INTERVALS * 6  # 230,496 shift-invariant shapes
-BAND_SEMITONES = 8.0  # the anchor's band; the constant-Q grid's 48 semitones make 6 bands
-BANDS = 6
-KEY_SPACE = SHAPES * BANDS  # 1,382,976 keys
+BAND_SEMITONES = 4.0  # the anchor's band; the constant-Q grid's 48 semitones make 12 bands
+BANDS = 12
+KEY_SPACE = SHAPES * BANDS  # 2,765,952 keys
 MAX_SHIFT = 3.25  # semitones a lookup allows for: +-2 of pitch and a 6 % speed change (shifted.MAX_PITCH)
-SAMPLE_BITS = 3  # index_keys keeps the shapes whose mixed value has its top 3 bits 0: 1 in 8
+SAMPLE_BITS = 2  # index_keys keeps the shapes whose mixed value has its top 2 bits 0: 1 in 4
 _MAX_LOOKAHEAD = 64  # peaks after the anchor examined for partners (the density bound keeps it ample)
 
 
@@ -103,7 +103,7 @@ def _loudness_order(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return rank_x * 2 + (rank_y > rank_z)
 
 
-def _sampled(shapes: np.ndarray) -> np.ndarray:
+def sampled(shapes: np.ndarray) -> np.ndarray:
     """Which shapes the index uses: a fixed 1 in 2**SAMPLE_BITS by a mixing of their value, the same
     on both sides, so a copy still shares that share of its shapes while the index and each
     lookup read that much less."""
@@ -117,14 +117,16 @@ def _band(bins: np.ndarray) -> np.ndarray:
 def index_keys(tri: Triplets) -> np.ndarray:
     """The keys the index keeps for a track: sampled shapes under their anchor's band, each key
     once (a loop repeated through a track counts as one loop). Sorted int64 in [0, KEY_SPACE)."""
-    keep = _sampled(tri.keys)
+    keep = sampled(tri.keys)
     return np.unique(tri.keys[keep] * BANDS + _band(tri.bins[keep]))
 
 
 def query_keys(tri: Triplets) -> np.ndarray:
     """The keys a lookup reads: each sampled shape under every band its anchor may have had in the
     original, up to MAX_SHIFT semitones away. Sorted unique int64."""
-    keep = _sampled(tri.keys)
+    keep = sampled(tri.keys)
     shapes, bins = tri.keys[keep], tri.bins[keep].astype(np.float64)
     low, high = _band(bins - MAX_SHIFT), _band(bins + MAX_SHIFT)
-    return np.unique(np.concatenate([shapes * BANDS + low, shapes * BANDS + high]))
+    # MAX_SHIFT * 2 < 2 * BAND_SEMITONES: at most three bands, low, low + 1 and high
+    return np.unique(np.concatenate([shapes * BANDS + low, shapes * BANDS + np.minimum(low + 1, high),
+                                     shapes * BANDS + high]))
