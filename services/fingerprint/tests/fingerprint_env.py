@@ -17,7 +17,7 @@ from beatpass_common.isolation import Runner
 from beatpass_common.outbox import Outbox
 from beatpass_fingerprint.handlers import handle_track_ready, handle_track_removed, handle_track_validated
 from beatpass_fingerprint import index
-from beatpass_fingerprint.models import OutboxEvent, PostingList, TrackPrint
+from beatpass_fingerprint.models import OutboxEvent, PostingList, ShiftPostingList, ShiftPrint, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
 
 
@@ -67,6 +67,14 @@ class Env:
         with transaction(self.factory) as session:
             print_id = session.scalar(select(TrackPrint.id).where(TrackPrint.track_id == track_id))
             return sum(int((index.unpack(blob)[:, 0] == print_id).sum()) for blob in session.scalars(select(PostingList.postings)))
+
+    def shift_rows(self, track_id: str) -> tuple[bool, int]:
+        """Whether the track has a stored shift print, and how many shift postings name it."""
+        with transaction(self.factory) as session:
+            print_id = session.scalar(select(TrackPrint.id).where(TrackPrint.track_id == track_id))
+            stored = print_id is not None and session.get(ShiftPrint, print_id) is not None
+            return stored, sum(int((index.unpack_ids(blob) == print_id).sum())
+                               for blob in session.scalars(select(ShiftPostingList.postings)))
 
     def printed(self, track_id: str) -> TrackPrint | None:
         with transaction(self.factory) as session:

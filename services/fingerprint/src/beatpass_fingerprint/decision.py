@@ -38,7 +38,7 @@ def decide(match: Match | None) -> Decision:
 SHIFT_MIN_PITCH = 0.15  # semitones; a fit with less pitch...
 SHIFT_MIN_TEMPO = 0.004  # ...and less tempo change than this (as |ln ratio|) is no shift: Chromaprint's case
 SHIFT_REVIEW_MIN_AGREEMENT = 0.375  # shifted copies measured >= 0.40, shifted shared-drum negatives <= 0.35
-SHIFT_DUPLICATE_MIN_AGREEMENT = 0.60  # what re-encodes, verified the same way, reach (measured >= 0.7)
+SHIFT_DUPLICATE_MIN_AGREEMENT = 0.70  # what every re-encode, verified the same way, reaches (measured >= 0.73)
 
 
 def decide_shifted(match: ShiftMatch | None) -> Decision:

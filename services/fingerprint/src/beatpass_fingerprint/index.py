@@ -123,10 +123,14 @@ def postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarra
 def shift_postings(session: Session, keys: np.ndarray, exclude: set[str]) -> np.ndarray:
     """The print ids holding each of ``keys`` (sorted, unique), one entry per (key, print), without
     the excluded tracks: int64."""
-    rows = _lists(session, keys.tolist(), model=ShiftPostingList)
-    if not rows:
-        return np.zeros(0, np.int64)
-    ids = np.concatenate([unpack_ids(blob) for _, blob in rows]).astype(np.int64)
+    query = select(ShiftPostingList.postings)
+    if session.bind.dialect.name == "postgresql":  # joined by the server: one value instead of thousands of rows
+        blobs = [session.scalar(text("SELECT string_agg(postings, ''::bytea) FROM shift_postings WHERE key = ANY(:keys)"),
+                                {"keys": keys.tolist()}) or b""]
+    else:
+        blobs = [b for i in range(0, len(keys), _CHUNK)
+                 for b in session.scalars(query.where(ShiftPostingList.key.in_(keys[i:i + _CHUNK].tolist())))]
+    ids = unpack_ids(b"".join(blobs)).astype(np.int64)  # one buffer: thousands of small lists
     skip = _excluded_ids(session, exclude)
     return ids[~np.isin(ids, skip)] if skip else ids
 

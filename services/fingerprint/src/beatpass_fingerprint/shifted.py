@@ -92,13 +92,14 @@ def fit(query: Triplets, candidate: Triplets) -> ShiftFit | None:
         if ok.sum() <= best[0]:
             continue
         a = np.exp(log_a)
-        b = tq[ok] - a * tc[ok]
-        bins = np.floor(b / OFFSET_BIN).astype(np.int64)
-        values, counts = np.unique(bins, return_counts=True)
-        pooled = counts + np.concatenate([[0], counts[:-1] * (np.diff(values) == 1)])  # neighbour bins
+        bins = np.floor((tq[ok] - a * tc[ok]) / OFFSET_BIN).astype(np.int64)
+        low = bins.min()
+        counts = np.bincount(bins - low)
+        pooled = counts.copy()
+        pooled[1:] += counts[:-1]  # an offset on a bin edge splits its votes with the bin below
         top = int(np.argmax(pooled))
         if pooled[top] > best[0]:
-            best = (int(pooled[top]), a, float(values[top] * OFFSET_BIN))
+            best = (int(pooled[top]), a, float((top + low) * OFFSET_BIN))
     if best[0] < MIN_INLIERS:
         return None
     _, a, b0 = best
