@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 SOURCE_RATE = 11025  # what chroma.analyse resamples to
-RATE = SOURCE_RATE / 4  # 2756.25 Hz: 55-831 Hz is where bass, chords and most leads sit
+RATE = SOURCE_RATE / 4  # 2756.25 Hz: 110-831 Hz is where chords, leads and bass harmonics sit
 HOP = 128  # samples per frame at RATE
 FRAME_S = HOP / RATE  # ~46.4 ms
-FMIN_HZ = 55.0  # A1
+FMIN_HZ = 110.0  # A2: the octave below costs a quarter of the transform and holds mostly kick drums
 BINS_PER_OCTAVE = 12  # a bin is a semitone; the parabola gives fractions of one
-N_BINS = 48  # four octaves, A1 to G#5
+N_BINS = 36  # three octaves, A2 to G#5
 NEIGHBOURHOOD_FRAMES = 7  # a peak is the maximum of +-7 frames (~0.33 s)...
 NEIGHBOURHOOD_BINS = 3  # ...and +-3 semitones
 FLOOR_DB = 45.0  # peaks more than this below the track's loudest bin are noise

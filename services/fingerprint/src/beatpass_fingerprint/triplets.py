@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cqt_peaks import Peaks
+from .cqt_peaks import N_BINS, Peaks
 
 MIN_GAP_FRAMES = 2  # between consecutive peaks of a triplet: closer gives a meaningless ratio
 MAX_SPAN_FRAMES = 40  # t3 - t1 at most ~1.9 s
@@ -34,9 +34,9 @@ RATIO_LEVELS = 16
 INTERVAL_STEP = 0.5  # semitones per quantisation step of f2 - f1, f3 - f1
 _INTERVALS = int(2 * MAX_INTERVAL / INTERVAL_STEP) + 1  # 49
 SHAPES = RATIO_LEVELS * _INTERVALS * _INTERVALS * 6  # 230,496 shift-invariant shapes
-BAND_SEMITONES = 4.0  # the anchor's band; the constant-Q grid's 48 semitones make 12 bands
-BANDS = 12
-KEY_SPACE = SHAPES * BANDS  # 2,765,952 keys
+BAND_SEMITONES = 4  # the anchor's band; the constant-Q grid's 36 semitones make 9 bands
+BANDS = N_BINS // BAND_SEMITONES
+KEY_SPACE = SHAPES * BANDS  # 2,074,464 keys
 MAX_SHIFT = 3.25  # semitones a lookup allows for: +-2 of pitch and a 6 % speed change (shifted.MAX_PITCH)
 SAMPLE_BITS = 2  # index_keys keeps the shapes whose mixed value has its top 2 bits 0: 1 in 4
 _MAX_LOOKAHEAD = 64  # peaks after the anchor examined for partners (the density bound keeps it ample)
