@@ -37,13 +37,15 @@ def decide(match: Match | None) -> Decision:
 # Shifted copies (shifted.py; evidence in docs/fingerprint-matching.md, "Shifted copies").
 SHIFT_MIN_PITCH = 0.15  # semitones; a fit with less pitch...
 SHIFT_MIN_TEMPO = 0.004  # ...and less tempo change than this (as |ln ratio|) is no shift: Chromaprint's case
+SHIFT_REVIEW_MIN_OVERALL = 0.40  # all peaks, drums too: copies measured >= 0.43 but one, distinct beats <= 0.38
 SHIFT_DUPLICATE_MIN_AGREEMENT = 0.68  # what every re-encode, verified the same way, reaches (measured >= 0.69)
 
 
 def decide_shifted(match: ShiftMatch | None) -> Decision:
     """The decision on a verified shifted candidate: a person decides on the coverage Chromaprint's
-    review needs (a window only matches at shifted.WINDOW_AGREEMENT); a duplicate needs its
-    duplicate coverage and the peak agreement every re-encode reaches."""
+    review needs (a window only matches at shifted.WINDOW_AGREEMENT of its sustained peaks) when
+    the drums agree as well (``SHIFT_REVIEW_MIN_OVERALL``); a duplicate needs Chromaprint's
+    duplicate coverage and the sustained-peak agreement every re-encode reaches."""
     if match is None or not match.matched:
         return "distinct"
     if abs(match.fit.pitch) < SHIFT_MIN_PITCH and abs(math.log(match.fit.tempo_ratio)) < SHIFT_MIN_TEMPO:
@@ -52,6 +54,6 @@ def decide_shifted(match: ShiftMatch | None) -> Decision:
     if (match.agreement >= SHIFT_DUPLICATE_MIN_AGREEMENT and match.matched_s >= DUPLICATE_MIN_S
             and high >= DUPLICATE_MIN_COVERAGE and low >= DUPLICATE_MIN_OTHER_COVERAGE):
         return "duplicate"
-    if high >= REVIEW_MIN_COVERAGE or match.matched_s >= REVIEW_MIN_S:
+    if match.overall >= SHIFT_REVIEW_MIN_OVERALL and (high >= REVIEW_MIN_COVERAGE or match.matched_s >= REVIEW_MIN_S):
         return "review"
     return "distinct"

@@ -25,7 +25,7 @@ MAX_PAIRS = 200_000  # matched triplet pairs examined per candidate (loops make 
 HIT_FRAMES = 1  # a peak is found again within +-1 frame...
 HIT_SEMITONES = 0.5  # ...and +-0.5 semitone of where the fit puts it
 WINDOW_FRAMES = 172  # ~8 s: the stretch over which peak agreement is judged
-WINDOW_AGREEMENT = 0.33  # a window matches when this share of either track's sustained peaks is found again
+WINDOW_AGREEMENT = 0.36  # a window matches when this share of either track's sustained peaks is found again
 MIN_WINDOW_PEAKS = 10  # sustained peaks a window needs on each side to be judged at all
 MIN_INLIERS = 8  # fewer agreeing triplets: no fit worth verifying
 MIN_VOTES = 20  # index keys a track must share with the query to be a candidate (chance: < 15 at 100k tracks)
@@ -50,7 +50,8 @@ class ShiftMatch:
     fit: ShiftFit
     ranges: tuple[tuple[int, int], ...]  # matched [start, end) in query frames
     matched: int  # matched query frames
-    agreement: float  # share of peaks found again over the matched windows (0..1)
+    agreement: float  # share of sustained peaks found again over the matched windows (0..1), the worse track's
+    overall: float  # the same over all peaks, drum hits too (a copy copies its drums as well)
     coverage: float  # share of the query that matches
     matched_coverage: float  # share of the candidate that matches
 
@@ -137,7 +138,7 @@ def verify(query: Peaks, candidate: Peaks, shift: ShiftFit, query_frames: int, c
     each track's sustained peaks (notes, not drum hits: a shared drum loop must not carry a match)
     finds a peak of the other track there. A window matches when both shares reach
     ``WINDOW_AGREEMENT`` over at least ``MIN_WINDOW_PEAKS`` sustained peaks on each side."""
-    empty = ShiftMatch(track_ref, shift, (), 0, 0.0, 0.0, 0.0)
+    empty = ShiftMatch(track_ref, shift, (), 0, 0.0, 0.0, 0.0, 0.0)
     n = query_frames
     if n < WINDOW_FRAMES:
         return empty
@@ -165,7 +166,12 @@ def verify(query: Peaks, candidate: Peaks, shift: ShiftFit, query_frames: int, c
     for s, e in ranges:
         q_in[s:e] = True
     agreement = min(q_hit[q_in[qt]].sum() / max(q_in[qt].sum(), 1), c_hit[q_in[ct]].sum() / max(q_in[ct].sum(), 1))
-    return ShiftMatch(track_ref, shift, ranges, matched, float(agreement), matched / n,
+    q_all = _found(query.frames, query.bins, mapped_t[inside], mapped_f[inside])
+    c_all = _found(mapped_t[inside], mapped_f[inside], query.frames, query.bins)
+    q_at = q_in[np.clip(query.frames, 0, n - 1)]
+    c_at = q_in[np.clip(np.rint(mapped_t[inside]).astype(np.int64), 0, n - 1)]
+    overall = min(q_all[q_at].sum() / max(q_at.sum(), 1), c_all[c_at].sum() / max(c_at.sum(), 1))
+    return ShiftMatch(track_ref, shift, ranges, matched, float(agreement), float(overall), matched / n,
                       min(1.0, matched / shift.scale / max(candidate_frames, 1)))
 
 
