@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the evaluation set
@@ -192,10 +193,10 @@ def hard_negatives(ev, factory) -> None:
     printed so that it is seen (docs/fingerprint-matching.md)."""
     table = defaultdict(lambda: [0, 0, 0])
     with transaction(factory) as session:
-        for kind, original, data in ev.negatives:
+        for kind, _original, data in ev.negatives:
             if kind not in ("same_drum_loop", "rearranged"):
                 continue
-            x, sr = synth_read(data)
+            x, sr = sf.read(io.BytesIO(data), dtype="float32")
             for name in ("pitch_+1st", "tempo_0.95"):
                 y, rate = transforms.apply_shift(name, x, sr)
                 found = find_duplicate(session, print_of(wav_bytes(y, rate)), set())
@@ -206,11 +207,6 @@ def hard_negatives(ev, factory) -> None:
     print("\nHarder negatives (not required): shifted shared material")
     for label, (n, dup, review) in table.items():
         print(f"  {label:30s} n={n} duplicate {dup}, review {review}")
-
-
-def synth_read(data: bytes):
-    import soundfile as sf
-    return sf.read(io.BytesIO(data), dtype="float32")
 
 
 def synthetic_prints(rng: np.random.Generator, count: int) -> list[np.ndarray]:
