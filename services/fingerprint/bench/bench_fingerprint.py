@@ -39,6 +39,7 @@ from beatpass_fingerprint import index  # noqa: E402
 from beatpass_fingerprint import shifted  # noqa: E402
 from beatpass_fingerprint.chroma import ITEM_S, analyse  # noqa: E402
 from beatpass_fingerprint.cqt_peaks import FRAME_S  # noqa: E402
+from beatpass_fingerprint.decision import SHIFT_MIN_PITCH, SHIFT_MIN_TEMPO  # noqa: E402
 from beatpass_fingerprint.keys import index_arrays  # noqa: E402
 from beatpass_fingerprint.search import best_match, find_duplicate  # noqa: E402
 from beatpass_fingerprint.service import MIGRATIONS  # noqa: E402
@@ -184,7 +185,24 @@ def shift_figures(ev, queries) -> None:
         which = "strongest" if expect is None else "weakest"
         print(f"  {label:24s} {which}: pitch {m.fit.pitch:+.2f} tempo {m.fit.tempo_ratio:.3f}, agreement "
               f"{m.agreement:.2f} (all: {min(x.agreement for x in ms):.2f}-{max(x.agreement for x in ms):.2f}), "
-              f"coverage {m.coverage:.2f}/{m.matched_coverage:.2f}, fits {len(ms)}/{len(found)}")
+              f"overall {m.overall:.2f}, coverage {m.coverage:.2f}/{m.matched_coverage:.2f}, fits {len(ms)}/{len(found)}")
+    print("Shift-robust candidates of the negatives against every original (what decide_shifted sees), the strongest")
+    worst = defaultdict(lambda: None)
+    for label, _original, audio, expect in queries:
+        if expect is not None:
+            continue
+        for ref in originals.values():
+            fit = shifted.fit(triplets(audio.peaks), triplets(ref.peaks))
+            if fit is None or (abs(fit.pitch) < SHIFT_MIN_PITCH and abs(math.log(fit.tempo_ratio)) < SHIFT_MIN_TEMPO):
+                continue  # no shift: Chromaprint's case
+            m = shifted.verify(audio.peaks, ref.peaks, fit, int(round(audio.duration_s / FRAME_S)),
+                               int(round(ref.duration_s / FRAME_S)))
+            if m.matched and (worst[label] is None or max(m.coverage, m.matched_coverage) * m.overall
+                              > max(worst[label].coverage, worst[label].matched_coverage) * worst[label].overall):
+                worst[label] = m
+    for label, m in worst.items():
+        print(f"  {label:24s} pitch {m.fit.pitch:+.2f} tempo {m.fit.tempo_ratio:.3f}, agreement {m.agreement:.2f}, "
+              f"overall {m.overall:.2f}, coverage {m.coverage:.2f}/{m.matched_coverage:.2f}")
 
 
 def hard_negatives(ev, factory) -> None:

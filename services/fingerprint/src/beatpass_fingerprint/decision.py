@@ -38,7 +38,7 @@ def decide(match: Match | None) -> Decision:
 SHIFT_MIN_PITCH = 0.15  # semitones; a fit with less pitch...
 SHIFT_MIN_TEMPO = 0.004  # ...and less tempo change than this (as |ln ratio|) is no shift: Chromaprint's case
 SHIFT_REVIEW_MIN_OVERALL = 0.40  # all peaks, drums too: copies measured >= 0.43 but one, distinct beats <= 0.38
-SHIFT_DUPLICATE_MIN_AGREEMENT = 0.68  # what every re-encode, verified the same way, reaches (measured >= 0.69)
+SHIFT_DUPLICATE_MIN_AGREEMENT = 0.56  # what every re-encode, verified the same way, reaches (measured >= 0.57)
 
 
 def decide_shifted(match: ShiftMatch | None) -> Decision:
