@@ -83,11 +83,14 @@ USER 10001:10001
 CMD ["python", "-m", "beatpass_waveform"]
 
 # libchromaprint1 is the C library pyacoustid loads through ctypes; it brings FFmpeg's
-# libswresample (through libavcodec), which resample.py loads the same way.
+# libswresample (through libavcodec), which resample.py loads the same way. librosa (the
+# shift-robust print's constant-Q transform) imports soundfile, whose wheel carries its own
+# libsndfile; numba under it caches compiled functions in a writable place, as in validation.
 FROM runtime AS fingerprint
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libchromaprint1 \
     && rm -rf /var/lib/apt/lists/*
+ENV NUMBA_CACHE_DIR=/tmp/numba-cache
 USER 10001:10001
 CMD ["python", "-m", "beatpass_fingerprint"]
 

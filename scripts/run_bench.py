@@ -36,6 +36,11 @@ BENCHES = [
         ["--tracks", "5000", "--eval-tracks", "3", "--throughput-seconds", "60"] if QUICK else [],
     ),
     (
+        "fingerprint shift-robust lookup at 100k tracks on PostgreSQL",
+        "services/fingerprint/bench/bench_shifted_scale.py",
+        ["--tracks", "5000", "--eval-tracks", "2"] if QUICK else [],
+    ),
+    (
         "fingerprint workers on PostgreSQL",
         "services/fingerprint/bench/bench_scaling.py",
         ["--tracks", "2000", "--queries", "16", "--repeats", "1"] if QUICK else [],

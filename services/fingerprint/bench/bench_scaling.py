@@ -25,20 +25,20 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the beat generator
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the index loader
 
-import beat_synth as synth  # noqa: E402
-from bench_fingerprint import load  # noqa: E402
-from conftest import wav_bytes  # noqa: E402
+import beat_synth as synth
+from bench_fingerprint import load
+from conftest import wav_bytes
 
-from beatpass_common.config import Settings  # noqa: E402
-from beatpass_common.db import make_engine, migrate, session_factory  # noqa: E402
-from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event  # noqa: E402
-from beatpass_common.isolation import Runner  # noqa: E402
-from beatpass_common.outbox import Outbox  # noqa: E402
-from beatpass_common.storage import LocalStore  # noqa: E402
-from beatpass_common.testing import infra  # noqa: E402
-from beatpass_fingerprint import handlers, index  # noqa: E402
-from beatpass_fingerprint.models import OutboxEvent  # noqa: E402
-from beatpass_fingerprint.service import MIGRATIONS  # noqa: E402
+from beatpass_common.config import Settings
+from beatpass_common.db import make_engine, migrate, session_factory
+from beatpass_common.events import AudioFacts, CoverFacts, ObjectRef, TrackValidated, new_event
+from beatpass_common.isolation import Runner
+from beatpass_common.outbox import Outbox
+from beatpass_common.storage import LocalStore
+from beatpass_common.testing import infra
+from beatpass_fingerprint import handlers, index
+from beatpass_fingerprint.models import OutboxEvent
+from beatpass_fingerprint.service import MIGRATIONS
 
 _OLD_LOCK_KEY = 0x62706670  # the single index lock before per-content locks
 
@@ -47,8 +47,9 @@ def _one_index_lock(session, *_args, **_kwargs) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _OLD_LOCK_KEY})
 
 
-def _worker(url: str, var_dir: str, jobs: list[tuple[str, str, int]], lock: str, preprinted: bool,
-            ready, start, done) -> None:
+def _worker(
+    url: str, var_dir: str, jobs: list[tuple[str, str, int]], lock: str, preprinted: bool, ready, start, done
+) -> None:
     """Run the handler for ``jobs`` (track id, object key, size) once ``start`` is set."""
     settings = Settings(var_dir=Path(var_dir))
     factory = session_factory(make_engine(url))
@@ -57,16 +58,27 @@ def _worker(url: str, var_dir: str, jobs: list[tuple[str, str, int]], lock: str,
     if lock == "one index lock":
         index.lock_content = _one_index_lock
     if preprinted:  # the database part alone: prints made here, before the clock starts
-        prints = {key: handlers.print_audio(settings, ObjectRef(bucket=settings.uploads_bucket, key=key, size=size))
-                  for _, key, size in jobs}
+        prints = {
+            key: handlers.print_audio(settings, ObjectRef(bucket=settings.uploads_bucket, key=key, size=size))
+            for _, key, size in jobs
+        }
         runner = _Preprinted(prints)
-    events = [new_event("track.validated", TrackValidated(
-        source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=size),
-        audio=AudioFacts(format="wav", sample_rate=44100, bit_depth=16, channels=2, duration_s=60),
-        cover=CoverFacts(format="jpeg", width=1000, height=1000)), producer_id="bench", track_id=track_id)
-        for track_id, key, size in jobs]
-    handle = partial(handlers.handle_track_validated, runner=runner, session_factory=factory, outbox=outbox,
-                     settings=settings)
+    events = [
+        new_event(
+            "track.validated",
+            TrackValidated(
+                source=ObjectRef(bucket=settings.uploads_bucket, key=key, size=size),
+                audio=AudioFacts(format="wav", sample_rate=44100, bit_depth=16, channels=2, duration_s=60),
+                cover=CoverFacts(format="jpeg", width=1000, height=1000),
+            ),
+            producer_id="bench",
+            track_id=track_id,
+        )
+        for track_id, key, size in jobs
+    ]
+    handle = partial(
+        handlers.handle_track_validated, runner=runner, session_factory=factory, outbox=outbox, settings=settings
+    )
     ready.release()
     start.wait()
     for event in events:
@@ -82,13 +94,17 @@ class _Preprinted:
         return self._prints[source.key]
 
 
-def run(url: str, var_dir: str, keys: list[tuple[str, int]], workers: int, lock: str, preprinted: bool, tag: str) -> float:
+def run(
+    url: str, var_dir: str, keys: list[tuple[str, int]], workers: int, lock: str, preprinted: bool, tag: str
+) -> float:
     """Tracks per second of ``workers`` processes sharing ``keys`` (a fresh track id each)."""
     ctx = multiprocessing.get_context("spawn")
     ready, start, done = ctx.Semaphore(0), ctx.Event(), ctx.Semaphore(0)
     jobs = [(f"{tag}-{i}", key, size) for i, (key, size) in enumerate(keys)]
-    procs = [ctx.Process(target=_worker, args=(url, var_dir, jobs[w::workers], lock, preprinted, ready, start, done))
-             for w in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(url, var_dir, jobs[w::workers], lock, preprinted, ready, start, done))
+        for w in range(workers)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
@@ -138,24 +154,34 @@ def main() -> None:
                 keys.append((f"q/{i}", len(data)))
             migrate(url, MIGRATIONS)
             engine = make_engine(url)
-            print(f"\n## Scaling: {args.workers} workers / 1 on PostgreSQL ({args.tracks} synthetic tracks indexed, "
-                  f"{args.queries} distinct 60 s beats per run, best of {args.repeats}, {os.cpu_count()} CPUs)")
+            print(
+                f"\n## Scaling: {args.workers} workers / 1 on PostgreSQL ({args.tracks} synthetic tracks indexed, "
+                f"{args.queries} distinct 60 s beats per run, best of {args.repeats}, {os.cpu_count()} CPUs)"
+            )
             load(engine, args.tracks)
             engine.dispose()
-            configs = [(preprinted, lock, w) for preprinted in (False, True)
-                       for lock in ("per-content locks", "one index lock") for w in (1, args.workers)]
+            configs = [
+                (preprinted, lock, w)
+                for preprinted in (False, True)
+                for lock in ("per-content locks", "one index lock")
+                for w in (1, args.workers)
+            ]
             best: dict[tuple, float] = {}
             for rep in range(args.repeats):  # interleaved, best of each: the machine is shared
                 for preprinted, lock, w in configs:
                     rate = run(url, var_dir, keys, w, lock, preprinted, f"r{rep}w{w}p{int(preprinted)}{lock[0]}")
                     best[preprinted, lock, w] = max(rate, best.get((preprinted, lock, w), 0.0))
-            for preprinted, what in ((False, "whole step (decode + fingerprint + lookup + insert)"),
-                                     (True, "lookup + insert only (prints made beforehand)")):
+            for preprinted, what in (
+                (False, "whole step (decode + fingerprint + lookup + insert)"),
+                (True, "lookup + insert only (prints made beforehand)"),
+            ):
                 for lock in ("per-content locks", "one index lock"):
                     one, many = best[preprinted, lock, 1], best[preprinted, lock, args.workers]
                     goal = " (goal >= 3.0)" if lock == "per-content locks" and not preprinted else ""
-                    print(f"{what:52s} {lock:17s}: 1 worker {one:6.1f} tracks/s, {args.workers} workers "
-                          f"{many:6.1f} tracks/s, ratio {many / one:.2f}{goal}")
+                    print(
+                        f"{what:52s} {lock:17s}: 1 worker {one:6.1f} tracks/s, {args.workers} workers "
+                        f"{many:6.1f} tracks/s, ratio {many / one:.2f}{goal}"
+                    )
     finally:
         infra.drop_database(admin, name)
         if container is not None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the beat generator
 
-import beat_synth as synth  # noqa: E402
-from conftest import wav_bytes  # noqa: E402
+import beat_synth as synth
+from conftest import wav_bytes
 
-from beatpass_fingerprint.chroma import analyse  # noqa: E402
+from beatpass_fingerprint.chroma import analyse
 
 
 def main() -> None:
@@ -51,8 +51,10 @@ def main() -> None:
             subprocess.run(["fpcalc", "-length", "0", "-raw", f.name], capture_output=True, check=False)
             theirs.append(time.perf_counter() - t)
     ours, theirs = min(ours), min(theirs)
-    print(f"{args.seconds:.0f} s stereo 44.1 kHz {args.subtype} WAV, best of {args.runs}: analyse {ours:.3f} s "
-          f"(under cProfile {profiled:.3f} s), fpcalc -length 0 -raw {theirs:.3f} s, ratio {ours / theirs:.2f}")
+    print(
+        f"{args.seconds:.0f} s stereo 44.1 kHz {args.subtype} WAV, best of {args.runs}: analyse {ours:.3f} s "
+        f"(under cProfile {profiled:.3f} s), fpcalc -length 0 -raw {theirs:.3f} s, ratio {ours / theirs:.2f}"
+    )
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
 

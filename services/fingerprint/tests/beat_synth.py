@@ -20,17 +20,35 @@ class BeatSpec:
     scale: str
     duration_s: float = 60.0
     drums_only: bool = False  # the bare drum loop, repeated for the whole track
+    phrase_seed: int | None = None  # another lead phrase over the same chords and sounds
 
 
 def random_spec(seed: int, duration_s: float = 60.0) -> BeatSpec:
     rng = np.random.default_rng(seed)
-    return BeatSpec(seed, seed + 10_000, float(rng.integers(80, 151)), int(rng.integers(0, 12)),
-                    str(rng.choice(list(SCALES))), duration_s)
+    return BeatSpec(
+        seed,
+        seed + 10_000,
+        float(rng.integers(80, 151)),
+        int(rng.integers(0, 12)),
+        str(rng.choice(list(SCALES))),
+        duration_s,
+    )
 
 
 def same_drums(spec: BeatSpec, seed: int) -> BeatSpec:
     """A different beat on the same drum loop, tempo and key (the near-miss negative)."""
     return replace(spec, seed=seed)
+
+
+def rearranged(spec: BeatSpec, seed: int) -> BeatSpec:
+    """The same producer's re-arrangement: chords, sounds, key and tempo kept; a new lead phrase
+    and a new drum loop."""
+    return replace(spec, phrase_seed=seed, drum_seed=seed + 10_000)
+
+
+def same_key_and_tempo(spec: BeatSpec, seed: int) -> BeatSpec:
+    """An unrelated beat in the same key and tempo (another progression, phrase, sounds and drums)."""
+    return replace(random_spec(seed, spec.duration_s), bpm=spec.bpm, root=spec.root, scale=spec.scale)
 
 
 def drum_loop_only(spec: BeatSpec) -> BeatSpec:
@@ -62,13 +80,15 @@ def _instrument(name: str):
     if name == "square":
         return lambda f, n: _additive(f, n, [1 / k if k % 2 else 0 for k in range(1, 12)]) * _env(n, 0.01, 0.05)
     if name == "pluck":
-        return lambda f, n: _additive(f, n, [1, .6, .4, .3, .2, .1], decay=3.0) * _env(n, 0.002, 0.02)
+        return lambda f, n: _additive(f, n, [1, 0.6, 0.4, 0.3, 0.2, 0.1], decay=3.0) * _env(n, 0.002, 0.02)
     if name == "organ":
-        return lambda f, n: _additive(f, n, [1, .8, .5, 0, .3, 0, 0, .2]) * _env(n, 0.02, 0.05)
+        return lambda f, n: _additive(f, n, [1, 0.8, 0.5, 0, 0.3, 0, 0, 0.2]) * _env(n, 0.02, 0.05)
     if name == "bell":
+
         def bell(f, n):
             t = np.arange(n) / SR
             return np.sin(2 * np.pi * f * t + 2.5 * np.exp(-4 * t) * np.sin(2 * np.pi * 3.5 * f * t)) * np.exp(-2.5 * t)
+
         return bell
     raise KeyError(name)
 
@@ -86,6 +106,7 @@ def _cached(instrument):
         if (freq, n) not in notes:
             notes[freq, n] = instrument(freq, n)
         return notes[freq, n]
+
     return play
 
 
@@ -123,6 +144,13 @@ def _drum_voice(name: str, rng: np.random.Generator) -> np.ndarray:
     return np.diff(noise, prepend=0) * np.exp(-t * 60)  # hat: differentiated noise is bright
 
 
+def _phrase(rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """A 4-bar lead phrase: (sixteenth step, scale degree, length in sixteenths)."""
+    return [
+        (int(s), int(rng.integers(0, 10)), int(rng.choice([1, 2, 2, 4]))) for s in range(0, 64, 2) if rng.random() < 0.7
+    ]
+
+
 def render(spec: BeatSpec) -> np.ndarray:
     """Stereo float32 at 44.1 kHz, peak -1 dBFS."""
     rng = np.random.default_rng(spec.seed)
@@ -133,8 +161,9 @@ def render(spec: BeatSpec) -> np.ndarray:
     bar = 16 * step
     scale = SCALES[spec.scale]
     degrees = rng.choice([0, 3, 4, 5, 1, 2], size=4)  # a 4-bar progression
-    phrase = [(int(s), int(rng.integers(0, 10)), int(rng.choice([1, 2, 2, 4])))
-              for s in range(0, 64, 2) if rng.random() < 0.7]  # (step, scale degree, length)
+    phrase = _phrase(rng)
+    if spec.phrase_seed is not None:
+        phrase = _phrase(np.random.default_rng(spec.phrase_seed))
     lead, pad, bass = (_cached(_instrument(rng.choice(names))) for names in (MELODY, PADS, BASS))
     voices = {v: _drum_voice(v, drng) for v in ("kick", "snare", "hat")}
     loop = _drum_loop(drng)

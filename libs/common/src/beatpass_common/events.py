@@ -156,11 +156,13 @@ class DuplicateMatch(_Model):
     track_id: str
     score: float
     offset_s: float
-    kind: Literal["exact", "acoustic"]
+    kind: Literal["exact", "acoustic", "shifted"]  # shifted: a pitch, tempo or speed change of the matched track
     decision: Literal["duplicate", "review"] = "duplicate"
     coverage: float | None = None  # share of the new track that matches
     matched_coverage: float | None = None  # share of the matched track that matches
     matched_ranges: list[tuple[float, float]] = []  # [start, end) seconds of the new track that match
+    pitch_semitones: float | None = None  # shifted: the new track's pitch minus the matched track's
+    tempo_ratio: float | None = None  # shifted: the new track's tempo / the matched track's (1.05: 5 % faster)
 
 
 class FingerprintCompleted(_Model):

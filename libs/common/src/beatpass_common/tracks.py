@@ -45,6 +45,9 @@ class DuplicateView(BaseModel):
     offset_s: float | None = None
     decision: str | None = None
     own: bool = False
+    # kind "shifted": the estimated pitch shift (semitones) and tempo ratio of this copy
+    pitch_semitones: float | None = None
+    tempo_ratio: float | None = None
     track_id: str | None = None
     title: str | None = None
 

@@ -41,6 +41,8 @@ def track_view(track: Track) -> dict:
             offset_s=d.get("offset_s"),
             decision=d.get("decision"),
             own=bool(d.get("own")),
+            pitch_semitones=d.get("pitch_semitones"),
+            tempo_ratio=d.get("tempo_ratio"),
             track_id=d.get("track_id") if d.get("own") else None,
             title=d.get("title"),
         )

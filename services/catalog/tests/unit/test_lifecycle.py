@@ -79,6 +79,45 @@ def test_duplicate_of_own_track_names_it_and_others_stay_anonymous(deps, apply, 
     assert _types(published).count("track.rejected") == 2
 
 
+@pytest.mark.parametrize("decision,status", [("review", "in_review"), ("duplicate", "rejected")])
+def test_a_shifted_match_names_the_producers_own_track_only(deps, apply, events, decision, status):
+    original = events(producer="p1")
+    apply(original.submitted(title="Night Drive"), original.validated(), original.waveform(), original.fingerprint())
+    match = {
+        "track_id": original.track_id,
+        "score": 0.55,
+        "offset_s": -1.2,
+        "kind": "shifted",
+        "decision": decision,
+        "coverage": 0.97,
+        "matched_coverage": 0.97,
+        "pitch_semitones": -2.0,
+        "tempo_ratio": 1.08,
+    }
+    other = events(producer="p2")
+    apply(other.submitted(), other.validated(), other.waveform(), other.fingerprint(duplicate=match))
+    theirs = _track(deps, other.track_id)
+    assert theirs.status == status
+    assert track_view(theirs)["duplicate"] == {
+        "kind": "shifted",
+        "score": 0.55,
+        "offset_s": -1.2,
+        "decision": decision,
+        "own": False,
+        "track_id": None,
+        "title": None,
+        "pitch_semitones": -2.0,
+        "tempo_ratio": 1.08,
+    }
+    assert "Night Drive" not in str(theirs.errors)
+    own = events(producer="p1")
+    apply(own.submitted(title="Slowed"), own.validated(), own.waveform(), own.fingerprint(duplicate=match))
+    mine = track_view(_track(deps, own.track_id))
+    assert mine["status"] == status and mine["duplicate"]["own"] is True
+    assert mine["duplicate"]["track_id"] == original.track_id and mine["duplicate"]["title"] == "Night Drive"
+    assert mine["duplicate"]["pitch_semitones"] == -2.0 and mine["duplicate"]["tempo_ratio"] == 1.08
+
+
 def test_review_decision_holds_the_track_in_review(deps, apply, events):
     ev = events()
     match = {"track_id": "x", "score": 0.6, "offset_s": 3.0, "kind": "acoustic", "decision": "review"}

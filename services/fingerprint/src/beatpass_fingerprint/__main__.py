@@ -27,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "rehash":
         url = settings.database_url("fingerprint")
         migrate(url, MIGRATIONS)
-        done = rehash(session_factory(make_engine(url)), open_store(settings.resolved_storage_url(), settings.storage_region))
-        print(f"rehashed {done.upgraded} fingerprints; {done.without_audio} without their audio now match acoustically only")
+        done = rehash(
+            session_factory(make_engine(url)), open_store(settings.resolved_storage_url(), settings.storage_region)
+        )
+        print(
+            f"rehashed {done.upgraded} fingerprints; {done.without_audio} without their audio now match acoustically only"
+        )
         return 0
     run([build(settings)])
     return 0

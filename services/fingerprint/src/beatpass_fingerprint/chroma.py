@@ -16,6 +16,7 @@ import numpy as np
 
 from beatpass_common.wav import WavError, iter_frames, samples_int32
 
+from .cqt_peaks import Decimator, Peaks, peaks_of
 from .exact import ExactHash, LegacyHash
 from .resample import TARGET_RATE, Resampler
 from .wav import open_wav
@@ -33,6 +34,7 @@ class AudioPrint:
     duration_s: float
     fingerprint: np.ndarray  # uint32 sub-fingerprints
     legacy_hash: str | None = None  # scheme 1, when asked for (old index rows hold it)
+    peaks: Peaks | None = None  # the shift-robust print's constant-Q peaks (cqt_peaks.py), when asked for
 
     def fingerprint_bytes(self) -> bytes:
         return self.fingerprint.astype("<u4").tobytes()
@@ -42,9 +44,10 @@ def fingerprint_from_bytes(data: bytes) -> np.ndarray:
     return np.frombuffer(data, "<u4").astype(np.uint32)
 
 
-def analyse(stream: BinaryIO, *, legacy_hash: bool = False) -> AudioPrint:
+def analyse(stream: BinaryIO, *, legacy_hash: bool = False, shift_peaks: bool = False) -> AudioPrint:
     """Decode ``stream`` (a WAV) block by block into the Chromaprint fingerprint and exact hash
-    (and the scheme-1 hash too with ``legacy_hash``, at about twice the cost of the hash).
+    (and the scheme-1 hash too with ``legacy_hash``, at about twice the cost of the hash; and with
+    ``shift_peaks`` the shift-robust print's peaks, from the same resampled samples Chromaprint gets).
 
     The fingerprint may be empty (audio shorter than about 3 s gives Chromaprint nothing to
     print). Raises ``WavError`` for what cannot be decoded or fingerprinted (see MIN_RATE_HZ).
@@ -56,6 +59,7 @@ def analyse(stream: BinaryIO, *, legacy_hash: bool = False) -> AudioPrint:
     printer = chromaprint.Fingerprinter()
     printer.start(TARGET_RATE, 1)
     resampler = Resampler(fmt)
+    decimator = Decimator() if shift_peaks else None
     widen = not fmt.is_float and fmt.bits == 24
     size = 0
     try:
@@ -63,11 +67,22 @@ def analyse(stream: BinaryIO, *, legacy_hash: bool = False) -> AudioPrint:
             exact.update(block)
             if legacy is not None:
                 legacy.update(block)
-            printer.feed(resampler.convert(samples_int32(block, fmt) if widen else block))
+            pcm = resampler.convert(samples_int32(block, fmt) if widen else block)
+            printer.feed(pcm)
+            if decimator is not None:
+                decimator.feed(pcm)
             size += len(block)
-        printer.feed(resampler.flush())
+        pcm = resampler.flush()
+        printer.feed(pcm)
+        if decimator is not None:
+            decimator.feed(pcm)
     finally:
         resampler.close()
     raw, _algorithm = chromaprint.decode_fingerprint(printer.finish())
-    return AudioPrint(exact.hexdigest(), size // fmt.block_align / fmt.sample_rate, np.asarray(raw, dtype=np.uint32),
-                      legacy_hash=legacy.hexdigest() if legacy is not None else None)
+    return AudioPrint(
+        exact.hexdigest(),
+        size // fmt.block_align / fmt.sample_rate,
+        np.asarray(raw, dtype=np.uint32),
+        legacy_hash=legacy.hexdigest() if legacy is not None else None,
+        peaks=peaks_of(decimator.finish()) if decimator is not None else None,
+    )

@@ -33,7 +33,7 @@ SCHEME = 2
 LEGACY_SCHEME = 1
 NO_HASH = 0  # a scheme-1 row whose audio is gone: it matches acoustically only (rehash.py)
 _FORMS = ("i16", "i24", "i32", "f32")
-_SCALE = {"i16": 2.0 ** 15, "i24": 2.0 ** 23, "i32": 2.0 ** 31}
+_SCALE = {"i16": 2.0**15, "i24": 2.0**23, "i32": 2.0**31}
 
 
 class ExactHash:
@@ -44,14 +44,16 @@ class ExactHash:
         self._fmt = fmt
         native = "f32" if fmt.is_float else {8: "i16", 16: "i16", 24: "i24"}.get(fmt.bits, "i32")
         forms = _FORMS[: _FORMS.index(native) + 1]
-        self._hashes = {form: blake3.blake3(f"beatpass-pcm-{SCHEME}:{form}:{fmt.sample_rate}:{fmt.channels}:".encode())
-                        for form in forms}
+        self._hashes = {
+            form: blake3.blake3(f"beatpass-pcm-{SCHEME}:{form}:{fmt.sample_rate}:{fmt.channels}:".encode())
+            for form in forms
+        }
 
     def update(self, raw: bytes) -> None:
         fmt, alive = self._fmt, self._hashes
         if fmt.is_float:
             values = samples_float32(raw, fmt)
-            alive["f32"].update(raw if fmt.declared_bits == 32 else values.view(np.uint8))
+            alive["f32"].update(raw if fmt.declared_bits == 32 else values.view(np.uint8).data)
             for form in ("i32", "i24", "i16"):  # i16-exact values are i24-exact, and those i32-exact
                 if form not in alive:
                     continue
@@ -64,7 +66,9 @@ class ExactHash:
             return
         width = fmt.bits // 8
         if width == 1:  # unsigned 8-bit: always exact as i16
-            alive["i16"].update(((np.frombuffer(raw, np.uint8).astype(np.int16) - 128) << 8).astype("<i2").view(np.uint8))
+            alive["i16"].update(
+                ((np.frombuffer(raw, np.uint8).astype(np.int16) - 128) << 8).astype("<i2").view(np.uint8).data
+            )
             return
         alive[{2: "i16", 3: "i24", 4: "i32"}[width]].update(raw)
         if width > 2:
@@ -73,12 +77,12 @@ class ExactHash:
                 if data[:, : width - 2].any():
                     del alive["i16"]
                 else:
-                    alive["i16"].update(np.ascontiguousarray(data[:, width - 2:]))  # the top two bytes
+                    alive["i16"].update(np.ascontiguousarray(data[:, width - 2 :]).data)  # the top two bytes
             if width == 4 and "i24" in alive:
                 if data[:, 0].any():
                     del alive["i24"]
                 else:
-                    alive["i24"].update(np.ascontiguousarray(data[:, 1:]))
+                    alive["i24"].update(np.ascontiguousarray(data[:, 1:]).data)
 
     @staticmethod
     def _exact_ints(values: np.ndarray, form: str) -> bytes | None:
@@ -105,7 +109,7 @@ class LegacyHash:
         self._sha = hashlib.sha256(f"pcm-f32le:{fmt.sample_rate}:{fmt.channels}:".encode())
 
     def update(self, raw: bytes) -> None:
-        self._sha.update(samples_float32(raw, self._fmt))
+        self._sha.update(samples_float32(raw, self._fmt).data)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()

@@ -17,18 +17,24 @@ from beatpass_common.outbox import Outbox
 from . import index
 from .chroma import AudioPrint, analyse, fingerprint_from_bytes
 from .search import find_duplicate
+from .triplets import index_keys, triplets
 
 log = logging.getLogger(__name__)
 
-RESULTS = Counter("beatpass_fingerprint_results_total", "Fingerprint results by decision and match kind",
-                  ["decision", "kind"])
+RESULTS = Counter(
+    "beatpass_fingerprint_results_total", "Fingerprint results by decision and match kind", ["decision", "kind"]
+)
 AUDIO_SECONDS = Counter("beatpass_fingerprint_audio_seconds_total", "Seconds of audio fingerprinted")
-LOOKUP_SECONDS = Histogram("beatpass_fingerprint_lookup_seconds", "Duplicate lookup and verification, under the content locks",
-                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+LOOKUP_SECONDS = Histogram(
+    "beatpass_fingerprint_lookup_seconds",
+    "Duplicate lookup and verification, under the content locks",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 
-def handle_track_validated(event: Event, *, runner: Runner, session_factory: sessionmaker[Session],
-                           outbox: Outbox, settings: Settings) -> None:
+def handle_track_validated(
+    event: Event, *, runner: Runner, session_factory: sessionmaker[Session], outbox: Outbox, settings: Settings
+) -> None:
     """Fingerprint the audio in ``runner``'s supervised child (an overrun raises
     ``beatpass_common.errors.Overrun``), then look it up and index it here, under the locks of its
     content (``index.lock_content``)."""
@@ -37,7 +43,7 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
         raise ValueError("track.validated without a track id")
     source = f"{data.source.bucket}/{data.source.key}"
     with transaction(session_factory) as session:
-        if _settled(session, outbox, event, source):
+        if _settled(session, outbox, event, event.track_id, source):
             outbox.notify()
             return
         legacy = index.has_legacy_hashes(session)  # then the old hash too, so those rows still match
@@ -45,9 +51,16 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
     audio = runner.call(print_audio, settings, data.source, legacy)
     exclude = {event.track_id} | ({data.replaces_track_id} if data.replaces_track_id else set())
     with transaction(session_factory) as session:
-        index.lock_content(session, event.track_id, audio.fingerprint, (audio.pcm_hash, audio.legacy_hash),
-                           max_keys=settings.fingerprint_lock_keys, timeout_s=settings.fingerprint_lock_timeout_s)
-        if _settled(session, outbox, event, source):  # a concurrent copy of this event won
+        index.lock_content(
+            session,
+            event.track_id,
+            audio.fingerprint,
+            (audio.pcm_hash, audio.legacy_hash),
+            index_keys(triplets(audio.peaks)) if audio.peaks is not None else None,
+            max_keys=settings.fingerprint_lock_keys,
+            timeout_s=settings.fingerprint_lock_timeout_s,
+        )
+        if _settled(session, outbox, event, event.track_id, source):  # a concurrent copy of this event won
             outbox.notify()
             return
         index.remove(session, event.track_id)  # an earlier submission's audio
@@ -58,23 +71,33 @@ def handle_track_validated(event: Event, *, runner: Runner, session_factory: ses
             log.info("track %s left the catalog before its fingerprint: not indexed", event.track_id)
         else:
             # A duplicate is about to be rejected: it must not become something others match.
-            index.add(session, track_id=event.track_id, producer_id=event.producer_id, source=source, audio=audio,
-                      indexed=duplicate is None or duplicate.decision != "duplicate",
-                      result=result.model_dump(mode="json"), submission=event.attempt)
+            index.add(
+                session,
+                track_id=event.track_id,
+                producer_id=event.producer_id,
+                source=source,
+                audio=audio,
+                indexed=duplicate is None or duplicate.decision != "duplicate",
+                result=result.model_dump(mode="json"),
+                submission=event.attempt,
+            )
         _stage(session, outbox, event, result)
     outbox.notify()
     AUDIO_SECONDS.inc(audio.duration_s)
     RESULTS.labels(duplicate.decision if duplicate else "distinct", duplicate.kind if duplicate else "none").inc()
-    log.info("fingerprinted %s: %s", event.track_id,
-             f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct")
+    log.info(
+        "fingerprinted %s: %s",
+        event.track_id,
+        f"{duplicate.decision} of {duplicate.track_id} ({duplicate.kind})" if duplicate else "distinct",
+    )
 
 
 def print_audio(settings: Settings, source: ObjectRef, legacy_hash: bool = False) -> AudioPrint:
-    """In the child: read and decode the audio into its Chromaprint fingerprint and exact PCM hash
-    (and the scheme-1 hash with ``legacy_hash``)."""
+    """In the child: read and decode the audio into its Chromaprint fingerprint, exact PCM hash and
+    shift-robust peaks (and the scheme-1 hash with ``legacy_hash``)."""
     faults.inject(settings, "fingerprint.print", source.key)
     with child_store(settings).open(source.bucket, source.key) as stream:
-        return analyse(stream, legacy_hash=legacy_hash)
+        return analyse(stream, legacy_hash=legacy_hash, shift_peaks=True)
 
 
 def handle_track_removed(event: Event, *, session_factory: sessionmaker[Session], settings: Settings) -> None:
@@ -96,8 +119,15 @@ def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session], 
         row = index.get(session, event.track_id)
         if row is None or row.indexed:
             return
-        index.lock_content(session, event.track_id, fingerprint_from_bytes(row.fingerprint), (row.pcm_hash,),
-                           max_keys=settings.fingerprint_lock_keys, timeout_s=settings.fingerprint_lock_timeout_s)
+        index.lock_content(
+            session,
+            event.track_id,
+            fingerprint_from_bytes(row.fingerprint),
+            (row.pcm_hash,),
+            index.stored_shift_keys(session, row.id),
+            max_keys=settings.fingerprint_lock_keys,
+            timeout_s=settings.fingerprint_lock_timeout_s,
+        )
         session.expire_all()  # read it again now that its content is ours: it may be indexed or gone
         row = index.get(session, event.track_id)
         if row is not None and not row.indexed:
@@ -105,14 +135,14 @@ def handle_track_ready(event: Event, *, session_factory: sessionmaker[Session], 
             log.info("indexed %s after an accepted dispute", event.track_id)
 
 
-def _settled(session: Session, outbox: Outbox, event: Event, source: str) -> bool:
+def _settled(session: Session, outbox: Outbox, event: Event, track_id: str, source: str) -> bool:
     """Nothing to compute: the event is of a superseded submission, or this audio of this track is
     already fingerprinted (then the stored result is published again)."""
-    row = index.get(session, event.track_id)
+    row = index.get(session, track_id)
     if row is None:
         return False
     if row.submission > event.attempt:
-        log.info("ignoring track.validated of superseded submission %d of %s", event.attempt, event.track_id)
+        log.info("ignoring track.validated of superseded submission %d of %s", event.attempt, track_id)
         return True
     if row.source != source:
         return False
@@ -122,6 +152,15 @@ def _settled(session: Session, outbox: Outbox, event: Event, source: str) -> boo
 
 def _stage(session: Session, outbox: Outbox, cause: Event, result: FingerprintCompleted) -> None:
     # The id follows from the cause, so a repeat is sent under the same id and consumers drop it.
-    outbox.add(session, new_event("fingerprint.completed", result, producer_id=cause.producer_id,
-                                  track_id=cause.track_id, collection_id=cause.collection_id,
-                                  attempt=cause.attempt, caused_by=cause))
+    outbox.add(
+        session,
+        new_event(
+            "fingerprint.completed",
+            result,
+            producer_id=cause.producer_id,
+            track_id=cause.track_id,
+            collection_id=cause.collection_id,
+            attempt=cause.attempt,
+            caused_by=cause,
+        ),
+    )

@@ -25,7 +25,7 @@ def index_entries(fingerprint: np.ndarray) -> list[tuple[int, int]]:
     """(key, position) to store for a track: every STRIDE-th informative position, each key once
     (its first occurrence), so a loop repeated through the track counts as one loop."""
     keys, positions = index_arrays(fingerprint)
-    return list(zip(keys.tolist(), positions.tolist()))
+    return list(zip(keys.tolist(), positions.tolist(), strict=False))
 
 
 def index_arrays(fingerprint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +49,12 @@ def lock_keys(fingerprint: np.ndarray, count: int) -> np.ndarray:
     ``count`` with the smallest mixed value (a bottom-k MinHash sketch of the key set). The choice
     depends on the keys only, not on where they sit, so two tracks that share many keys (as any
     two duplicates do) share many of these."""
-    keys = np.unique(key_values(fingerprint)[informative(fingerprint)])
+    return bottom_k(np.unique(key_values(fingerprint)[informative(fingerprint)]), count)
+
+
+def bottom_k(keys: np.ndarray, count: int) -> np.ndarray:
+    """Of distinct non-negative ``keys`` (int64), all up to ``count``, else the ``count`` with the
+    smallest mixed value, sorted."""
     if len(keys) <= count:
         return keys
     mixed = (keys * 0x9E3779B1) & 0xFFFFFFFF  # an odd multiplier: a permutation of the 32-bit values

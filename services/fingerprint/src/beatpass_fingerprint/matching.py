@@ -73,8 +73,9 @@ def vote(query_keys: np.ndarray, query_pos: np.ndarray, postings: np.ndarray, mi
     qidx = np.repeat(lo, reps) + np.arange(len(rows)) - np.repeat(np.cumsum(reps) - reps, reps)
     # One integer per (track, offset) bin; offsets are far below the shift in magnitude.
     shift = 1 << 24
-    bins, counts = np.unique(postings[rows, 1] * (2 * shift) + (postings[rows, 2] - qp[qidx] + shift),
-                             return_counts=True)
+    bins, counts = np.unique(
+        postings[rows, 1] * (2 * shift) + (postings[rows, 2] - qp[qidx] + shift), return_counts=True
+    )
     # A half-sub-fingerprint misalignment splits votes between neighbouring offsets: pool them.
     pooled = counts.copy()
     for step in (-1, 1):
@@ -83,7 +84,7 @@ def vote(query_keys: np.ndarray, query_pos: np.ndarray, postings: np.ndarray, mi
     keep = pooled >= min_votes
     bins, pooled = bins[keep], pooled[keep]
     by_ref: dict[int, list[tuple[int, int]]] = {}
-    for b, votes in zip(bins.tolist(), pooled.tolist()):
+    for b, votes in zip(bins.tolist(), pooled.tolist(), strict=False):
         by_ref.setdefault(b // (2 * shift), []).append((votes, b % (2 * shift) - shift))
     candidates = []
     for ref, offs in by_ref.items():
@@ -104,7 +105,7 @@ def bit_errors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=False))
 
 
 def align(query: np.ndarray, candidate: np.ndarray, offset: int, track_ref: int = 0) -> Match:
@@ -113,7 +114,7 @@ def align(query: np.ndarray, candidate: np.ndarray, offset: int, track_ref: int 
     end = min(len(query), len(candidate) - offset)
     if end - start < WINDOW:
         return Match(track_ref, offset, (), 0, 0.5, 0.0, 0.0)
-    errors = bit_errors(query[start:end], candidate[start + offset:end + offset]).astype(float)
+    errors = bit_errors(query[start:end], candidate[start + offset : end + offset]).astype(float)
     window_ber = np.convolve(errors, np.ones(WINDOW) / (32 * WINDOW), "valid")
     # A position matches when some window through it matches.
     covered = np.convolve((window_ber <= WINDOW_BER).astype(np.int32), np.ones(WINDOW, np.int32))[: len(errors)]
@@ -121,12 +122,11 @@ def align(query: np.ndarray, candidate: np.ndarray, offset: int, track_ref: int 
     matched = sum(b - a for a, b in ranges)
     if not matched:
         return Match(track_ref, offset, (), 0, float(errors.mean() / 32), 0.0, 0.0)
-    ber = float(sum(errors[a - start:b - start].sum() for a, b in ranges) / (32 * matched))
+    ber = float(sum(errors[a - start : b - start].sum() for a, b in ranges) / (32 * matched))
     return Match(track_ref, offset, ranges, matched, ber, matched / len(query), matched / len(candidate))
 
 
 def best_alignment(query: np.ndarray, candidate: np.ndarray, offsets, track_ref: int = 0) -> Match:
     """The offset (each given one +-1) under which most of the query matches."""
     tried = {o + d for o in offsets for d in (-1, 0, 1)}
-    return max((align(query, candidate, o, track_ref) for o in sorted(tried)),
-               key=lambda m: (m.matched, -m.ber))
+    return max((align(query, candidate, o, track_ref) for o in sorted(tried)), key=lambda m: (m.matched, -m.ber))

@@ -1,11 +1,11 @@
 """The fingerprint service's tables: one fingerprint per track, the inverted index (packed posting
-lists), removals, the outbox."""
+lists), the shift-robust print and its index, removals, the outbox."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from beatpass_common.outbox import outbox_model
@@ -33,8 +33,14 @@ class TrackPrint(Base):
     result: Mapped[dict] = mapped_column(JSON)  # the fingerprint.completed data, to republish as is
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_fingerprints_legacy_hash", "id", postgresql_where=text("hash_scheme = 1"),
-                            sqlite_where=text("hash_scheme = 1")),)
+    __table_args__ = (
+        Index(
+            "ix_fingerprints_legacy_hash",
+            "id",
+            postgresql_where=text("hash_scheme = 1"),
+            sqlite_where=text("hash_scheme = 1"),
+        ),
+    )
 
 
 class PostingList(Base):
@@ -43,6 +49,26 @@ class PostingList(Base):
     bytes of overhead, a posting 8."""
 
     __tablename__ = "fingerprint_postings"
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    postings: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ShiftPrint(Base):
+    """A track's shift-robust print: its constant-Q peaks (``cqt_peaks.pack_peaks``). Its index keys
+    follow from them (``triplets.index_keys``), so removal needs nothing else."""
+
+    __tablename__ = "shift_prints"
+    print_id: Mapped[int] = mapped_column(
+        ForeignKey("fingerprints.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    peaks: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ShiftPostingList(Base):
+    """Inverted index of triplet keys (``triplets.index_keys``): per key, the print ids holding it,
+    packed as big-endian int32 (``index.pack_ids``)."""
+
+    __tablename__ = "shift_postings"
     key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     postings: Mapped[bytes] = mapped_column(LargeBinary)
 

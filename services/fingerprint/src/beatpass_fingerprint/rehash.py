@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from beatpass_common.db import transaction
+from beatpass_common.db import affected, transaction
 from beatpass_common.errors import Unreadable
 from beatpass_common.storage.base import ObjectNotFound, ObjectStore
 
@@ -36,9 +36,12 @@ def rehash(factory: sessionmaker[Session], store: ObjectStore, batch: int = 100)
     counts, after = Rehashed(), 0
     while True:
         with transaction(factory) as session:
-            rows = session.execute(select(TrackPrint.id, TrackPrint.source)
-                                   .where(TrackPrint.hash_scheme == LEGACY_SCHEME, TrackPrint.id > after)
-                                   .order_by(TrackPrint.id).limit(batch)).all()
+            rows = session.execute(
+                select(TrackPrint.id, TrackPrint.source)
+                .where(TrackPrint.hash_scheme == LEGACY_SCHEME, TrackPrint.id > after)
+                .order_by(TrackPrint.id)
+                .limit(batch)
+            ).all()
         if not rows:
             return counts
         for print_id, source in rows:
@@ -48,12 +51,19 @@ def rehash(factory: sessionmaker[Session], store: ObjectStore, batch: int = 100)
                 with store.open(bucket, key) as stream:
                     values = {"pcm_hash": exact_hash(stream), "hash_scheme": SCHEME}
             except (ObjectNotFound, Unreadable) as exc:
-                log.warning("print %d: audio %s cannot be hashed again (%s): acoustic matching only", print_id, source, exc)
+                log.warning(
+                    "print %d: audio %s cannot be hashed again (%s): acoustic matching only", print_id, source, exc
+                )
                 values = {"hash_scheme": NO_HASH}
             with transaction(factory) as session:
-                changed = session.execute(update(TrackPrint).where(
-                    TrackPrint.id == print_id, TrackPrint.hash_scheme == LEGACY_SCHEME,
-                    TrackPrint.source == source).values(**values)).rowcount
+                changed = affected(
+                    session,
+                    update(TrackPrint)
+                    .where(
+                        TrackPrint.id == print_id, TrackPrint.hash_scheme == LEGACY_SCHEME, TrackPrint.source == source
+                    )
+                    .values(**values),
+                )
             if changed:
                 counts.upgraded += values["hash_scheme"] == SCHEME
                 counts.without_audio += values["hash_scheme"] == NO_HASH

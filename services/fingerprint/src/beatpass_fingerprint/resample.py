@@ -22,8 +22,12 @@ _U8, _S16, _S32, _FLT, _DBL = 0, 1, 2, 3, 4
 
 
 class _ChannelLayout(ctypes.Structure):  # AVChannelLayout (libavutil >= 57.24)
-    _fields_ = [("order", ctypes.c_int), ("nb_channels", ctypes.c_int), ("mask", ctypes.c_uint64),
-                ("opaque", ctypes.c_void_p)]
+    _fields_ = [
+        ("order", ctypes.c_int),
+        ("nb_channels", ctypes.c_int),
+        ("mask", ctypes.c_uint64),
+        ("opaque", ctypes.c_void_p),
+    ]
 
 
 @cache
@@ -37,11 +41,21 @@ def load_libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
     swr.swr_init.argtypes = [ctypes.c_void_p]
     swr.swr_free.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
     swr.swr_get_out_samples.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    swr.swr_convert.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_int,
-                                ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+    swr.swr_convert.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_int,
+    ]
     avutil.av_opt_set_int.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int]
     avutil.av_opt_set_double.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_int]
-    avutil.av_opt_set_chlayout.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(_ChannelLayout), ctypes.c_int]
+    avutil.av_opt_set_chlayout.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.POINTER(_ChannelLayout),
+        ctypes.c_int,
+    ]
     avutil.av_channel_layout_default.argtypes = [ctypes.POINTER(_ChannelLayout), ctypes.c_int]
     return swr, avutil
 
@@ -63,14 +77,22 @@ class Resampler:
         if not self._ctx:
             raise OSError("swr_alloc failed")
         self._in_size = {_U8: 1, _S16: 2, _S32: 4, _FLT: 4, _DBL: 8}[input_format(fmt)] * fmt.channels
-        for name, value in (("resampler", 0), ("filter_size", 16), ("phase_shift", 8), ("linear_interp", 1),
-                            ("isf", input_format(fmt)), ("isr", fmt.sample_rate), ("osf", _S16), ("osr", TARGET_RATE)):
+        for name, value in (
+            ("resampler", 0),
+            ("filter_size", 16),
+            ("phase_shift", 8),
+            ("linear_interp", 1),
+            ("isf", input_format(fmt)),
+            ("isr", fmt.sample_rate),
+            ("osf", _S16),
+            ("osr", TARGET_RATE),
+        ):
             avutil.av_opt_set_int(self._ctx, name.encode(), value, 0)
         avutil.av_opt_set_double(self._ctx, b"cutoff", 0.8, 0)
-        for name, channels in ((b"ichl", fmt.channels), (b"ochl", 1)):  # FFmpeg's default layouts, as fpcalc's
+        for option, channels in ((b"ichl", fmt.channels), (b"ochl", 1)):  # FFmpeg's default layouts, as fpcalc's
             layout = _ChannelLayout()
             avutil.av_channel_layout_default(ctypes.byref(layout), channels)
-            avutil.av_opt_set_chlayout(self._ctx, name, ctypes.byref(layout), 0)
+            avutil.av_opt_set_chlayout(self._ctx, option, ctypes.byref(layout), 0)
         if (err := self._swr.swr_init(self._ctx)) < 0:
             self.close()
             raise OSError(f"swr_init failed ({err}) for {fmt.channels} channels at {fmt.sample_rate} Hz")

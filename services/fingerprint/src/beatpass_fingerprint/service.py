@@ -21,16 +21,35 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(settings: Settings) -> Runtime:
     load_libraries()  # a missing libswresample fails the start, not every message
-    factory = open_database(settings.database_url("fingerprint"), MIGRATIONS, migrate_first=settings.migrate_on_start,
-                            **settings.database_pool())
-    runner = Runner.from_settings(settings, preload=("beatpass_fingerprint.chroma",))
+    factory = open_database(
+        settings.database_url("fingerprint"),
+        MIGRATIONS,
+        migrate_first=settings.migrate_on_start,
+        **settings.database_pool(),
+    )
+    # librosa's constant-Q transform (numba, ~1.7 s to import) is loaded by the child only.
+    runner = Runner.from_settings(
+        settings, preload=("beatpass_fingerprint.chroma", "librosa.core.constantq", "scipy.ndimage", "soxr")
+    )
     bus = Bus(settings, "fingerprint", step="fingerprint")
     outbox = Outbox(OutboxEvent, factory, bus.publish, settings.outbox_poll_s)
-    bus.subscribe("fingerprint.tracks", {
-        "track.validated": partial(handle_track_validated, runner=runner, session_factory=factory,
-                                   outbox=outbox, settings=settings),
-        "track.removed": partial(handle_track_removed, session_factory=factory, settings=settings),
-        "track.ready": partial(handle_track_ready, session_factory=factory, settings=settings),
-    })
-    return Runtime("fingerprint", settings, bus=bus, loops=[outbox], checks={"database": reachable(factory)},
-                   on_stop=[runner.close], interrupts=[runner.terminate], deps=runner)
+    bus.subscribe(
+        "fingerprint.tracks",
+        {
+            "track.validated": partial(
+                handle_track_validated, runner=runner, session_factory=factory, outbox=outbox, settings=settings
+            ),
+            "track.removed": partial(handle_track_removed, session_factory=factory, settings=settings),
+            "track.ready": partial(handle_track_ready, session_factory=factory, settings=settings),
+        },
+    )
+    return Runtime(
+        "fingerprint",
+        settings,
+        bus=bus,
+        loops=[outbox],
+        checks={"database": reachable(factory)},
+        on_stop=[runner.close],
+        interrupts=[runner.terminate],
+        deps=runner,
+    )

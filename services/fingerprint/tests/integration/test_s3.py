@@ -18,6 +18,8 @@ def test_reads_audio_from_s3(s3_settings, postgres_url, evalset):
         excerpt = next(d for n, o, d in evalset.positives if n == "excerpt_45s" and o == "beat0")
         found = fingerprint(env, "s2", excerpt).duplicate
         assert found.track_id == "s1" and found.decision == "duplicate"
-        assert found.offset_s == pytest.approx(10.0, abs=0.2) and found.matched_coverage == pytest.approx(0.74, abs=0.03)
+        assert found.offset_s == pytest.approx(10.0, abs=0.2) and found.matched_coverage == pytest.approx(
+            0.74, abs=0.03
+        )
     finally:
         env.close()

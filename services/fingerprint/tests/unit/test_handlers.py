@@ -55,7 +55,7 @@ def test_replaced_track_is_excluded_and_removal_leaves_the_index(env, evalset):
     assert fingerprint(env, "new", tagged, replaces="old").duplicate is None
     env.removed(env.track_removed("old"))
     env.removed(env.track_removed("old"))  # idempotent
-    assert env.printed("old") is None and env.index_rows("old") == 0
+    assert env.printed("old") is None and env.index_rows("old") == 0 and env.shift_rows("old") == (False, 0)
     assert env.relay() == []
     trimmed = next(d for n, o, d in evalset.positives if n == "trim_first_7s" and o == "beat2")
     assert fingerprint(env, "third", trimmed).duplicate.track_id == "new"
@@ -114,8 +114,47 @@ def test_a_duplicate_accepted_on_dispute_joins_the_index_when_ready(env, evalset
     assert fingerprint(env, "t2", noisy).duplicate.decision == "duplicate"
     env.ready(env.track_ready("t1"))  # an indexed track: nothing to do
     env.ready(env.track_ready("t2"))
-    rows = env.index_rows("t2")
+    rows, shift_rows = env.index_rows("t2"), env.shift_rows("t2")
     env.ready(env.track_ready("t2"))  # redelivered
     assert rows > 0 and env.index_rows("t2") == rows
+    assert shift_rows[0] and shift_rows[1] > 0 and env.shift_rows("t2") == shift_rows
     env.removed(env.track_removed("t1"))
     assert fingerprint(env, "t3", evalset.originals["beat1"]).duplicate.track_id == "t2"
+
+
+def shifted_copy(evalset, name, original):
+    return next(d for n, o, d in evalset.shifted if n == name and o == original)
+
+
+def test_a_shifted_copy_is_found_with_its_factors_and_the_replaced_track_is_not(env, evalset):
+    first = fingerprint(env, "t1", evalset.originals["beat0"])
+    assert first.duplicate is None and env.shift_rows("t1")[0] and env.shift_rows("t1")[1] > 0
+    copy = shifted_copy(evalset, "pitch_-2st_tempo_1.08", "beat0")
+    dup = fingerprint(env, "t2", copy, producer="p2").duplicate
+    assert dup.kind == "shifted" and dup.track_id == "t1" and dup.decision in {"review", "duplicate"}
+    assert dup.pitch_semitones == pytest.approx(-2, abs=0.1) and dup.tempo_ratio == pytest.approx(1.08, abs=0.01)
+    env.removed(env.track_removed("t2"))
+    assert env.shift_rows("t2") == (False, 0)
+    assert fingerprint(env, "t3", copy, replaces="t1").duplicate is None  # a new version of t1 in another key
+    env.removed(env.track_removed("t1"))
+    assert env.shift_rows("t1") == (False, 0) and env.shift_rows("t3")[1] > 0
+
+
+def test_shifted_duplicates_stay_out_of_the_shift_index_until_a_dispute_is_accepted(env, evalset):
+    fingerprint(env, "t1", evalset.originals["beat1"])
+    decisions = set()
+    for i, (name, original, data) in enumerate(evalset.shifted):
+        if original != "beat1":
+            continue
+        dup = fingerprint(env, f"c{i}", data, producer="p2").duplicate
+        assert dup is not None and dup.kind == "shifted" and dup.track_id == "t1", name
+        decisions.add(dup.decision)
+        if dup.decision == "duplicate":
+            assert env.shift_rows(f"c{i}") == (True, 0)  # the print is kept, out of the index
+            env.ready(env.track_ready(f"c{i}"))  # its dispute was accepted
+            assert env.shift_rows(f"c{i}")[1] > 0 and env.index_rows(f"c{i}") > 0
+        else:
+            assert env.shift_rows(f"c{i}")[1] > 0  # in review: indexed, it may be cleared
+        env.removed(env.track_removed(f"c{i}"))  # so that the next copy meets the original only
+        assert env.shift_rows(f"c{i}") == (False, 0)
+    assert "duplicate" in decisions  # this beat's slice has them (the evaluation: docs/fingerprint-matching.md)

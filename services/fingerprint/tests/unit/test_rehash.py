@@ -3,7 +3,7 @@ still match exactly while the service computes their hash beside the new one, an
 moves them onto scheme 2 (or, audio gone, to acoustic matching only), which ends that cost."""
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fingerprint_env import Env
@@ -20,7 +20,9 @@ from beatpass_fingerprint.service import MIGRATIONS
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def url(request, settings):
-    return settings.database_url("fingerprint") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    return (
+        settings.database_url("fingerprint") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    )
 
 
 def make_legacy(env, track_id):
@@ -29,7 +31,9 @@ def make_legacy(env, track_id):
     bucket, _, key = row.source.partition("/")
     legacy = analyse(io.BytesIO(env.store.get_bytes(bucket, key)), legacy_hash=True).legacy_hash
     with transaction(env.factory) as session:
-        session.execute(update(TrackPrint).where(TrackPrint.track_id == track_id).values(pcm_hash=legacy, hash_scheme=1))
+        session.execute(
+            update(TrackPrint).where(TrackPrint.track_id == track_id).values(pcm_hash=legacy, hash_scheme=1)
+        )
 
 
 def fingerprint(env, track_id, data):
@@ -42,16 +46,25 @@ def test_the_migrations_keep_old_rows_as_scheme_1_and_pack_their_index_rows(url)
     migrate(url, MIGRATIONS, "0001")
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO fingerprints (id, track_id, producer_id, submission, source, pcm_sha256, duration_s, fingerprint, "
-            "indexed, result, created_at) VALUES (:id, :t, 'p1', 0, 'b/k', :h, 60, :fp, true, '{}', :now)"),
-            [{"id": i, "t": f"old{i}", "h": "ab" * 32, "fp": b"\x01\x00\x00\x00", "now": datetime.now(timezone.utc)}
-             for i in (7, 8)])
-        conn.execute(text("INSERT INTO fingerprint_index (print_id, key, position) VALUES (7, 42, 0), (7, 9, 5), (8, 42, 3)"))
+        conn.execute(
+            text(
+                "INSERT INTO fingerprints (id, track_id, producer_id, submission, source, pcm_sha256, duration_s, fingerprint, "
+                "indexed, result, created_at) VALUES (:id, :t, 'p1', 0, 'b/k', :h, 60, :fp, true, '{}', :now)"
+            ),
+            [
+                {"id": i, "t": f"old{i}", "h": "ab" * 32, "fp": b"\x01\x00\x00\x00", "now": datetime.now(UTC)}
+                for i in (7, 8)
+            ],
+        )
+        conn.execute(
+            text("INSERT INTO fingerprint_index (print_id, key, position) VALUES (7, 42, 0), (7, 9, 5), (8, 42, 3)")
+        )
     migrate(url, MIGRATIONS)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT pcm_hash, hash_scheme FROM fingerprints")).all() == [("ab" * 32, 1)] * 2
-        lists = {k: index.unpack(p).tolist() for k, p in conn.execute(text("SELECT key, postings FROM fingerprint_postings"))}
+        lists = {
+            k: index.unpack(p).tolist() for k, p in conn.execute(text("SELECT key, postings FROM fingerprint_postings"))
+        }
     assert lists == {9: [[7, 5]], 42: [[7, 0], [8, 3]]}  # the index rows, packed per key (0003)
     engine.dispose()
 

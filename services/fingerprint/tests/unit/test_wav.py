@@ -2,13 +2,12 @@ import io
 import struct
 
 import numpy as np
-
-from beatpass_common.errors import Unreadable
 import pytest
 import soundfile as sf
 
-from beatpass_fingerprint.chroma import analyse
+from beatpass_common.errors import Unreadable
 from beatpass_common.wav import iter_frames
+from beatpass_fingerprint.chroma import analyse
 from beatpass_fingerprint.wav import open_wav, to_float
 
 
