@@ -20,7 +20,7 @@ function cancelButton(card) {
 /** Change a saved track's details (PATCH): the same rules and sentences as a save. */
 export function editPanel(card) {
   const saved = card.view.metadata || {};
-  const editor = new TrackEditor(card.ctx, { fieldsOnly: true, initial: saved, onChange: () => null });
+  const editor = new TrackEditor(card.ctx, { fieldsOnly: true, initial: saved, editOf: saved, onChange: () => null });
   const errors = h("div", { class: "form-errors", "aria-live": "polite" });
   const submit = h("button", { type: "submit", class: "button" }, "Save changes");
   const el = panelForm("edit-panel", async () => {
