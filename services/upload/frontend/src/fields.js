@@ -3,7 +3,7 @@
 // (GET /api/v1/rules).
 import { h, uid, formatBytes, clock, clockUp, splitList, hideKeepingFocus, quotaMessage, remainingSeconds, fitsMinutes } from "./dom.js";
 import { FileUpload, wavDuration } from "./uploads.js";
-import { formatLabel, sniffFile } from "./sniff.js";
+import { formatLabel, plainFormat, sniffFile } from "./sniff.js";
 import { supportButton } from "./support.js";
 
 const LICENSING_LABELS = { non_exclusive: "Non-exclusive", exclusive: "Exclusive", free_download: "Free download" };
@@ -228,20 +228,37 @@ export class FileSlot {
   pick(file) {
     this.release();
     this.setError("");
+    this.picked = file;
     const tooLarge = this.sizeProblem(file);
     if (tooLarge) {
-      this.refused = { file, format: null, problem: tooLarge };
+      this.refuse(file, null, tooLarge);
       sniffFile(file).then((format) => {
         if (this.refused?.file !== file) return;
         this.refused.format = format;
         this.renderRefused();
       }).catch(() => null);
-      this.zone.classList.add("has-file");
-      this.status.hidden = false;
-      this.renderRefused();
-      this.onChange("pick", file);
       return;
     }
+    // Bytes that plainly are another format are refused before a byte is sent, in validation's
+    // words (/rules' format_refusals); anything else is uploaded and inspected by the gateway.
+    const refusals = this.ctx.rules.format_refusals?.[this.kind] || {};
+    plainFormat(file).then((format) => {
+      if (this.picked !== file) return; // another file was picked meanwhile
+      if (refusals[format]) this.refuse(file, format, { field: this.kind, ...refusals[format] });
+      else this.send(file);
+    });
+  }
+
+  /** A file refused before uploading it: its card with the problem, nothing sent. */
+  refuse(file, format, problem) {
+    this.refused = { file, format, problem };
+    this.zone.classList.add("has-file");
+    this.status.hidden = false;
+    this.renderRefused();
+    this.onChange("pick", file);
+  }
+
+  send(file) {
     this.upload = FileUpload.for(file, { api: this.ctx.api, producerId: this.ctx.me.producer_id, kind: this.kind });
     this.off = this.upload.on(() => this.render());
     this.duration = null;
@@ -263,6 +280,7 @@ export class FileSlot {
 
   release() {
     this.refused = null;
+    this.picked = null;
     if (this.off) this.off();
     this.off = null;
     if (this.upload) this.upload.remove();
