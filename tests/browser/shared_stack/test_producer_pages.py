@@ -760,6 +760,7 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
             duplicate={"track_id": "x-9", "title": "Live Two", "own": True, "decision": "review"},
         ),
         _view("i-1", "Held", "in_review", duplicate=own),
+        _view("e-1", "\U0001f3b5" * 60, "ready"),  # 60 characters to the API, 120 UTF-16 units
         _view(
             "x-1",
             "Refused",
@@ -788,6 +789,8 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
             return route.fulfill(json={"url": f"/api/v1/tracks/{track_id}/events?ticket=t"})
         if rest.startswith("events"):
             return route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body="retry: 60000\n\n")
+        if route.request.method == "PATCH":
+            by_id[track_id] = {**by_id[track_id], "metadata": {**by_id[track_id]["metadata"], **route.request.post_data_json}}
         return route.fulfill(json=by_id[track_id])
 
     page.route(re.compile(r"/api/v1/tracks([?/]|$)"), answer)
@@ -812,6 +815,35 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
     for live in ("r-1", "r-2"):
         expect(card(live).get_by_role("button", name="Replace files")).to_have_count(0)
 
+    # A matched track in review (as after a dispute): its fingerprint step found the match, never "Done".
+    expect(card("i-1").locator("[data-step=fingerprint] .step-state")).to_have_text("Found a match")
+    # Edit details wherever the API takes an edit: not on a live track whose new version is in flight.
+    for editable in ("p-1", "v-2", "i-1", "x-1", "e-1"):
+        expect(card(editable).get_by_role("button", name="Edit details")).to_have_count(1)
+    expect(card("r-1").get_by_role("button", name="Edit details")).to_have_count(0)
+    expect(card("x-1").locator(".action-note")).to_have_text(
+        "Edit details changes the details only. Retry sends the track to be checked again."
+    )
+
+    # An edit is judged on what it changes, characters counted as the API counts them: a stored
+    # 60-emoji title blocks nothing; a text-direction control is refused in the API's words.
+    rules = requests.get(f"{stack.url}/api/v1/rules", timeout=10).json()
+    direction = rules["text_direction"]
+    emoji = card("e-1")
+    emoji.get_by_role("button", name="Edit details").click()
+    emoji.get_by_label("Artists").fill("Kai, \u202eMira")
+    emoji.get_by_role("button", name="Save changes").click()
+    expect(emoji.locator(".edit-panel [data-field=artists] .field-error")).to_have_text(
+        direction["sentence"].replace("{label}", direction["labels"]["artists"])
+    )
+    assert not api.sent("PATCH", "/e-1$")
+    emoji.get_by_label("Artists").fill("Kai")
+    emoji.get_by_label("BPM").fill("121")
+    with page.expect_request(lambda r: r.method == "PATCH" and r.url.endswith("/e-1")) as patched:
+        emoji.get_by_role("button", name="Save changes").click()
+    assert patched.value.post_data_json == {"bpm": 121}
+    expect(emoji.locator(".card-meta")).to_contain_text("121 BPM")
+
     # Support details of a card read from the API name its files and uploads (view.files).
     card("x-1").get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
@@ -824,6 +856,14 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
 
     # Every button of every card has a name (text, aria-label or aria-labelledby).
     card("x-1").get_by_role("button", name="Retry").click()  # a panel with file slots, too
+    # Rejected for its file: sent again unchanged it would be rejected again, so Retry waits for a change.
+    retry = card("x-1").get_by_role("button", name="Retry this track")
+    expect(retry).to_be_disabled()
+    expect(card("x-1").locator(".retry-note")).to_have_text(
+        "Choose a new file or change a detail first: sent again unchanged, this track would be rejected again."
+    )
+    card("x-1").locator(".retry-panel").get_by_label("BPM").fill("122")
+    expect(retry).to_be_enabled()
     unnamed = page.evaluate("""() => [...document.querySelectorAll('.results button')].filter((b) => {
         const by = (b.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '');
         return !((b.getAttribute('aria-label') || '') + by.join('') + b.textContent).trim(); }).map((b) => b.outerHTML)""")
