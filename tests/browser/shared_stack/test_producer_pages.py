@@ -429,6 +429,17 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
         expect(reasons).to_contain_text(messages[code])
     for label in ("Genres", "Tags", "Mood", "Description"):
         form.get_by_label(label).fill("")
+    # Text-direction controls in any text field, in the API's sentence (/rules' text_direction);
+    # an emoji is one character, as the API counts.
+    direction = rules["text_direction"]
+    form.get_by_label("Title", exact=True).fill("Night \u202eDrive")
+    form.get_by_label("Tags").fill("ok, da\u2066rk")
+    for field in ("title", "tags"):
+        expect(reasons).to_contain_text(direction["sentence"].replace("{label}", direction["labels"][field]))
+    form.get_by_label("Title", exact=True).fill("\U0001f3b5" * rules["title_max"])
+    expect(reasons).not_to_contain_text(direction["sentence"].replace("{label}", direction["labels"]["title"]))
+    expect(reasons).not_to_contain_text(messages["TITLE_TOO_LONG"])
+    form.get_by_label("Tags").fill("")
     form.get_by_label("Title", exact=True).fill("")
 
     # A collection: the sum of its tracks against the minutes left, in the gateway's sentence;
@@ -439,6 +450,10 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
         parts[-1].write_bytes(beat_wav(35, seed=SEEDS[size] + 60 + n))
     page.get_by_role("tab", name="Collection", exact=True).click()
     collection = page.get_by_role("tabpanel", name="Collection", exact=True)
+    collection.get_by_label("Collection title").fill("Dawn \u202eTape")
+    expect(collection.locator(".reasons")).to_contain_text(
+        direction["sentence"].replace("{label}", direction["collection_label"])
+    )
     collection.get_by_label("Add tracks").set_input_files(parts)
     expect(collection.locator(".collection-item [data-slot=audio] .file-progress[data-state=done]")).to_have_count(2)
     over = exceeded_message(70, 60)
@@ -472,6 +487,20 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     expect(cover.locator(".file-meta")).to_contain_text("25.4 MB")
     expect(reasons).to_contain_text("The cover art file is 25.4 MB.")
     assert not [r for r in api.sent("POST", "/api/v1/uploads$") if _tus_metadata(r).get("filename") == "huge.jpg"]
+    # A WAV picked as cover, a JPEG as audio: refused from their first bytes before a byte is
+    # sent, in validation's words (/rules' format_refusals, media_rules).
+    form.get_by_label("Cover art").set_input_files(media["beat"])
+    refusal = rules["format_refusals"]["cover"]["wav"]
+    assert refusal["message"] == "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only."
+    expect(cover.locator(".problem-message")).to_have_text(refusal["message"])
+    expect(cover.locator(".problem-code")).to_have_text("COVER_NOT_JPEG_OR_PNG")
+    form.get_by_label("Audio (WAV)").set_input_files(media["cover"])
+    expect(form.locator("[data-slot=audio] .problem-message")).to_have_text(
+        rules["format_refusals"]["audio"]["jpeg"]["message"]
+    )
+    expect(reasons).to_contain_text(refusal["message"])
+    sent = {_tus_metadata(r).get("filename") for r in api.sent("POST", "/api/v1/uploads$")}
+    assert not sent & {"Night_Drive.wav", "cover.jpg"}, sent
 
     # A single track longer than the minutes left: Save blocked, the gateway's sentence beside the file.
     form.get_by_label("Audio (WAV)").set_input_files(media["long"])
@@ -581,10 +610,13 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     expect(cards.nth(0)).to_have_attribute("data-track-id", seed_b)  # newest first
     expect(cards.nth(1)).to_have_attribute("data-track-id", seed_a)
     expect(library.get_by_role("navigation", name="Pages of your uploads")).to_contain_text("Page 1 of 2 · 3 tracks")
-    library.get_by_role("button", name="Next page").click()
+    library.get_by_role("button", name="Next page").focus()
+    page.keyboard.press("Enter")
     expect(cards).to_have_count(1)
     expect(cards.nth(0)).to_have_attribute("data-track-id", quiet)
     expect(library.get_by_role("button", name="Next page")).to_be_disabled()
+    # Keyboard focus is not dropped: the pressed button went disabled, so the first card's heading has it.
+    expect(cards.nth(0).get_by_role("heading", name="Quiet Room")).to_be_focused()
     library.get_by_label("Status").select_option("rejected")
     expect(cards).to_have_count(1)
     rejected = library.get_by_role("article", name="Quiet Room")
@@ -610,10 +642,14 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
         f"{stack.url}/api/v1/tracks/{seed_b}", headers=auth, json={"title": "Seed B (Remix)"}, timeout=10
     )
     assert edited.status_code == 200, edited.text
-    page.wait_for_timeout(500)
-    expect(library.get_by_role("article", name="Seed B")).to_be_visible()  # a settled card asks nothing by itself
+    # A settled card asks nothing by itself: no read of the track since it settled, until the
+    # producer comes back to the tab; then one.
+    track_reads = lambda: len(api.sent("GET", f"/api/v1/tracks/{seed_b}$"))  # noqa: E731
+    reads = track_reads()
+    expect(library.get_by_role("article", name="Seed B")).to_be_visible()
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     expect(library.get_by_role("article", name="Seed B (Remix)")).to_be_visible()
+    assert track_reads() == reads + 1
 
     # A collection: several files at once, titled from their names; artists, licensing, key and
     # scale applied to all from the first; reordered; a draft over a reload.

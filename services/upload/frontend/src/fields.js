@@ -232,6 +232,7 @@ export class FileSlot {
     const tooLarge = this.sizeProblem(file);
     if (tooLarge) {
       this.refuse(file, null, tooLarge);
+      this.onChange("pick", file);
       sniffFile(file).then((format) => {
         if (this.refused?.file !== file) return;
         this.refused.format = format;
@@ -247,6 +248,7 @@ export class FileSlot {
       if (refusals[format]) this.refuse(file, format, { field: this.kind, ...refusals[format] });
       else this.send(file);
     });
+    this.onChange("pick", file); // at once: the title follows the file while its bytes are read
   }
 
   /** A file refused before uploading it: its card with the problem, nothing sent. */
@@ -255,7 +257,6 @@ export class FileSlot {
     this.zone.classList.add("has-file");
     this.status.hidden = false;
     this.renderRefused();
-    this.onChange("pick", file);
   }
 
   send(file) {
@@ -275,7 +276,6 @@ export class FileSlot {
     this.status.hidden = false;
     this.render();
     this.upload.start();
-    this.onChange("pick", file);
   }
 
   release() {

@@ -325,7 +325,7 @@ class CollectionForm {
 
   addFiles(files) {
     for (const file of files) {
-      const empty = this.items.find((i) => !i.editor.audio.upload && !i.editor.controls.title.value);
+      const empty = this.items.find((i) => !i.editor.audio.picked && !i.editor.controls.title.value);
       if (empty) empty.editor.audio.pick(file);
       else this.addItem(file);
     }
