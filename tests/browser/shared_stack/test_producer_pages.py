@@ -841,7 +841,10 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
         if rest.startswith("events"):
             return route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body="retry: 60000\n\n")
         if route.request.method == "PATCH":
-            by_id[track_id] = {**by_id[track_id], "metadata": {**by_id[track_id]["metadata"], **route.request.post_data_json}}
+            by_id[track_id] = {
+                **by_id[track_id],
+                "metadata": {**by_id[track_id]["metadata"], **route.request.post_data_json},
+            }
         return route.fulfill(json=by_id[track_id])
 
     page.route(re.compile(r"/api/v1/tracks([?/]|$)"), answer)
