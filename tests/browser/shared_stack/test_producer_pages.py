@@ -266,12 +266,20 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     # Listen: the producer's own audio plays from the card; the waveform is the seek bar.
     view = requests.get(f"{stack.url}/api/v1/tracks/{track_id}", headers=auth, timeout=10).json()
     assert view["audio"]["url"] and view["warnings"][0]["code"] == "BPM_MISMATCH"  # 60 BPM typed, about 136 / 93 heard
+    # A seek on a player whose audio is not loaded yet holds until the audio can play (it used
+    # to jump to the end and stop).
+    seek = card.get_by_role("slider", name="Position in Forty Five")
+    seek.focus()
+    page.keyboard.press("ArrowRight")
+    expect(seek).to_have_attribute("aria-valuenow", "5")
     play = card.get_by_role("button", name="Play Forty Five")
     play.click()
     expect(card.get_by_role("button", name="Pause Forty Five")).to_be_visible()
-    page.wait_for_function("el => el.querySelector('audio').currentTime > 0.2", arg=card.element_handle())
+    page.wait_for_function(
+        "el => { const a = el.querySelector('audio'); return !a.paused && a.currentTime > 5.2 && a.currentTime < 20; }",
+        arg=card.element_handle(),
+    )
     card.get_by_role("button", name="Pause Forty Five").click()
-    seek = card.get_by_role("slider", name="Position in Forty Five")
     box = seek.bounding_box()
     seek.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
     page.wait_for_function(
@@ -350,7 +358,7 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     ).json()
     assert dup_view["errors"][0]["code"] == "DUPLICATE_AUDIO"
     expect(dup.locator(".messages.error li")).to_have_text([dup_view["errors"][0]["message"]])
-    expect(dup.locator("[data-step=fingerprint] .step-state")).to_have_text("Found problems")
+    expect(dup.locator("[data-step=fingerprint] .step-state")).to_have_text("Found a match")
     expect(dup.locator(".badge")).to_have_text("Rejected")
 
     # An empty dispute gets our sentence, not only the browser's bubble, and sends nothing.
@@ -380,6 +388,13 @@ def test_single_track_journey(stack, open_session, media, files, token_for, shot
     expect(old).to_have_attribute("data-status", "replaced", timeout=30_000)
     expect(old.locator(".notice")).to_have_text("Replaced by a newer version.")
     expect(old.get_by_role("button", name="Edit details")).to_have_count(0)
+    # One player at a time: starting the old version's pauses the new one's.
+    fresh.get_by_role("button", name="Play Forty Five").click()
+    expect(fresh.get_by_role("button", name="Pause Forty Five")).to_be_visible()
+    old.get_by_role("button", name="Play Forty Five").click()
+    expect(old.get_by_role("button", name="Pause Forty Five")).to_be_visible()
+    expect(fresh.get_by_role("button", name="Play Forty Five")).to_be_visible()
+    old.get_by_role("button", name="Pause Forty Five").click()
     shot(page, f"issue15-replaced-{size}")
     assert fits(page)
     _minutes_add_up(page)
@@ -429,6 +444,17 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
         expect(reasons).to_contain_text(messages[code])
     for label in ("Genres", "Tags", "Mood", "Description"):
         form.get_by_label(label).fill("")
+    # Text-direction controls in any text field, in the API's sentence (/rules' text_direction);
+    # an emoji is one character, as the API counts.
+    direction = rules["text_direction"]
+    form.get_by_label("Title", exact=True).fill("Night \u202eDrive")
+    form.get_by_label("Tags").fill("ok, da\u2066rk")
+    for field in ("title", "tags"):
+        expect(reasons).to_contain_text(direction["sentence"].replace("{label}", direction["labels"][field]))
+    form.get_by_label("Title", exact=True).fill("\U0001f3b5" * rules["title_max"])
+    expect(reasons).not_to_contain_text(direction["sentence"].replace("{label}", direction["labels"]["title"]))
+    expect(reasons).not_to_contain_text(messages["TITLE_TOO_LONG"])
+    form.get_by_label("Tags").fill("")
     form.get_by_label("Title", exact=True).fill("")
 
     # A collection: the sum of its tracks against the minutes left, in the gateway's sentence;
@@ -439,6 +465,10 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
         parts[-1].write_bytes(beat_wav(35, seed=SEEDS[size] + 60 + n))
     page.get_by_role("tab", name="Collection", exact=True).click()
     collection = page.get_by_role("tabpanel", name="Collection", exact=True)
+    collection.get_by_label("Collection title").fill("Dawn \u202eTape")
+    expect(collection.locator(".reasons")).to_contain_text(
+        direction["sentence"].replace("{label}", direction["collection_label"])
+    )
     collection.get_by_label("Add tracks").set_input_files(parts)
     expect(collection.locator(".collection-item [data-slot=audio] .file-progress[data-state=done]")).to_have_count(2)
     over = exceeded_message(70, 60)
@@ -472,6 +502,20 @@ def test_a_refused_save_keeps_the_form_and_its_support_details(stack, open_sessi
     expect(cover.locator(".file-meta")).to_contain_text("25.4 MB")
     expect(reasons).to_contain_text("The cover art file is 25.4 MB.")
     assert not [r for r in api.sent("POST", "/api/v1/uploads$") if _tus_metadata(r).get("filename") == "huge.jpg"]
+    # A WAV picked as cover, a JPEG as audio: refused from their first bytes before a byte is
+    # sent, in validation's words (/rules' format_refusals, media_rules).
+    form.get_by_label("Cover art").set_input_files(media["beat"])
+    refusal = rules["format_refusals"]["cover"]["wav"]
+    assert refusal["message"] == "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only."
+    expect(cover.locator(".problem-message")).to_have_text(refusal["message"])
+    expect(cover.locator(".problem-code")).to_have_text("COVER_NOT_JPEG_OR_PNG")
+    form.get_by_label("Audio (WAV)").set_input_files(media["cover"])
+    expect(form.locator("[data-slot=audio] .problem-message")).to_have_text(
+        rules["format_refusals"]["audio"]["jpeg"]["message"]
+    )
+    expect(reasons).to_contain_text(refusal["message"])
+    sent = {_tus_metadata(r).get("filename") for r in api.sent("POST", "/api/v1/uploads$")}
+    assert not sent & {"Night_Drive.wav", "cover.jpg"}, sent
 
     # A single track longer than the minutes left: Save blocked, the gateway's sentence beside the file.
     form.get_by_label("Audio (WAV)").set_input_files(media["long"])
@@ -581,10 +625,13 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
     expect(cards.nth(0)).to_have_attribute("data-track-id", seed_b)  # newest first
     expect(cards.nth(1)).to_have_attribute("data-track-id", seed_a)
     expect(library.get_by_role("navigation", name="Pages of your uploads")).to_contain_text("Page 1 of 2 · 3 tracks")
-    library.get_by_role("button", name="Next page").click()
+    library.get_by_role("button", name="Next page").focus()
+    page.keyboard.press("Enter")
     expect(cards).to_have_count(1)
     expect(cards.nth(0)).to_have_attribute("data-track-id", quiet)
     expect(library.get_by_role("button", name="Next page")).to_be_disabled()
+    # Keyboard focus is not dropped: the pressed button went disabled, so the first card's heading has it.
+    expect(cards.nth(0).get_by_role("heading", name="Quiet Room")).to_be_focused()
     library.get_by_label("Status").select_option("rejected")
     expect(cards).to_have_count(1)
     rejected = library.get_by_role("article", name="Quiet Room")
@@ -610,10 +657,14 @@ def test_library_and_collections(stack, open_session, media, files, token_for, s
         f"{stack.url}/api/v1/tracks/{seed_b}", headers=auth, json={"title": "Seed B (Remix)"}, timeout=10
     )
     assert edited.status_code == 200, edited.text
-    page.wait_for_timeout(500)
-    expect(library.get_by_role("article", name="Seed B")).to_be_visible()  # a settled card asks nothing by itself
+    # A settled card asks nothing by itself: no read of the track since it settled, until the
+    # producer comes back to the tab; then one.
+    track_reads = lambda: len(api.sent("GET", f"/api/v1/tracks/{seed_b}$"))  # noqa: E731
+    reads = track_reads()
+    expect(library.get_by_role("article", name="Seed B")).to_be_visible()
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     expect(library.get_by_role("article", name="Seed B (Remix)")).to_be_visible()
+    assert track_reads() == reads + 1
 
     # A collection: several files at once, titled from their names; artists, licensing, key and
     # scale applied to all from the first; reordered; a draft over a reload.
@@ -760,6 +811,7 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
             duplicate={"track_id": "x-9", "title": "Live Two", "own": True, "decision": "review"},
         ),
         _view("i-1", "Held", "in_review", duplicate=own),
+        _view("e-1", "\U0001f3b5" * 60, "ready"),  # 60 characters to the API, 120 UTF-16 units
         _view(
             "x-1",
             "Refused",
@@ -788,6 +840,11 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
             return route.fulfill(json={"url": f"/api/v1/tracks/{track_id}/events?ticket=t"})
         if rest.startswith("events"):
             return route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body="retry: 60000\n\n")
+        if route.request.method == "PATCH":
+            by_id[track_id] = {
+                **by_id[track_id],
+                "metadata": {**by_id[track_id]["metadata"], **route.request.post_data_json},
+            }
         return route.fulfill(json=by_id[track_id])
 
     page.route(re.compile(r"/api/v1/tracks([?/]|$)"), answer)
@@ -812,6 +869,35 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
     for live in ("r-1", "r-2"):
         expect(card(live).get_by_role("button", name="Replace files")).to_have_count(0)
 
+    # A matched track in review (as after a dispute): its fingerprint step found the match, never "Done".
+    expect(card("i-1").locator("[data-step=fingerprint] .step-state")).to_have_text("Found a match")
+    # Edit details wherever the API takes an edit: not on a live track whose new version is in flight.
+    for editable in ("p-1", "v-2", "i-1", "x-1", "e-1"):
+        expect(card(editable).get_by_role("button", name="Edit details")).to_have_count(1)
+    expect(card("r-1").get_by_role("button", name="Edit details")).to_have_count(0)
+    expect(card("x-1").locator(".action-note")).to_have_text(
+        "Edit details changes the details only. Retry sends the track to be checked again."
+    )
+
+    # An edit is judged on what it changes, characters counted as the API counts them: a stored
+    # 60-emoji title blocks nothing; a text-direction control is refused in the API's words.
+    rules = requests.get(f"{stack.url}/api/v1/rules", timeout=10).json()
+    direction = rules["text_direction"]
+    emoji = card("e-1")
+    emoji.get_by_role("button", name="Edit details").click()
+    emoji.get_by_label("Artists").fill("Kai, \u202eMira")
+    emoji.get_by_role("button", name="Save changes").click()
+    expect(emoji.locator(".edit-panel [data-field=artists] .field-error")).to_have_text(
+        direction["sentence"].replace("{label}", direction["labels"]["artists"])
+    )
+    assert not api.sent("PATCH", "/e-1$")
+    emoji.get_by_label("Artists").fill("Kai")
+    emoji.get_by_label("BPM").fill("121")
+    with page.expect_request(lambda r: r.method == "PATCH" and r.url.endswith("/e-1")) as patched:
+        emoji.get_by_role("button", name="Save changes").click()
+    assert patched.value.post_data_json == {"bpm": 121}
+    expect(emoji.locator(".card-meta")).to_contain_text("121 BPM")
+
     # Support details of a card read from the API name its files and uploads (view.files).
     card("x-1").get_by_role("button", name="Copy details for support").click()
     text = _clipboard(page)
@@ -824,6 +910,14 @@ def test_every_card_kind_explains_itself_and_names_its_buttons(stack, open_sessi
 
     # Every button of every card has a name (text, aria-label or aria-labelledby).
     card("x-1").get_by_role("button", name="Retry").click()  # a panel with file slots, too
+    # Rejected for its file: sent again unchanged it would be rejected again, so Retry waits for a change.
+    retry = card("x-1").get_by_role("button", name="Retry this track")
+    expect(retry).to_be_disabled()
+    expect(card("x-1").locator(".retry-note")).to_have_text(
+        "Choose a new file or change a detail first: sent again unchanged, this track would be rejected again."
+    )
+    card("x-1").locator(".retry-panel").get_by_label("BPM").fill("122")
+    expect(retry).to_be_enabled()
     unnamed = page.evaluate("""() => [...document.querySelectorAll('.results button')].filter((b) => {
         const by = (b.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '');
         return !((b.getAttribute('aria-label') || '') + by.join('') + b.textContent).trim(); }).map((b) => b.outerHTML)""")

@@ -8,6 +8,7 @@ after a save, and the upload gateway with the same functions when an upload comp
 
 from __future__ import annotations
 
+from beatpass_common import sniff
 from beatpass_common.config import Settings
 from beatpass_common.events import Problem
 from beatpass_common.sniff import Kind
@@ -104,6 +105,19 @@ def not_wav(kind: Kind) -> Problem:
     else:
         found = f"This file is {kind.phrase}, not WAV."
     return Problem(code="AUDIO_NOT_WAV", field=AUDIO, message=f"{found} BeatPass accepts WAV audio only.")
+
+
+def format_refusals() -> dict[str, dict[str, dict[str, str]]]:
+    """The refusal of a file of each known kind in each slot, so the upload page refuses one from
+    its first bytes before uploading it, in these words: ``{"audio": {name: {"code", "message"}},
+    "cover": {...}}``; a kind the slot accepts is absent."""
+    kinds = sniff.known_kinds()
+    audio = {n: not_wav(k) for n, k in kinds.items() if n not in ("wav", "rf64")}
+    cover = {n: cover_format(k) for n, k in kinds.items() if n not in ("jpeg", "png")}
+    return {
+        slot: {n: {"code": p.code, "message": p.message} for n, p in found.items()}
+        for slot, found in (("audio", audio), ("cover", cover))
+    }
 
 
 def bad_header(detail: str) -> Problem:

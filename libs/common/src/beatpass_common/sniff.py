@@ -92,6 +92,15 @@ _RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 
 _LAYER_KINDS = {1: Kind("mp1", "MPEG Layer I audio"), 2: Kind("mp2", "MP2 audio"), 3: MP3}
 
 
+def known_kinds() -> dict[str, Kind]:
+    """Every kind ``identify`` can name, by name (the generic RIFF and unknown kinds aside)."""
+    ogg = [Kind("opus", "Ogg Opus audio"), Kind("vorbis", "Ogg Vorbis audio"), Kind("oggflac", "Ogg FLAC audio")]
+    kinds = [WAV, RF64, MP3, Kind("ogg", "Ogg audio"), Kind("aiff", "AIFF audio"), Kind("aifc", "AIFF-C audio")]
+    kinds += [k for _, k in _MAGIC] + list(_RIFF_FORMS.values()) + list(_FTYP_BRANDS.values()) + ogg
+    kinds += list(_LAYER_KINDS.values()) + [Kind("aac", "AAC audio"), Kind("mp4", "MP4 audio or video")]
+    return {k.name: k for k in kinds}
+
+
 def id3_size(head: bytes) -> int:
     """Bytes taken by a leading ID3v2 tag (0 if none): the audio starts after it."""
     if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):

@@ -1,7 +1,7 @@
 // "Edit collection": its title, album cover and track order (PATCH /api/v1/collections/{id}).
 import { h, clear, uid } from "./dom.js";
 import { errorsOf, idempotencyKey, requestIdOf } from "./api.js";
-import { FileSlot } from "./fields.js";
+import { FileSlot, collectionTitleProblem } from "./fields.js";
 import { errorList } from "./panels.js";
 
 /** Move buttons for an ordered list of {id, title}; `onMove` after each move (focus stays on the button). */
@@ -52,9 +52,9 @@ export function collectionEditPanel(card) {
     e.preventDefault();
     clear(errors);
     titleError.textContent = "";
-    const m = ctx.rules.messages;
     const text = title.value.trim();
-    const problem = !text ? m.COLLECTION_TITLE_REQUIRED : text.length > ctx.rules.title_max ? m.TITLE_TOO_LONG : "";
+    // Judged only when changed, as the API judges an edit's given fields alone.
+    const problem = text !== v.title ? collectionTitleProblem(title.value, ctx.rules)?.message : "";
     if (problem) {
       titleError.textContent = problem;
       title.focus();

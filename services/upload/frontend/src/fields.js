@@ -3,7 +3,7 @@
 // (GET /api/v1/rules).
 import { h, uid, formatBytes, clock, clockUp, splitList, hideKeepingFocus, quotaMessage, remainingSeconds, fitsMinutes } from "./dom.js";
 import { FileUpload, wavDuration } from "./uploads.js";
-import { formatLabel, sniffFile } from "./sniff.js";
+import { formatLabel, plainFormat, sniffFile } from "./sniff.js";
 import { supportButton } from "./support.js";
 
 const LICENSING_LABELS = { non_exclusive: "Non-exclusive", exclusive: "Exclusive", free_download: "Free download" };
@@ -32,20 +32,52 @@ export function textMax(rules) {
   return { ...TEXT_MAX, ...(rules.text_max || {}) };
 }
 
-/** The API's field checks (services/upload fields.check_track_fields), worded with the API's sentences. */
-export function checkFields(values, rules, { coverDefault = false, uploads = true } = {}) {
+/** Characters as the API counts them (Python's len: code points, so an emoji is one, not two). */
+export const chars = (text) => [...(text || "")].length;
+
+/**
+ * TEXT_DIRECTION_CONTROL with the API's sentence (/rules' text_direction: its characters, its
+ * sentence filled with the field's label) for each text field of `values` that holds one.
+ * `labels`: {field: label}, the track fields' by default.
+ */
+export function directionProblems(values, rules, labels = rules.text_direction?.labels || {}) {
+  const rule = rules.text_direction;
+  if (!rule) return [];
+  const bad = (text) => typeof text === "string" && [...text].some((ch) => rule.characters.includes(ch));
+  return Object.entries(labels)
+    .filter(([field]) => [values[field]].flat().some(bad))
+    .map(([field, label]) => ({ field, code: "TEXT_DIRECTION_CONTROL", message: rule.sentence.replace("{label}", label) }));
+}
+
+/** A collection title's problem (check_collection_title), in the API's words; null when it has none. */
+export function collectionTitleProblem(text, rules) {
+  const m = rules.messages;
+  const title = text.trim();
+  if (!title) return { code: "COLLECTION_TITLE_REQUIRED", message: m.COLLECTION_TITLE_REQUIRED };
+  if (chars(title) > rules.title_max) return { code: "TITLE_TOO_LONG", message: m.TITLE_TOO_LONG };
+  const label = rules.text_direction?.collection_label;
+  return label ? directionProblems({ title }, rules, { title: label })[0] || null : null;
+}
+
+/**
+ * The API's field checks (services/upload fields.check_track_fields), worded with the API's
+ * sentences. `only`: the fields an edit gives (a Set): an edit is judged on those alone, as the
+ * API does (editing.edited_fields), so a stored value never blocks changing another field.
+ */
+export function checkFields(values, rules, { coverDefault = false, uploads = true, only = null } = {}) {
   const m = rules.messages;
   const max = textMax(rules);
   const out = [];
   const err = (field, code) => out.push({ field, code, message: m[code] });
+  const len = chars;
   if (uploads && !values.audio_upload_id) err("audio", "AUDIO_REQUIRED");
   if (uploads && !coverDefault && !values.cover_upload_id) err("cover", "COVER_REQUIRED");
   const title = (values.title || "").trim();
   if (!title) err("title", "TITLE_REQUIRED");
-  else if (title.length > rules.title_max) err("title", "TITLE_TOO_LONG");
+  else if (len(title) > rules.title_max) err("title", "TITLE_TOO_LONG");
   if (!values.artists.length) err("artists", "ARTISTS_REQUIRED");
   else if (values.artists.length > rules.artists_max) err("artists", "ARTISTS_TOO_MANY");
-  else if (values.artists.some((a) => !a || a.length > max.artist)) err("artists", "ARTIST_INVALID");
+  else if (values.artists.some((a) => !a || len(a) > max.artist)) err("artists", "ARTIST_INVALID");
   const bpm = String(values.bpm ?? "").trim();
   if (!bpm) err("bpm", "BPM_REQUIRED");
   else if (!/^\d+$/.test(bpm) || Number(bpm) < rules.bpm.min || Number(bpm) > rules.bpm.max) err("bpm", "BPM_INVALID");
@@ -54,13 +86,14 @@ export function checkFields(values, rules, { coverDefault = false, uploads = tru
     else if (!allowed.includes(values[field])) err(field, `${code}_INVALID`);
   }
   // The page sends description and mood trimmed: their length is checked as sent.
-  if ((values.description || "").length > max.description) err("description", "DESCRIPTION_TOO_LONG");
+  if (len(values.description) > max.description) err("description", "DESCRIPTION_TOO_LONG");
   if (values.genres.length > rules.genres_max) err("genres", "GENRES_TOO_MANY");
-  else if (values.genres.some((g) => g.length > max.genre)) err("genres", "GENRE_INVALID");
+  else if (values.genres.some((g) => len(g) > max.genre)) err("genres", "GENRE_INVALID");
   if (values.tags.length > rules.tags_max) err("tags", "TAGS_TOO_MANY");
-  else if (values.tags.some((t) => !t || t.length > max.tag)) err("tags", "TAG_INVALID");
-  if ((values.mood || "").length > max.mood) err("mood", "MOOD_INVALID");
-  return out;
+  else if (values.tags.some((t) => !t || len(t) > max.tag)) err("tags", "TAG_INVALID");
+  if (len(values.mood) > max.mood) err("mood", "MOOD_INVALID");
+  out.push(...directionProblems(values, rules));
+  return only ? out.filter((p) => only.has(p.field)) : out;
 }
 
 /**
@@ -195,20 +228,38 @@ export class FileSlot {
   pick(file) {
     this.release();
     this.setError("");
+    this.picked = file;
     const tooLarge = this.sizeProblem(file);
     if (tooLarge) {
-      this.refused = { file, format: null, problem: tooLarge };
+      this.refuse(file, null, tooLarge);
+      this.onChange("pick", file);
       sniffFile(file).then((format) => {
         if (this.refused?.file !== file) return;
         this.refused.format = format;
         this.renderRefused();
       }).catch(() => null);
-      this.zone.classList.add("has-file");
-      this.status.hidden = false;
-      this.renderRefused();
-      this.onChange("pick", file);
       return;
     }
+    // Bytes that plainly are another format are refused before a byte is sent, in validation's
+    // words (/rules' format_refusals); anything else is uploaded and inspected by the gateway.
+    const refusals = this.ctx.rules.format_refusals?.[this.kind] || {};
+    plainFormat(file).then((format) => {
+      if (this.picked !== file) return; // another file was picked meanwhile
+      if (refusals[format]) this.refuse(file, format, { field: this.kind, ...refusals[format] });
+      else this.send(file);
+    });
+    this.onChange("pick", file); // at once: the title follows the file while its bytes are read
+  }
+
+  /** A file refused before uploading it: its card with the problem, nothing sent. */
+  refuse(file, format, problem) {
+    this.refused = { file, format, problem };
+    this.zone.classList.add("has-file");
+    this.status.hidden = false;
+    this.renderRefused();
+  }
+
+  send(file) {
     this.upload = FileUpload.for(file, { api: this.ctx.api, producerId: this.ctx.me.producer_id, kind: this.kind });
     this.off = this.upload.on(() => this.render());
     this.duration = null;
@@ -225,11 +276,11 @@ export class FileSlot {
     this.status.hidden = false;
     this.render();
     this.upload.start();
-    this.onChange("pick", file);
   }
 
   release() {
     this.refused = null;
+    this.picked = null;
     if (this.off) this.off();
     this.off = null;
     if (this.upload) this.upload.remove();
@@ -408,12 +459,13 @@ function field(label, control, { errorId, hint, optional, extra }) {
  * or collection, for support details).
  */
 export class TrackEditor {
-  constructor(ctx, { coverOptional = false, uploadsOptional = false, fieldsOnly = false, initial = {}, onChange,
+  constructor(ctx, { coverOptional = false, uploadsOptional = false, fieldsOnly = false, initial = {}, onChange, editOf = null,
     audioLabel = "Audio (WAV)", coverLabel = "Cover art", audioHint, coverHint, applyAll, context, quota = false } = {}) {
     this.ctx = ctx;
     this.coverOptional = coverOptional;
     this.uploadsOptional = uploadsOptional || fieldsOnly;
     this.fieldsOnly = fieldsOnly;
+    this.editOf = editOf; // the saved metadata an edit changes: only the changed fields are judged
     this.onChange = onChange || (() => {});
     this.touched = new Set();
     this.serverErrors = {};
@@ -566,7 +618,8 @@ export class TrackEditor {
   /** Every reason the track cannot be saved yet: [{field, code, message}]. */
   problems() {
     const values = this.values();
-    const out = checkFields(values, this.ctx.rules, { coverDefault: this.coverOptional, uploads: !this.uploadsOptional });
+    const only = this.editOf ? new Set(Object.keys(this.changes(this.editOf))) : null;
+    const out = checkFields(values, this.ctx.rules, { coverDefault: this.coverOptional, uploads: !this.uploadsOptional, only });
     // What the server refused stays a reason until that field changes.
     for (const [name, message] of Object.entries(this.serverErrors)) {
       if (!out.some((p) => p.field === name)) out.push({ field: name, code: "SERVER", message });

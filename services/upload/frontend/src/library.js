@@ -81,7 +81,21 @@ export class Library {
 
   go(by) {
     this.page = Math.max(1, this.page + by);
+    this.paged = by > 0 ? this.next : this.prev; // keeps keyboard focus once the page is drawn
     this.load();
+  }
+
+  /** After a page turn: focus stays on the pressed button while it can be pressed again, else
+   * goes to the first card's heading (or the other page button), never to the page's body. */
+  keepPagerFocus() {
+    const pressed = this.paged;
+    this.paged = null;
+    if (!pressed || (document.activeElement !== document.body && document.activeElement !== pressed)) return;
+    const other = pressed === this.next ? this.prev : this.next;
+    const heading = this.list.querySelector("h3");
+    const target = !pressed.disabled && !this.pager.hidden ? pressed
+      : heading || (!other.disabled && !this.pager.hidden ? other : null);
+    target?.focus();
   }
 
   path() {
@@ -202,6 +216,7 @@ export class Library {
     this.prev.disabled = this.page <= 1;
     this.next.disabled = this.page >= pages;
     this.pager.hidden = pages <= 1;
+    this.keepPagerFocus();
   }
 
   cardFor(item) {

@@ -3,7 +3,7 @@ import "./upload.css";
 import { Api, ApiError, errorsOf, idempotencyKey } from "./api.js";
 import { h, clear, uid, clock, minutesFigures, formatBytes, keepFocus, quotaMessage, remainingSeconds, fitsMinutes, PAGE } from "./dom.js";
 import { unfinishedUploads, discardUpload } from "./uploads.js";
-import { FileSlot, TrackEditor } from "./fields.js";
+import { FileSlot, TrackEditor, collectionTitleProblem } from "./fields.js";
 import { Library } from "./library.js";
 import { Draft } from "./draft.js";
 import { supportButton } from "./support.js";
@@ -325,7 +325,7 @@ class CollectionForm {
 
   addFiles(files) {
     for (const file of files) {
-      const empty = this.items.find((i) => !i.editor.audio.upload && !i.editor.controls.title.value);
+      const empty = this.items.find((i) => !i.editor.audio.picked && !i.editor.controls.title.value);
       if (empty) empty.editor.audio.pick(file);
       else this.addItem(file);
     }
@@ -392,8 +392,8 @@ class CollectionForm {
   reasons() {
     const m = this.ctx.rules.messages;
     const out = [];
-    if (!this.title.value.trim()) out.push({ field: "title", message: m.COLLECTION_TITLE_REQUIRED, focus: () => this.title.focus() });
-    else if (this.title.value.trim().length > this.ctx.rules.title_max) out.push({ field: "title", message: m.TITLE_TOO_LONG, focus: () => this.title.focus() });
+    const titleProblem = collectionTitleProblem(this.title.value, this.ctx.rules);
+    if (titleProblem) out.push({ field: "title", message: titleProblem.message, focus: () => this.title.focus() });
     const coverProblems = this.cover.problems();
     if (this.cover.busy) out.push({ field: "cover", message: `The album cover is still uploading (${this.cover.upload.percent} %).`, focus: () => this.cover.input.focus() });
     else if (coverProblems.length) for (const p of coverProblems) out.push({ field: "cover", message: p.message, focus: () => this.cover.input.focus() });

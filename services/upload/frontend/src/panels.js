@@ -20,7 +20,7 @@ function cancelButton(card) {
 /** Change a saved track's details (PATCH): the same rules and sentences as a save. */
 export function editPanel(card) {
   const saved = card.view.metadata || {};
-  const editor = new TrackEditor(card.ctx, { fieldsOnly: true, initial: saved, onChange: () => null });
+  const editor = new TrackEditor(card.ctx, { fieldsOnly: true, initial: saved, editOf: saved, onChange: () => null });
   const errors = h("div", { class: "form-errors", "aria-live": "polite" });
   const submit = h("button", { type: "submit", class: "button" }, "Save changes");
   const el = panelForm("edit-panel", async () => {
@@ -51,7 +51,9 @@ export function editPanel(card) {
       submit.disabled = false;
     }
   },
-  h("p", { class: "muted" }, "Change the details of this track. The audio and cover stay as they are."),
+  h("p", { class: "muted" }, ["rejected", "failed"].includes(card.status)
+    ? "Change the details of this track. The audio and cover stay as they are, and the track is not checked again: use Retry for that."
+    : "Change the details of this track. The audio and cover stay as they are."),
   editor.el, errors,
   h("div", { class: "card-actions" }, submit, cancelButton(card)));
   // A BPM warning is why most producers open this: start there.
@@ -119,15 +121,28 @@ export function retryPanel(card) {
     uploadsOptional: true, coverOptional: true, initial: v.metadata || {}, context: () => card.supportContext(),
     audioLabel: "Replacement audio", coverLabel: "Replacement cover",
     audioHint: "Only if the audio must change", coverHint: "Keeps the current cover unless you add one",
-    onChange: () => { if (submit) submit.disabled = editor.problems().length > 0; },
+    onChange: () => update(),
   });
+  // A rejected track sent again as it is can only be rejected again: it waits for a change.
+  const rejected = v.status === "rejected";
+  const changed = () => Boolean(editor.audio.upload || editor.cover.upload) || Object.keys(editor.changes(v.metadata || {})).length > 0;
+  const note = h("p", { class: "muted retry-note", id: `retry-note-${card.id}` });
   const errors = h("div", { "aria-live": "polite" });
-  submit = h("button", { type: "submit", class: "button" }, "Retry this track");
+  submit = h("button", { type: "submit", class: "button", "aria-describedby": note.id }, "Retry this track");
+  function update() {
+    if (!submit) return;
+    const waiting = rejected && !changed();
+    submit.disabled = waiting || editor.problems().length > 0;
+    note.textContent = waiting
+      ? "Choose a new file or change a detail first: sent again unchanged, this track would be rejected again."
+      : "Retry sends this track to be checked again.";
+  }
   const el = panelForm("retry-panel", async () => {
     if (editor.problems().length) {
       editor.touchAll();
       return;
     }
+    if (rejected && !changed()) return;
     submit.disabled = true;
     const body = editor.payload();
     const path = card.collectionId
@@ -147,14 +162,15 @@ export function retryPanel(card) {
       const list = errorsOf(err);
       editor.showServerErrors(list);
       clear(errors, errorList(list.filter((e) => !e.field || !["audio", "cover", ...Object.keys(editor.controls)].includes(e.field))));
-      submit.disabled = false;
+      update();
     }
   },
   h("p", { class: "muted" }, card.collectionId
     ? "Only this track is sent again. Replace the file or correct the details if needed."
     : "Replace the file or correct the details if needed, then retry."),
   editor.el, errors,
-  h("div", { class: "card-actions" }, submit, cancelButton(card)));
+  h("div", { class: "card-actions" }, submit, cancelButton(card)), note);
+  update();
   return { el, destroy: () => editor.destroy(), focus: () => el.querySelector("input, select, textarea, button")?.focus() };
 }
 

@@ -35,6 +35,46 @@ export function formatOf(bytes) {
   return null;
 }
 
+/**
+ * The format of `file` only when its bytes plainly show it (a signature at its start, or the
+ * audio behind a leading ID3 tag), so a slot can refuse it before uploading it; null otherwise
+ * (bare MPEG frames and unknown bytes are left to the gateway's inspection). Names are
+ * beatpass_common.sniff's, the keys of /rules' format_refusals.
+ */
+export async function plainFormat(file) {
+  try {
+    const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+    if (head.length >= 10 && head[0] === 0x49 && head[1] === 0x44 && head[2] === 0x33 && !head.subarray(6, 10).some((b) => b & 0x80)) {
+      const size = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]) + (head[5] & 0x10 ? 10 : 0);
+      const inner = new Uint8Array(await file.slice(size, size + 16).arrayBuffer());
+      const signed = signature(inner);
+      if (signed) return signed;
+      return inner.length >= 2 && inner[0] === 0xff && (inner[1] & 0xf6) === 0xf0 ? "aac" : "mp3"; // ID3 is MP3's convention
+    }
+    const found = signature(head);
+    if (found === "aiff" && tag(head, 8) === "AIFC") return "aifc";
+    if (found === "ogg") { // the codec inside, as the gateway names it
+      const text = String.fromCharCode(...new Uint8Array(await file.slice(0, 512).arrayBuffer()));
+      return text.includes("OpusHead") ? "opus" : text.includes("\x01vorbis") ? "vorbis" : text.includes("\x7fFLAC") ? "oggflac" : "ogg";
+    }
+    if (found === "wav" && tag(head, 0) !== "RIFF") return "rf64";
+    return found;
+  } catch {
+    return null;
+  }
+}
+
+function signature(bytes) {
+  for (const [sig, name] of MAGIC) {
+    if (bytes.length >= sig.length && sig.every((v, i) => bytes[i] === v) && sig.length > 3) {
+      const found = name(bytes);
+      if (found) return found;
+    }
+  }
+  if (bytes.length >= 3 && [0xff, 0xd8, 0xff].every((v, i) => bytes[i] === v)) return "jpeg";
+  return null;
+}
+
 export async function sniffFile(file) {
   try {
     return formatOf(new Uint8Array(await file.slice(0, 16).arrayBuffer()));

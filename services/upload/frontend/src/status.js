@@ -171,12 +171,22 @@ class TrackWatch {
   }
 }
 
-/** The step whose finding rejected the track: the last one that finished (validation or fingerprint). */
-function rejectingStep(v) {
-  if (v.status !== "rejected") return null;
+/**
+ * The step whose finding holds the track back, and what it says: a duplicate match is the
+ * fingerprint's ("Found a match", rejected or in review after a dispute alike), any other
+ * rejection the last step that finished ("Found problems"). [step, words], or [null, null].
+ */
+function findingStep(v) {
+  if (v.duplicate && (v.status === "rejected" || v.status === "in_review") && v.steps?.fingerprint?.state === "done") {
+    return ["fingerprint", "Found a match"];
+  }
+  if (v.status !== "rejected") return [null, null];
   const done = Object.keys(STEP_LABELS).filter((name) => v.steps?.[name]?.state === "done");
-  return done.length ? done[done.length - 1] : null;
+  return done.length ? [done[done.length - 1], "Found problems"] : [null, null];
 }
+
+// What the page offers beside Retry on a rejected or failed card: which does what.
+const EDIT_OR_RETRY = "Edit details changes the details only. Retry sends the track to be checked again.";
 
 export class TrackCard {
   /**
@@ -311,14 +321,14 @@ export class TrackCard {
     const slowAfter = this.ctx.rules?.step_slow_after_s ?? 120;
     const slow = [];
     let running = false;
-    const rejectedAt = rejectingStep(v);
+    const [foundAt, found] = findingStep(v);
     const steps = h("ol", { class: "steps", "aria-label": "Processing steps" },
       Object.keys(STEP_LABELS).map((name) => {
         const step = v.steps?.[name] || { state: "pending" };
         const skipped = step.state === "pending" && (v.status === "rejected" || v.status === "failed");
         const attempts = step.attempts > 1 ? ` (attempt ${step.attempts})` : "";
-        // The step that found the problem says so: never "Done" beside "Rejected".
-        let state = skipped ? "Not run" : name === rejectedAt ? "Found problems" : `${STATE_LABELS[step.state] || step.state}${attempts}`;
+        // The step that found the problem says so: never "Done" beside "Rejected" or a match.
+        let state = skipped ? "Not run" : name === foundAt ? found : `${STATE_LABELS[step.state] || step.state}${attempts}`;
         let isSlow = false;
         const started = step.state === "running" && step.started_at ? Date.parse(step.started_at) : NaN;
         if (!Number.isNaN(started) && v.status === "processing") {
@@ -330,7 +340,7 @@ export class TrackCard {
             slow.push(`${STEP_LABELS[name]} — still working (${elapsed(seconds)}). This is taking longer than usual; nothing needs doing yet.`);
           }
         }
-        const cls = skipped ? "skipped" : name === rejectedAt ? "rejected" : step.state;
+        const cls = skipped ? "skipped" : name === foundAt ? "rejected" : step.state;
         return h("li", { class: `step step-${cls}${isSlow ? " step-slow" : ""}`, "data-step": name, "data-state": step.state },
           h("span", { class: "step-dot", "aria-hidden": "true" }),
           h("span", { class: "step-name" }, STEP_LABELS[name]),
@@ -389,7 +399,8 @@ export class TrackCard {
       "aria-expanded": String(this.panelKind === kind), onclick: () => this.openPanel(kind) }, label);
     const actions = [];
     const pending = v.status === "ready" && this.pendingVersion;
-    if (v.status === "ready" && f.editTrack && !pending) actions.push(action("edit", "Edit details"));
+    // The API takes an edit of any track but a replaced one, or one whose new version is in flight.
+    if (v.status !== "replaced" && v.metadata && f.editTrack && !this.pendingVersion) actions.push(action("edit", "Edit details"));
     if (v.status === "ready" && f.replaceTrack && !pending) actions.push(action("replace", "Replace files"));
     if (duplicate?.own && duplicate.track_id && v.status === "rejected" && f.replaceTrack) {
       actions.push(action("matched", `Replace the audio of “${duplicate.title || "the matched track"}”`));
@@ -408,7 +419,9 @@ export class TrackCard {
       pending ? h("p", { class: "notice pending-version" }, PENDING_NOTES[pending.status] || PENDING_NOTES.processing) : null,
       errorList(v.warnings, "messages warning"),
       problems ? supportButton(() => this.supportDetails()) : null,
-      actions.length ? h("div", { class: "card-actions" }, actions) : null);
+      actions.length ? h("div", { class: "card-actions" }, actions) : null,
+      actions.some((b) => b.dataset.focus === "edit") && (v.status === "rejected" || v.status === "failed")
+        ? h("p", { class: "muted action-note" }, EDIT_OR_RETRY) : null);
   }
 
   openPanel(kind) {

@@ -6,6 +6,8 @@ import { h, clock, PAGE } from "./dom.js";
 
 const STEP_S = 5; // arrow keys
 const PAGE_FRACTION = 0.1; // Page Up / Page Down
+const HAVE_FUTURE_DATA = 3; // HTMLMediaElement.readyState from which a seek holds
+let playing = null; // the one Waveform whose audio plays: starting another pauses it
 
 /** Per-channel peaks in [-1, 1] (the larger magnitude of each pixel's min and max) and the duration. */
 export function peaksFromJson(doc) {
@@ -76,8 +78,7 @@ export class Waveform {
       barRadius: 1,
       cursorWidth: this.audio ? 2 : 0,
       cursorColor: played,
-      interact: Boolean(this.audio), // a click seeks the audio
-      media: this.audio || undefined,
+      interact: false, // a click seeks through this.seek (see makePlayer), which holds it until the audio can play
       cspNonce: PAGE.styleNonce, // its shadow DOM <style> runs under the page's CSP
       waveColor: wave,
       progressColor: played,
@@ -95,11 +96,22 @@ export class Waveform {
     this.wave.setAttribute("aria-label", `Position in ${title}`);
     this.wave.setAttribute("aria-valuemin", "0");
     this.wave.addEventListener("keydown", (e) => this.key(e));
+    this.wave.addEventListener("click", (e) => {
+      const box = this.wave.getBoundingClientRect();
+      if (box.width > 0) this.seek(((e.clientX - box.left) / box.width) * this.total());
+    });
     this.button = h("button", { type: "button", class: "play", "data-focus": "play", onclick: () => this.toggle() });
     this.time = h("span", { class: "play-time", "aria-hidden": "true" });
     for (const type of ["play", "pause", "ended", "timeupdate", "loadedmetadata", "seeked"]) {
       this.audio.addEventListener(type, () => this.sync());
     }
+    // A position chosen before the audio could play is applied once it can (a seek made earlier,
+    // before the browser knows the file, is lost or lands at the end).
+    this.audio.addEventListener("canplay", () => this.applyWanted());
+    this.audio.addEventListener("play", () => {
+      if (playing && playing !== this) playing.stop();
+      playing = this;
+    });
     // A signed link that expired while the page stayed open: the card's newer link, if any.
     this.audio.addEventListener("error", () => {
       if (this.audioUrl && this.audio.getAttribute("src") !== this.audioUrl) this.audio.src = this.audioUrl;
@@ -123,10 +135,30 @@ export class Waveform {
     this.audio.play().catch(() => null);
   }
 
+  /** Move to `seconds` (clamped to the track); held in `wanted` until the audio can play. */
   seek(seconds) {
     const total = this.total();
-    this.audio.currentTime = Math.max(0, Math.min(total, seconds));
+    const t = Math.max(0, Number.isFinite(total) && total > 0 ? Math.min(total, seconds) : seconds);
+    if (!Number.isFinite(t)) return;
+    if (this.audio.readyState >= HAVE_FUTURE_DATA) {
+      this.wanted = null;
+      this.audio.currentTime = t;
+    } else {
+      this.wanted = t;
+    }
     this.sync();
+  }
+
+  applyWanted() {
+    if (this.wanted == null) return;
+    const t = this.wanted;
+    this.wanted = null;
+    this.audio.currentTime = t;
+  }
+
+  /** The position shown: the one waiting to be applied, else the audio's. */
+  now() {
+    return this.wanted ?? (this.audio.currentTime || 0);
   }
 
   total() {
@@ -134,7 +166,7 @@ export class Waveform {
   }
 
   key(e) {
-    const now = this.audio.currentTime || 0;
+    const now = this.now();
     const total = this.total();
     const moves = {
       ArrowRight: now + STEP_S, ArrowUp: now + STEP_S, ArrowLeft: now - STEP_S, ArrowDown: now - STEP_S,
@@ -151,7 +183,7 @@ export class Waveform {
 
   sync() {
     if (!this.audio) return;
-    const now = this.audio.currentTime || 0;
+    const now = this.now();
     const total = this.total();
     const verb = this.playing ? "Pause" : "Play";
     this.button.textContent = this.playing ? "❚❚" : "▶";
@@ -161,6 +193,7 @@ export class Waveform {
     this.wave.setAttribute("aria-valuenow", String(Math.round(now * 10) / 10));
     this.wave.setAttribute("aria-valuetext", `${clock(now)} of ${clock(total)}`);
     this.time.textContent = `${clock(now)} / ${clock(total)}`;
+    this.ws?.setTime(now); // wavesurfer only draws: the page's <audio> is never handed to it
   }
 
   rename(title) {

@@ -11,7 +11,7 @@ from functools import partial
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 
-from beatpass_common import disputes
+from beatpass_common import disputes, media_rules
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 from beatpass_common.tracks import STATUSES
@@ -34,6 +34,7 @@ from .fields import (
     TAGS_MAX,
     TITLE_MAX,
     FieldError,
+    direction_rule,
     messages,
 )
 from .saving import SAVES, SaveRejected
@@ -330,6 +331,8 @@ def rules():
         cover_max_bytes=s.cover_max_bytes,
         step_slow_after_s=s.step_slow_after_s,
         dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX},
+        text_direction=direction_rule(),
+        format_refusals=media_rules.format_refusals(),
     )
 
 

@@ -118,6 +118,25 @@ TEXT_LABELS = {
 }
 
 
+COLLECTION_TITLE_LABEL = "The collection title"
+# One sentence per field, "{label}" replaced by the field's label (the page fills it the same way).
+DIRECTION_SENTENCE = (
+    "{label} must not contain invisible text-direction characters (such as U+202E), which change how the text reads."
+)
+
+
+def direction_rule() -> dict:
+    """The text-direction rule as GET /api/v1/rules serves it, so the page checks every text
+    field before sending it: ``{"characters": str, "labels": {field: label}, "collection_label":
+    str, "sentence": str}`` (the sentence with a ``{label}`` placeholder)."""
+    return {
+        "characters": "".join(sorted(DIRECTION_CONTROLS)),
+        "labels": dict(TEXT_LABELS),
+        "collection_label": COLLECTION_TITLE_LABEL,
+        "sentence": DIRECTION_SENTENCE,
+    }
+
+
 def direction_problems(body: dict, prefix: str = "", labels: dict[str, str] = TEXT_LABELS) -> list[FieldError]:
     """TEXT_DIRECTION_CONTROL for each text field of ``body`` (a string, or a list of strings)
     holding a character of ``DIRECTION_CONTROLS``."""
@@ -127,12 +146,7 @@ def direction_problems(body: dict, prefix: str = "", labels: dict[str, str] = TE
         texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         if any(isinstance(t, str) and not DIRECTION_CONTROLS.isdisjoint(t) for t in texts):
             problems.append(
-                FieldError(
-                    prefix + field,
-                    "TEXT_DIRECTION_CONTROL",
-                    f"{label} must not contain invisible text-direction characters "
-                    "(such as U+202E), which change how the text reads.",
-                )
+                FieldError(prefix + field, "TEXT_DIRECTION_CONTROL", DIRECTION_SENTENCE.format(label=label))
             )
     return problems
 
@@ -261,7 +275,7 @@ def check_collection_title(value, settings: Settings) -> tuple[list[FieldError],
         return [FieldError("title", "COLLECTION_TITLE_NOT_TEXT", msg["COLLECTION_TITLE_NOT_TEXT"])], None
     if len(value.strip()) > TITLE_MAX:
         return [FieldError("title", "TITLE_TOO_LONG", msg["TITLE_TOO_LONG"])], None
-    if problems := direction_problems({"title": value}, labels={"title": "The collection title"}):
+    if problems := direction_problems({"title": value}, labels={"title": COLLECTION_TITLE_LABEL}):
         return problems, None
     return [], value.strip()
 

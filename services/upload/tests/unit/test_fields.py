@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from beatpass_common import media_rules, sniff
 from beatpass_common.config import Settings
-from beatpass_upload.fields import check_collection_title, check_track_fields
+from beatpass_upload.fields import (
+    DIRECTION_CONTROLS,
+    check_collection_title,
+    check_track_fields,
+    direction_rule,
+)
 
 FIELDS = {
     "title": "Night Drive",
@@ -73,3 +79,25 @@ def test_a_collection_title_with_a_direction_control_is_refused():
     errors, title = check_collection_title("Dawn \u202eTape", Settings())
     assert title is None and [(e.field, e.code) for e in errors] == [("title", "TEXT_DIRECTION_CONTROL")]
     assert errors[0].message.startswith("The collection title must not contain")
+
+
+def test_the_direction_rule_served_to_the_page_words_what_the_api_refuses():
+    """The page fills /rules' sentence with /rules' label: the API's own sentence, character for character."""
+    rule = direction_rule()
+    for field, label in rule["labels"].items():
+        errors, _ = check_track_fields(
+            {**FIELDS, field: "x" + rule["characters"][-1]}, Settings(), uploads_required=False
+        )
+        assert [e.message for e in errors] == [rule["sentence"].format(label=label)]
+    errors, _ = check_collection_title("Dawn " + rule["characters"][0], Settings())
+    assert [e.message for e in errors] == [rule["sentence"].format(label=rule["collection_label"])]
+    assert set(rule["characters"]) == DIRECTION_CONTROLS
+
+
+def test_format_refusals_are_validations_sentences():
+    refusals = media_rules.format_refusals()
+    assert refusals["cover"]["wav"]["message"] == (
+        "This file is WAV audio, not JPEG or PNG. BeatPass accepts JPEG or PNG cover art only."
+    )
+    assert refusals["audio"]["png"] == {"code": "AUDIO_NOT_WAV", "message": media_rules.not_wav(sniff.PNG).message}
+    assert "wav" not in refusals["audio"] and {"jpeg", "png"}.isdisjoint(refusals["cover"])
