@@ -103,7 +103,14 @@ def test_another_producers_ids_answer_exactly_like_unknown_ones(stack):
             ],
         },
     ).json()["collection_id"]
-    time.sleep(0.5)  # let the catalog record them
+    # The catalog has recorded both (the thief's reads below must meet real records, not the
+    # gateway's submitted view of what the catalog has not seen yet).
+    deadline = time.monotonic() + 30
+    while not all(
+        stack.gateway.catalog.get("owner", path)[0] == 200 for path in (f"tracks/{track}", f"collections/{collection}")
+    ):
+        assert time.monotonic() < deadline, "the catalog never recorded the owner's track and collection"
+        time.sleep(0.05)
     thief = stack.headers("thief")
 
     def both(method, path, **kw):
