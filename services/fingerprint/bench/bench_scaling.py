@@ -37,6 +37,7 @@ from beatpass_common.outbox import Outbox
 from beatpass_common.storage import LocalStore
 from beatpass_common.testing import infra
 from beatpass_fingerprint import handlers, index
+from beatpass_fingerprint.metrics import FingerprintMetrics
 from beatpass_fingerprint.models import OutboxEvent
 from beatpass_fingerprint.service import MIGRATIONS
 
@@ -77,7 +78,12 @@ def _worker(
         for track_id, key, size in jobs
     ]
     handle = partial(
-        handlers.handle_track_validated, runner=runner, session_factory=factory, outbox=outbox, settings=settings
+        handlers.handle_track_validated,
+        runner=runner,
+        session_factory=factory,
+        outbox=outbox,
+        settings=settings,
+        metrics=FingerprintMetrics(),
     )
     ready.release()
     start.wait()

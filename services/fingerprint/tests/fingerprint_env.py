@@ -25,6 +25,7 @@ from beatpass_common.isolation import Runner
 from beatpass_common.outbox import Outbox
 from beatpass_fingerprint import index
 from beatpass_fingerprint.handlers import handle_track_ready, handle_track_removed, handle_track_validated
+from beatpass_fingerprint.metrics import FingerprintMetrics
 from beatpass_fingerprint.models import OutboxEvent, PostingList, ShiftPostingList, ShiftPrint, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
 
@@ -49,6 +50,7 @@ class Env:
             session_factory=self.factory,
             outbox=self.outbox,
             settings=self.settings,
+            metrics=FingerprintMetrics(),
         )
         self.removed = partial(handle_track_removed, session_factory=self.factory, settings=self.settings)
         self.ready = partial(handle_track_ready, session_factory=self.factory, settings=self.settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
 
 from beatpass_common import faults
@@ -16,24 +15,21 @@ from beatpass_common.outbox import Outbox
 
 from . import index
 from .chroma import AudioPrint, analyse, fingerprint_from_bytes
+from .metrics import FingerprintMetrics
 from .search import find_duplicate
 from .triplets import index_keys, triplets
 
 log = logging.getLogger(__name__)
 
-RESULTS = Counter(
-    "beatpass_fingerprint_results_total", "Fingerprint results by decision and match kind", ["decision", "kind"]
-)
-AUDIO_SECONDS = Counter("beatpass_fingerprint_audio_seconds_total", "Seconds of audio fingerprinted")
-LOOKUP_SECONDS = Histogram(
-    "beatpass_fingerprint_lookup_seconds",
-    "Duplicate lookup and verification, under the content locks",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
-
 
 def handle_track_validated(
-    event: Event, *, runner: Runner, session_factory: sessionmaker[Session], outbox: Outbox, settings: Settings
+    event: Event,
+    *,
+    runner: Runner,
+    session_factory: sessionmaker[Session],
+    outbox: Outbox,
+    settings: Settings,
+    metrics: FingerprintMetrics,
 ) -> None:
     """Fingerprint the audio in ``runner``'s supervised child (an overrun raises
     ``beatpass_common.errors.Overrun``), then look it up and index it here, under the locks of its
@@ -64,7 +60,7 @@ def handle_track_validated(
             outbox.notify()
             return
         index.remove(session, event.track_id)  # an earlier submission's audio
-        with LOOKUP_SECONDS.time():
+        with metrics.lookup.time():
             duplicate = find_duplicate(session, audio, exclude)
         result = FingerprintCompleted(duration_s=round(audio.duration_s, 3), duplicate=duplicate)
         if index.was_removed(session, event.track_id, event.attempt):
@@ -83,8 +79,7 @@ def handle_track_validated(
             )
         _stage(session, outbox, event, result)
     outbox.notify()
-    AUDIO_SECONDS.inc(audio.duration_s)
-    RESULTS.labels(duplicate.decision if duplicate else "distinct", duplicate.kind if duplicate else "none").inc()
+    metrics.fingerprinted(audio.duration_s, duplicate)
     log.info(
         "fingerprinted %s: %s",
         event.track_id,

@@ -13,6 +13,7 @@ from beatpass_common.outbox import Outbox
 from beatpass_common.runner import Runtime
 
 from .handlers import handle_track_ready, handle_track_removed, handle_track_validated
+from .metrics import FingerprintMetrics
 from .models import OutboxEvent
 from .resample import load_libraries
 
@@ -37,7 +38,12 @@ def build(settings: Settings) -> Runtime:
         "fingerprint.tracks",
         {
             "track.validated": partial(
-                handle_track_validated, runner=runner, session_factory=factory, outbox=outbox, settings=settings
+                handle_track_validated,
+                runner=runner,
+                session_factory=factory,
+                outbox=outbox,
+                settings=settings,
+                metrics=FingerprintMetrics(),
             ),
             "track.removed": partial(handle_track_removed, session_factory=factory, settings=settings),
             "track.ready": partial(handle_track_ready, session_factory=factory, settings=settings),

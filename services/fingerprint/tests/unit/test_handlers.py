@@ -2,6 +2,7 @@ import threading
 
 import pytest
 from fingerprint_env import Env
+from prometheus_client import REGISTRY
 
 from beatpass_common.storage import LocalStore
 
@@ -36,14 +37,24 @@ def test_reupload_is_a_duplicate_and_stays_out_of_the_index(env, evalset):
 
 
 def test_redelivery_republishes_the_same_result_without_new_rows(env, evalset):
+    def counted() -> tuple[float, float]:
+        results = REGISTRY.get_sample_value(
+            "beatpass_fingerprint_results_total", {"decision": "distinct", "kind": "none"}
+        )
+        return results or 0.0, REGISTRY.get_sample_value("beatpass_fingerprint_audio_seconds_total") or 0.0
+
+    before = counted()
     event = env.track_validated("t1", env.upload("u/t1", evalset.originals["beat1"]))
     env.validated(event)
     (first,) = env.relay()
     rows = env.index_rows("t1")
+    after = counted()  # the handler's metrics dependency counted the result and its audio, once
+    assert after[0] == before[0] + 1 and after[1] == pytest.approx(before[1] + first.data["duration_s"], abs=0.01)
     env.validated(event)
     (again,) = env.relay()
     assert again.id == first.id and again.data == first.data
     assert env.index_rows("t1") == rows
+    assert counted() == after  # a redelivery computes nothing: nothing more is counted
     env.validated(env.track_validated("t1", event.payload().source))  # re-driven: a new cause id
     (redriven,) = env.relay()
     assert redriven.id != first.id and redriven.data == first.data
