@@ -11,31 +11,16 @@ from functools import partial
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 
-from beatpass_common import disputes, media_rules
 from beatpass_common.http import problem
 from beatpass_common.storage import ObjectNotFound
 from beatpass_common.tracks import STATUSES
 
-from . import idempotency, inputs, quota, reads, saves, signing, views
+from . import fields, idempotency, inputs, quota, reads, saves, signing, views
 from .access import current_producer, reader_id
 from .catalog_client import CatalogUnavailable
 from .fields import (
-    ARTISTS_MAX,
-    DESCRIPTION_MAX,
-    GENRE_MAX,
-    GENRES_MAX,
-    KEYS,
-    LICENSING,
     MISSING,
-    MOOD_MAX,
-    NAME_MAX,
-    SCALES,
-    TAG_MAX,
-    TAGS_MAX,
-    TITLE_MAX,
     FieldError,
-    direction_rule,
-    messages,
 )
 from .saving import SAVES, SaveRejected
 
@@ -307,33 +292,7 @@ def me():
 @bp.get("/api/v1/rules")
 def rules():
     """The save rules and their sentences, so the upload page checks exactly like the API."""
-    gw = _gw()
-    s = gw.settings
-    return jsonify(
-        messages=messages(s),
-        keys=KEYS,
-        scales=SCALES,
-        licensing=LICENSING,
-        bpm={"min": s.bpm_min, "max": s.bpm_max},
-        title_max=TITLE_MAX,
-        artists_max=ARTISTS_MAX,
-        genres_max=GENRES_MAX,
-        tags_max=TAGS_MAX,
-        text_max={
-            "artist": NAME_MAX,
-            "genre": GENRE_MAX,
-            "tag": TAG_MAX,
-            "mood": MOOD_MAX,
-            "description": DESCRIPTION_MAX,
-        },
-        max_upload_bytes=s.max_upload_bytes,
-        audio_max_bytes=s.audio_max_bytes,
-        cover_max_bytes=s.cover_max_bytes,
-        step_slow_after_s=s.step_slow_after_s,
-        dispute_reason={"min": disputes.REASON_MIN, "max": disputes.REASON_MAX},
-        text_direction=direction_rule(),
-        format_refusals=media_rules.format_refusals(),
-    )
+    return jsonify(fields.rules(_gw().settings))
 
 
 def register_errors(app) -> None:

@@ -41,7 +41,7 @@ from .models import CollectionRecord, Reservation, Submission, Upload
 from .saves import Change
 from .saving import CheckedTrack, SaveRejected
 
-TRACK_FIELDS = ("title", "artists", "bpm", "key", "scale", "licensing", "description", "genres", "tags", "mood")
+TRACK_FIELDS = tuple(TrackMetadata.model_fields)  # what a track's metadata holds: the event's model
 COLLECTION_FIELDS = ("title", "cover_upload_id", "track_ids")
 FILES = ("audio_upload_id", "cover_upload_id")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from beatpass_common import disputes
+from beatpass_common import disputes, media_rules
 from beatpass_common.config import Settings
 
 KEYS = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -291,3 +291,34 @@ def _whole_number(value) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def rules(settings: Settings) -> dict:
+    """``GET /api/v1/rules``: every rule a save is checked by, with its sentences, so the upload
+    page checks exactly like the API (codes → sentences in ``messages``; limits from here, the
+    settings, validation's media rules and the dispute rules)."""
+    return {
+        "messages": messages(settings),
+        "keys": KEYS,
+        "scales": SCALES,
+        "licensing": LICENSING,
+        "bpm": {"min": settings.bpm_min, "max": settings.bpm_max},
+        "title_max": TITLE_MAX,
+        "artists_max": ARTISTS_MAX,
+        "genres_max": GENRES_MAX,
+        "tags_max": TAGS_MAX,
+        "text_max": {
+            "artist": NAME_MAX,
+            "genre": GENRE_MAX,
+            "tag": TAG_MAX,
+            "mood": MOOD_MAX,
+            "description": DESCRIPTION_MAX,
+        },
+        "max_upload_bytes": settings.max_upload_bytes,
+        "audio_max_bytes": settings.audio_max_bytes,
+        "cover_max_bytes": settings.cover_max_bytes,
+        "step_slow_after_s": settings.step_slow_after_s,
+        "dispute_reason": {"min": disputes.REASON_MIN, "max": disputes.REASON_MAX},
+        "text_direction": direction_rule(),
+        "format_refusals": media_rules.format_refusals(),
+    }

@@ -3,10 +3,11 @@ document (beatpass_common.tracks), the settings' limits and the routes."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Optional
 
 from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from beatpass_common.config import Settings
 from beatpass_common.tracks import STATUSES, TrackView
@@ -17,6 +18,8 @@ bp = Blueprint("openapi", __name__)
 
 
 class TrackFields(BaseModel):
+    """A save's metadata: the fields of beatpass_common.events.TrackMetadata, with their limits."""
+
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     artists: list[str] = Field(min_length=1, max_length=ARTISTS_MAX)
     bpm: int = Field(description="from bpm_min to bpm_max (settings)")
@@ -46,34 +49,31 @@ class CollectionSave(BaseModel):
     tracks: list[CollectionTrack] = Field(min_length=1)
 
 
-class Retry(BaseModel):
-    """Anything given replaces the previous submission's value."""
-
-    audio_upload_id: str | None = None
-    cover_upload_id: str | None = None
-    title: str | None = None
-    artists: list[str] | None = None
-    bpm: int | None = None
-    key: str | None = None
-    scale: str | None = None
-    licensing: str | None = None
+def _optional(model: type[BaseModel], name: str, doc: str, config: ConfigDict | None = None, **extra: Any):
+    """``model``'s fields, each optional (null) with its constraints kept, plus ``extra`` fields:
+    a retry's or an edit's body has the save's fields without requiring any of them."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        optional = copy.copy(info)
+        optional.default, optional.default_factory = None, None
+        fields[field_name] = (Optional[info.annotation], optional)  # noqa: UP045 - a type built at run time
+    return create_model(name, __doc__=doc, __config__=config, **extra, **fields)
 
 
-class TrackEdit(BaseModel):
-    """Any non-empty subset of a save's metadata fields, each with the save's rules and sentences
-    (null or blank clears an optional field); any other field is 422 FIELD_UNKNOWN."""
-
-    model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
-    artists: list[str] | None = Field(None, min_length=1, max_length=ARTISTS_MAX)
-    bpm: int | None = Field(None, description="from bpm_min to bpm_max (settings)")
-    key: str | None = Field(None, json_schema_extra={"enum": list(KEYS)})
-    scale: str | None = Field(None, json_schema_extra={"enum": list(SCALES)})
-    licensing: str | None = Field(None, json_schema_extra={"enum": list(LICENSING)})
-    description: str | None = None
-    genres: list[str] | None = Field(None, max_length=GENRES_MAX)
-    tags: list[str] | None = Field(None, max_length=TAGS_MAX)
-    mood: str | None = None
+Retry = _optional(
+    TrackFields,
+    "Retry",
+    "Anything given replaces the previous submission's value.",
+    audio_upload_id=(str | None, None),
+    cover_upload_id=(str | None, None),
+)
+TrackEdit = _optional(
+    TrackFields,
+    "TrackEdit",
+    "Any non-empty subset of a save's metadata fields, each with the save's rules and sentences (null or "
+    "blank clears an optional field); any other field is 422 FIELD_UNKNOWN.",
+    ConfigDict(extra="forbid"),
+)
 
 
 class CollectionEdit(BaseModel):

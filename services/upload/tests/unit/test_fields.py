@@ -101,3 +101,20 @@ def test_format_refusals_are_validations_sentences():
     )
     assert refusals["audio"]["png"] == {"code": "AUDIO_NOT_WAV", "message": media_rules.not_wav(sniff.PNG).message}
     assert "wav" not in refusals["audio"] and {"jpeg", "png"}.isdisjoint(refusals["cover"])
+
+
+def test_one_list_of_track_fields():
+    """The event's model is the one list of a track's metadata fields: the save's and the edit's
+    OpenAPI bodies, the edit's allowed fields and what the save's check keeps all follow it, so a
+    field added to one and not another fails here instead of vanishing from the event."""
+    from beatpass_common.events import TrackMetadata
+    from beatpass_upload import editing, openapi
+
+    fields = set(TrackMetadata.model_fields)
+    assert set(openapi.TrackFields.model_fields) == fields == set(editing.TRACK_FIELDS)
+    assert set(openapi.TrackEdit.model_fields) == fields
+    assert set(openapi.Retry.model_fields) == fields | {"audio_upload_id", "cover_upload_id"}
+    full = {**FIELDS, "description": "d", "genres": ["trap"], "tags": ["dark"], "mood": "calm"}
+    errors, clean = check_track_fields(full, Settings())
+    assert errors == [] and set(clean) == fields
+    assert TrackMetadata(**clean).model_dump() == clean  # nothing the check keeps is dropped by the event

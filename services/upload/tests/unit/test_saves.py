@@ -1,5 +1,5 @@
 """The gateway's save use cases (saves.py, editing.py) on SQLite and local files: no broker, no S3,
-no catalog (a dict answers for it), no HTTP."""
+no catalog (a dict answers for it: conftest.Catalog), no HTTP."""
 
 from __future__ import annotations
 
@@ -10,49 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from beatpass_common.auth import Producer
-from beatpass_common.db import open_database
-from beatpass_common.outbox import Outbox
-from beatpass_common.storage import open_store
 from beatpass_common.testing.media import beat_wav, cover_bytes
 from beatpass_upload import editing, idempotency, saves
 from beatpass_upload.models import OutboxEvent, Reservation, Submission
-from beatpass_upload.saving import Saver, SaveRejected
-from beatpass_upload.service import MIGRATIONS, Gateway
-from beatpass_upload.uploads import Uploads
+from beatpass_upload.saving import SaveRejected
 
 PRODUCER = Producer("producer-a", approved=True, upload_minutes_limit=600)
-
-
-class Catalog:
-    """The catalog's answers by (producer, path): what it has recorded, else 404."""
-
-    def __init__(self):
-        self.views: dict[tuple[str, str], dict] = {}
-
-    def get(self, producer_id: str, path: str, params: dict | None = None):
-        view = self.views.get((producer_id, path))
-        return (200, view) if view is not None else (404, None)
-
-    def record(self, producer_id: str, track_id: str, **view) -> None:
-        self.views[(producer_id, f"tracks/{track_id}")] = {"id": track_id, **view}
-
-
-@pytest.fixture
-def gw(tmp_path, settings):
-    factory = open_database(f"sqlite:///{tmp_path}/upload.db", MIGRATIONS)
-    store = open_store(f"file://{tmp_path}/objects")
-    store.ensure_bucket(settings.uploads_bucket)
-    outbox = Outbox(OutboxEvent, factory, lambda event: None, settings.outbox_poll_s)  # never relayed here
-    yield Gateway(
-        settings=settings,
-        factory=factory,
-        store=store,
-        outbox=outbox,
-        uploads=Uploads(factory, store, settings),
-        saver=Saver(factory, store, outbox, settings),
-        catalog=Catalog(),
-    )
-    factory.kw["bind"].dispose()
 
 
 def _upload(gw, data: bytes, kind: str, producer: Producer = PRODUCER) -> str:
@@ -199,3 +162,13 @@ def test_a_collection_is_saved_whole_or_not_at_all(gw):
     saved = _commit(gw, lambda: saves.save_collection(gw, PRODUCER, body), route="POST /api/v1/collections").body
     assert len(saved["track_ids"]) == 2
     assert [kind for kind, _ in _events(gw)] == ["track.submitted", "track.submitted", "collection.submitted"]
+
+
+def test_the_rules_route_serves_the_rules_the_checks_use(gw):
+    from beatpass_upload.fields import NAME_MAX, messages
+    from beatpass_upload.service import create_app
+
+    rules = create_app(gw).test_client().get("/api/v1/rules").get_json()
+    assert rules["messages"] == messages(gw.settings) and rules["text_max"]["artist"] == NAME_MAX
+    assert rules["bpm"] == {"min": gw.settings.bpm_min, "max": gw.settings.bpm_max}
+    assert rules["cover_max_bytes"] == gw.settings.cover_max_bytes
