@@ -597,6 +597,7 @@ def test_backups_go_off_site_through_the_plugin(overlay):
     assert endpoint.startswith("https://") and ".svc" not in endpoint and "minio" not in endpoint, "off-site, over TLS"
     (daily,) = of_kind(overlay, "ScheduledBackup", DATA_NS).values()
     assert daily["spec"]["method"] == "plugin" and daily["spec"]["pluginConfiguration"]["name"] == plugin["name"]
+    assert daily["spec"]["immediate"] is True, "a first backup at install, not a day of BackupTooOld"
     assert "beatpass-pg-backups" not in {
         b["name"] for b in of_kind(overlay, "Tenant", DATA_NS)["beatpass-minio"]["spec"]["buckets"]
     }
@@ -647,6 +648,14 @@ def test_restore_cluster_renders_and_passes_the_network_policies():
         **prod_primary["spec"]["selector"],
         "cnpg.io/cluster": cluster["metadata"]["name"],
     }
+    # and the daily backup and the metrics follow it, or BackupTooOld and PostgreSQLDown would fire
+    prod_backup = of_kind("prod", "ScheduledBackup", DATA_NS)["beatpass-postgres-daily"]
+    assert switch["ScheduledBackup"]["spec"] == {**prod_backup["spec"], "cluster": {"name": cluster["metadata"]["name"]}}
+    prod_monitor = of_kind("prod", "PodMonitor", DATA_NS)["beatpass-postgres"]
+    assert switch["PodMonitor"]["spec"] == {
+        **prod_monitor["spec"],
+        "selector": {"matchLabels": {"cnpg.io/cluster": cluster["metadata"]["name"]}},
+    }
     assert not _validate_custom(list(switch.values()))
 
 
@@ -679,6 +688,44 @@ def test_scaling_follows_the_queues(overlay):
         assert of_kind(overlay, "RabbitmqCluster", DATA_NS)["beatpass-rabbitmq"]["spec"]["replicas"] == 1
         assert of_kind(overlay, "Cluster", DATA_NS)["beatpass-postgres"]["spec"]["instances"] == 1
         assert of_kind(overlay, "Tenant", DATA_NS)["beatpass-minio"]["spec"]["pools"][0]["servers"] == 1
+
+
+MIB = {"Mi": 2**20, "Gi": 2**30}
+GUNICORN_CONF = ROOT / "services/upload/src/beatpass_upload/gunicorn_conf.py"
+GRACE_MARGIN_S = 5
+
+
+def _bytes(quantity: str) -> int:
+    return int(quantity[:-2]) * MIB[quantity[-2:]]
+
+
+def _env(container: dict, config: dict, name: str) -> str:
+    own = {e["name"]: e.get("value") for e in container.get("env", [])}
+    return own[name] if name in own else config[name]
+
+
+@overlays
+def test_grace_periods_outlast_the_drain(overlay):
+    """SIGKILL must not cut a drain short: preStop sleep + the longest drain + a margin fit the grace period."""
+    graceful = int(re.search(r"^graceful_timeout = (\d+)", GUNICORN_CONF.read_text(), re.M).group(1))
+    config = of_kind(overlay, "ConfigMap", APP_NS)["beatpass-config"]["data"]
+    for svc in SERVICES:
+        pod = of_kind(overlay, "Deployment", APP_NS)[f"beatpass-{svc}"]["spec"]["template"]["spec"]
+        (main,) = pod["containers"]
+        pre_stop = main.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        drain = max(int(_env(main, config, "BEATPASS_SHUTDOWN_GRACE_S")), graceful if svc == "upload" else 0)
+        assert pod["terminationGracePeriodSeconds"] >= pre_stop + drain + GRACE_MARGIN_S, svc
+
+
+@overlays
+def test_handler_memory_limit_fits_the_container(overlay):
+    """RLIMIT_AS of the analysis child, plus room for the worker process, stays under the container's limit."""
+    config = of_kind(overlay, "ConfigMap", APP_NS)["beatpass-config"]["data"]
+    worker_room = 256 * 2**20
+    for svc in ("validation", "waveform", "fingerprint"):
+        (main,) = of_kind(overlay, "Deployment", APP_NS)[f"beatpass-{svc}"]["spec"]["template"]["spec"]["containers"]
+        limit = int(_env(main, config, "BEATPASS_HANDLER_MEMORY_LIMIT_BYTES"))
+        assert limit + worker_room <= _bytes(main["resources"]["limits"]["memory"]), svc
 
 
 # ---------------------------------------------------------------- network

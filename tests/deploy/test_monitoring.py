@@ -310,6 +310,8 @@ def test_compose_runs_the_whole_system():
         assert "/readyz" in " ".join(s["healthcheck"]["test"])
         for var in s["environment"]:
             assert _env_name_ok(var), f"compose {svc}: {var}"
+        # laptop credentials only: outside dev mode the gateway and catalog exit without their secrets
+        assert s["environment"].get("BEATPASS_DEV_MODE") == "true", f"compose {svc}: dev mode"
     for svc in ("upload", "fingerprint", "catalog"):
         assert services[f"{svc}-migrate"]["command"] == ["python", "-m", f"beatpass_{svc}", "migrate"]
         assert services[svc]["depends_on"][f"{svc}-migrate"]["condition"] == "service_completed_successfully"
