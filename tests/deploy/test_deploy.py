@@ -650,7 +650,10 @@ def test_restore_cluster_renders_and_passes_the_network_policies():
     }
     # and the daily backup and the metrics follow it, or BackupTooOld and PostgreSQLDown would fire
     prod_backup = of_kind("prod", "ScheduledBackup", DATA_NS)["beatpass-postgres-daily"]
-    assert switch["ScheduledBackup"]["spec"] == {**prod_backup["spec"], "cluster": {"name": cluster["metadata"]["name"]}}
+    assert switch["ScheduledBackup"]["spec"] == {
+        **prod_backup["spec"],
+        "cluster": {"name": cluster["metadata"]["name"]},
+    }
     prod_monitor = of_kind("prod", "PodMonitor", DATA_NS)["beatpass-postgres"]
     assert switch["PodMonitor"]["spec"] == {
         **prod_monitor["spec"],

@@ -194,3 +194,19 @@ def test_dev_overlay_runs_local_images():
             pod = d["spec"]["template"]["spec"]
             for c in pod.get("initContainers", []) + pod["containers"]:
                 assert c["image"].endswith(":dev") and c["imagePullPolicy"] == "Never", (d["metadata"]["name"], c)
+
+
+def test_dockerignore_keeps_what_the_dockerfile_copies():
+    """The context leaves out local state and the built page bundle, never a COPY source."""
+    patterns = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert {".git", ".venv", "**/node_modules", "services/upload/src/beatpass_upload/static/upload.*"} <= set(patterns)
+    sources = [
+        src.replace("${SERVICE}", svc)
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for src in line.split()[1:-1]
+        for svc in SERVICES
+    ]
+    assert sources
+    for src in sources:
+        assert not any(Path(src).match(p.removeprefix("**/")) for p in patterns), f"{src} is ignored"

@@ -201,3 +201,15 @@ def test_files_and_targets_the_guide_names_exist():
     makefile = (ROOT / "Makefile").read_text()
     for target in targets:
         assert re.search(rf"^{target}:", makefile, re.M), f"make {target}"
+
+
+def test_every_namespaced_kubectl_command_names_its_namespace():
+    """Run from any context, a command of this guide acts on BeatPass's namespaces, not on `default`."""
+    text = GUIDE.read_text()
+    commands = re.findall(
+        r"kubectl (?:get|describe|logs|exec|cp|scale|annotate|patch|rollout|wait|port-forward|cnpg)\b[^`\n]*", text
+    )
+    assert commands
+    cluster_wide = ("kubectl cnpg status", "kubectl get nodes")
+    missing = [c for c in commands if len(c.split()) > 2 and " -n " not in c and not c.startswith(cluster_wide)]
+    assert not missing, missing
