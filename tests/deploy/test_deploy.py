@@ -831,7 +831,7 @@ def test_prod_host_is_set_in_one_place(tmp_path):
 
     copy = tmp_path / "deploy"
     shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("schemas", "tests"))
-    (copy / "k8s/overlays/prod/app/site.env").write_text("host=beats.example.org\n")
+    (copy / "k8s/overlays/prod/app/site.env").write_text("host=beats.example.org\naudience=beats-client\n")
     out = run(["kubectl", "kustomize", str(copy / "k8s/overlays/prod")])
     assert out.returncode == 0, out.stderr
     text = out.stdout
@@ -839,6 +839,8 @@ def test_prod_host_is_set_in_one_place(tmp_path):
     docs = [d for d in yaml.safe_load_all(text) if d]
     ing = next(d for d in docs if d["kind"] == "Ingress")
     assert ing["spec"]["rules"][0]["host"] == "beats.example.org" == ing["spec"]["tls"][0]["hosts"][0]
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "beatpass-config")
+    assert config["data"]["BEATPASS_JWT_AUDIENCE"] == "beats-client"
     assert not [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "beatpass-site"], (
         "local-config only"
     )
