@@ -17,7 +17,7 @@ WORKDIR /src/services/upload/frontend
 COPY services/upload/frontend/package.json services/upload/frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY services/upload/frontend ./
-COPY services/upload/src/beatpass_upload/static /src/services/upload/src/beatpass_upload/static
+# build.mjs writes the bundle into ../src/beatpass_upload/static, making the folder (git keeps none)
 RUN npm run build
 
 FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS source
