@@ -37,6 +37,7 @@ from beatpass_common.storage import LocalStore
 from beatpass_common.testing.media import cover_bytes, odd_pcm_layouts
 from beatpass_common.testing.wavgen import WavParts, wav_parts
 from beatpass_fingerprint import handlers as fingerprint
+from beatpass_fingerprint.metrics import FingerprintMetrics
 from beatpass_fingerprint.models import OutboxEvent, TrackPrint
 from beatpass_fingerprint.service import MIGRATIONS
 from beatpass_upload.inspection import inspect
@@ -111,6 +112,7 @@ class Pipeline:
             session_factory=self.fingerprint_db,
             outbox=self.fingerprint_outbox,
             settings=self.settings,
+            metrics=FingerprintMetrics(),
         )
         self.fingerprint_outbox.relay_once()
         [completed] = self.fingerprint_out

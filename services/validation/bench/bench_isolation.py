@@ -33,6 +33,7 @@ from beatpass_common.isolation import Runner, child_store
 from beatpass_common.outbox import Outbox
 from beatpass_fingerprint import service as fingerprint_service
 from beatpass_fingerprint.handlers import handle_track_validated as fingerprint
+from beatpass_fingerprint.metrics import FingerprintMetrics
 from beatpass_fingerprint.models import OutboxEvent
 from beatpass_validation import service as validation_service
 from beatpass_validation.handlers import handle_track_submitted as validate
@@ -115,6 +116,7 @@ class Platform:
                 session_factory=self.factory,
                 outbox=self.outbox,
                 settings=self.settings,
+                metrics=FingerprintMetrics(),
             )
             waveform.result(), printed.result()
         self.outbox.relay_once()
