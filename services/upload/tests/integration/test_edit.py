@@ -604,22 +604,8 @@ def _collection_edit_refusals(stack):
 
 # ---- a stranger's bodies -------------------------------------------------------------------
 
-NAMES = [
-    "title",
-    "artists",
-    "bpm",
-    "key",
-    "scale",
-    "licensing",
-    "description",
-    "genres",
-    "tags",
-    "mood",
-    "audio_upload_id",
-    "cover_upload_id",
-    "track_ids",
-    "replaces_track_id",
-]
+# The track's metadata fields (one list: TrackMetadata), the files, and what else an edit may meet.
+NAMES = [*TrackMetadata.model_fields, "audio_upload_id", "cover_upload_id", "track_ids", "replaces_track_id"]
 BODIES = st.dictionaries(
     st.sampled_from(NAMES) | st.text(max_size=8),
     JSON_VALUES | st.sampled_from(["A", "minor", "exclusive", 120, ["Kai"], "Tape"]),

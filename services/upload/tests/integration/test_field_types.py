@@ -10,7 +10,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beatpass_common.events import new_event
+from beatpass_common.events import TrackMetadata, new_event
 from beatpass_common.testing.json_bodies import JSON_VALUES, has_nul
 from beatpass_common.testing.media import beat_wav, cover_bytes
 
@@ -157,21 +157,8 @@ def test_a_retry_with_an_audio_upload_id_of_another_type(stack, uploads):
 
 # ---- property: random JSON types in every field --------------------------------------------
 
-TRACK_FIELDS = [
-    "audio_upload_id",
-    "cover_upload_id",
-    "title",
-    "artists",
-    "bpm",
-    "key",
-    "scale",
-    "licensing",
-    "description",
-    "genres",
-    "tags",
-    "mood",
-    "replaces_track_id",
-]
+# The upload ids first, then the track's metadata fields (one list: TrackMetadata).
+TRACK_FIELDS = ["audio_upload_id", "cover_upload_id", *TrackMetadata.model_fields, "replaces_track_id"]
 # Never a working upload id: a body can then never be saved, so each example checks fields afresh.
 BODIES = st.fixed_dictionaries(
     {"audio_upload_id": JSON_VALUES.filter(lambda v: v is not None)},
